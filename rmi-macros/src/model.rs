@@ -1,0 +1,291 @@
+//! Reads an exposed trait into a [`Service`], refusing what cannot travel over the network.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{
+    FnArg, Ident, Item, ItemTrait, Pat, ReturnType, Signature, TraitItem, TraitItemFn, Type,
+    Visibility,
+};
+
+/// Names the generated proxy defines itself; a method of the same name would collide.
+const RESERVED: &[&str] = &["connect", "uri", "timeout", "with_timeout"];
+
+/// serde implements `Serialize` for tuples of up to 16 elements; arguments travel as one.
+const MAX_ARGS: usize = 16;
+
+pub struct Service {
+    pub item: ItemTrait,
+    pub vis: Visibility,
+    pub name: Ident,
+    pub methods: Vec<Method>,
+}
+
+pub struct Method {
+    pub name: Ident,
+    pub args: Vec<Arg>,
+    /// `None` for methods that return `()`.
+    pub output: Option<Type>,
+}
+
+pub struct Arg {
+    pub name: Ident,
+    pub ty: Type,
+}
+
+/// Collects every problem before reporting, so one build shows them all.
+#[derive(Default)]
+struct Problems(Option<syn::Error>);
+
+impl Problems {
+    fn add(&mut self, span: Span, message: impl std::fmt::Display) {
+        let error = syn::Error::new(span, message);
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    fn finish<T>(self, value: T) -> syn::Result<T> {
+        match self.0 {
+            Some(error) => Err(error),
+            None => Ok(value),
+        }
+    }
+}
+
+impl Service {
+    pub fn parse(item: Item) -> syn::Result<Service> {
+        let item = match item {
+            Item::Trait(item) => item,
+            other => {
+                return Err(syn::Error::new_spanned(
+                    other,
+                    "#[rmi::expose] goes on a trait: `#[rmi::expose] pub trait Greeter { async fn welcome_message(&self, name: String) -> String; }`",
+                ))
+            }
+        };
+        let mut problems = Problems::default();
+        check_trait(&item, &mut problems);
+        let mut methods = Vec::new();
+        for trait_item in &item.items {
+            match trait_item {
+                TraitItem::Fn(method) => {
+                    if let Some(method) = Method::parse(method, &mut problems) {
+                        methods.push(method);
+                    }
+                }
+                other => problems.add(
+                    other.span(),
+                    "an exposed trait holds only `async fn` methods; move constants, types and macros elsewhere",
+                ),
+            }
+        }
+        let service = Service {
+            vis: item.vis.clone(),
+            name: item.ident.clone(),
+            item,
+            methods,
+        };
+        problems.finish(service)
+    }
+}
+
+fn check_trait(item: &ItemTrait, problems: &mut Problems) {
+    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        problems.add(
+            item.generics.span(),
+            "an exposed trait cannot be generic: a remote caller has no way to choose the type; use concrete types",
+        );
+    }
+    if !item.supertraits.is_empty() {
+        problems.add(
+            item.supertraits.span(),
+            "an exposed trait cannot have supertraits: their methods would not be reachable remotely; expose each trait on its own",
+        );
+    }
+    if let Some(unsafety) = &item.unsafety {
+        problems.add(unsafety.span, "an exposed trait cannot be `unsafe`");
+    }
+    if let Some(auto) = &item.auto_token {
+        problems.add(auto.span, "an exposed trait cannot be an auto trait");
+    }
+}
+
+impl Method {
+    fn parse(method: &TraitItemFn, problems: &mut Problems) -> Option<Method> {
+        let before = problems.0.is_some();
+        let sig = &method.sig;
+        check_signature(sig, problems);
+        if let Some(body) = &method.default {
+            problems.add(
+                body.span(),
+                "an exposed method cannot have a default body; write the body in each `impl`",
+            );
+        }
+        let args = parse_args(sig, problems);
+        let output = match &sig.output {
+            ReturnType::Default => None,
+            ReturnType::Type(_, ty) => {
+                check_owned(ty, "a result", problems);
+                Some((**ty).clone())
+            }
+        };
+        (problems.0.is_some() == before).then(|| Method {
+            name: sig.ident.clone(),
+            args,
+            output,
+        })
+    }
+}
+
+fn check_signature(sig: &Signature, problems: &mut Problems) {
+    let name = sig.ident.to_string();
+    if RESERVED.contains(&name.as_str()) {
+        problems.add(
+            sig.ident.span(),
+            format_args!(
+                "`{name}` is a method of every generated proxy; rename this method (reserved: {})",
+                RESERVED.join(", ")
+            ),
+        );
+    }
+    if sig.asyncness.is_none() {
+        problems.add(
+            sig.fn_token.span,
+            "an exposed method must be `async fn`: every remote call is awaited",
+        );
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        problems.add(
+            sig.generics.span(),
+            "an exposed method cannot be generic: the server must know every argument's type; use concrete types (an enum for several)",
+        );
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        problems.add(unsafety.span, "an exposed method cannot be `unsafe`");
+    }
+    if let Some(abi) = &sig.abi {
+        problems.add(abi.span(), "an exposed method cannot have an `extern` ABI");
+    }
+    if let Some(variadic) = &sig.variadic {
+        problems.add(variadic.span(), "an exposed method cannot be variadic");
+    }
+    match sig.inputs.first() {
+        Some(FnArg::Receiver(receiver)) => {
+            if receiver.reference.is_none() || receiver.colon_token.is_some() {
+                problems.add(
+                    receiver.span(),
+                    "an exposed method takes `&self`: the object stays on the server and serves many calls, so it cannot be moved out; use `&self`",
+                );
+            } else if receiver.mutability.is_some() {
+                problems.add(
+                    receiver.span(),
+                    "an exposed method takes `&self`, not `&mut self`: a daemon calls one object from many clients at once; keep state behind a Mutex or atomics",
+                );
+            }
+        }
+        _ => problems.add(
+            sig.ident.span(),
+            "an exposed method needs a `&self` receiver: `async fn name(&self, ...)`",
+        ),
+    }
+}
+
+fn parse_args(sig: &Signature, problems: &mut Problems) -> Vec<Arg> {
+    let typed: Vec<&syn::PatType> = sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Typed(arg) => Some(arg),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    if typed.len() > MAX_ARGS {
+        problems.add(
+            sig.inputs.span(),
+            format_args!(
+                "an exposed method takes at most {MAX_ARGS} arguments; group them in a struct"
+            ),
+        );
+    }
+    typed
+        .into_iter()
+        .filter_map(|arg| {
+            check_owned(&arg.ty, "an argument", problems);
+            match &*arg.pat {
+                Pat::Ident(ident) if ident.by_ref.is_none() && ident.subpat.is_none() => {
+                    Some(Arg {
+                        name: ident.ident.clone(),
+                        ty: (*arg.ty).clone(),
+                    })
+                }
+                other => {
+                    problems.add(
+                        other.span(),
+                        "give each argument of an exposed method a plain name, as `name: Type`",
+                    );
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// Refuses types that cannot be sent by value: references, lifetimes, `impl Trait`, `dyn`.
+fn check_owned(ty: &Type, what: &str, problems: &mut Problems) {
+    use syn::visit::Visit;
+    struct Finder<'a> {
+        what: &'a str,
+        problems: &'a mut Problems,
+    }
+    impl<'ast> Visit<'ast> for Finder<'_> {
+        fn visit_type_reference(&mut self, ty: &'ast syn::TypeReference) {
+            self.problems.add(
+                ty.span(),
+                format_args!(
+                    "{} of an exposed method cannot be a reference: it is sent over the network by value; use an owned type (`String` for `&str`, `Vec<T>` for `&[T]`)",
+                    self.what
+                ),
+            );
+        }
+        fn visit_lifetime(&mut self, lifetime: &'ast syn::Lifetime) {
+            if lifetime.ident != "static" {
+                self.problems.add(
+                    lifetime.span(),
+                    format_args!(
+                        "{} of an exposed method cannot borrow: it is sent over the network by value; use an owned type",
+                        self.what
+                    ),
+                );
+            }
+        }
+        fn visit_type_impl_trait(&mut self, ty: &'ast syn::TypeImplTrait) {
+            self.problems.add(
+                ty.span(),
+                format_args!(
+                    "{} of an exposed method cannot be `impl Trait`: the other side needs a concrete type to decode; name the type",
+                    self.what
+                ),
+            );
+        }
+        fn visit_type_trait_object(&mut self, ty: &'ast syn::TypeTraitObject) {
+            self.problems.add(
+                ty.span(),
+                format_args!(
+                    "{} of an exposed method cannot be a `dyn Trait`: the other side needs a concrete type to decode; use a concrete type or an enum",
+                    self.what
+                ),
+            );
+        }
+        fn visit_type_ptr(&mut self, ty: &'ast syn::TypePtr) {
+            self.problems.add(
+                ty.span(),
+                format_args!(
+                    "{} of an exposed method cannot be a raw pointer: it means nothing in another process",
+                    self.what
+                ),
+            );
+        }
+    }
+    Finder { what, problems }.visit_type(ty);
+}

@@ -1,0 +1,99 @@
+//! The object every daemon hosts about itself, under the id `rmi.daemon` and handle 0: it binds
+//! proxies to objects and lists what the daemon hosts.
+
+use std::sync::Weak;
+
+use serde::{Deserialize, Serialize};
+
+use crate::describe::TraitDescriptor;
+
+/// What a daemon says about one object it hosts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectInfo {
+    /// The object's id.
+    pub id: String,
+    /// The trait it serves, with its methods.
+    pub descriptor: TraitDescriptor,
+}
+
+/// The answer to a bind: the object's handle on this daemon and its trait.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Binding {
+    /// What calls to the object carry instead of its id.
+    pub handle: u64,
+    /// The trait the object serves.
+    pub descriptor: TraitDescriptor,
+}
+
+/// Why a bind failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum BindError {
+    /// No object has that id.
+    #[error("no such object")]
+    NoSuchObject,
+    /// The object serves another trait.
+    #[error("the object is a {found}")]
+    WrongTrait {
+        /// The trait the object serves.
+        found: String,
+    },
+}
+
+/// The daemon's own object: binding, listing, liveness.
+#[crate::expose]
+pub trait DaemonObject {
+    /// Looks up the object `id` and checks it serves `trait_name`.
+    async fn bind(&self, id: String, trait_name: String) -> Result<Binding, BindError>;
+    /// Every object the daemon hosts, sorted by id.
+    async fn registered(&self) -> Vec<ObjectInfo>;
+    /// Answers when the daemon is alive.
+    async fn ping(&self);
+}
+
+pub(crate) struct DaemonObjectImpl {
+    daemon: Weak<super::Shared>,
+}
+
+impl DaemonObjectImpl {
+    pub(crate) fn new(
+        daemon: Weak<super::Shared>,
+    ) -> crate::dispatch::Host<DaemonObjectProxy, Self> {
+        crate::dispatch::Host::new(DaemonObjectImpl { daemon })
+    }
+}
+
+impl DaemonObject for DaemonObjectImpl {
+    async fn bind(&self, id: String, trait_name: String) -> Result<Binding, BindError> {
+        let daemon = self.daemon.upgrade().ok_or(BindError::NoSuchObject)?;
+        let (handle, object) = daemon.objects.find(&id).ok_or(BindError::NoSuchObject)?;
+        let descriptor = object.descriptor();
+        if descriptor.name != trait_name {
+            return Err(BindError::WrongTrait {
+                found: descriptor.name.to_string(),
+            });
+        }
+        Ok(Binding {
+            handle,
+            descriptor: descriptor.clone(),
+        })
+    }
+
+    async fn registered(&self) -> Vec<ObjectInfo> {
+        let Some(daemon) = self.daemon.upgrade() else {
+            return Vec::new();
+        };
+        let mut objects: Vec<ObjectInfo> = daemon
+            .objects
+            .entries()
+            .into_iter()
+            .map(|entry| ObjectInfo {
+                id: entry.id.to_string(),
+                descriptor: entry.object.descriptor().clone(),
+            })
+            .collect();
+        objects.sort_by(|a, b| a.id.cmp(&b.id));
+        objects
+    }
+
+    async fn ping(&self) {}
+}

@@ -1,0 +1,257 @@
+//! The daemon: a TCP listener hosting many objects, each under an id.
+//!
+//! Each accepted connection runs in its own task, and each call in its own task (so one slow
+//! or re-entrant call never holds up another). The object table is read on every call and
+//! written only on (un)registration, so it is an [`ArcSwap`]: readers never lock.
+
+pub(crate) mod builtin;
+mod objects;
+mod stop;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use tarpc::server::{BaseChannel, Channel};
+use tarpc::tokio_serde::formats::Bincode;
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::dispatch::{Call, Expose, Host};
+use crate::proxy::Proxy;
+use crate::uri::{Endpoint, ObjectUri};
+use crate::wire::{self, Invoke, Reply};
+use crate::Error;
+use objects::Objects;
+
+/// The id of the object every daemon hosts about itself (its objects, binding, ping).
+pub const DAEMON_OBJECT_ID: &str = "rmi.daemon";
+
+/// Hosts objects and serves calls to them.
+///
+/// Cloning a `Daemon` gives another handle to the same daemon: register objects or shut it
+/// down from anywhere while one task runs [`serve`](Daemon::serve).
+///
+/// ```no_run
+/// #[rmi::expose]
+/// pub trait Greeter {
+///     async fn welcome_message(&self, name: String) -> String;
+/// }
+/// struct Server;
+/// impl Greeter for Server {
+///     async fn welcome_message(&self, name: String) -> String {
+///         format!("Hi welcome {name}")
+///     }
+/// }
+///
+/// # async fn run() -> Result<(), rmi::Error> {
+/// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+/// let uri = daemon.register(Server)?;
+/// println!("Ready. Object uri = {uri}");
+/// daemon.serve().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Daemon {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    endpoint: Endpoint,
+    local_addr: SocketAddr,
+    listener: Mutex<Option<TcpListener>>,
+    objects: Objects,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Daemon {
+    /// Listens on `addr` (port 0 picks a free port). URIs name the address actually bound.
+    pub async fn bind(addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<Daemon, Error> {
+        let shown = format!("{addr:?}").trim_matches('"').to_owned();
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Listen {
+                addr: shown.clone(),
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| Error::Listen {
+            addr: shown,
+            source,
+        })?;
+        if local_addr.ip().is_unspecified() {
+            tracing::warn!(
+                "daemon bound to {local_addr}: its URIs name {local_addr}, which remote clients cannot reach; bind a concrete address"
+            );
+        }
+        let shared = Arc::new(Shared {
+            endpoint: Endpoint::from(local_addr),
+            local_addr,
+            listener: Mutex::new(Some(listener)),
+            objects: Objects::default(),
+            stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        });
+        shared
+            .objects
+            .insert_daemon_object(builtin::DaemonObjectImpl::new(Arc::downgrade(&shared)));
+        Ok(Daemon { shared })
+    }
+
+    /// Hosts `object` under a new id (`obj_` and 32 hex digits) and returns its URI.
+    ///
+    /// `P` is the proxy type of the exposed trait; it is inferred when `object` implements
+    /// one exposed trait. For a type that implements several, name the one to serve:
+    /// `daemon.register::<GreeterProxy, _>(server)`.
+    pub fn register<P, O>(&self, object: O) -> Result<ObjectUri, Error>
+    where
+        P: Proxy,
+        O: Send + Sync + 'static,
+        Arc<O>: Expose<P>,
+    {
+        self.register_with_id::<P, O>(new_object_id(), object)
+    }
+
+    /// Hosts `object` under `id`; fails if the id is taken or not a valid id.
+    ///
+    /// ```no_run
+    /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
+    /// # struct P; impl Ping for P { async fn ping(&self) {} }
+    /// # async fn run() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    /// let uri = daemon.register_with_id("pinger", P)?;
+    /// assert_eq!(uri.id(), "pinger");
+    /// # Ok(()) }
+    /// ```
+    pub fn register_with_id<P, O>(
+        &self,
+        id: impl Into<String>,
+        object: O,
+    ) -> Result<ObjectUri, Error>
+    where
+        P: Proxy,
+        O: Send + Sync + 'static,
+        Arc<O>: Expose<P>,
+    {
+        let uri = ObjectUri::new(id, self.shared.endpoint.clone())?;
+        self.shared
+            .objects
+            .insert(uri.id(), Arc::new(Host::<P, O>::new(object)))?;
+        tracing::debug!(%uri, trait_name = %P::DESCRIPTOR.name, "registered");
+        Ok(uri)
+    }
+
+    /// Stops hosting the object `id`; returns whether there was one. Calls already running
+    /// on it finish; new ones get [`Error::UnknownObject`].
+    pub fn unregister(&self, id: &str) -> bool {
+        self.shared.objects.remove(id)
+    }
+
+    /// The URI that an object registered as `id` has on this daemon.
+    pub fn uri_for(&self, id: &str) -> Result<ObjectUri, Error> {
+        ObjectUri::new(id, self.shared.endpoint.clone())
+    }
+
+    /// The socket address the daemon listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// Serves calls until [`shutdown`](Daemon::shutdown), then waits for the calls in flight.
+    pub async fn serve(&self) -> Result<(), Error> {
+        let listener = self
+            .shared
+            .listener
+            .lock()
+            .expect("listener lock poisoned")
+            .take()
+            .ok_or(Error::AlreadyServing)?;
+        tracing::info!(addr = %self.shared.local_addr, "daemon serving");
+        loop {
+            let accepted = tokio::select! {
+                _ = self.shared.stop.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    tracing::debug!(%peer, "connection accepted");
+                    let shared = self.shared.clone();
+                    self.shared.tasks.spawn(serve_connection(shared, stream));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+        drop(listener);
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
+        tracing::info!(addr = %self.shared.local_addr, "daemon stopped");
+        Ok(())
+    }
+
+    /// Runs [`serve`](Daemon::serve) in a background task.
+    pub fn spawn(&self) -> tokio::task::JoinHandle<Result<(), Error>> {
+        let daemon = self.clone();
+        tokio::spawn(async move { daemon.serve().await })
+    }
+
+    /// Stops accepting connections and calls, lets the calls in flight finish and returns
+    /// when they have.
+    pub async fn shutdown(&self) {
+        self.shared.stop.cancel();
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
+    }
+}
+
+impl Shared {
+    fn dispatch(&self, invoke: Invoke) -> crate::dispatch::ReplyFuture {
+        let call = Call {
+            method: invoke.method,
+            format: invoke.format,
+            args: invoke.args,
+        };
+        self.objects.dispatch(invoke.handle, call)
+    }
+}
+
+async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    // On shutdown the stream reads as closed: tarpc stops taking requests, sends the replies
+    // of those in flight, then ends.
+    let stream = stop::StopReading::new(stream, shared.stop.clone());
+    let transport = tarpc::serde_transport::new(wire::framed(stream), Bincode::default());
+    let channel = BaseChannel::with_defaults(transport);
+    let tasks = shared.tasks.clone();
+    let serve = tarpc::server::serve(move |_context, invoke: Invoke| {
+        let reply = shared.dispatch(invoke);
+        async move { Ok::<Reply, _>(reply.await) }
+    });
+    channel
+        .execute(serve)
+        .for_each(|call| {
+            tasks.spawn(call);
+            std::future::ready(())
+        })
+        .await;
+}
+
+fn new_object_id() -> String {
+    format!("obj_{:032x}", rand::random::<u128>())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn object_ids_are_obj_and_32_hex_digits() {
+        let id = super::new_object_id();
+        assert_eq!(id.len(), 36);
+        assert!(id.starts_with("obj_"));
+        assert!(id[4..].chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(id, super::new_object_id());
+    }
+}

@@ -1,0 +1,122 @@
+//! The object table: id → handle → object. Read by every call without locking.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use crate::dispatch::{Call, Hosted, ReplyFuture};
+use crate::wire::{Fault, DAEMON_HANDLE};
+use crate::Error;
+
+#[derive(Clone, Default)]
+struct Table {
+    by_handle: HashMap<u64, Entry>,
+    by_id: HashMap<String, u64>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Entry {
+    pub(crate) id: Arc<str>,
+    pub(crate) object: Arc<dyn Hosted>,
+}
+
+/// The objects of one daemon. Handles are never reused, so a handle bound before an
+/// unregistration can never reach an object registered after it under the same id.
+pub(crate) struct Objects {
+    table: ArcSwap<Table>,
+    /// Serializes writers; readers go through `table` alone.
+    write: Mutex<()>,
+    next_handle: AtomicU64,
+}
+
+impl Default for Objects {
+    fn default() -> Self {
+        Objects {
+            table: ArcSwap::from_pointee(Table::default()),
+            write: Mutex::new(()),
+            next_handle: AtomicU64::new(DAEMON_HANDLE + 1),
+        }
+    }
+}
+
+impl Objects {
+    /// Starts `call` on the object with `handle`, or says there is none.
+    pub(crate) fn dispatch(&self, handle: u64, call: Call) -> ReplyFuture {
+        match self.table.load().by_handle.get(&handle) {
+            Some(entry) => entry.object.dispatch(call),
+            None => Box::pin(std::future::ready(Err(Fault::UnknownObject))),
+        }
+    }
+
+    /// The handle and object registered as `id`.
+    pub(crate) fn find(&self, id: &str) -> Option<(u64, Arc<dyn Hosted>)> {
+        let table = self.table.load();
+        let handle = *table.by_id.get(id)?;
+        Some((handle, table.by_handle[&handle].object.clone()))
+    }
+
+    /// Every object with its id, in no particular order.
+    pub(crate) fn entries(&self) -> Vec<Entry> {
+        self.table.load().by_handle.values().cloned().collect()
+    }
+
+    pub(crate) fn insert_daemon_object(&self, object: impl Hosted + 'static) {
+        self.write_with(|table| {
+            table.add(DAEMON_HANDLE, super::DAEMON_OBJECT_ID, Arc::new(object));
+            Ok(())
+        })
+        .expect("a new table has room for the daemon object");
+    }
+
+    pub(crate) fn insert(&self, id: &str, object: Arc<dyn Hosted>) -> Result<u64, Error> {
+        let handle = self.next_handle.fetch_add(1, Ordering::Relaxed);
+        self.write_with(|table| {
+            if table.by_id.contains_key(id) {
+                return Err(Error::DuplicateObjectId { id: id.to_owned() });
+            }
+            table.add(handle, id, object);
+            Ok(handle)
+        })
+    }
+
+    pub(crate) fn remove(&self, id: &str) -> bool {
+        if id == super::DAEMON_OBJECT_ID {
+            return false;
+        }
+        self.write_with(|table| {
+            let handle = table.by_id.remove(id);
+            if let Some(handle) = handle {
+                table.by_handle.remove(&handle);
+            }
+            Ok(handle.is_some())
+        })
+        .unwrap_or(false)
+    }
+
+    /// Copies the table, changes the copy and publishes it, one writer at a time.
+    fn write_with<T>(
+        &self,
+        change: impl FnOnce(&mut Table) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let _writer = self.write.lock().expect("object table lock poisoned");
+        let mut table = Table::clone(&self.table.load());
+        let result = change(&mut table)?;
+        self.table.store(Arc::new(table));
+        Ok(result)
+    }
+}
+
+impl Table {
+    fn add(&mut self, handle: u64, id: &str, object: Arc<dyn Hosted>) {
+        self.by_id.insert(id.to_owned(), handle);
+        self.by_handle.insert(
+            handle,
+            Entry {
+                id: id.into(),
+                object,
+            },
+        );
+    }
+}

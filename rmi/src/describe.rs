@@ -1,0 +1,103 @@
+//! Descriptions of exposed traits: what a daemon says about the objects it hosts.
+//!
+//! `#[expose]` writes one [`TraitDescriptor`] per trait as a `static`. A proxy sends its trait's
+//! name when it binds; the daemon answers with the object's descriptor, and the proxy matches
+//! its methods to the server's by name and signature, so a mismatch is a clear error rather
+//! than a value that decodes into garbage.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// An exposed trait: its name and methods, in declaration order.
+///
+/// ```
+/// use rmi::{MethodDescriptor, TraitDescriptor};
+/// use std::borrow::Cow;
+/// static GREETER: TraitDescriptor = TraitDescriptor {
+///     name: Cow::Borrowed("Greeter"),
+///     methods: Cow::Borrowed(&[MethodDescriptor {
+///         name: Cow::Borrowed("welcome_message"),
+///         params: Cow::Borrowed(&[rmi::Param { name: Cow::Borrowed("name"), ty: Cow::Borrowed("String") }]),
+///         result: Cow::Borrowed("String"),
+///     }]),
+/// };
+/// assert_eq!(GREETER.methods[0].signature(), "fn welcome_message(name: String) -> String");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraitDescriptor {
+    /// The trait's name, without its module path (`Greeter`).
+    pub name: Cow<'static, str>,
+    /// Its methods; a method's position is its index on the wire.
+    pub methods: Cow<'static, [MethodDescriptor]>,
+}
+
+/// One method of an exposed trait.
+///
+/// ```
+/// use rmi::MethodDescriptor;
+/// use std::borrow::Cow;
+/// let ping = MethodDescriptor { name: Cow::Borrowed("ping"), params: Cow::Borrowed(&[]), result: Cow::Borrowed("()") };
+/// assert_eq!(ping.signature(), "fn ping() -> ()");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MethodDescriptor {
+    /// The method's name.
+    pub name: Cow<'static, str>,
+    /// Its parameters after `&self`.
+    pub params: Cow<'static, [Param]>,
+    /// Its result type as written in the trait (`()` when there is none).
+    pub result: Cow<'static, str>,
+}
+
+/// One parameter of a method.
+///
+/// ```
+/// use std::borrow::Cow;
+/// let p = rmi::Param { name: Cow::Borrowed("x"), ty: Cow::Borrowed("u64") };
+/// assert_eq!(p.to_string(), "x: u64");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Param {
+    /// The parameter's name.
+    pub name: Cow<'static, str>,
+    /// Its type as written in the trait.
+    pub ty: Cow<'static, str>,
+}
+
+impl MethodDescriptor {
+    /// The method as Rust would write it, without `async` and `&self`.
+    pub fn signature(&self) -> String {
+        let params: Vec<String> = self.params.iter().map(Param::to_string).collect();
+        format!("fn {}({}) -> {}", self.name, params.join(", "), self.result)
+    }
+
+    /// Whether a call encoded by `self` decodes as `other`: same parameter and result types.
+    /// Parameter names may differ.
+    pub fn same_types(&self, other: &MethodDescriptor) -> bool {
+        self.result == other.result
+            && self.params.len() == other.params.len()
+            && self
+                .params
+                .iter()
+                .zip(other.params.iter())
+                .all(|(a, b)| a.ty == b.ty)
+    }
+}
+
+impl fmt::Display for Param {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.ty)
+    }
+}
+
+impl TraitDescriptor {
+    /// The method called `name`, with its index.
+    pub fn method(&self, name: &str) -> Option<(usize, &MethodDescriptor)> {
+        self.methods
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.name == name)
+    }
+}

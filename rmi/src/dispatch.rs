@@ -1,0 +1,170 @@
+//! The server side of a call: from an [`Invoke`](crate::wire::Invoke) to the user's method.
+//!
+//! `#[expose]` implements [`Expose<P>`] for every type that implements the trait whose proxy
+//! is `P`; the generated `dispatch` is a `match` on the method index whose arms call
+//! [`invoke`]. All decoding, encoding and panic handling lives here, not in generated code.
+
+use std::any::Any;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use serde::{de::DeserializeOwned, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::describe::TraitDescriptor;
+use crate::proxy::Proxy;
+use crate::wire::{Fault, Format, Reply};
+
+/// A call as the object sees it: the method index and the encoded arguments.
+#[derive(Debug)]
+pub struct Call {
+    pub(crate) method: u32,
+    pub(crate) format: Format,
+    pub(crate) args: ByteBuf,
+}
+
+impl Call {
+    /// The index of the method called, in the trait's declaration order.
+    pub fn method(&self) -> u32 {
+        self.method
+    }
+}
+
+/// The future of one call's reply.
+pub type ReplyFuture = Pin<Box<dyn Future<Output = Reply> + Send>>;
+
+/// A shared object that serves the trait whose proxy is `P`.
+///
+/// `#[expose]` implements it for `Arc<T>` for every `T: Trait + Send + Sync + 'static`; you
+/// never implement it by hand. `P` lets one type serve several exposed traits: name the one to
+/// register with [`Daemon::register::<FooProxy, _>`](crate::Daemon::register) when a type
+/// implements more than one.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not serve an exposed trait",
+    label = "this object's type implements no `#[rmi::expose]` trait",
+    note = "implement a trait marked `#[rmi::expose]` for the object's type, or name the proxy of the one to serve: `register::<GreeterProxy, _>(object)`"
+)]
+pub trait Expose<P: Proxy>: Send + Sync + 'static {
+    /// Runs `call` on this object.
+    fn dispatch(&self, call: Call) -> ReplyFuture;
+}
+
+/// Decodes the arguments of `call`, runs `method` on them and encodes its result; a panic in
+/// `method` becomes [`Fault::Panicked`] for this caller only.
+pub fn invoke<A, R, F, Fut>(call: Call, method: F) -> ReplyFuture
+where
+    A: DeserializeOwned + Send + 'static,
+    R: Serialize,
+    F: FnOnce(A) -> Fut + Send + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    let format = call.format;
+    let args: A = match format.decode(&call.args) {
+        Ok(args) => args,
+        Err(e) => return Box::pin(std::future::ready(Err(Fault::BadArguments(e.to_string())))),
+    };
+    Box::pin(async move {
+        // The closure runs inside the guard too: a method may panic before its first await.
+        match AssertUnwindSafe(async move { method(args).await })
+            .catch_unwind()
+            .await
+        {
+            Ok(result) => format
+                .encode(&result)
+                .map(ByteBuf::from)
+                .map_err(|e| Fault::BadResult(e.to_string())),
+            Err(panic) => Err(Fault::Panicked(panic_message(&*panic))),
+        }
+    })
+}
+
+/// The reply to a method index the trait does not have.
+pub fn unknown_method() -> ReplyFuture {
+    Box::pin(std::future::ready(Err(Fault::UnknownMethod)))
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic without a message)".to_owned()
+    }
+}
+
+/// An object as a daemon holds it: its trait and its dispatch, with the types erased.
+pub(crate) trait Hosted: Send + Sync {
+    fn descriptor(&self) -> &'static TraitDescriptor;
+    fn dispatch(&self, call: Call) -> ReplyFuture;
+}
+
+/// Erases an `Expose<P>` object into a [`Hosted`] one.
+pub(crate) struct Host<P, O> {
+    object: Arc<O>,
+    proxy: PhantomData<fn() -> P>,
+}
+
+impl<P, O> Host<P, O> {
+    pub(crate) fn new(object: O) -> Self {
+        Host {
+            object: Arc::new(object),
+            proxy: PhantomData,
+        }
+    }
+}
+
+impl<P: Proxy, O> Hosted for Host<P, O>
+where
+    Arc<O>: Expose<P>,
+    O: Send + Sync,
+{
+    fn descriptor(&self) -> &'static TraitDescriptor {
+        P::DESCRIPTOR
+    }
+
+    fn dispatch(&self, call: Call) -> ReplyFuture {
+        self.object.dispatch(call)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call<A: Serialize>(args: &A) -> Call {
+        Call {
+            method: 0,
+            format: Format::Bincode,
+            args: ByteBuf::from(Format::Bincode.encode(args).unwrap()),
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_the_method_on_decoded_arguments() {
+        let reply = invoke(
+            call(&(2u64, 3u64)),
+            |(a, b): (u64, u64)| async move { a + b },
+        )
+        .await;
+        let sum: u64 = Format::Bincode.decode(&reply.unwrap()).unwrap();
+        assert_eq!(sum, 5);
+    }
+
+    #[tokio::test]
+    async fn bad_arguments_and_panics_are_faults() {
+        let reply = invoke(call(&(1u8,)), |(_s, _t): (String, String)| async move {}).await;
+        assert!(matches!(reply, Err(Fault::BadArguments(_))));
+        let reply = invoke(call(&()), |(): ()| async move {
+            if true {
+                panic!("boom {}", 7);
+            }
+        })
+        .await;
+        assert_eq!(reply, Err(Fault::Panicked("boom 7".into())));
+    }
+}

@@ -1,0 +1,114 @@
+//! # rmi: remote method invocation for Rust
+//!
+//! Put `#[rmi::expose]` on a trait; host objects that implement it in a [`Daemon`]; call
+//! them from another process through the generated `<Trait>Proxy`, by URI
+//! (`rmi:obj_…@host:port`) or by name through the name server (`rminame:server`).
+//!
+//! ```no_run
+//! #[rmi::expose]
+//! pub trait Greeter {
+//!     async fn welcome_message(&self, name: String) -> String;
+//! }
+//!
+//! struct Server;
+//! impl Greeter for Server {
+//!     async fn welcome_message(&self, name: String) -> String {
+//!         format!("Hi welcome {name}")
+//!     }
+//! }
+//!
+//! # async fn server() -> Result<(), Box<dyn std::error::Error>> {
+//! // The server.
+//! let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+//! let uri = daemon.register(Server)?;
+//! rmi::locate_ns().await?.register("server".into(), uri).await??;
+//! daemon.serve().await?;
+//! # Ok(()) }
+//! # async fn client() -> Result<(), rmi::Error> {
+//! // The client, in another process.
+//! let greeter = GreeterProxy::connect("rminame:server").await?;
+//! println!("{}", greeter.welcome_message("Ruvika".into()).await?);
+//! # Ok(()) }
+//! ```
+//!
+//! See `ARCHITECTURE.md` in the repository for how a call travels.
+
+#![warn(missing_docs)]
+
+// Lets `#[expose]`, which names `::rmi`, be used inside this crate too.
+extern crate self as rmi;
+
+mod daemon;
+mod describe;
+mod dispatch;
+mod error;
+mod nameserver;
+mod proxy;
+mod uri;
+mod wire;
+
+pub use daemon::builtin::{BindError, Binding, DaemonObject, DaemonObjectProxy, ObjectInfo};
+pub use daemon::{Daemon, DAEMON_OBJECT_ID};
+pub use describe::{MethodDescriptor, Param, TraitDescriptor};
+pub use error::{Error, Result};
+pub use nameserver::{
+    locate_ns, locate_ns_at, ns_endpoint, NameServer, NameServerProxy, NsError, DEFAULT_NS_HOST,
+    DEFAULT_NS_PORT, NAME_SERVER_ID,
+};
+pub use proxy::Proxy;
+pub use uri::{check_name, check_object_id, Endpoint, IntoUri, NameUri, ObjectUri, Uri};
+pub use wire::{DEFAULT_TIMEOUT, MAX_FRAME_BYTES};
+
+/// Makes a trait callable over the network.
+///
+/// On `trait Greeter` it generates:
+/// - `GreeterProxy`, a `Clone + Send + Sync` client: `GreeterProxy::connect(uri)`, then each
+///   method as in the trait with its result wrapped in `Result<_, rmi::Error>`;
+/// - the server dispatch, for every type that implements `Greeter`, so that
+///   [`Daemon::register`] accepts it.
+///
+/// Each method is an `async fn` taking `&self` and owned arguments; arguments and results are
+/// any serde types. A method returning `Result<T, E>` hands the caller `E` itself, typed, as
+/// the inner error of `Result<Result<T, E>, rmi::Error>`. The trait's futures must be `Send`.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Serialize, Deserialize)]
+/// pub enum MathError { DivideByZero }
+///
+/// #[rmi::expose]
+/// pub trait Math {
+///     async fn div(&self, a: i64, b: i64) -> Result<i64, MathError>;
+/// }
+///
+/// struct Calculator;
+/// impl Math for Calculator {
+///     async fn div(&self, a: i64, b: i64) -> Result<i64, MathError> {
+///         a.checked_div(b).ok_or(MathError::DivideByZero)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), rmi::Error> {
+/// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+/// let uri = daemon.register(Calculator)?;
+/// daemon.spawn();
+/// let math = MathProxy::connect(&uri).await?;
+/// assert_eq!(math.div(10, 5).await?.unwrap(), 2);
+/// assert!(matches!(math.div(1, 0).await?, Err(MathError::DivideByZero)));
+/// daemon.shutdown().await;
+/// # Ok(()) }
+/// ```
+///
+/// What cannot travel is refused at compile time, pointing at the offending code: generic
+/// methods, `&mut self` or `self` receivers, reference arguments, `impl Trait`, non-`async`
+/// methods, and names the proxy reserves (`connect`, `uri`, `timeout`, `with_timeout`).
+pub use rmi_macros::expose;
+
+/// What generated code calls. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::dispatch::{invoke, unknown_method, Call, Expose, ReplyFuture};
+    pub use crate::proxy::{connect, ProxyCore};
+}

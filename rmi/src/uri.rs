@@ -1,0 +1,485 @@
+//! Object addresses: `rmi:OBJID@HOST:PORT` and `rminame:NAME[@NSHOST:NSPORT]`.
+//!
+//! A [`Uri`] parses from and displays as the same text, so a URI printed by a server can be
+//! pasted into a client. Parsing rejects anything it cannot round-trip, with an error that
+//! quotes the input and says what is wrong.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::Error;
+
+/// The scheme of a direct object address.
+pub const OBJECT_SCHEME: &str = "rmi:";
+/// The scheme of an address resolved through the name server.
+pub const NAME_SCHEME: &str = "rminame:";
+
+/// Where an object lives: directly at a daemon, or under a name in the name server.
+///
+/// ```
+/// use rmi::Uri;
+/// let uri: Uri = "rmi:obj_0123456789abcdef0123456789abcdef@127.0.0.1:9000".parse()?;
+/// assert_eq!(uri.to_string(), "rmi:obj_0123456789abcdef0123456789abcdef@127.0.0.1:9000");
+/// let named: Uri = "rminame:server@[::1]:9090".parse()?;
+/// assert!(matches!(named, Uri::Name(_)));
+/// # Ok::<(), rmi::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Uri {
+    /// `rmi:OBJID@HOST:PORT`: an object hosted by the daemon at `HOST:PORT`.
+    Object(ObjectUri),
+    /// `rminame:NAME` or `rminame:NAME@NSHOST:NSPORT`: looked up in a name server.
+    Name(NameUri),
+}
+
+/// A direct object address, `rmi:OBJID@HOST:PORT`.
+///
+/// ```
+/// use rmi::{ObjectUri, Endpoint};
+/// let uri = ObjectUri::new("greeter", Endpoint::new("::1", 7000))?;
+/// assert_eq!(uri.to_string(), "rmi:greeter@[::1]:7000");
+/// # Ok::<(), rmi::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectUri {
+    id: String,
+    endpoint: Endpoint,
+}
+
+/// A name to resolve, `rminame:NAME[@NSHOST:NSPORT]`.
+///
+/// ```
+/// let uri: rmi::NameUri = "rminame:server".parse()?;
+/// assert_eq!(uri.name(), "server");
+/// assert!(uri.name_server().is_none());
+/// # Ok::<(), rmi::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NameUri {
+    name: String,
+    name_server: Option<Endpoint>,
+}
+
+/// A host and a port. IPv6 hosts display in brackets: `[::1]:9090`.
+///
+/// ```
+/// let e: rmi::Endpoint = "[::1]:9090".parse()?;
+/// assert_eq!(e.host(), "::1");
+/// assert_eq!(e.port(), 9090);
+/// # Ok::<(), rmi::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    host: String,
+    port: u16,
+}
+
+impl Endpoint {
+    /// An endpoint from a host (name, IPv4 or IPv6 address, without brackets) and a port.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Endpoint {
+            host: host.into(),
+            port,
+        }
+    }
+
+    /// The host, without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `host:port` in the form `tokio::net::TcpStream::connect` accepts.
+    pub(crate) fn connect_target(&self) -> (&str, u16) {
+        (&self.host, self.port)
+    }
+
+    fn parse_in(text: &str, whole: &str) -> Result<Self, Error> {
+        let bad = |reason: &str| invalid(whole, reason);
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (host, after) = rest
+                .split_once(']')
+                .ok_or_else(|| bad("an IPv6 host opened with '[' has no closing ']'"))?;
+            let port = after
+                .strip_prefix(':')
+                .ok_or_else(|| bad("expected ':PORT' after the bracketed IPv6 host"))?;
+            if host.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(bad(&format!("'{host}' in brackets is not an IPv6 address")));
+            }
+            (host, port)
+        } else {
+            let (host, port) = text
+                .rsplit_once(':')
+                .ok_or_else(|| bad("expected HOST:PORT after '@'"))?;
+            if host.contains(':') {
+                return Err(bad(
+                    "an IPv6 host must be written in brackets, as [::1]:PORT",
+                ));
+            }
+            (host, port)
+        };
+        if host.is_empty() {
+            return Err(bad("the host is empty"));
+        }
+        if let Some(c) = host
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':')))
+        {
+            return Err(bad(&format!("the host contains the character {c:?}")));
+        }
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| bad(&format!("'{port}' is not a port number (1-65535)")))?;
+        Ok(Endpoint::new(host, port))
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl FromStr for Endpoint {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Endpoint::parse_in(s, s)
+    }
+}
+
+impl From<std::net::SocketAddr> for Endpoint {
+    fn from(addr: std::net::SocketAddr) -> Self {
+        Endpoint::new(addr.ip().to_string(), addr.port())
+    }
+}
+
+impl ObjectUri {
+    /// An object address; fails if `id` is not a valid object id (see [`check_object_id`]).
+    pub fn new(id: impl Into<String>, endpoint: Endpoint) -> Result<Self, Error> {
+        let id = id.into();
+        check_object_id(&id).map_err(|reason| Error::InvalidObjectId {
+            id: id.clone(),
+            reason,
+        })?;
+        Ok(ObjectUri { id, endpoint })
+    }
+
+    /// The object id, for example `obj_0123…` or `rmi.nameserver`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The daemon's address.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
+
+impl NameUri {
+    /// A name to look up, in the default name server or in the one at `name_server`.
+    pub fn new(name: impl Into<String>, name_server: Option<Endpoint>) -> Result<Self, Error> {
+        let name = name.into();
+        let text = format!("{NAME_SCHEME}{name}");
+        check_name(&name).map_err(|reason| invalid(&text, &reason))?;
+        Ok(NameUri { name, name_server })
+    }
+
+    /// The registered name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The name server given in the URI, if any.
+    pub fn name_server(&self) -> Option<&Endpoint> {
+        self.name_server.as_ref()
+    }
+}
+
+/// Checks an object id: 1 to 128 characters of `A-Z a-z 0-9 . _ -`.
+///
+/// ```
+/// assert!(rmi::check_object_id("obj_00ff").is_ok());
+/// assert!(rmi::check_object_id("no spaces").is_err());
+/// ```
+pub fn check_object_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("the object id is empty".into());
+    }
+    if id.len() > 128 {
+        return Err(format!(
+            "the object id is {} bytes long; at most 128",
+            id.len()
+        ));
+    }
+    match id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        Some(c) => Err(format!(
+            "the object id contains {c:?}; use only letters, digits, '.', '_' and '-'"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks a name for the name server: non-empty, at most 256 bytes, no white space, control
+/// characters or `@`.
+///
+/// ```
+/// assert!(rmi::check_name("example.chainTopology.1").is_ok());
+/// assert!(rmi::check_name("two words").is_err());
+/// ```
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the name is empty".into());
+    }
+    if name.len() > 256 {
+        return Err(format!(
+            "the name is {} bytes long; at most 256",
+            name.len()
+        ));
+    }
+    match name
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || *c == '@')
+    {
+        Some(c) => Err(format!(
+            "the name contains {c:?}; names may not hold white space, control characters or '@'"
+        )),
+        None => Ok(()),
+    }
+}
+
+fn invalid(uri: &str, reason: &str) -> Error {
+    Error::InvalidUri {
+        uri: uri.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+impl FromStr for Uri {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        if let Some(rest) = text.strip_prefix(OBJECT_SCHEME) {
+            let (id, endpoint) = rest
+                .split_once('@')
+                .ok_or_else(|| invalid(text, "expected rmi:OBJID@HOST:PORT; there is no '@'"))?;
+            check_object_id(id).map_err(|reason| invalid(text, &reason))?;
+            let endpoint = Endpoint::parse_in(endpoint, text)?;
+            Ok(Uri::Object(ObjectUri {
+                id: id.to_owned(),
+                endpoint,
+            }))
+        } else if let Some(rest) = text.strip_prefix(NAME_SCHEME) {
+            let (name, name_server) = match rest.split_once('@') {
+                Some((name, ns)) => (name, Some(Endpoint::parse_in(ns, text)?)),
+                None => (rest, None),
+            };
+            check_name(name).map_err(|reason| invalid(text, &reason))?;
+            Ok(Uri::Name(NameUri {
+                name: name.to_owned(),
+                name_server,
+            }))
+        } else {
+            Err(invalid(
+                text,
+                "a URI starts with 'rmi:' (rmi:OBJID@HOST:PORT) or 'rminame:' (rminame:NAME)",
+            ))
+        }
+    }
+}
+
+impl FromStr for NameUri {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<Self, Error> {
+        match text.parse::<Uri>()? {
+            Uri::Name(name) => Ok(name),
+            Uri::Object(_) => Err(invalid(text, "expected a rminame: URI")),
+        }
+    }
+}
+
+impl FromStr for ObjectUri {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<Self, Error> {
+        match text.parse::<Uri>()? {
+            Uri::Object(object) => Ok(object),
+            Uri::Name(_) => Err(invalid(text, "expected a rmi: URI")),
+        }
+    }
+}
+
+impl fmt::Display for ObjectUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{OBJECT_SCHEME}{}@{}", self.id, self.endpoint)
+    }
+}
+
+impl fmt::Display for NameUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{NAME_SCHEME}{}", self.name)?;
+        match &self.name_server {
+            Some(ns) => write!(f, "@{ns}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Uri::Object(o) => o.fmt(f),
+            Uri::Name(n) => n.fmt(f),
+        }
+    }
+}
+
+impl From<ObjectUri> for Uri {
+    fn from(uri: ObjectUri) -> Self {
+        Uri::Object(uri)
+    }
+}
+
+impl From<NameUri> for Uri {
+    fn from(uri: NameUri) -> Self {
+        Uri::Name(uri)
+    }
+}
+
+/// Anything a proxy can be connected to: a [`Uri`], an [`ObjectUri`], or URI text.
+///
+/// ```
+/// use rmi::IntoUri;
+/// let uri = "rminame:server".into_uri()?;
+/// assert_eq!(uri.to_string(), "rminame:server");
+/// # Ok::<(), rmi::Error>(())
+/// ```
+pub trait IntoUri {
+    /// Parses or converts into a [`Uri`].
+    fn into_uri(self) -> Result<Uri, Error>;
+}
+
+impl IntoUri for Uri {
+    fn into_uri(self) -> Result<Uri, Error> {
+        Ok(self)
+    }
+}
+impl IntoUri for &Uri {
+    fn into_uri(self) -> Result<Uri, Error> {
+        Ok(self.clone())
+    }
+}
+impl IntoUri for ObjectUri {
+    fn into_uri(self) -> Result<Uri, Error> {
+        Ok(Uri::Object(self))
+    }
+}
+impl IntoUri for &ObjectUri {
+    fn into_uri(self) -> Result<Uri, Error> {
+        Ok(Uri::Object(self.clone()))
+    }
+}
+impl IntoUri for &str {
+    fn into_uri(self) -> Result<Uri, Error> {
+        self.parse()
+    }
+}
+impl IntoUri for String {
+    fn into_uri(self) -> Result<Uri, Error> {
+        self.parse()
+    }
+}
+impl IntoUri for &String {
+    fn into_uri(self) -> Result<Uri, Error> {
+        self.parse()
+    }
+}
+
+macro_rules! serde_as_text {
+    ($($t:ty),*) => {$(
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    )*};
+}
+serde_as_text!(Uri, ObjectUri, NameUri, Endpoint);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        for text in [
+            "rmi:obj_0123456789abcdef0123456789abcdef@127.0.0.1:9000",
+            "rmi:rmi.nameserver@localhost:9090",
+            "rmi:x@[::1]:1",
+            "rminame:server",
+            "rminame:example.chainTopology.1@10.0.0.1:9090",
+            "rminame:名前@[::1]:9090",
+        ] {
+            let uri: Uri = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(uri.to_string(), text);
+            let json = serde_json::to_string(&uri).unwrap();
+            assert_eq!(serde_json::from_str::<Uri>(&json).unwrap(), uri);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_input_and_quotes_it() {
+        for (text, says) in [
+            ("", "starts with"),
+            ("pyro:x@h:1", "starts with"),
+            ("rmi:x", "no '@'"),
+            ("rmi:@h:1", "empty"),
+            ("rmi:a b@h:1", "' '"),
+            ("rmi:x@h", "HOST:PORT"),
+            ("rmi:x@:1", "host is empty"),
+            ("rmi:x@h:0", "not a port"),
+            ("rmi:x@h:65536", "not a port"),
+            ("rmi:x@h:port", "not a port"),
+            ("rmi:x@::1:80", "brackets"),
+            ("rmi:x@[::1:80", "closing"),
+            ("rmi:x@[nope]:80", "not an IPv6"),
+            ("rmi:x@h/x:1", "'/'"),
+            ("rminame:", "empty"),
+            ("rminame:a\tb", "white space"),
+            ("rminame:a@b@c:1", "'@'"),
+        ] {
+            let err = text.parse::<Uri>().expect_err(text).to_string();
+            assert!(
+                err.contains(&format!("'{text}'")),
+                "{err} does not quote {text}"
+            );
+            assert!(err.contains(says), "{err} does not say {says}");
+        }
+    }
+
+    #[test]
+    fn long_names_and_ids_are_refused() {
+        assert!(check_name(&"n".repeat(256)).is_ok());
+        assert!(check_name(&"n".repeat(257)).is_err());
+        assert!(check_object_id(&"o".repeat(129)).is_err());
+    }
+}
