@@ -1,1 +1,8 @@
+//! The objects behind rmi's demos, shared by the example programs and the tour.
+//!
+//! Run the demos from the repository root: `cargo run --example greeter_server`, … (see the
+//! README).
 
+pub mod chain;
+pub mod cli;
+pub mod greeter;

@@ -56,7 +56,10 @@ pub use nameserver::{
     DEFAULT_NS_PORT, NAME_SERVER_ID,
 };
 pub use proxy::Proxy;
-pub use uri::{check_name, check_object_id, Endpoint, IntoUri, NameUri, ObjectUri, Uri};
+pub use uri::{
+    check_name, check_object_id, Endpoint, IntoUri, NameUri, ObjectUri, Uri, NAME_SCHEME,
+    OBJECT_SCHEME,
+};
 pub use wire::{DEFAULT_TIMEOUT, MAX_FRAME_BYTES};
 
 /// Makes a trait callable over the network.

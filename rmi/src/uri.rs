@@ -392,6 +392,16 @@ impl IntoUri for &ObjectUri {
         Ok(Uri::Object(self.clone()))
     }
 }
+impl IntoUri for NameUri {
+    fn into_uri(self) -> Result<Uri, Error> {
+        Ok(Uri::Name(self))
+    }
+}
+impl IntoUri for &NameUri {
+    fn into_uri(self) -> Result<Uri, Error> {
+        Ok(Uri::Name(self.clone()))
+    }
+}
 impl IntoUri for &str {
     fn into_uri(self) -> Result<Uri, Error> {
         self.parse()

@@ -1,0 +1,28 @@
+//! The chain client: sends `["hello"]` into the ring at server 1 and prints what comes back.
+//!
+//! `cargo run --example chain_client` (with the chain servers running).
+
+use clap::Parser;
+use rmi_examples::{chain, cli};
+
+/// Sends a message around the chain.
+#[derive(Parser)]
+struct Args {
+    /// The server to start at.
+    #[arg(default_value = "1")]
+    start: String,
+}
+
+#[tokio::main]
+async fn main() {
+    cli::init_logging();
+    let args = Args::parse();
+    let result = cli::exit_on_error(run(args).await);
+    println!("Result={result:?}");
+}
+
+async fn run(args: Args) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let uri = format!("{}{}", rmi::NAME_SCHEME, chain::name_of(&args.start));
+    let first = chain::ChainProxy::connect(uri).await?;
+    Ok(first.process(vec!["hello".into()]).await??)
+}

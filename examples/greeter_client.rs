@@ -1,0 +1,42 @@
+//! The greeter client: asks for a name (or takes it as the first argument) and greets it
+//! through the object registered as `server`.
+//!
+//! `cargo run --example greeter_client` or `cargo run --example greeter_client -- Ruvika`.
+
+use std::io::Write;
+
+use clap::Parser;
+use rmi_examples::{cli, greeter};
+
+/// Greets NAME through the greeter server.
+#[derive(Parser)]
+struct Args {
+    /// Who to greet; asked on standard input when missing.
+    name: Option<String>,
+}
+
+#[tokio::main]
+async fn main() {
+    cli::init_logging();
+    let args = Args::parse();
+    let name = match args.name {
+        Some(name) => name,
+        None => cli::exit_on_error(ask_name()),
+    };
+    let greeting = cli::exit_on_error(greet(name).await);
+    println!("{greeting}");
+}
+
+fn ask_name() -> std::io::Result<String> {
+    print!("What is your name? ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim().to_owned())
+}
+
+async fn greet(name: String) -> Result<String, rmi::Error> {
+    let greeter =
+        greeter::GreeterProxy::connect(format!("{}{}", rmi::NAME_SCHEME, greeter::NAME)).await?;
+    greeter.welcome_message(name).await
+}

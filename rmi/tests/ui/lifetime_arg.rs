@@ -1,0 +1,8 @@
+use std::borrow::Cow;
+
+#[rmi::expose]
+pub trait Greeter {
+    async fn welcome_message(&self, name: Cow<'a, str>) -> String;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[rmi::expose]
+pub struct Greeter {
+    name: String,
+}
+
+fn main() {}

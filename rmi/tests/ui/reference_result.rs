@@ -1,0 +1,6 @@
+#[rmi::expose]
+pub trait Greeter {
+    async fn name(&self) -> &'static str;
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+struct Plain;
+
+async fn serve() -> Result<(), rmi::Error> {
+    let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    daemon.register(Plain)?;
+    Ok(())
+}
+
+fn main() {
+    let _ = serve;
+}

@@ -1,0 +1,6 @@
+#[rmi::expose]
+pub trait Link {
+    async fn connect(&self, peer: String) -> bool;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[rmi::expose]
+pub trait Session {
+    async fn close(self);
+}
+
+fn main() {}
