@@ -87,7 +87,7 @@ pub struct NameServerHost {
 impl NameServerHost {
     /// Listens on `addr` and hosts an empty name server as `rmi.nameserver`.
     pub async fn bind(
-        addr: impl tokio::net::ToSocketAddrs + std::fmt::Debug,
+        addr: impl tokio::net::ToSocketAddrs + std::fmt::Display,
     ) -> Result<Self, rmi::Error> {
         let daemon = Daemon::bind(addr).await?;
         let uri = daemon.register_with_id::<NameServerProxy, _>(

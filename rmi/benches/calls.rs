@@ -1,1 +1,502 @@
-fn main() {}
+//! What a call through rmi costs next to plain tarpc doing the same work over the same kind of
+//! connection, with a raw tokio socket as the floor.
+//!
+//! `cargo bench -p rmi --bench calls [-- --json] [-- --quick]` measures `add(u64, u64) -> u64`
+//! and an echo of 1 KiB, each as sequential latency (`1x1`: one proxy, one call at a time) and
+//! throughput (`1x64`: one proxy, 64 calls in flight). Client and servers share one
+//! current-thread runtime on loopback, as the baseline figures were taken, so the figures
+//! count the CPU work of both ends rather than thread hand-offs.
+//!
+//! Each figure is the median of several timed runs, each sized to take about the same wall
+//! time after a warm-up; the stacks' runs are interleaved (rmi, tarpc, tokio, rmi, …) so that
+//! noise on the machine hits them alike.
+
+use std::error::Error;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures::future::{join_all, LocalBoxFuture};
+use futures::{SinkExt, StreamExt, TryStreamExt};
+use serde_bytes::ByteBuf;
+use tarpc::server::{BaseChannel, Channel};
+use tarpc::tokio_serde::formats::Bincode;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::bytes::{Bytes, BytesMut};
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+type BenchResult<T> = Result<T, Box<dyn Error>>;
+
+/// The size of the echoed payload.
+const PAYLOAD_BYTES: usize = 1024;
+/// Calls in flight at once for the throughput shape.
+const IN_FLIGHT: usize = 64;
+/// The shapes measured, as calls in flight on one proxy.
+const DEPTHS: [usize; 2] = [1, IN_FLIGHT];
+/// The stacks, in the order of the table's columns and of each round of runs.
+const STACKS: [&str; 3] = ["rmi", "tarpc", "tokio"];
+const RMI: usize = 0;
+const TARPC: usize = 1;
+/// The goals: rmi's latency at most this times tarpc's, its throughput at least this times.
+const MAX_LATENCY_RATIO: f64 = 1.10;
+const MIN_THROUGHPUT_RATIO: f64 = 0.90;
+
+// ---- The service, as rmi and as plain tarpc declare it ----
+
+#[rmi::expose]
+pub trait Bench {
+    async fn add(&self, a: u64, b: u64) -> u64;
+    async fn echo(&self, data: ByteBuf) -> ByteBuf;
+}
+
+struct BenchImpl;
+
+impl Bench for BenchImpl {
+    async fn add(&self, a: u64, b: u64) -> u64 {
+        a + b
+    }
+    async fn echo(&self, data: ByteBuf) -> ByteBuf {
+        data
+    }
+}
+
+#[tarpc::service]
+trait PlainBench {
+    async fn add(a: u64, b: u64) -> u64;
+    async fn echo(data: ByteBuf) -> ByteBuf;
+}
+
+#[derive(Clone)]
+struct PlainBenchImpl;
+
+impl PlainBench for PlainBenchImpl {
+    async fn add(self, _: tarpc::context::Context, a: u64, b: u64) -> u64 {
+        a + b
+    }
+    async fn echo(self, _: tarpc::context::Context, data: ByteBuf) -> ByteBuf {
+        data
+    }
+}
+
+// ---- What is measured ----
+
+#[derive(Clone, Copy)]
+enum Op {
+    Add,
+    Echo1k,
+}
+
+impl Op {
+    const ALL: [Op; 2] = [Op::Add, Op::Echo1k];
+
+    fn name(self) -> &'static str {
+        match self {
+            Op::Add => "add",
+            Op::Echo1k => "echo1k",
+        }
+    }
+}
+
+fn shape(depth: usize) -> String {
+    format!("1x{depth}")
+}
+
+fn payload() -> ByteBuf {
+    ByteBuf::from(vec![0xa5; PAYLOAD_BYTES])
+}
+
+/// A connected client of one stack.
+trait Stack {
+    /// Makes `calls` calls of `op` (a multiple of `depth`), `depth` of them in flight at once.
+    fn run(&mut self, op: Op, depth: usize, calls: u64) -> LocalBoxFuture<'_, BenchResult<()>>;
+}
+
+/// The two methods as an RPC stack spells them. Clones share one connection, which is how
+/// one proxy gets many calls in flight.
+trait Rpc: Clone + 'static {
+    async fn add(&self, a: u64, b: u64) -> BenchResult<u64>;
+    async fn echo(&self, data: ByteBuf) -> BenchResult<ByteBuf>;
+}
+
+impl Rpc for BenchProxy {
+    async fn add(&self, a: u64, b: u64) -> BenchResult<u64> {
+        Ok(BenchProxy::add(self, a, b).await?)
+    }
+    async fn echo(&self, data: ByteBuf) -> BenchResult<ByteBuf> {
+        Ok(BenchProxy::echo(self, data).await?)
+    }
+}
+
+impl Rpc for PlainBenchClient {
+    async fn add(&self, a: u64, b: u64) -> BenchResult<u64> {
+        Ok(PlainBenchClient::add(self, tarpc::context::current(), a, b).await?)
+    }
+    async fn echo(&self, data: ByteBuf) -> BenchResult<ByteBuf> {
+        Ok(PlainBenchClient::echo(self, tarpc::context::current(), data).await?)
+    }
+}
+
+impl<C: Rpc> Stack for C {
+    fn run(&mut self, op: Op, depth: usize, calls: u64) -> LocalBoxFuture<'_, BenchResult<()>> {
+        // `depth` loops over clones of the proxy, each one call at a time: exactly `depth`
+        // calls in flight until the end. With a depth of 1 this is plain sequential calling.
+        let per_loop = calls / depth as u64;
+        let loops = (0..depth).map(|_| call_loop(self.clone(), op, per_loop));
+        Box::pin(async move { join_all(loops).await.into_iter().collect() })
+    }
+}
+
+/// Makes `calls` calls of `op` one after another, checking each reply so that a broken
+/// stack cannot look fast.
+async fn call_loop<C: Rpc>(client: C, op: Op, calls: u64) -> BenchResult<()> {
+    let data = payload();
+    for i in 0..calls {
+        let right = match op {
+            Op::Add => client.add(i, 1).await? == i + 1,
+            // Both stacks take the bytes by value, so both pay for this copy.
+            Op::Echo1k => client.echo(data.clone()).await? == data,
+        };
+        if !right {
+            return Err(format!("{}: wrong reply to call {i}", op.name()).into());
+        }
+    }
+    Ok(())
+}
+
+/// A raw socket: each request is one length-prefixed frame that the server echoes, with no
+/// RPC layer. Framing is the same codec as the RPC stacks', so this is their floor.
+struct Raw {
+    framed: Framed<TcpStream, LengthDelimitedCodec>,
+}
+
+impl Stack for Raw {
+    /// At depth 64 this pipelines: it writes 64 requests, then reads the 64 replies.
+    fn run(&mut self, op: Op, depth: usize, calls: u64) -> LocalBoxFuture<'_, BenchResult<()>> {
+        // The same bytes an `add` puts on the wire as arguments (two u64), or the payload.
+        let request = match op {
+            Op::Add => Bytes::from(vec![0u8; 16]),
+            Op::Echo1k => Bytes::from(payload().into_vec()),
+        };
+        Box::pin(self.exchange(request, depth, calls / depth as u64))
+    }
+}
+
+impl Raw {
+    async fn exchange(&mut self, request: Bytes, depth: usize, rounds: u64) -> BenchResult<()> {
+        for _ in 0..rounds {
+            for _ in 0..depth {
+                self.framed.feed(request.clone()).await?;
+            }
+            self.framed.flush().await?;
+            for _ in 0..depth {
+                let reply = self.framed.next().await.ok_or("raw: connection closed")??;
+                if reply != request {
+                    return Err("raw: wrong echo".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---- Servers and connections (setup: failing here is a broken machine, hence `expect`) ----
+
+/// Frames a socket as rmi does: no Nagle delay, length-delimited frames up to 16 MiB.
+fn framed(stream: TcpStream) -> Framed<TcpStream, LengthDelimitedCodec> {
+    stream.set_nodelay(true).expect("TCP_NODELAY on loopback");
+    let codec = LengthDelimitedCodec::builder()
+        .max_frame_length(rmi::MAX_FRAME_BYTES)
+        .new_codec();
+    Framed::new(stream, codec)
+}
+
+async fn connect(addr: SocketAddr) -> Framed<TcpStream, LengthDelimitedCodec> {
+    framed(TcpStream::connect(addr).await.expect("connect on loopback"))
+}
+
+/// Listens on loopback and serves each connection in its own task, as tarpc's examples and
+/// rmi's daemon do.
+async fn listen<F, Fut>(serve: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind on loopback");
+    let addr = listener.local_addr().expect("a bound listener's address");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream));
+        }
+    });
+    addr
+}
+
+async fn rmi_client() -> BenchProxy {
+    let daemon = rmi::Daemon::bind("127.0.0.1:0")
+        .await
+        .expect("rmi daemon binds on loopback");
+    let uri = daemon.register(BenchImpl).expect("register the object");
+    daemon.spawn();
+    BenchProxy::connect(&uri).await.expect("connect the proxy")
+}
+
+async fn tarpc_client() -> PlainBenchClient {
+    let addr = listen(|stream| {
+        let transport = tarpc::serde_transport::new(framed(stream), Bincode::default());
+        BaseChannel::with_defaults(transport)
+            .execute(PlainBenchImpl.serve())
+            // One task per call, as rmi's daemon does.
+            .for_each(|call| async {
+                tokio::spawn(call);
+            })
+    })
+    .await;
+    let transport = tarpc::serde_transport::new(connect(addr).await, Bincode::default());
+    PlainBenchClient::new(tarpc::client::Config::default(), transport).spawn()
+}
+
+async fn raw_client() -> Raw {
+    let addr = listen(|stream| async {
+        let (replies, requests) = framed(stream).split();
+        // `forward` flushes only when no further request is readable, so a pipeline of
+        // requests is answered in one write, as an RPC server batches its replies.
+        let _ = requests.map_ok(BytesMut::freeze).forward(replies).await;
+    })
+    .await;
+    Raw {
+        framed: connect(addr).await,
+    }
+}
+
+// ---- Measuring ----
+
+struct Settings {
+    runs: usize,
+    /// How long the warm-up's last batch must take; it also sizes the runs.
+    warmup: Duration,
+    /// About how long each timed run takes.
+    run_time: Duration,
+    json: bool,
+}
+
+impl Settings {
+    fn from_args(args: impl Iterator<Item = String>) -> BenchResult<Settings> {
+        let mut settings = Settings {
+            runs: 7,
+            warmup: Duration::from_millis(100),
+            run_time: Duration::from_millis(300),
+            json: false,
+        };
+        for arg in args {
+            match arg.as_str() {
+                "--json" => settings.json = true,
+                // A smoke test for CI: a few seconds, figures only roughly right.
+                "--quick" => {
+                    settings.runs = 3;
+                    settings.warmup = Duration::from_millis(10);
+                    settings.run_time = Duration::from_millis(20);
+                }
+                // cargo passes it to every bench target.
+                "--bench" => {}
+                other => {
+                    return Err(format!(
+                        "unknown argument {other:?}; usage: calls [--json] [--quick]"
+                    )
+                    .into())
+                }
+            }
+        }
+        Ok(settings)
+    }
+}
+
+/// The median µs per call of each stack (in [`STACKS`] order) for one op and shape.
+struct Row {
+    op: Op,
+    depth: usize,
+    us_per_call: Vec<f64>,
+}
+
+impl Row {
+    /// rmi against tarpc as the goals put it: the ratio of µs per call for sequential calls,
+    /// of calls per second with calls in flight.
+    fn ratio(&self) -> f64 {
+        let (rmi, tarpc) = (self.us_per_call[RMI], self.us_per_call[TARPC]);
+        if self.depth == 1 {
+            rmi / tarpc
+        } else {
+            tarpc / rmi
+        }
+    }
+
+    fn meets_goal(&self) -> bool {
+        if self.depth == 1 {
+            self.ratio() <= MAX_LATENCY_RATIO
+        } else {
+            self.ratio() >= MIN_THROUGHPUT_RATIO
+        }
+    }
+}
+
+async fn time_run(
+    stack: &mut dyn Stack,
+    op: Op,
+    depth: usize,
+    calls: u64,
+) -> BenchResult<Duration> {
+    let start = Instant::now();
+    stack.run(op, depth, calls).await?;
+    Ok(start.elapsed())
+}
+
+/// Warms `stack` up with doubling batches until one takes `settings.warmup`, and returns how
+/// many calls (a multiple of `depth`) take about `settings.run_time`.
+async fn calibrate(
+    stack: &mut dyn Stack,
+    op: Op,
+    depth: usize,
+    settings: &Settings,
+) -> BenchResult<u64> {
+    let depth = depth as u64;
+    let mut calls = depth;
+    loop {
+        let elapsed = time_run(stack, op, depth as usize, calls).await?;
+        if elapsed >= settings.warmup {
+            let wanted = calls as f64 * settings.run_time.as_secs_f64() / elapsed.as_secs_f64();
+            return Ok((wanted as u64).div_ceil(depth).max(1) * depth);
+        }
+        calls *= 2;
+    }
+}
+
+/// Measures every stack on `op` at `depth`, interleaving their runs.
+async fn measure(
+    stacks: &mut [Box<dyn Stack>],
+    op: Op,
+    depth: usize,
+    settings: &Settings,
+) -> BenchResult<Row> {
+    let mut calls = Vec::new();
+    for stack in stacks.iter_mut() {
+        calls.push(calibrate(stack.as_mut(), op, depth, settings).await?);
+    }
+    let mut samples = vec![Vec::with_capacity(settings.runs); stacks.len()];
+    for _ in 0..settings.runs {
+        for ((stack, &calls), samples) in stacks.iter_mut().zip(&calls).zip(&mut samples) {
+            let elapsed = time_run(stack.as_mut(), op, depth, calls).await?;
+            samples.push(elapsed.as_secs_f64() * 1e6 / calls as f64);
+        }
+    }
+    Ok(Row {
+        op,
+        depth,
+        us_per_call: samples.into_iter().map(median).collect(),
+    })
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+async fn bench(settings: &Settings) -> BenchResult<Vec<Row>> {
+    let mut stacks: Vec<Box<dyn Stack>> = vec![
+        Box::new(rmi_client().await),
+        Box::new(tarpc_client().await),
+        Box::new(raw_client().await),
+    ];
+    let mut rows = Vec::new();
+    for op in Op::ALL {
+        for depth in DEPTHS {
+            rows.push(measure(&mut stacks, op, depth, settings).await?);
+        }
+    }
+    Ok(rows)
+}
+
+// ---- Output ----
+
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    stack: &'a str,
+    op: &'a str,
+    shape: String,
+    us_per_call: f64,
+    calls_per_s: f64,
+}
+
+fn print_json(rows: &[Row]) -> BenchResult<()> {
+    for row in rows {
+        for (stack, &us) in STACKS.iter().zip(&row.us_per_call) {
+            let line = JsonLine {
+                stack,
+                op: row.op.name(),
+                shape: shape(row.depth),
+                us_per_call: us,
+                calls_per_s: 1e6 / us,
+            };
+            println!("{}", serde_json::to_string(&line)?);
+        }
+    }
+    Ok(())
+}
+
+/// A figure as the shape's goal reads it: µs per call when sequential, calls/s otherwise.
+fn figure(depth: usize, us: f64) -> String {
+    if depth == 1 {
+        format!("{us:.2} µs")
+    } else {
+        format!("{:.0} k/s", 1e3 / us)
+    }
+}
+
+fn print_table(rows: &[Row], settings: &Settings) {
+    println!(
+        "one current-thread runtime, loopback; median of {} runs; tokio 1x64 pipelines 64 requests",
+        settings.runs
+    );
+    println!(
+        "{:<8} {:<6} {:>12} {:>12} {:>12} {:>10}",
+        "op", "shape", STACKS[0], STACKS[1], STACKS[2], "rmi/tarpc"
+    );
+    for row in rows {
+        let figures: Vec<String> = row
+            .us_per_call
+            .iter()
+            .map(|&us| figure(row.depth, us))
+            .collect();
+        println!(
+            "{:<8} {:<6} {:>12} {:>12} {:>12} {:>10.3}",
+            row.op.name(),
+            shape(row.depth),
+            figures[0],
+            figures[1],
+            figures[2],
+            row.ratio()
+        );
+    }
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    let (sequential, in_flight): (Vec<&Row>, Vec<&Row>) = rows.iter().partition(|r| r.depth == 1);
+    println!(
+        "goals: latency rmi/tarpc <= {MAX_LATENCY_RATIO:.2}: {}; throughput rmi/tarpc >= {MIN_THROUGHPUT_RATIO:.2}: {}",
+        verdict(sequential.iter().all(|r| r.meets_goal())),
+        verdict(in_flight.iter().all(|r| r.meets_goal())),
+    );
+}
+
+fn main() -> BenchResult<()> {
+    let settings = Settings::from_args(std::env::args().skip(1))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread tokio runtime");
+    let rows = runtime.block_on(bench(&settings))?;
+    if settings.json {
+        print_json(&rows)
+    } else {
+        print_table(&rows, &settings);
+        Ok(())
+    }
+}

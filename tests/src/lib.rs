@@ -1,1 +1,213 @@
+//! Runs the workspace's real binaries (`rmi-ns`, the examples) as a user would, and reads
+//! what they print.
+//!
+//! The helpers build the programs once per test process and find them next to the test
+//! executable.
 
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How long any one program may take to print an expected line.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// `target/<profile>`, the directory of the binaries built with these tests.
+fn build_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    // target/<profile>/deps/<test binary>
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test runs from target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// A workspace binary, such as `rmi-ns`.
+pub fn binary(name: &str) -> Command {
+    command(build_dir().join(name))
+}
+
+/// An example program, such as `greeter_server`.
+pub fn example(name: &str) -> Command {
+    command(build_dir().join("examples").join(name))
+}
+
+/// Builds the workspace's binaries and examples once per test process, with the cargo and
+/// profile that built this test: `cargo test` does not build other packages' binaries, and
+/// builds examples only for the packages it tests.
+fn build_programs() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args(["build", "--workspace", "--bins", "--examples", "--quiet"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        if build_dir().ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building the workspace's programs failed");
+    });
+}
+
+fn command(path: PathBuf) -> Command {
+    build_programs();
+    assert!(
+        path.exists(),
+        "{} was not built",
+        path.display()
+    );
+    let mut command = Command::new(path);
+    command.env_remove("RMI_NS_HOST").env_remove("RMI_NS_PORT");
+    command
+}
+
+/// A running program whose output is read line by line; killed when dropped.
+pub struct Running {
+    name: String,
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    /// Starts `command` with its standard output captured.
+    pub fn start(name: &str, mut command: Command) -> Running {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (send, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            name: name.to_owned(),
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line that contains `text` and returns it.
+    pub fn expect_line(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "{} did not print {text:?} within {PATIENCE:?}; it printed {:?}",
+                        self.name, self.seen
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "{} ended without printing {text:?}; it printed {:?}",
+                        self.name, self.seen
+                    )
+                }
+            }
+        }
+    }
+
+    /// Writes `text` to the program's standard input.
+    pub fn type_in(&mut self, text: &str) {
+        let stdin = self.child.stdin.as_mut().expect("stdin is piped");
+        stdin
+            .write_all(text.as_bytes())
+            .expect("the program reads its input");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A name server on a free loopback port.
+pub struct NameServer {
+    /// The running `rmi-ns`.
+    pub process: Running,
+    /// The port it listens on.
+    pub port: u16,
+}
+
+impl NameServer {
+    /// Starts `rmi-ns --port 0` and reads its port from `NS running on 127.0.0.1:PORT`.
+    pub fn start() -> NameServer {
+        let mut command = binary("rmi-ns");
+        command.args(["--host", "127.0.0.1", "--port", "0"]);
+        let mut process = Running::start("rmi-ns", command);
+        let line = process.expect_line("NS running on ");
+        let port = line
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        process.expect_line(&format!("URI = rmi:rmi.nameserver@127.0.0.1:{port}"));
+        NameServer { process, port }
+    }
+
+    /// `command`, pointed at this name server through `RMI_NS_HOST` and `RMI_NS_PORT`.
+    pub fn client(&self, mut command: Command) -> Command {
+        command
+            .env("RMI_NS_HOST", "127.0.0.1")
+            .env("RMI_NS_PORT", self.port.to_string());
+        command
+    }
+}
+
+/// Runs `command` to its end, with `input` on its standard input, killing it after
+/// [`PATIENCE`].
+pub fn run(command: &mut Command, input: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the program starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input.as_bytes())
+        .expect("the program takes its input");
+    let pid = child.id();
+    let (done, finished) = channel();
+    std::thread::spawn(move || {
+        if finished.recv_timeout(PATIENCE).is_err() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    });
+    let output = child.wait_with_output().expect("the program runs");
+    let _ = done.send(());
+    output
+}
+
+/// The program's standard output, as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The program's standard error, as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

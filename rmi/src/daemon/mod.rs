@@ -67,9 +67,10 @@ pub(crate) struct Shared {
 }
 
 impl Daemon {
-    /// Listens on `addr` (port 0 picks a free port). URIs name the address actually bound.
-    pub async fn bind(addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<Daemon, Error> {
-        let shown = format!("{addr:?}").trim_matches('"').to_owned();
+    /// Listens on `addr`, such as `"127.0.0.1:0"` or a `SocketAddr` (port 0 picks a free
+    /// port). URIs name the address actually bound.
+    pub async fn bind(addr: impl ToSocketAddrs + std::fmt::Display) -> Result<Daemon, Error> {
+        let shown = addr.to_string();
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Listen {

@@ -1,8 +1,6 @@
-use std::borrow::Cow;
-
 #[rmi::expose]
 pub trait Greeter {
-    async fn welcome_message(&self, name: Cow<'a, str>) -> String;
+    async fn welcome_message(&self, name: std::borrow::Cow<'a, str>) -> String;
 }
 
 fn main() {}

@@ -1,0 +1,4 @@
+#[rmi::expose]
+pub auto trait Store {}
+
+fn main() {}

@@ -1,0 +1,14 @@
+#[rmi::expose]
+pub trait Greeter {
+    async fn welcome_message(&self, name: &str) -> String;
+}
+
+struct Server;
+
+impl Greeter for Server {
+    async fn welcome_message(&self, name: &str) -> String {
+        format!("Hi welcome {name}")
+    }
+}
+
+fn main() {}

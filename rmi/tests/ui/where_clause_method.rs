@@ -1,0 +1,8 @@
+#[rmi::expose]
+pub trait Store {
+    async fn get(&self, key: String) -> u64
+    where
+        Self: Sized;
+}
+
+fn main() {}

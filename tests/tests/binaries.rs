@@ -1,0 +1,42 @@
+//! The name server binary and the tour, as a user runs them.
+
+use rmi_tests::{binary, example, run, stderr, stdout, NameServer};
+
+#[test]
+fn the_tour_shows_every_step_and_ends_cleanly() {
+    let output = run(&mut example("tour"), "");
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}\n{}", stderr(&output));
+    for expected in [
+        "NS running on 127.0.0.1:",
+        "URI = rmi:rmi.nameserver@127.0.0.1:",
+        "server: Ready. Object uri = rmi:obj_",
+        "welcome_message(\"Ruvika\") returned \"Hi welcome Ruvika\"",
+        "server 1: Back at 1; the chain is closed!",
+        "client: Result=[\"passed on from 1\", \"passed on from 2\", \"passed on from 3\", \"complete at 1\"]",
+        "the name 'nobody' is not registered",
+        "is a Chain, not a Greeter",
+        "example.chainTopology.3 -> rmi:obj_",
+        "Tour complete.",
+    ] {
+        assert!(text.contains(expected), "the tour did not print {expected:?}:\n{text}");
+    }
+}
+
+#[test]
+fn the_name_server_says_where_it_runs_and_why_it_cannot() {
+    let ns = NameServer::start();
+    let mut taken = binary("rmi-ns");
+    taken.args(["--port", &ns.port.to_string()]);
+    let output = run(&mut taken, "");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains(&format!("cannot listen on 127.0.0.1:{}", ns.port)),
+        "{}",
+        stderr(&output)
+    );
+
+    let help = run(binary("rmi-ns").arg("--help"), "");
+    assert!(help.status.success());
+    assert!(stdout(&help).contains("--port") && stdout(&help).contains("RMI_NS_PORT"));
+}
