@@ -1,6 +1,7 @@
 //! Reads an exposed trait into a [`Service`], refusing what cannot travel over the network.
 
 use proc_macro2::Span;
+use quote::ToTokens;
 use syn::spanned::Spanned;
 use syn::{
     FnArg, Ident, Item, ItemTrait, Pat, ReturnType, Signature, TraitItem, TraitItemFn, Type,
@@ -38,7 +39,15 @@ struct Problems(Option<syn::Error>);
 
 impl Problems {
     fn add(&mut self, span: Span, message: impl std::fmt::Display) {
-        let error = syn::Error::new(span, message);
+        self.push(syn::Error::new(span, message));
+    }
+
+    /// Like `add`, but underlines all of `tokens`, not only their first token.
+    fn add_spanned(&mut self, tokens: impl ToTokens, message: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
+    fn push(&mut self, error: syn::Error) {
         match &mut self.0 {
             Some(all) => all.combine(error),
             None => self.0 = Some(error),
@@ -91,10 +100,16 @@ impl Service {
 }
 
 fn check_trait(item: &ItemTrait, problems: &mut Problems) {
-    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
-        problems.add(
-            item.generics.span(),
+    if !item.generics.params.is_empty() {
+        problems.add_spanned(
+            &item.generics,
             "an exposed trait cannot be generic: a remote caller has no way to choose the type; use concrete types",
+        );
+    }
+    if let Some(where_clause) = &item.generics.where_clause {
+        problems.add_spanned(
+            where_clause,
+            "an exposed trait cannot have a `where` clause: its bounds on `Self` act as supertraits, which cannot be exposed; remove the clause",
         );
     }
     if !item.supertraits.is_empty() {
@@ -155,10 +170,16 @@ fn check_signature(sig: &Signature, problems: &mut Problems) {
             "an exposed method must be `async fn`: every remote call is awaited",
         );
     }
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        problems.add(
-            sig.generics.span(),
+    if !sig.generics.params.is_empty() {
+        problems.add_spanned(
+            &sig.generics,
             "an exposed method cannot be generic: the server must know every argument's type; use concrete types (an enum for several)",
+        );
+    }
+    if let Some(where_clause) = &sig.generics.where_clause {
+        problems.add_spanned(
+            where_clause,
+            "an exposed method cannot have a `where` clause: every object implementing the trait must be callable remotely; remove the clause",
         );
     }
     if let Some(unsafety) = &sig.unsafety {
@@ -177,9 +198,9 @@ fn check_signature(sig: &Signature, problems: &mut Problems) {
                     receiver.span(),
                     "an exposed method takes `&self`: the object stays on the server and serves many calls, so it cannot be moved out; use `&self`",
                 );
-            } else if receiver.mutability.is_some() {
+            } else if let Some(mutability) = &receiver.mutability {
                 problems.add(
-                    receiver.span(),
+                    mutability.span,
                     "an exposed method takes `&self`, not `&mut self`: a daemon calls one object from many clients at once; keep state behind a Mutex or atomics",
                 );
             }
@@ -200,11 +221,12 @@ fn parse_args(sig: &Signature, problems: &mut Problems) -> Vec<Arg> {
             FnArg::Receiver(_) => None,
         })
         .collect();
-    if typed.len() > MAX_ARGS {
-        problems.add(
-            sig.inputs.span(),
+    if let Some(first_extra) = typed.get(MAX_ARGS) {
+        problems.add_spanned(
+            first_extra,
             format_args!(
-                "an exposed method takes at most {MAX_ARGS} arguments; group them in a struct"
+                "an exposed method takes at most {MAX_ARGS} arguments (this is argument {}); group them in a struct",
+                MAX_ARGS + 1
             ),
         );
     }

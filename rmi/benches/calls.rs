@@ -141,7 +141,8 @@ impl<C: Rpc> Stack for C {
         // `depth` loops over clones of the proxy, each one call at a time: exactly `depth`
         // calls in flight until the end. With a depth of 1 this is plain sequential calling.
         let per_loop = calls / depth as u64;
-        let loops = (0..depth).map(|_| call_loop(self.clone(), op, per_loop));
+        let client: &C = self;
+        let loops = (0..depth).map(move |_| call_loop(client.clone(), op, per_loop));
         Box::pin(async move { join_all(loops).await.into_iter().collect() })
     }
 }
@@ -187,7 +188,7 @@ impl Raw {
             for _ in 0..depth {
                 self.framed.feed(request.clone()).await?;
             }
-            self.framed.flush().await?;
+            SinkExt::<Bytes>::flush(&mut self.framed).await?;
             for _ in 0..depth {
                 let reply = self.framed.next().await.ok_or("raw: connection closed")??;
                 if reply != request {

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use bincode::Options;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use tarpc::tokio_serde::formats::Bincode;
@@ -79,7 +80,9 @@ impl Format {
     /// Encodes `value`.
     pub fn encode<T: Serialize + ?Sized>(self, value: &T) -> Result<Vec<u8>, CodecError> {
         match self {
-            Format::Bincode => bincode::serialize(value).map_err(|e| CodecError(e.to_string())),
+            Format::Bincode => bincode_options()
+                .serialize(value)
+                .map_err(|e| CodecError(e.to_string())),
             Format::Json => serde_json::to_vec(value).map_err(|e| CodecError(e.to_string())),
         }
     }
@@ -87,10 +90,18 @@ impl Format {
     /// Decodes a `T` from all of `bytes`.
     pub fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, CodecError> {
         match self {
-            Format::Bincode => bincode::deserialize(bytes).map_err(|e| CodecError(e.to_string())),
+            Format::Bincode => bincode_options()
+                .deserialize(bytes)
+                .map_err(|e| CodecError(e.to_string())),
             Format::Json => serde_json::from_slice(bytes).map_err(|e| CodecError(e.to_string())),
         }
     }
+}
+
+/// bincode with variable-length integers and, above all, trailing bytes refused: a value
+/// that decodes from a prefix of its bytes was encoded from another type.
+fn bincode_options() -> impl bincode::Options {
+    bincode::DefaultOptions::new().reject_trailing_bytes()
 }
 
 /// The client end of a connection.
@@ -138,5 +149,8 @@ mod tests {
         assert!(Format::Json.decode::<(u64,)>(&bytes).is_err());
         let bytes = Format::Bincode.encode(&(1u8,)).unwrap();
         assert!(Format::Bincode.decode::<(String,)>(&bytes).is_err());
+        // A prefix that happens to decode is not enough.
+        let bytes = Format::Bincode.encode(&("far away", 7u64)).unwrap();
+        assert!(Format::Bincode.decode::<(u8,)>(&bytes).is_err());
     }
 }

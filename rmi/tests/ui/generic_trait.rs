@@ -1,5 +1,5 @@
 #[rmi::expose]
-pub trait Store<T> {
+pub trait Store<T: Clone> {
     async fn get(&self, key: String) -> Option<T>;
 }
 

@@ -1,3 +1,9 @@
+#[rmi::expose]
+pub trait Greeter {
+    async fn welcome_message(&self, name: String) -> String;
+}
+
+// Implements no exposed trait.
 struct Plain;
 
 async fn serve() -> Result<(), rmi::Error> {

@@ -1,6 +1,6 @@
 #[rmi::expose]
 pub trait Store {
-    async fn get(&self, key: u64, ...) -> u64;
+    async fn get(&self, key: u64, rest: ...) -> u64;
 }
 
 fn main() {}
