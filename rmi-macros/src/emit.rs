@@ -2,7 +2,8 @@
 //! and the trait's descriptor.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, ToTokens};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
 use syn::{ReturnType, TraitItem};
 
 use crate::model::{Method, Service};
@@ -11,10 +12,37 @@ pub fn service(service: &Service) -> TokenStream {
     let declaration = trait_declaration(service);
     let proxy = proxy(service);
     let dispatch = dispatch(service);
+    let type_checks = type_checks(service);
     quote! {
         #declaration
         #proxy
         #dispatch
+        #type_checks
+    }
+}
+
+/// Asks for serde on each argument and result type where the user wrote it, so a missing
+/// `#[derive(Serialize, Deserialize)]` is reported at that type, not at the attribute.
+fn type_checks(service: &Service) -> TokenStream {
+    let types = service.methods.iter().flat_map(|method| {
+        method
+            .args
+            .iter()
+            .map(|arg| &arg.ty)
+            .chain(method.output.as_ref())
+    });
+    let checks = types.map(|ty| {
+        quote_spanned! {ty.span()=>
+            ::rmi::__private::assert_serde::<#ty>();
+        }
+    });
+    quote! {
+        const _: () = {
+            #[allow(dead_code)]
+            fn check_types() {
+                #(#checks)*
+            }
+        };
     }
 }
 

@@ -45,7 +45,7 @@ pub type ReplyFuture = Pin<Box<dyn Future<Output = Reply> + Send>>;
 /// implements more than one.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not serve an exposed trait",
-    label = "this object's type implements no `#[rmi::expose]` trait",
+    label = "this object's type implements no `#[rmi::expose]` trait, or is not `Send + Sync + 'static`",
     note = "implement a trait marked `#[rmi::expose]` for the object's type, or name the proxy of the one to serve: `register::<GreeterProxy, _>(object)`"
 )]
 pub trait Expose<P: Proxy>: Send + Sync + 'static {
@@ -81,6 +81,10 @@ where
         }
     })
 }
+
+/// Compiles only for types that can travel as an argument or a result: generated code calls
+/// it for each one, at the type as the user wrote it, so a missing derive is reported there.
+pub fn assert_serde<T: Serialize + DeserializeOwned + Send + 'static>() {}
 
 /// The reply to a method index the trait does not have.
 pub fn unknown_method() -> ReplyFuture {

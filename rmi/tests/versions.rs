@@ -70,7 +70,10 @@ async fn methods_both_sides_share_still_work() {
 async fn a_method_the_server_lacks_is_an_unknown_method() {
     let (daemon, shop) = shop().await;
     let err = shop.discount("tea".into()).await.unwrap_err();
-    assert!(matches!(&err, rmi::Error::UnknownMethod { method, trait_name, .. } if method == "discount" && trait_name == "Shop"), "{err}");
+    assert!(
+        matches!(&err, rmi::Error::UnknownMethod { method, trait_name, .. } if method == "discount" && trait_name == "Shop"),
+        "{err}"
+    );
     assert!(err.to_string().contains(&shop.uri().to_string()));
     daemon.shutdown().await;
 }
@@ -79,9 +82,16 @@ async fn a_method_the_server_lacks_is_an_unknown_method() {
 async fn other_argument_types_are_a_signature_mismatch() {
     let (daemon, shop) = shop().await;
     let err = shop.stock("tea".into(), 1).await.unwrap_err();
-    assert!(matches!(&err, rmi::Error::SignatureMismatch { .. }), "{err}");
+    assert!(
+        matches!(&err, rmi::Error::SignatureMismatch { .. }),
+        "{err}"
+    );
     let text = err.to_string();
-    assert!(text.contains("fn stock(item: String, warehouse: u8) -> u32") && text.contains("fn stock(item: String) -> u32"), "{text}");
+    assert!(
+        text.contains("fn stock(item: String, warehouse: u8) -> u32")
+            && text.contains("fn stock(item: String) -> u32"),
+        "{text}"
+    );
     daemon.shutdown().await;
 }
 
@@ -89,10 +99,16 @@ async fn other_argument_types_are_a_signature_mismatch() {
 async fn a_value_that_does_not_decode_is_a_codec_error() {
     let (daemon, shop) = shop().await;
     let err = shop
-        .locate(v2::Point { label: "far away".into(), extra: vec![1; 100] })
+        .locate(v2::Point {
+            label: "far away".into(),
+            extra: vec![1; 100],
+        })
         .await
         .unwrap_err();
-    assert!(matches!(&err, rmi::Error::Codec { method, .. } if method == "locate"), "{err}");
+    assert!(
+        matches!(&err, rmi::Error::Codec { method, .. } if method == "locate"),
+        "{err}"
+    );
     // The daemon is unharmed.
     assert_eq!(shop.price("tea".into()).await.unwrap(), 10);
     daemon.shutdown().await;

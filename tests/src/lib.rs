@@ -54,11 +54,7 @@ fn build_programs() {
 
 fn command(path: PathBuf) -> Command {
     build_programs();
-    assert!(
-        path.exists(),
-        "{} was not built",
-        path.display()
-    );
+    assert!(path.exists(), "{} was not built", path.display());
     let mut command = Command::new(path);
     command.env_remove("RMI_NS_HOST").env_remove("RMI_NS_PORT");
     command
