@@ -54,7 +54,7 @@ pub trait Expose<P: Proxy>: Send + Sync + 'static {
 }
 
 /// Decodes the arguments of `call`, runs `method` on them and encodes its result; a panic in
-/// `method` becomes [`Fault::Panicked`] for this caller only.
+/// `method` becomes a `Panicked` fault for this caller only.
 pub fn invoke<A, R, F, Fut>(call: Call, method: F) -> ReplyFuture
 where
     A: DeserializeOwned + Send + 'static,

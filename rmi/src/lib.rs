@@ -55,7 +55,7 @@ pub use nameserver::{
     locate_ns, locate_ns_at, ns_endpoint, NameServer, NameServerProxy, NsError, DEFAULT_NS_HOST,
     DEFAULT_NS_PORT, NAME_SERVER_ID,
 };
-pub use proxy::Proxy;
+pub use proxy::{connect, Proxy, ProxyCore};
 pub use uri::{
     check_name, check_object_id, Endpoint, IntoUri, NameUri, ObjectUri, Uri, NAME_SCHEME,
     OBJECT_SCHEME,

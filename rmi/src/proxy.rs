@@ -46,7 +46,19 @@ pub trait Proxy: Clone + Send + Sync + Sized + 'static {
 
 /// Connects a proxy of type `P` to `uri`, resolving `rminame:` URIs through the name server.
 ///
-/// `GreeterProxy::connect(uri)` calls this.
+/// `GreeterProxy::connect(uri)` calls this; it is the same as `rmi::connect::<GreeterProxy>`.
+///
+/// ```
+/// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
+/// # struct P; impl Ping for P { async fn ping(&self) {} }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
+/// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+/// let uri = daemon.register(P)?;
+/// daemon.spawn();
+/// let pinger: PingProxy = rmi::connect(uri.to_string()).await?;
+/// pinger.ping().await?;
+/// # Ok(()) }
+/// ```
 pub async fn connect<P: Proxy>(uri: impl IntoUri) -> Result<P, Error> {
     let uri = uri.into_uri()?;
     let object = match uri {

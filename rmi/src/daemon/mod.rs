@@ -145,21 +145,62 @@ impl Daemon {
 
     /// Stops hosting the object `id`; returns whether there was one. Calls already running
     /// on it finish; new ones get [`Error::UnknownObject`].
+    ///
+    /// ```
+    /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
+    /// # struct P; impl Ping for P { async fn ping(&self) {} }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    /// daemon.register_with_id("pinger", P)?;
+    /// assert!(daemon.unregister("pinger"));
+    /// assert!(!daemon.unregister("pinger"));
+    /// # Ok(()) }
+    /// ```
     pub fn unregister(&self, id: &str) -> bool {
         self.shared.objects.remove(id)
     }
 
     /// The URI that an object registered as `id` has on this daemon.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    /// let port = daemon.local_addr().port();
+    /// assert_eq!(daemon.uri_for("x")?.to_string(), format!("rmi:x@127.0.0.1:{port}"));
+    /// # Ok(()) }
+    /// ```
     pub fn uri_for(&self, id: &str) -> Result<ObjectUri, Error> {
         ObjectUri::new(id, self.shared.endpoint.clone())
     }
 
-    /// The socket address the daemon listens on.
+    /// The socket address the daemon listens on: with port 0, the port it picked.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    /// assert_ne!(daemon.local_addr().port(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr
     }
 
     /// Serves calls until [`shutdown`](Daemon::shutdown), then waits for the calls in flight.
+    /// Fails with [`Error::AlreadyServing`] if called twice.
+    ///
+    /// ```
+    /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
+    /// # struct P; impl Ping for P { async fn ping(&self) {} }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    /// let serving = tokio::spawn({
+    ///     let daemon = daemon.clone();
+    ///     async move { daemon.serve().await }
+    /// });
+    /// daemon.shutdown().await;
+    /// serving.await.unwrap()?;
+    /// # Ok(()) }
+    /// ```
     pub async fn serve(&self) -> Result<(), Error> {
         let listener = self
             .shared
@@ -195,13 +236,38 @@ impl Daemon {
     }
 
     /// Runs [`serve`](Daemon::serve) in a background task.
+    ///
+    /// ```
+    /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
+    /// # struct P; impl Ping for P { async fn ping(&self) {} }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    /// let uri = daemon.register(P)?;
+    /// daemon.spawn();
+    /// PingProxy::connect(&uri).await?.ping().await?;
+    /// daemon.shutdown().await;
+    /// # Ok(()) }
+    /// ```
     pub fn spawn(&self) -> tokio::task::JoinHandle<Result<(), Error>> {
         let daemon = self.clone();
         tokio::spawn(async move { daemon.serve().await })
     }
 
     /// Stops accepting connections and calls, lets the calls in flight finish and returns
-    /// when they have.
+    /// when they have. Proxies connected to it then get [`Error::Disconnected`].
+    ///
+    /// ```
+    /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
+    /// # struct P; impl Ping for P { async fn ping(&self) {} }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    /// let uri = daemon.register(P)?;
+    /// daemon.spawn();
+    /// let pinger = PingProxy::connect(&uri).await?;
+    /// daemon.shutdown().await;
+    /// assert!(matches!(pinger.ping().await, Err(rmi::Error::Disconnected { .. })));
+    /// # Ok(()) }
+    /// ```
     pub async fn shutdown(&self) {
         self.shared.stop.cancel();
         self.shared.tasks.close();
