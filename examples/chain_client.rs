@@ -15,14 +15,13 @@ struct Args {
 
 #[tokio::main]
 async fn main() {
-    cli::init_logging();
-    let args = Args::parse();
-    let result = cli::exit_on_error(run(args).await);
-    println!("Result={result:?}");
+    cli::run_main(run(Args::parse())).await;
 }
 
-async fn run(args: Args) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let uri = format!("{}{}", rmi::NAME_SCHEME, chain::name_of(&args.start));
     let first = chain::ChainProxy::connect(uri).await?;
-    Ok(first.process(vec!["hello".into()]).await??)
+    let result = first.process(vec!["hello".into()]).await??;
+    println!("Result={result:?}");
+    Ok(())
 }

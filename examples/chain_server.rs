@@ -11,33 +11,19 @@ struct Args {
     this: String,
     /// The name of the server to pass messages on to.
     next: String,
-    /// The address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// The port to listen on; 0 picks a free one.
-    #[arg(long, default_value_t = 0)]
-    port: u16,
+    #[command(flatten)]
+    listen: cli::Listen,
 }
 
 #[tokio::main]
 async fn main() {
-    cli::init_logging();
-    let args = Args::parse();
-    cli::exit_on_error(run(args).await);
+    cli::run_main(run(Args::parse())).await;
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let addr = rmi::Endpoint::new(&args.host, args.port).to_string();
-    let daemon = rmi::Daemon::bind(addr.as_str()).await?;
+    let daemon = args.listen.bind().await?;
     let server = chain::ChainServer::new(&args.this, &args.next, None, |line| println!("{line}"))?;
     let uri = daemon.register(server)?;
-    let name = chain::name_of(&args.this);
-    rmi::locate_ns()
-        .await?
-        .register(name.clone(), uri)
-        .await??;
-    println!("server_{} started", args.this);
-    tokio::spawn(cli::shutdown_on_ctrl_c(daemon.clone(), vec![name]));
-    daemon.serve().await?;
-    Ok(())
+    let ready = format!("server_{} started", args.this);
+    cli::serve_named(daemon, chain::name_of(&args.this), uri, ready).await
 }

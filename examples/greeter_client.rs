@@ -17,14 +17,16 @@ struct Args {
 
 #[tokio::main]
 async fn main() {
-    cli::init_logging();
-    let args = Args::parse();
+    cli::run_main(run(Args::parse())).await;
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let name = match args.name {
         Some(name) => name,
-        None => cli::exit_on_error(ask_name()),
+        None => ask_name()?,
     };
-    let greeting = cli::exit_on_error(greet(name).await);
-    println!("{greeting}");
+    println!("{}", greet(name).await?);
+    Ok(())
 }
 
 fn ask_name() -> std::io::Result<String> {

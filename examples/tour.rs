@@ -10,8 +10,7 @@ type TourResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 #[tokio::main]
 async fn main() {
-    cli::init_logging();
-    cli::exit_on_error(tour().await);
+    cli::run_main(tour()).await;
 }
 
 async fn tour() -> TourResult {
