@@ -13,18 +13,17 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use serde::{de::DeserializeOwned, Serialize};
-use serde_bytes::ByteBuf;
 
 use crate::describe::TraitDescriptor;
 use crate::proxy::Proxy;
-use crate::wire::{Fault, Format, Reply};
+use crate::wire::{Fault, Format, Payload, Reply};
 
 /// A call as the object sees it: the method index and the encoded arguments.
 #[derive(Debug)]
 pub struct Call {
     pub(crate) method: u32,
     pub(crate) format: Format,
-    pub(crate) args: ByteBuf,
+    pub(crate) args: Payload,
 }
 
 impl Call {
@@ -75,7 +74,6 @@ where
         {
             Ok(result) => format
                 .encode(&result)
-                .map(ByteBuf::from)
                 .map_err(|e| Fault::BadResult(e.to_string())),
             Err(panic) => Err(Fault::Panicked(panic_message(&*panic))),
         }
@@ -144,7 +142,7 @@ mod tests {
         Call {
             method: 0,
             format: Format::Bincode,
-            args: ByteBuf::from(Format::Bincode.encode(args).unwrap()),
+            args: Format::Bincode.encode(args).unwrap(),
         }
     }
 

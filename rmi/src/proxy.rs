@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
-use serde_bytes::ByteBuf;
 use tarpc::client::RpcError;
 
 use crate::daemon::builtin::{BindError, DaemonObjectProxy};
@@ -253,7 +252,7 @@ impl ProxyCore {
             handle: bound.handle,
             method: remote,
             format: Format::Bincode,
-            args: ByteBuf::from(args),
+            args,
         };
         match bound.connection.channel.call(context, invoke).await {
             Ok(Ok(result)) => Format::Bincode

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bincode::Options;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use serde_bytes::ByteBuf;
+use smallvec::SmallVec;
 use tarpc::tokio_serde::formats::Bincode;
 use tarpc::{ClientMessage, Response};
 use tokio::net::TcpStream;
@@ -34,7 +34,7 @@ pub struct Invoke {
     /// How `args` is encoded, and how the result must be.
     pub format: Format,
     /// The arguments as one tuple.
-    pub args: ByteBuf,
+    pub args: Payload,
 }
 
 impl tarpc::RequestName for Invoke {
@@ -44,7 +44,54 @@ impl tarpc::RequestName for Invoke {
 }
 
 /// The outcome of a call as it travels back.
-pub type Reply = Result<ByteBuf, Fault>;
+pub type Reply = Result<Payload, Fault>;
+
+/// How many bytes of arguments or result travel without a heap allocation.
+const INLINE_PAYLOAD: usize = 48;
+
+/// Encoded arguments or an encoded result: a byte string on the wire. Most calls carry a few
+/// numbers or a short string, so up to [`INLINE_PAYLOAD`] bytes are held inline: the nested
+/// encoding then costs no allocation.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Payload(SmallVec<[u8; INLINE_PAYLOAD]>);
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Payload({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Payload {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Bytes;
+        impl<'de> serde::de::Visitor<'de> for Bytes {
+            type Value = Payload;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Payload, E> {
+                Ok(Payload(SmallVec::from_slice(bytes)))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<Payload, E> {
+                Ok(Payload(SmallVec::from_vec(bytes)))
+            }
+        }
+        deserializer.deserialize_bytes(Bytes)
+    }
+}
 
 /// Why a call produced no result. The proxy turns it into an [`Error`](crate::Error) that
 /// names the URI and the method.
@@ -78,13 +125,17 @@ pub struct CodecError(String);
 
 impl Format {
     /// Encodes `value`.
-    pub fn encode<T: Serialize + ?Sized>(self, value: &T) -> Result<Vec<u8>, CodecError> {
+    pub fn encode<T: Serialize + ?Sized>(self, value: &T) -> Result<Payload, CodecError> {
+        let mut bytes = SmallVec::new();
         match self {
             Format::Bincode => bincode_options()
-                .serialize(value)
-                .map_err(|e| CodecError(e.to_string())),
-            Format::Json => serde_json::to_vec(value).map_err(|e| CodecError(e.to_string())),
+                .serialize_into(&mut bytes, value)
+                .map_err(|e| CodecError(e.to_string()))?,
+            Format::Json => {
+                serde_json::to_writer(&mut bytes, value).map_err(|e| CodecError(e.to_string()))?
+            }
         }
+        Ok(Payload(bytes))
     }
 
     /// Decodes a `T` from all of `bytes`.
@@ -140,6 +191,18 @@ mod tests {
             let bytes = format.encode(&("a".to_string(), 5u64)).unwrap();
             let (a, b): (String, u64) = format.decode(&bytes).unwrap();
             assert_eq!((a.as_str(), b), ("a", 5));
+        }
+    }
+
+    #[test]
+    fn payloads_travel_as_byte_strings_inline_or_not() {
+        for len in [0, 5, INLINE_PAYLOAD, INLINE_PAYLOAD + 1, 4096] {
+            let payload = Payload(SmallVec::from_vec(vec![7u8; len]));
+            let framed = bincode_options().serialize(&payload).unwrap();
+            let as_bytes: serde_bytes::ByteBuf = bincode_options().deserialize(&framed).unwrap();
+            assert_eq!(as_bytes.len(), len);
+            let back: Payload = bincode_options().deserialize(&framed).unwrap();
+            assert_eq!(back, payload);
         }
     }
 

@@ -293,15 +293,16 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
     let stream = stop::StopReading::new(stream, shared.stop.clone());
     let transport = tarpc::serde_transport::new(wire::framed(stream), Bincode::default());
     let channel = BaseChannel::with_defaults(transport);
-    let tasks = shared.tasks.clone();
     let serve = tarpc::server::serve(move |_context, invoke: Invoke| {
         let reply = shared.dispatch(invoke);
         async move { Ok::<Reply, _>(reply.await) }
     });
+    // Calls are spawned untracked: the channel itself ends only after the replies of all its
+    // calls in flight are written, so waiting for connection tasks waits for calls too.
     channel
         .execute(serve)
         .for_each(|call| {
-            tasks.spawn(call);
+            tokio::spawn(call);
             std::future::ready(())
         })
         .await;

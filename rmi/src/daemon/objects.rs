@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use rustc_hash::FxHashMap;
 
 use crate::dispatch::{Call, Hosted, ReplyFuture};
 use crate::wire::{Fault, DAEMON_HANDLE};
@@ -12,7 +13,8 @@ use crate::Error;
 
 #[derive(Clone, Default)]
 struct Table {
-    by_handle: HashMap<u64, Entry>,
+    /// Looked up on every call: a fast hasher, as handles are ours, not an attacker's choice.
+    by_handle: FxHashMap<u64, Entry>,
     by_id: HashMap<String, u64>,
 }
 

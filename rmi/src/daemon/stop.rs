@@ -12,7 +12,9 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 /// stream, so the RPC layer finishes the calls in flight and closes the connection.
 pub(crate) struct StopReading<S> {
     inner: S,
+    token: CancellationToken,
     stop: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// Set once `stop` has fired: from then on every read is end of stream.
     stopped: bool,
 }
 
@@ -20,7 +22,8 @@ impl<S> StopReading<S> {
     pub(crate) fn new(inner: S, stop: CancellationToken) -> Self {
         StopReading {
             inner,
-            stop: Box::pin(stop.cancelled_owned()),
+            stop: Box::pin(stop.clone().cancelled_owned()),
+            token: stop,
             stopped: false,
         }
     }
@@ -33,13 +36,22 @@ impl<S: AsyncRead + Unpin> AsyncRead for StopReading<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if !this.stopped && this.stop.as_mut().poll(cx).is_ready() {
+        if this.stopped || this.token.is_cancelled() {
             this.stopped = true;
-        }
-        if this.stopped {
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => Poll::Ready(result),
+            // Only an idle reader needs waking on shutdown: register for it now, not on every
+            // read (reads are on every call's path).
+            Poll::Pending => {
+                if this.stop.as_mut().poll(cx).is_ready() {
+                    this.stopped = true;
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Pending
+            }
+        }
     }
 }
 
@@ -50,6 +62,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StopReading<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
