@@ -286,9 +286,9 @@ struct Settings {
 impl Settings {
     fn from_args(args: impl Iterator<Item = String>) -> BenchResult<Settings> {
         let mut settings = Settings {
-            runs: 7,
+            runs: 15,
             warmup: Duration::from_millis(100),
-            run_time: Duration::from_millis(300),
+            run_time: Duration::from_millis(150),
             json: false,
         };
         for arg in args {
@@ -319,17 +319,20 @@ struct Row {
     op: Op,
     depth: usize,
     us_per_call: Vec<f64>,
+    /// rmi's µs per call over tarpc's, the median over rounds of the two runs of one round.
+    rmi_over_tarpc: f64,
 }
 
 impl Row {
     /// rmi against tarpc as the goals put it: the ratio of µs per call for sequential calls,
-    /// of calls per second with calls in flight.
+    /// of calls per second with calls in flight. It pairs the runs of each round: this
+    /// machine's speed drifts by more than the gap between the stacks, and the two runs of
+    /// one round see the same drift.
     fn ratio(&self) -> f64 {
-        let (rmi, tarpc) = (self.us_per_call[RMI], self.us_per_call[TARPC]);
         if self.depth == 1 {
-            rmi / tarpc
+            self.rmi_over_tarpc
         } else {
-            tarpc / rmi
+            1.0 / self.rmi_over_tarpc
         }
     }
 
@@ -394,9 +397,15 @@ async fn measure(
             samples[i].push(elapsed.as_secs_f64() * 1e6 / calls[i] as f64);
         }
     }
+    let paired = samples[RMI]
+        .iter()
+        .zip(&samples[TARPC])
+        .map(|(rmi, tarpc)| rmi / tarpc)
+        .collect();
     Ok(Row {
         op,
         depth,
+        rmi_over_tarpc: median(paired),
         us_per_call: samples.into_iter().map(median).collect(),
     })
 }
@@ -460,7 +469,7 @@ fn figure(depth: usize, us: f64) -> String {
 
 fn print_table(rows: &[Row], settings: &Settings) {
     println!(
-        "one current-thread runtime, loopback; median of {} runs; tokio 1x64 pipelines 64 requests",
+        "one current-thread runtime, loopback; median of {} runs; rmi/tarpc: median of the rounds' ratios; tokio 1x64 pipelines 64 requests",
         settings.runs
     );
     let header = ["op", "shape", STACKS[0], STACKS[1], STACKS[2], "rmi/tarpc"];
