@@ -47,7 +47,7 @@ impl tarpc::RequestName for Invoke {
 pub type Reply = Result<Payload, Fault>;
 
 /// How many bytes of arguments or result travel without a heap allocation.
-const INLINE_PAYLOAD: usize = 48;
+const INLINE_PAYLOAD: usize = 24;
 
 /// Encoded arguments or an encoded result: a byte string on the wire. Most calls carry a few
 /// numbers or a short string, so up to [`INLINE_PAYLOAD`] bytes are held inline: the nested
@@ -126,16 +126,28 @@ pub struct CodecError(String);
 impl Format {
     /// Encodes `value`.
     pub fn encode<T: Serialize + ?Sized>(self, value: &T) -> Result<Payload, CodecError> {
-        let mut bytes = SmallVec::new();
+        let codec_error = |e: &dyn std::fmt::Display| CodecError(e.to_string());
         match self {
-            Format::Bincode => bincode_options()
-                .serialize_into(&mut bytes, value)
-                .map_err(|e| CodecError(e.to_string()))?,
+            Format::Bincode => {
+                // Most values fit inline: write them straight into a stack buffer. Only a
+                // value that overflows it (or fails) is encoded again, onto the heap.
+                let mut inline = [0u8; INLINE_PAYLOAD];
+                let mut unused = &mut inline[..];
+                if bincode_options().serialize_into(&mut unused, value).is_ok() {
+                    let len = INLINE_PAYLOAD - unused.len();
+                    return Ok(Payload(SmallVec::from_buf_and_len(inline, len)));
+                }
+                let bytes = bincode_options()
+                    .serialize(value)
+                    .map_err(|e| codec_error(&e))?;
+                Ok(Payload(SmallVec::from_vec(bytes)))
+            }
             Format::Json => {
-                serde_json::to_writer(&mut bytes, value).map_err(|e| CodecError(e.to_string()))?
+                let mut bytes = SmallVec::new();
+                serde_json::to_writer(&mut bytes, value).map_err(|e| codec_error(&e))?;
+                Ok(Payload(bytes))
             }
         }
-        Ok(Payload(bytes))
     }
 
     /// Decodes a `T` from all of `bytes`.

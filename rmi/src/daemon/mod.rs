@@ -15,7 +15,6 @@ use futures::StreamExt;
 use tarpc::server::{BaseChannel, Channel};
 use tarpc::tokio_serde::formats::Bincode;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::dispatch::{Call, Expose, Host};
@@ -62,7 +61,7 @@ pub(crate) struct Shared {
     local_addr: SocketAddr,
     listener: Mutex<Option<TcpListener>>,
     objects: Objects,
-    stop: CancellationToken,
+    stop: stop::Stop,
     tasks: TaskTracker,
 }
 
@@ -91,7 +90,7 @@ impl Daemon {
             local_addr,
             listener: Mutex::new(Some(listener)),
             objects: Objects::default(),
-            stop: CancellationToken::new(),
+            stop: stop::Stop::new(),
             tasks: TaskTracker::new(),
         });
         shared
@@ -212,7 +211,7 @@ impl Daemon {
         tracing::info!(addr = %self.shared.local_addr, "daemon serving");
         loop {
             let accepted = tokio::select! {
-                _ = self.shared.stop.cancelled() => break,
+                _ = self.shared.stop.stopped() => break,
                 accepted = listener.accept() => accepted,
             };
             match accepted {
@@ -269,7 +268,7 @@ impl Daemon {
     /// # Ok(()) }
     /// ```
     pub async fn shutdown(&self) {
-        self.shared.stop.cancel();
+        self.shared.stop.stop();
         self.shared.tasks.close();
         self.shared.tasks.wait().await;
     }
@@ -290,7 +289,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     // On shutdown the stream reads as closed: tarpc stops taking requests, sends the replies
     // of those in flight, then ends.
-    let stream = stop::StopReading::new(stream, shared.stop.clone());
+    let stream = stop::StopReading::new(stream, &shared.stop);
     let transport = tarpc::serde_transport::new(wire::framed(stream), Bincode::default());
     let channel = BaseChannel::with_defaults(transport);
     let serve = tarpc::server::serve(move |_context, invoke: Invoke| {

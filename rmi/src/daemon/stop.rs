@@ -3,28 +3,59 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-/// Passes reads and writes through until `stop` fires; from then on reads return end of
+/// The daemon's stop signal as connections read it: a flag checked on every read (one
+/// atomic load: reads are on every call's path) and a token that wakes idle readers.
+#[derive(Clone)]
+pub(crate) struct Stop {
+    stopped: Arc<AtomicBool>,
+    token: CancellationToken,
+}
+
+impl Stop {
+    pub(crate) fn new() -> Self {
+        Stop {
+            stopped: Arc::new(AtomicBool::new(false)),
+            token: CancellationToken::new(),
+        }
+    }
+
+    /// Sets the flag, then wakes everything waiting for it.
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.token.cancel();
+    }
+
+    /// Completes once [`stop`](Stop::stop) has been called.
+    pub(crate) async fn stopped(&self) {
+        self.token.cancelled().await
+    }
+}
+
+/// Passes reads and writes through until the daemon stops; from then on reads return end of
 /// stream, so the RPC layer finishes the calls in flight and closes the connection.
 pub(crate) struct StopReading<S> {
     inner: S,
-    token: CancellationToken,
-    stop: Pin<Box<WaitForCancellationFutureOwned>>,
-    /// Set once `stop` has fired: from then on every read is end of stream.
-    stopped: bool,
+    stopped: Arc<AtomicBool>,
+    wake_on_stop: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// Whether `wake_on_stop` holds this task's waker. The stream is only ever read by its
+    /// connection's task, whose waker does not change, so one registration is enough.
+    registered: bool,
 }
 
 impl<S> StopReading<S> {
-    pub(crate) fn new(inner: S, stop: CancellationToken) -> Self {
+    pub(crate) fn new(inner: S, stop: &Stop) -> Self {
         StopReading {
             inner,
-            stop: Box::pin(stop.clone().cancelled_owned()),
-            token: stop,
-            stopped: false,
+            stopped: stop.stopped.clone(),
+            wake_on_stop: Box::pin(stop.token.clone().cancelled_owned()),
+            registered: false,
         }
     }
 }
@@ -36,25 +67,21 @@ impl<S: AsyncRead + Unpin> AsyncRead for StopReading<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.stopped || this.token.is_cancelled() {
-            this.stopped = true;
+        if this.stopped.load(Ordering::Acquire) {
             return Poll::Ready(Ok(()));
         }
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(result) => Poll::Ready(result),
-            // Only an idle reader needs waking on shutdown: register for it now, not on every
-            // read (reads are on every call's path).
-            Poll::Pending => {
-                if this.stop.as_mut().poll(cx).is_ready() {
-                    this.stopped = true;
-                    return Poll::Ready(Ok(()));
+            Poll::Pending if !this.registered => {
+                this.registered = true;
+                match this.wake_on_stop.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Ok(())),
+                    Poll::Pending => Poll::Pending,
                 }
-                Poll::Pending
             }
+            other => other,
         }
     }
 }
-
 impl<S: AsyncWrite + Unpin> AsyncWrite for StopReading<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
