@@ -156,17 +156,21 @@ fn output_type(method: &Method) -> TokenStream {
 fn dispatch(service: &Service) -> TokenStream {
     let trait_name = &service.name;
     let proxy = proxy_name(service);
+    let count = service.methods.len();
     let arms = service.methods.iter().enumerate().map(|(index, method)| {
-        let index = index as u32;
         let name = &method.name;
         let arg_names: Vec<_> = method.args.iter().map(|a| &a.name).collect();
         let arg_types: Vec<_> = method.args.iter().map(|a| &a.ty).collect();
-        quote! {
-            #index => ::rmi::__private::invoke(call, move |(#(#arg_names,)*): (#(#arg_types,)*)| async move {
-                <__RmiObject as #trait_name>::#name(&*object, #(#arg_names),*).await
-            }),
-        }
+        let future = quote! {
+            ::rmi::__private::invoke(call, move |(#(#arg_names,)*): (#(#arg_types,)*)| async move {
+                <__RmiObject as #trait_name>::#name(&*self, #(#arg_names),*).await
+            })
+        };
+        let index = index as u32;
+        let future = either_at(index as usize, count, future);
+        quote!(#index => #future,)
     });
+    let unknown = either_at(count, count, quote!(::rmi::__private::unknown_method()));
     // Implemented for `Arc<T>`, not `T`: the orphan rule forbids `impl<T> Foreign<Local> for T`,
     // while `Arc` covers `T`. `Daemon::register` asks for `Arc<O>: Expose<P>`.
     quote! {
@@ -174,15 +178,32 @@ fn dispatch(service: &Service) -> TokenStream {
         where
             __RmiObject: #trait_name + ::core::marker::Send + ::core::marker::Sync + 'static,
         {
-            fn dispatch(&self, call: ::rmi::__private::Call) -> ::rmi::__private::ReplyFuture {
-                let object = ::std::sync::Arc::clone(self);
+            fn dispatch(
+                self,
+                call: ::rmi::__private::Call,
+            ) -> impl ::core::future::Future<Output = ::rmi::__private::Reply> + ::core::marker::Send + 'static {
                 match call.method() {
                     #(#arms)*
-                    _ => ::rmi::__private::unknown_method(),
+                    _ => #unknown,
                 }
             }
         }
     }
+}
+
+/// Puts the future of method `index` (or, at `index == count`, of an unknown method) in its
+/// place in `Either<F0, Either<F1, … Either<Fn-1, Unknown>>>`: one concrete future type for
+/// every arm of the dispatch, so a call needs no boxed future.
+fn either_at(index: usize, count: usize, future: TokenStream) -> TokenStream {
+    let mut wrapped = if index == count {
+        future
+    } else {
+        quote!(::rmi::__private::Either::Left(#future))
+    };
+    for _ in 0..index {
+        wrapped = quote!(::rmi::__private::Either::Right(#wrapped));
+    }
+    wrapped
 }
 
 fn descriptor(service: &Service) -> TokenStream {

@@ -8,7 +8,6 @@ use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::FutureExt;
@@ -16,7 +15,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::describe::TraitDescriptor;
 use crate::proxy::Proxy;
-use crate::wire::{Fault, Format, Payload, Reply};
+use crate::wire::{Fault, Format, Invoke, Payload, Reply};
 
 /// A call as the object sees it: the method index and the encoded arguments.
 #[derive(Debug)]
@@ -33,9 +32,6 @@ impl Call {
     }
 }
 
-/// The future of one call's reply.
-pub type ReplyFuture = Pin<Box<dyn Future<Output = Reply> + Send>>;
-
 /// A shared object that serves the trait whose proxy is `P`.
 ///
 /// `#[expose]` implements it for `Arc<T>` for every `T: Trait + Send + Sync + 'static`; you
@@ -48,25 +44,25 @@ pub type ReplyFuture = Pin<Box<dyn Future<Output = Reply> + Send>>;
     note = "implement a trait marked `#[rmi::expose]` for the object's type, or name the proxy of the one to serve: `register::<GreeterProxy, _>(object)`"
 )]
 pub trait Expose<P: Proxy>: Send + Sync + 'static {
-    /// Runs `call` on this object.
-    fn dispatch(&self, call: Call) -> ReplyFuture;
+    /// Runs `call` on this object. The future is a concrete type (nested `Either`s over the
+    /// methods' futures), so a call costs no allocation beyond its task.
+    fn dispatch(self, call: Call) -> impl Future<Output = Reply> + Send + 'static;
 }
 
 /// Decodes the arguments of `call`, runs `method` on them and encodes its result; a panic in
 /// `method` becomes a `Panicked` fault for this caller only.
-pub fn invoke<A, R, F, Fut>(call: Call, method: F) -> ReplyFuture
+pub fn invoke<A, R, F, Fut>(call: Call, method: F) -> impl Future<Output = Reply> + Send + 'static
 where
     A: DeserializeOwned + Send + 'static,
     R: Serialize,
     F: FnOnce(A) -> Fut + Send + 'static,
     Fut: Future<Output = R> + Send + 'static,
 {
-    let format = call.format;
-    let args: A = match format.decode(&call.args) {
-        Ok(args) => args,
-        Err(e) => return Box::pin(std::future::ready(Err(Fault::BadArguments(e.to_string())))),
-    };
-    Box::pin(async move {
+    async move {
+        let format = call.format;
+        let args: A = format
+            .decode(&call.args)
+            .map_err(|e| Fault::BadArguments(e.to_string()))?;
         // The closure runs inside the guard too: a method may panic before its first await.
         match AssertUnwindSafe(async move { method(args).await })
             .catch_unwind()
@@ -77,17 +73,17 @@ where
                 .map_err(|e| Fault::BadResult(e.to_string())),
             Err(panic) => Err(Fault::Panicked(panic_message(&*panic))),
         }
-    })
+    }
+}
+
+/// The reply to a method index the trait does not have.
+pub fn unknown_method() -> std::future::Ready<Reply> {
+    std::future::ready(Err(Fault::UnknownMethod))
 }
 
 /// Compiles only for types that can travel as an argument or a result: generated code calls
 /// it for each one, at the type as the user wrote it, so a missing derive is reported there.
 pub fn assert_serde<T: Serialize + DeserializeOwned + Send + 'static>() {}
-
-/// The reply to a method index the trait does not have.
-pub fn unknown_method() -> ReplyFuture {
-    Box::pin(std::future::ready(Err(Fault::UnknownMethod)))
-}
 
 fn panic_message(panic: &(dyn Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
@@ -99,10 +95,14 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
     }
 }
 
-/// An object as a daemon holds it: its trait and its dispatch, with the types erased.
+/// One call as tarpc hands it to the daemon: the request, and the means to send its reply.
+pub(crate) type Request = tarpc::server::InFlightRequest<Invoke, Reply>;
+
+/// An object as a daemon holds it: its trait, and how to run a call on it, types erased.
 pub(crate) trait Hosted: Send + Sync {
     fn descriptor(&self) -> &'static TraitDescriptor;
-    fn dispatch(&self, call: Call) -> ReplyFuture;
+    /// Spawns a task that runs `request` on the object and sends the reply.
+    fn execute(&self, request: Request);
 }
 
 /// Erases an `Expose<P>` object into a [`Hosted`] one.
@@ -129,8 +129,29 @@ where
         P::DESCRIPTOR
     }
 
-    fn dispatch(&self, call: Call) -> ReplyFuture {
-        self.object.dispatch(call)
+    fn execute(&self, request: Request) {
+        let object = Arc::clone(&self.object);
+        let serve = tarpc::server::serve(move |_context, invoke: Invoke| {
+            object.dispatch(Call::from(invoke)).map(Ok)
+        });
+        tokio::spawn(request.execute(serve));
+    }
+}
+
+/// Answers `request` with `fault` without running anything.
+pub(crate) fn refuse(request: Request, fault: Fault) {
+    let serve =
+        tarpc::server::serve(move |_context, _invoke: Invoke| std::future::ready(Ok(Err(fault))));
+    tokio::spawn(request.execute(serve));
+}
+
+impl From<Invoke> for Call {
+    fn from(invoke: Invoke) -> Call {
+        Call {
+            method: invoke.method,
+            format: invoke.format,
+            args: invoke.args,
+        }
     }
 }
 

@@ -112,6 +112,8 @@ pub use rmi_macros::expose;
 /// What generated code calls. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::dispatch::{assert_serde, invoke, unknown_method, Call, Expose, ReplyFuture};
+    pub use crate::dispatch::{assert_serde, invoke, unknown_method, Call, Expose};
     pub use crate::proxy::{connect, ProxyCore};
+    pub use crate::wire::Reply;
+    pub use futures::future::Either;
 }

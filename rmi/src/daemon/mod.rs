@@ -17,10 +17,10 @@ use tarpc::tokio_serde::formats::Bincode;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
 
-use crate::dispatch::{Call, Expose, Host};
+use crate::dispatch::{Expose, Host};
 use crate::proxy::Proxy;
 use crate::uri::{Endpoint, ObjectUri};
-use crate::wire::{self, Invoke, Reply};
+use crate::wire;
 use crate::Error;
 use objects::Objects;
 
@@ -274,37 +274,25 @@ impl Daemon {
     }
 }
 
-impl Shared {
-    fn dispatch(&self, invoke: Invoke) -> crate::dispatch::ReplyFuture {
-        let call = Call {
-            method: invoke.method,
-            format: invoke.format,
-            args: invoke.args,
-        };
-        self.objects.dispatch(invoke.handle, call)
-    }
-}
-
 async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     // On shutdown the stream reads as closed: tarpc stops taking requests, sends the replies
     // of those in flight, then ends.
     let stream = stop::StopReading::new(stream, &shared.stop);
     let transport = tarpc::serde_transport::new(wire::framed(stream), Bincode::default());
-    let channel = BaseChannel::with_defaults(transport);
-    let serve = tarpc::server::serve(move |_context, invoke: Invoke| {
-        let reply = shared.dispatch(invoke);
-        async move { Ok::<Reply, _>(reply.await) }
-    });
-    // Calls are spawned untracked: the channel itself ends only after the replies of all its
-    // calls in flight are written, so waiting for connection tasks waits for calls too.
-    channel
-        .execute(serve)
-        .for_each(|call| {
-            tokio::spawn(call);
-            std::future::ready(())
-        })
-        .await;
+    let mut requests = BaseChannel::with_defaults(transport).requests();
+    // Each call runs in a task of its own, spawned by its object, untracked: the channel ends
+    // only after the replies of all its calls in flight are written, so waiting for the
+    // connection tasks waits for the calls too.
+    while let Some(request) = requests.next().await {
+        match request {
+            Ok(request) => shared.objects.execute(request),
+            Err(e) => {
+                tracing::warn!("connection dropped: {}", crate::proxy::error_chain(&e));
+                break;
+            }
+        }
+    }
 }
 
 fn new_object_id() -> String {

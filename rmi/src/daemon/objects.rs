@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
 
-use crate::dispatch::{Call, Hosted, ReplyFuture};
+use crate::dispatch::{refuse, Hosted, Request};
 use crate::wire::{Fault, DAEMON_HANDLE};
 use crate::Error;
 
@@ -44,11 +44,12 @@ impl Default for Objects {
 }
 
 impl Objects {
-    /// Starts `call` on the object with `handle`, or says there is none.
-    pub(crate) fn dispatch(&self, handle: u64, call: Call) -> ReplyFuture {
+    /// Starts `request` on the object whose handle it names, or refuses it if there is none.
+    pub(crate) fn execute(&self, request: Request) {
+        let handle = request.get().message.handle;
         match self.table.load().by_handle.get(&handle) {
-            Some(entry) => entry.object.dispatch(call),
-            None => Box::pin(std::future::ready(Err(Fault::UnknownObject))),
+            Some(entry) => entry.object.execute(request),
+            None => refuse(request, Fault::UnknownObject),
         }
     }
 
