@@ -51,28 +51,26 @@ pub trait Expose<P: Proxy>: Send + Sync + 'static {
 
 /// Decodes the arguments of `call`, runs `method` on them and encodes its result; a panic in
 /// `method` becomes a `Panicked` fault for this caller only.
-pub fn invoke<A, R, F, Fut>(call: Call, method: F) -> impl Future<Output = Reply> + Send + 'static
+pub async fn invoke<A, R, F, Fut>(call: Call, method: F) -> Reply
 where
     A: DeserializeOwned + Send + 'static,
     R: Serialize,
     F: FnOnce(A) -> Fut + Send + 'static,
     Fut: Future<Output = R> + Send + 'static,
 {
-    async move {
-        let format = call.format;
-        let args: A = format
-            .decode(&call.args)
-            .map_err(|e| Fault::BadArguments(e.to_string()))?;
-        // The closure runs inside the guard too: a method may panic before its first await.
-        match AssertUnwindSafe(async move { method(args).await })
-            .catch_unwind()
-            .await
-        {
-            Ok(result) => format
-                .encode(&result)
-                .map_err(|e| Fault::BadResult(e.to_string())),
-            Err(panic) => Err(Fault::Panicked(panic_message(&*panic))),
-        }
+    let format = call.format;
+    let args: A = format
+        .decode(&call.args)
+        .map_err(|e| Fault::BadArguments(e.to_string()))?;
+    // The closure runs inside the guard too: a method may panic before its first await.
+    match AssertUnwindSafe(async move { method(args).await })
+        .catch_unwind()
+        .await
+    {
+        Ok(result) => format
+            .encode(&result)
+            .map_err(|e| Fault::BadResult(e.to_string())),
+        Err(panic) => Err(Fault::Panicked(panic_message(&*panic))),
     }
 }
 
