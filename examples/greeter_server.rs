@@ -19,7 +19,8 @@ async fn main() {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let daemon = args.listen.bind().await?;
-    let uri = daemon.register(greeter::Server)?;
-    let ready = format!("Ready. Object uri = {uri}");
-    cli::serve_named(daemon, greeter::NAME.into(), uri, ready).await
+    cli::serve_named(daemon, greeter::NAME, greeter::Server, |uri| {
+        format!("Ready. Object uri = {uri}")
+    })
+    .await
 }

@@ -110,7 +110,7 @@ async fn errors(ns_endpoint: &rmi::Endpoint, greeter_daemon: &rmi::Daemon) -> To
     let down = proxy.welcome_message("again".into()).await;
     report("a server that went away", down.map(|_| ()));
     let ns = rmi::locate_ns_at(ns_endpoint).await?;
-    ns.remove(greeter::NAME.into()).await?;
+    ns.remove(greeter::NAME.into()).await??;
     println!(
         "    (the stopped greeter's name '{}' is removed from the name server)",
         greeter::NAME
@@ -128,8 +128,8 @@ fn report(what: &str, outcome: Result<(), rmi::Error>) {
 async fn listing(ns_endpoint: &rmi::Endpoint) -> TourResult {
     step("5. What the name server knows");
     let ns = rmi::locate_ns_at(ns_endpoint).await?;
-    for (name, uri) in ns.list(None).await? {
-        println!("    {name} -> {uri}");
+    for (name, registration) in ns.list(None).await?? {
+        println!("    {name} -> {}", registration.uri);
     }
     Ok(())
 }

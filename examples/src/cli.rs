@@ -2,6 +2,8 @@
 //! a named object until Ctrl-C.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Logs to stderr at `warn` unless `RUST_LOG` says otherwise.
 fn init_logging() {
@@ -53,33 +55,33 @@ where
     exit_on_error(body.await);
 }
 
-/// Registers `uri` as `name` in the name server, says `ready`, then serves until Ctrl-C and
-/// removes the name on the way out.
-pub async fn serve_named(
+/// How long a demo server's name lives in the name server unless renewed: a server killed
+/// with `kill -9` disappears from it within this time.
+pub const NAME_TTL: Duration = Duration::from_secs(10);
+
+/// Hosts `object` under `name` (with a lease the daemon renews), prints `ready(uri)`, then
+/// serves until Ctrl-C; shutting down removes the name.
+pub async fn serve_named<P, O>(
     daemon: rmi::Daemon,
-    name: String,
-    uri: rmi::ObjectUri,
-    ready: String,
-) -> Result<(), Box<dyn std::error::Error>> {
-    rmi::locate_ns()
-        .await?
-        .register(name.clone(), uri)
-        .await??;
-    println!("{ready}");
-    tokio::spawn(shutdown_on_ctrl_c(daemon.clone(), vec![name]));
+    name: &str,
+    object: O,
+    ready: impl FnOnce(&rmi::ObjectUri) -> String,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    P: rmi::Proxy,
+    O: Send + Sync + 'static,
+    Arc<O>: rmi::Expose<P>,
+{
+    let ns = rmi::locate_ns().await?;
+    let options = rmi::RegisterOptions::default().ttl(NAME_TTL);
+    let uri = daemon.register_named(&ns, name, object, options).await?;
+    println!("{}", ready(&uri));
+    let stopper = daemon.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stopper.shutdown().await;
+        }
+    });
     daemon.serve().await?;
     Ok(())
-}
-
-/// Waits for Ctrl-C, then shuts `daemon` down and removes `names` from the name server.
-async fn shutdown_on_ctrl_c(daemon: rmi::Daemon, names: Vec<String>) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
-    }
-    if let Ok(ns) = rmi::locate_ns().await {
-        for name in names {
-            let _ = ns.remove(name).await;
-        }
-    }
-    daemon.shutdown().await;
 }

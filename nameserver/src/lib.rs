@@ -1,103 +1,121 @@
-//! The rmi name server: an in-memory map from names to object URIs, served as the rmi object
-//! `rmi.nameserver` (see [`rmi::NameServer`]). The `rmi-ns` binary runs it; [`NameServerHost`]
-//! runs it inside another program (the tour, tests).
+//! The rmi name server: names mapped to object URIs, with metadata tags, leases and
+//! discovery, served as the rmi object `rmi.nameserver` (see [`rmi::NameServer`]). The
+//! `rmi-ns` binary runs it; [`NameServerHost`] runs it inside another program.
 
-use std::collections::BTreeMap;
-use std::sync::RwLock;
+pub mod broadcast;
+mod server;
+mod sqlite;
+pub mod store;
 
-use rmi::{check_name, Daemon, NameServer, NameServerProxy, NsError, ObjectUri};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
 
-/// The names, held in memory.
-#[derive(Default)]
-pub struct MemoryNameServer {
-    names: RwLock<BTreeMap<String, ObjectUri>>,
+use rmi::{Daemon, NameServerProxy, ObjectUri};
+use tokio::task::JoinHandle;
+
+pub use server::NameServerImpl;
+pub use sqlite::OpenError;
+pub use store::{Entry, MemoryStore, SqliteStore, Store};
+
+/// How often expired leases are deleted from the store (reads hide them at once).
+const SWEEP_PERIOD: Duration = Duration::from_secs(1);
+
+/// Where the names are kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// In memory: gone when the name server stops.
+    Memory,
+    /// In a SQLite database at this path: kept across restarts.
+    Sqlite(PathBuf),
 }
 
-impl MemoryNameServer {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, ObjectUri>> {
-        self.names
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
+impl std::str::FromStr for Storage {
+    type Err = String;
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, ObjectUri>> {
-        self.names
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-fn checked(name: String) -> Result<String, NsError> {
-    match check_name(&name) {
-        Ok(()) => Ok(name),
-        Err(reason) => Err(NsError::InvalidName { name, reason }),
-    }
-}
-
-impl NameServer for MemoryNameServer {
-    async fn register(&self, name: String, uri: ObjectUri) -> Result<(), NsError> {
-        let name = checked(name)?;
-        tracing::info!(%name, %uri, "registered");
-        self.write().insert(name, uri);
-        Ok(())
-    }
-
-    async fn lookup(&self, name: String) -> Result<ObjectUri, NsError> {
-        let name = checked(name)?;
-        self.read()
-            .get(&name)
-            .cloned()
-            .ok_or(NsError::NotFound(name))
-    }
-
-    async fn remove(&self, name: String) -> bool {
-        let removed = self.write().remove(&name).is_some();
-        if removed {
-            tracing::info!(%name, "removed");
+    /// `memory` or `sqlite:PATH`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.split_once(':') {
+            None if text == "memory" => Ok(Storage::Memory),
+            Some(("sqlite", path)) if !path.is_empty() => Ok(Storage::Sqlite(path.into())),
+            _ => Err(format!(
+                "'{text}' is not a storage: use 'memory' or 'sqlite:PATH'"
+            )),
         }
-        removed
     }
-
-    async fn list(&self, prefix: Option<String>) -> BTreeMap<String, ObjectUri> {
-        let prefix = prefix.unwrap_or_default();
-        self.read()
-            .range(prefix.clone()..)
-            .take_while(|(name, _)| name.starts_with(&prefix))
-            .map(|(name, uri)| (name.clone(), uri.clone()))
-            .collect()
-    }
-
-    async fn ping(&self) {}
 }
 
-/// A name server running on its own daemon.
+/// How to run a name server.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The address to listen on (`127.0.0.1:9090`; port 0 picks a free one).
+    pub addr: String,
+    /// Where the names are kept.
+    pub storage: Storage,
+    /// The UDP port to answer discovery broadcasts on; `None` for no responder.
+    pub broadcast_port: Option<u16>,
+}
+
+impl Config {
+    /// In memory, on `addr`, without a discovery responder.
+    pub fn memory(addr: impl Into<String>) -> Config {
+        Config {
+            addr: addr.into(),
+            storage: Storage::Memory,
+            broadcast_port: None,
+        }
+    }
+}
+
+/// Why a name server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Its daemon could not listen.
+    #[error(transparent)]
+    Listen(#[from] rmi::Error),
+    /// Its database could not be used.
+    #[error(transparent)]
+    Storage(#[from] OpenError),
+}
+
+/// A name server running on its own daemon, with its background tasks.
 ///
 /// ```no_run
-/// # async fn run() -> Result<(), rmi::Error> {
-/// let ns = rmi_nameserver::NameServerHost::bind("127.0.0.1:0").await?;
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let ns = rmi_nameserver::NameServerHost::start(rmi_nameserver::Config::memory("127.0.0.1:0")).await?;
 /// println!("NS running on {}", ns.uri().endpoint());
-/// ns.daemon().serve().await?;
+/// ns.serve().await?;
 /// # Ok(()) }
 /// ```
 pub struct NameServerHost {
     daemon: Daemon,
     uri: ObjectUri,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl NameServerHost {
-    /// Listens on `addr` and hosts an empty name server as `rmi.nameserver`.
-    pub async fn bind(
-        addr: impl tokio::net::ToSocketAddrs + std::fmt::Display,
-    ) -> Result<Self, rmi::Error> {
-        let daemon = Daemon::bind(addr).await?;
-        let uri = daemon.register_with_id::<NameServerProxy, _>(
-            rmi::NAME_SERVER_ID,
-            MemoryNameServer::default(),
-        )?;
-        Ok(NameServerHost { daemon, uri })
+    /// Starts an in-memory name server on `addr`, without a discovery responder.
+    pub async fn bind(addr: &str) -> Result<Self, StartError> {
+        Self::start(Config::memory(addr)).await
     }
 
-    /// The daemon hosting the name server: `serve`, `spawn` or `shutdown` it.
+    /// Opens the storage, listens, and starts the lease sweeper and the discovery responder.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let server = match &config.storage {
+            Storage::Memory => NameServerImpl::new(MemoryStore::default()),
+            Storage::Sqlite(path) => NameServerImpl::new(SqliteStore::open(path)?),
+        };
+        let daemon = Daemon::bind(config.addr.as_str()).await?;
+        let uri =
+            daemon.register_with_id::<NameServerProxy, _>(rmi::NAME_SERVER_ID, server.clone())?;
+        let mut tasks = vec![tokio::spawn(server.sweep_expired(SWEEP_PERIOD))];
+        if let Some(port) = config.broadcast_port {
+            tasks.extend(start_responder(&uri, daemon.local_addr().ip(), port).await);
+        }
+        Ok(NameServerHost { daemon, uri, tasks })
+    }
+
+    /// The daemon hosting the name server.
     pub fn daemon(&self) -> &Daemon {
         &self.daemon
     }
@@ -106,41 +124,41 @@ impl NameServerHost {
     pub fn uri(&self) -> &ObjectUri {
         &self.uri
     }
+
+    /// Serves until [`shutdown`](NameServerHost::shutdown).
+    pub async fn serve(&self) -> Result<(), rmi::Error> {
+        self.daemon.serve().await
+    }
+
+    /// Stops serving and the background tasks.
+    pub async fn shutdown(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.daemon.shutdown().await;
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn uri(port: u16) -> ObjectUri {
-        format!("rmi:obj_1@127.0.0.1:{port}").parse().unwrap()
-    }
-
-    #[tokio::test]
-    async fn registers_looks_up_lists_and_removes() {
-        let ns = MemoryNameServer::default();
-        ns.register("a.one".into(), uri(1)).await.unwrap();
-        ns.register("a.two".into(), uri(2)).await.unwrap();
-        ns.register("b".into(), uri(3)).await.unwrap();
-        assert_eq!(ns.lookup("a.two".into()).await, Ok(uri(2)));
-        let a: Vec<String> = ns.list(Some("a.".into())).await.into_keys().collect();
-        assert_eq!(a, ["a.one", "a.two"]);
-        assert_eq!(ns.list(None).await.len(), 3);
-        assert!(ns.remove("a.one".into()).await);
-        assert!(!ns.remove("a.one".into()).await);
-        assert_eq!(
-            ns.lookup("a.one".into()).await,
-            Err(NsError::NotFound("a.one".into()))
-        );
-    }
-
-    #[tokio::test]
-    async fn bad_names_are_refused_and_nothing_is_stored() {
-        let ns = MemoryNameServer::default();
-        for bad in ["", "two words", "tab\there", &"x".repeat(257)] {
-            let err = ns.register(bad.into(), uri(1)).await.unwrap_err();
-            assert!(matches!(err, NsError::InvalidName { .. }), "{bad:?}");
+impl Drop for NameServerHost {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
         }
-        assert!(ns.list(None).await.is_empty());
+    }
+}
+
+/// Starts the discovery responder on UDP `port`, unless the name server listens on loopback
+/// only (no other host could reach it) or the port is taken (another name server answers).
+async fn start_responder(uri: &ObjectUri, ip: IpAddr, port: u16) -> Option<JoinHandle<()>> {
+    if ip.is_loopback() {
+        tracing::info!("listening on loopback only: no discovery responder");
+        return None;
+    }
+    match tokio::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)).await {
+        Ok(socket) => Some(tokio::spawn(broadcast::respond(socket, uri.clone()))),
+        Err(e) => {
+            tracing::warn!("no discovery responder on UDP port {port}: {e}");
+            None
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! `rmi-ns`: the rmi name server.
 
 use clap::Parser;
+use rmi_nameserver::{Config, NameServerHost, Storage};
 
 /// The rmi name server: maps names to object URIs, so clients can say `rminame:server`.
 #[derive(Parser)]
@@ -12,6 +13,15 @@ struct Args {
     /// The port to listen on; 0 picks a free one.
     #[arg(long, env = "RMI_NS_PORT", default_value_t = rmi::DEFAULT_NS_PORT)]
     port: u16,
+    /// Where to keep the names: `memory`, or `sqlite:PATH` to keep them across restarts.
+    #[arg(long, env = "RMI_NS_STORAGE", default_value = "memory")]
+    storage: Storage,
+    /// The UDP port to answer discovery broadcasts on.
+    #[arg(long, env = "RMI_NS_BCPORT", default_value_t = rmi::DEFAULT_NS_BCPORT)]
+    bc_port: u16,
+    /// Do not answer discovery broadcasts.
+    #[arg(long)]
+    no_broadcast: bool,
 }
 
 #[tokio::main]
@@ -22,8 +32,7 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
-    match run(args).await {
+    match run(Args::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rmi-ns: {e}");
@@ -32,17 +41,22 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), rmi::Error> {
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let host = args.host.trim_start_matches('[').trim_end_matches(']');
-    let addr = rmi::Endpoint::new(host, args.port).to_string();
-    let ns = rmi_nameserver::NameServerHost::bind(addr.as_str()).await?;
+    let config = Config {
+        addr: rmi::Endpoint::new(host, args.port).to_string(),
+        storage: args.storage,
+        broadcast_port: (!args.no_broadcast).then_some(args.bc_port),
+    };
+    let ns = std::sync::Arc::new(NameServerHost::start(config).await?);
     println!("NS running on {}", ns.uri().endpoint());
     println!("URI = {}", ns.uri());
-    let daemon = ns.daemon().clone();
+    let stopper = ns.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            daemon.shutdown().await;
+            stopper.shutdown().await;
         }
     });
-    ns.daemon().serve().await
+    ns.serve().await?;
+    Ok(())
 }

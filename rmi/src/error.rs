@@ -71,6 +71,23 @@ pub enum Error {
         /// `HOST:PORT` of the name server asked.
         name_server: String,
     },
+    /// The name server refused a registration or another request.
+    #[error("the name server at {name_server} refused: {source}")]
+    NameServerRefused {
+        /// `HOST:PORT` of the name server.
+        name_server: String,
+        /// What it said.
+        #[source]
+        source: crate::NsError,
+    },
+    /// A `rmimeta:` URI that no registered object matches.
+    #[error("no object registered in the name server at {name_server} carries all of the tags {tags}; check the tags, and that such servers are running")]
+    NoObjectWithTags {
+        /// The tags asked for, comma-separated.
+        tags: String,
+        /// `HOST:PORT` of the name server asked.
+        name_server: String,
+    },
     /// The daemon has no object with the URI's id.
     #[error("no object '{id}' is registered at {uri}; it was never registered there, or it was unregistered")]
     UnknownObject {

@@ -50,15 +50,17 @@ mod wire;
 pub use daemon::builtin::{BindError, Binding, DaemonObject, DaemonObjectProxy, ObjectInfo};
 pub use daemon::{Daemon, DAEMON_OBJECT_ID};
 pub use describe::{MethodDescriptor, Param, TraitDescriptor};
+pub use dispatch::Expose;
 pub use error::{Error, Result};
 pub use nameserver::{
-    locate_ns, locate_ns_at, ns_endpoint, NameServer, NameServerProxy, NsError, DEFAULT_NS_HOST,
-    DEFAULT_NS_PORT, NAME_SERVER_ID,
+    check_tag, locate_ns, locate_ns_at, ns_endpoint_from_env, NameServer, NameServerProxy, NsError,
+    RegisterOptions, Registration, Tags, DEFAULT_NS_BCPORT, DEFAULT_NS_HOST, DEFAULT_NS_PORT,
+    DISCOVERY_REQUEST, NAME_SERVER_ID,
 };
 pub use proxy::{connect, Proxy, ProxyCore};
 pub use uri::{
-    check_name, check_object_id, Endpoint, IntoUri, NameUri, ObjectUri, Uri, NAME_SCHEME,
-    OBJECT_SCHEME,
+    check_name, check_object_id, Endpoint, IntoUri, MetaUri, NameUri, ObjectUri, Uri, META_SCHEME,
+    NAME_SCHEME, OBJECT_SCHEME,
 };
 pub use wire::{DEFAULT_TIMEOUT, MAX_FRAME_BYTES};
 

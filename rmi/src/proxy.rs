@@ -62,7 +62,8 @@ pub async fn connect<P: Proxy>(uri: impl IntoUri) -> Result<P, Error> {
     let uri = uri.into_uri()?;
     let object = match uri {
         Uri::Object(object) => object,
-        Uri::Name(name) => crate::nameserver::resolve(&name).await?,
+        Uri::Name(name) => crate::nameserver::resolve_name(&name).await?,
+        Uri::Meta(meta) => crate::nameserver::resolve_meta(&meta).await?,
     };
     ProxyCore::bind(object, P::DESCRIPTOR, DEFAULT_TIMEOUT)
         .await

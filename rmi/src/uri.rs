@@ -15,6 +15,8 @@ use crate::Error;
 pub const OBJECT_SCHEME: &str = "rmi:";
 /// The scheme of an address resolved through the name server.
 pub const NAME_SCHEME: &str = "rminame:";
+/// The scheme of an address resolved by metadata tags through the name server.
+pub const META_SCHEME: &str = "rmimeta:";
 
 /// Where an object lives: directly at a daemon, or under a name in the name server.
 ///
@@ -32,6 +34,56 @@ pub enum Uri {
     Object(ObjectUri),
     /// `rminame:NAME` or `rminame:NAME@NSHOST:NSPORT`: looked up in a name server.
     Name(NameUri),
+    /// `rmimeta:TAG1,TAG2` or `rmimeta:TAG1,TAG2@NSHOST:NSPORT`: any one object carrying all
+    /// the tags, picked at random by the name server's client.
+    Meta(MetaUri),
+}
+
+/// Objects found by metadata, `rmimeta:TAG1,TAG2[@NSHOST:NSPORT]`.
+///
+/// ```
+/// let uri: rmi::MetaUri = "rmimeta:tasks.worker,fast".parse()?;
+/// assert_eq!(uri.tags().len(), 2);
+/// assert_eq!(uri.to_string(), "rmimeta:fast,tasks.worker");
+/// # Ok::<(), rmi::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MetaUri {
+    tags: std::collections::BTreeSet<String>,
+    name_server: Option<Endpoint>,
+}
+
+impl MetaUri {
+    /// The tags every matching object carries.
+    pub fn tags(&self) -> &std::collections::BTreeSet<String> {
+        &self.tags
+    }
+
+    /// The name server given in the URI, if any.
+    pub fn name_server(&self) -> Option<&Endpoint> {
+        self.name_server.as_ref()
+    }
+}
+
+impl fmt::Display for MetaUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tags: Vec<&str> = self.tags.iter().map(String::as_str).collect();
+        write!(f, "{META_SCHEME}{}", tags.join(","))?;
+        match &self.name_server {
+            Some(ns) => write!(f, "@{ns}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl FromStr for MetaUri {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<Self, Error> {
+        match text.parse::<Uri>()? {
+            Uri::Meta(meta) => Ok(meta),
+            _ => Err(invalid(text, "expected a rmimeta: URI")),
+        }
+    }
 }
 
 /// A direct object address, `rmi:OBJID@HOST:PORT`.
@@ -293,10 +345,24 @@ impl FromStr for Uri {
                 name: name.to_owned(),
                 name_server,
             }))
+        } else if let Some(rest) = text.strip_prefix(META_SCHEME) {
+            let (tags, name_server) = match rest.split_once('@') {
+                Some((tags, ns)) => (tags, Some(Endpoint::parse_in(ns, text)?)),
+                None => (rest, None),
+            };
+            let tags = tags
+                .split(',')
+                .map(|tag| {
+                    crate::nameserver::check_tag(tag)
+                        .map(|()| tag.to_owned())
+                        .map_err(|reason| invalid(text, &reason))
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(Uri::Meta(MetaUri { tags, name_server }))
         } else {
             Err(invalid(
                 text,
-                "a URI starts with 'rmi:' (rmi:OBJID@HOST:PORT) or 'rminame:' (rminame:NAME)",
+                "a URI starts with 'rmi:' (rmi:OBJID@HOST:PORT), 'rminame:' (rminame:NAME) or 'rmimeta:' (rmimeta:TAG,TAG)",
             ))
         }
     }
@@ -307,7 +373,7 @@ impl FromStr for NameUri {
     fn from_str(text: &str) -> Result<Self, Error> {
         match text.parse::<Uri>()? {
             Uri::Name(name) => Ok(name),
-            Uri::Object(_) => Err(invalid(text, "expected a rminame: URI")),
+            _ => Err(invalid(text, "expected a rminame: URI")),
         }
     }
 }
@@ -317,7 +383,7 @@ impl FromStr for ObjectUri {
     fn from_str(text: &str) -> Result<Self, Error> {
         match text.parse::<Uri>()? {
             Uri::Object(object) => Ok(object),
-            Uri::Name(_) => Err(invalid(text, "expected a rmi: URI")),
+            _ => Err(invalid(text, "expected a rmi: URI")),
         }
     }
 }
@@ -343,6 +409,7 @@ impl fmt::Display for Uri {
         match self {
             Uri::Object(o) => o.fmt(f),
             Uri::Name(n) => n.fmt(f),
+            Uri::Meta(m) => m.fmt(f),
         }
     }
 }
@@ -402,6 +469,16 @@ impl IntoUri for &NameUri {
         Ok(Uri::Name(self.clone()))
     }
 }
+impl IntoUri for MetaUri {
+    fn into_uri(self) -> Result<Uri, Error> {
+        Ok(Uri::Meta(self))
+    }
+}
+impl IntoUri for &MetaUri {
+    fn into_uri(self) -> Result<Uri, Error> {
+        Ok(Uri::Meta(self.clone()))
+    }
+}
 impl IntoUri for &str {
     fn into_uri(self) -> Result<Uri, Error> {
         self.parse()
@@ -433,7 +510,7 @@ macro_rules! serde_as_text {
         }
     )*};
 }
-serde_as_text!(Uri, ObjectUri, NameUri, Endpoint);
+serde_as_text!(Uri, ObjectUri, NameUri, MetaUri, Endpoint);
 
 #[cfg(test)]
 mod tests {
@@ -448,6 +525,8 @@ mod tests {
             "rminame:server",
             "rminame:example.chainTopology.1@10.0.0.1:9090",
             "rminame:名前@[::1]:9090",
+            "rmimeta:tasks.worker",
+            "rmimeta:a,b@127.0.0.1:9090",
         ] {
             let uri: Uri = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(uri.to_string(), text);
@@ -476,6 +555,9 @@ mod tests {
             ("rminame:", "empty"),
             ("rminame:a\tb", "white space"),
             ("rminame:a@b@c:1", "'@'"),
+            ("rmimeta:", "empty"),
+            ("rmimeta:a,,b", "empty"),
+            ("rmimeta:a b", "white space"),
         ] {
             let err = text.parse::<Uri>().expect_err(text).to_string();
             assert!(

@@ -29,8 +29,8 @@ async fn rminame_uris_resolve_to_the_registered_object() {
         greeter.welcome_message("Ruvika".into()).await.unwrap(),
         "Hi welcome Ruvika"
     );
-    assert_eq!(ns.list(Some("ser".into())).await.unwrap().len(), 1);
-    assert!(ns.remove("server".into()).await.unwrap());
+    assert_eq!(ns.list(Some("ser".into())).await.unwrap().unwrap().len(), 1);
+    assert!(ns.remove("server".into()).await.unwrap().unwrap());
     daemon.shutdown().await;
     host.daemon().shutdown().await;
 }

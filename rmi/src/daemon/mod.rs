@@ -5,6 +5,7 @@
 //! written only on (un)registration, so it is an [`ArcSwap`]: readers never lock.
 
 pub(crate) mod builtin;
+mod names;
 mod objects;
 mod stop;
 
@@ -18,6 +19,7 @@ use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
 
 use crate::dispatch::{Expose, Host};
+use crate::nameserver::{NameServerProxy, RegisterOptions};
 use crate::proxy::Proxy;
 use crate::uri::{Endpoint, ObjectUri};
 use crate::wire;
@@ -61,6 +63,7 @@ pub(crate) struct Shared {
     local_addr: SocketAddr,
     listener: Mutex<Option<TcpListener>>,
     objects: Objects,
+    names: names::Names,
     stop: stop::Stop,
     tasks: TaskTracker,
 }
@@ -90,6 +93,7 @@ impl Daemon {
             local_addr,
             listener: Mutex::new(Some(listener)),
             objects: Objects::default(),
+            names: names::Names::default(),
             stop: stop::Stop::new(),
             tasks: TaskTracker::new(),
         });
@@ -139,6 +143,57 @@ impl Daemon {
             .objects
             .insert(uri.id(), Arc::new(Host::<P, O>::new(object)))?;
         tracing::debug!(%uri, trait_name = %P::DESCRIPTOR.name, "registered");
+        Ok(uri)
+    }
+
+    /// Hosts `object` and registers it in the name server `ns` as `name`, as `options` say.
+    /// With a lease (`options.ttl`), the daemon renews it in the background, and registers
+    /// the name again if the name server lost it; if this process dies, the name disappears
+    /// within the lease. [`shutdown`](Daemon::shutdown) removes the name.
+    ///
+    /// ```no_run
+    /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
+    /// # struct P; impl Ping for P { async fn ping(&self) {} }
+    /// # async fn run() -> Result<(), rmi::Error> {
+    /// use std::time::Duration;
+    /// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    /// let ns = rmi::locate_ns().await?;
+    /// let options = rmi::RegisterOptions::default().ttl(Duration::from_secs(10));
+    /// let uri = daemon.register_named(&ns, "pinger", P, options).await?;
+    /// daemon.serve().await?; // renews the lease until shut down
+    /// # Ok(()) }
+    /// ```
+    pub async fn register_named<P, O>(
+        &self,
+        ns: &NameServerProxy,
+        name: &str,
+        object: O,
+        options: RegisterOptions,
+    ) -> Result<ObjectUri, Error>
+    where
+        P: Proxy,
+        O: Send + Sync + 'static,
+        Arc<O>: Expose<P>,
+    {
+        let uri = self.register::<P, O>(object)?;
+        let registered = names::register(ns, name, &uri, &options).await;
+        if let Err(e) = registered {
+            self.unregister(uri.id());
+            return Err(e);
+        }
+        let named = names::Named {
+            ns: ns.clone(),
+            name: name.to_owned(),
+            uri: uri.clone(),
+            options,
+        };
+        if named.options.ttl.is_some() {
+            self.shared.tasks.spawn(names::renew_until_stopped(
+                named.clone(),
+                self.shared.stop.clone(),
+            ));
+        }
+        self.shared.names.add(named);
         Ok(uri)
     }
 
@@ -268,6 +323,8 @@ impl Daemon {
     /// # Ok(()) }
     /// ```
     pub async fn shutdown(&self) {
+        // Names first, so that no client is sent here while the daemon stops.
+        self.shared.names.remove_all().await;
         self.shared.stop.stop();
         self.shared.tasks.close();
         self.shared.tasks.wait().await;
