@@ -21,8 +21,7 @@ async fn main() {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let daemon = args.listen.bind().await?;
     let server = chain::ChainServer::new(&args.this, &args.next, None, |line| println!("{line}"))?;
     let ready = format!("server_{} started", args.this);
-    cli::serve_named(daemon, &chain::name_of(&args.this), server, |_| ready).await
+    cli::serve_named(&args.listen, &chain::name_of(&args.this), server, |_| ready).await
 }

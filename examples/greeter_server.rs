@@ -18,8 +18,7 @@ async fn main() {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let daemon = args.listen.bind().await?;
-    cli::serve_named(daemon, greeter::NAME, greeter::Server, |uri| {
+    cli::serve_named(&args.listen, greeter::NAME, greeter::Server, |uri| {
         format!("Ready. Object uri = {uri}")
     })
     .await

@@ -26,7 +26,8 @@ fn exit_on_error<T, E: std::fmt::Display>(result: Result<T, E>) -> T {
     }
 }
 
-/// Where a demo server listens: `--host` and `--port`.
+/// Where a demo server listens (`--host`, `--port`) and how long its name outlives it
+/// (`--name-ttl`).
 #[derive(clap::Args)]
 pub struct Listen {
     /// The address to listen on.
@@ -35,6 +36,10 @@ pub struct Listen {
     /// The port to listen on; 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// The lease on the server's name, in seconds: renewed while it runs, so a server killed
+    /// with `kill -9` disappears from the name server within this time.
+    #[arg(long, default_value_t = 10.0)]
+    pub name_ttl: f64,
 }
 
 impl Listen {
@@ -55,14 +60,10 @@ where
     exit_on_error(body.await);
 }
 
-/// How long a demo server's name lives in the name server unless renewed: a server killed
-/// with `kill -9` disappears from it within this time.
-pub const NAME_TTL: Duration = Duration::from_secs(10);
-
-/// Hosts `object` under `name` (with a lease the daemon renews), prints `ready(uri)`, then
-/// serves until Ctrl-C; shutting down removes the name.
+/// Listens where `listen` says, hosts `object` under `name` (with a lease the daemon renews),
+/// prints `ready(uri)`, then serves until Ctrl-C; shutting down removes the name.
 pub async fn serve_named<P, O>(
-    daemon: rmi::Daemon,
+    listen: &Listen,
     name: &str,
     object: O,
     ready: impl FnOnce(&rmi::ObjectUri) -> String,
@@ -73,7 +74,10 @@ where
     Arc<O>: rmi::Expose<P>,
 {
     let ns = rmi::locate_ns().await?;
-    let options = rmi::RegisterOptions::default().ttl(NAME_TTL);
+    let ttl = Duration::try_from_secs_f64(listen.name_ttl)
+        .map_err(|_| format!("--name-ttl {}: give a number of seconds", listen.name_ttl))?;
+    let daemon = listen.bind().await?;
+    let options = rmi::RegisterOptions::default().ttl(ttl);
     let uri = daemon.register_named(&ns, name, object, options).await?;
     println!("{}", ready(&uri));
     let stopper = daemon.clone();

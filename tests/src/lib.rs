@@ -122,6 +122,12 @@ impl Running {
         }
     }
 
+    /// Kills the program with SIGKILL, as `kill -9` does, and waits for it.
+    pub fn kill_9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Writes `text` to the program's standard input.
     pub fn type_in(&mut self, text: &str) {
         let stdin = self.child.stdin.as_mut().expect("stdin is piped");
@@ -149,8 +155,13 @@ pub struct NameServer {
 impl NameServer {
     /// Starts `rmi-ns --port 0` and reads its port from `NS running on 127.0.0.1:PORT`.
     pub fn start() -> NameServer {
+        Self::start_with(&[])
+    }
+
+    /// Starts `rmi-ns --port 0` with more arguments, such as `--storage sqlite:PATH`.
+    pub fn start_with(args: &[&str]) -> NameServer {
         let mut command = binary("rmi-ns");
-        command.args(["--host", "127.0.0.1", "--port", "0"]);
+        command.args(["--host", "127.0.0.1", "--port", "0"]).args(args);
         let mut process = Running::start("rmi-ns", command);
         let line = process.expect_line("NS running on ");
         let port = line
@@ -160,6 +171,18 @@ impl NameServer {
             .unwrap_or_else(|| panic!("no port in {line:?}"));
         process.expect_line(&format!("URI = rmi:rmi.nameserver@127.0.0.1:{port}"));
         NameServer { process, port }
+    }
+
+    /// Runs `rmi-nsc` against this name server with `args`.
+    pub fn nsc(&self, args: &[&str]) -> Output {
+        run(self.client(binary("rmi-nsc")).args(args), "")
+    }
+
+    /// Stops the name server the way Ctrl-C does, and waits for it to end.
+    pub fn interrupt(mut self) {
+        let pid = self.process.child.id().to_string();
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let _ = self.process.child.wait();
     }
 
     /// `command`, pointed at this name server through `RMI_NS_HOST` and `RMI_NS_PORT`.
@@ -196,6 +219,39 @@ pub fn run(command: &mut Command, input: &str) -> Output {
     let output = child.wait_with_output().expect("the program runs");
     let _ = done.send(());
     output
+}
+
+/// Polls `check` every 50 ms until it holds or `limit` passes; returns whether it held.
+pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check()
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// Creates `rmi-test-<name>-<pid>-<n>` in the system's temporary directory.
+    pub fn new(name: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("rmi-test-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("a temporary directory");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The program's standard output, as text.
