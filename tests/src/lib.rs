@@ -26,7 +26,13 @@ fn build_dir() -> PathBuf {
 
 /// A workspace binary, such as `rmi-ns`.
 pub fn binary(name: &str) -> Command {
-    command(build_dir().join(name))
+    command(binary_path(name))
+}
+
+/// The path of a workspace binary, built.
+pub fn binary_path(name: &str) -> PathBuf {
+    build_programs();
+    build_dir().join(name)
 }
 
 /// An example program, such as `greeter_server`.

@@ -1,0 +1,104 @@
+//! Finding the name server by UDP broadcast, for real: two network namespaces joined by a veth
+//! pair, the name server in one, the client in the other. Needs the rights to create network
+//! namespaces (root or CAP_NET_ADMIN); without them the test says it is skipped.
+
+use std::io::Write;
+use std::process::{Command, Output};
+
+use rmi_tests::{binary_path, stderr, stdout, Running};
+
+/// Two namespaces, `a` (10.231.0.1) and `b` (10.231.0.2), on one link; removed when dropped.
+struct TestNet {
+    a: String,
+    b: String,
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()))
+    }
+}
+
+impl TestNet {
+    fn create() -> Result<TestNet, String> {
+        let id = std::process::id();
+        let net = TestNet {
+            a: format!("rmi-a-{id}"),
+            b: format!("rmi-b-{id}"),
+        };
+        let (veth_a, veth_b) = (format!("rva{}", id % 100_000), format!("rvb{}", id % 100_000));
+        ip(&["netns", "add", &net.a])?;
+        ip(&["netns", "add", &net.b])?;
+        ip(&["link", "add", &veth_a, "type", "veth", "peer", "name", &veth_b])?;
+        ip(&["link", "set", &veth_a, "netns", &net.a])?;
+        ip(&["link", "set", &veth_b, "netns", &net.b])?;
+        for (ns, veth, address) in [(&net.a, &veth_a, "10.231.0.1/24"), (&net.b, &veth_b, "10.231.0.2/24")] {
+            ip(&["-n", ns, "addr", "add", address, "dev", veth])?;
+            ip(&["-n", ns, "link", "set", veth, "up"])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        // The limited broadcast 255.255.255.255 leaves by the default route.
+        ip(&["-n", &net.b, "route", "add", "default", "dev", &veth_b])?;
+        Ok(net)
+    }
+
+    /// `program` run inside namespace `ns`.
+    fn command(ns: &str, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", ns]).arg(binary_path(program));
+        command.env_remove("RMI_NS_HOST").env_remove("RMI_NS_PORT");
+        command
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.a]);
+        let _ = ip(&["netns", "del", &self.b]);
+    }
+}
+
+/// Says on the terminal (past the test harness's capture) that the test did not run.
+fn skip(why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED broadcast discovery test: {why}");
+}
+
+fn start_name_server(net: &TestNet, bc_port: &str, extra: &[&str]) -> (Running, String) {
+    let mut command = TestNet::command(&net.a, "rmi-ns");
+    command.args(["--host", "10.231.0.1", "--port", "0", "--bc-port", bc_port]).args(extra);
+    let mut ns = Running::start("rmi-ns in namespace a", command);
+    let line = ns.expect_line("NS running on 10.231.0.1:");
+    let port = line.rsplit(':').next().unwrap().trim().to_owned();
+    (ns, port)
+}
+
+fn ping_from_b(net: &TestNet, bc_port: &str) -> Output {
+    let mut command = TestNet::command(&net.b, "rmi-nsc");
+    command.env("RMI_NS_BCPORT", bc_port).args(["--json", "ping"]);
+    rmi_tests::run(&mut command, "")
+}
+
+#[test]
+fn a_client_finds_the_name_server_by_broadcast_in_another_namespace() {
+    let net = match TestNet::create() {
+        Ok(net) => net,
+        Err(why) => return skip(&why),
+    };
+    let (_ns, port) = start_name_server(&net, "9091", &[]);
+    let found = ping_from_b(&net, "9091");
+    assert!(found.status.success(), "{}", stderr(&found));
+    let answer: serde_json::Value = serde_json::from_str(&stdout(&found)).unwrap();
+    assert_eq!(answer["uri"], format!("rmi:rmi.nameserver@10.231.0.1:{port}"));
+
+    // A name server told not to answer is not found.
+    let (_quiet, _) = start_name_server(&net, "9092", &["--no-broadcast"]);
+    let not_found = ping_from_b(&net, "9092");
+    assert_eq!(not_found.status.code(), Some(1));
+    assert!(stderr(&not_found).contains("no name server answered the broadcast"), "{}", stderr(&not_found));
+}
