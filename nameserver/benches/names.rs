@@ -25,7 +25,11 @@ struct Settings {
 
 impl Settings {
     fn from_args() -> BenchResult<Settings> {
-        let mut settings = Settings { runs: 5, run_time: Duration::from_millis(500), json: false };
+        let mut settings = Settings {
+            runs: 5,
+            run_time: Duration::from_millis(500),
+            json: false,
+        };
         for arg in std::env::args().skip(1) {
             match arg.as_str() {
                 "--json" => settings.json = true,
@@ -34,7 +38,12 @@ impl Settings {
                     settings.run_time = Duration::from_millis(100);
                 }
                 "--bench" => {}
-                other => return Err(format!("unknown argument {other:?}; usage: names [--json] [--quick]").into()),
+                other => {
+                    return Err(format!(
+                        "unknown argument {other:?}; usage: names [--json] [--quick]"
+                    )
+                    .into())
+                }
             }
         }
         Ok(settings)
@@ -57,7 +66,9 @@ impl Op {
 }
 
 fn uri(i: usize) -> ObjectUri {
-    format!("rmi:obj_{i}@127.0.0.1:4000").parse().expect("a valid URI")
+    format!("rmi:obj_{i}@127.0.0.1:4000")
+        .parse()
+        .expect("a valid URI")
 }
 
 /// Calls `op` from `IN_FLIGHT` loops until `run_time` has passed; returns calls per second.
@@ -93,7 +104,11 @@ fn median(mut samples: Vec<f64>) -> f64 {
 }
 
 async fn measure(storage: Storage, settings: &Settings) -> BenchResult<Vec<(Op, f64)>> {
-    let host = NameServerHost::start(Config { storage, ..Config::memory("127.0.0.1:0") }).await?;
+    let host = NameServerHost::start(Config {
+        storage,
+        ..Config::memory("127.0.0.1:0")
+    })
+    .await?;
     host.daemon().spawn();
     let ns = rmi::locate_ns_at(host.uri().endpoint()).await?;
     for i in 0..NAMES {
@@ -116,15 +131,24 @@ async fn main() -> BenchResult<()> {
     let settings = Settings::from_args()?;
     let dir = std::env::temp_dir().join(format!("rmi-bench-names-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let stores = [("memory", Storage::Memory), ("sqlite", Storage::Sqlite(dir.join("names.db")))];
+    let stores = [
+        ("memory", Storage::Memory),
+        ("sqlite", Storage::Sqlite(dir.join("names.db"))),
+    ];
     if !settings.json {
-        println!("one proxy, {IN_FLIGHT} calls in flight, loopback; median of {} runs", settings.runs);
+        println!(
+            "one proxy, {IN_FLIGHT} calls in flight, loopback; median of {} runs",
+            settings.runs
+        );
         println!("{:<8} {:<10} {:>12}", "store", "op", "calls/s");
     }
     for (label, storage) in stores {
         for (op, per_s) in measure(storage, &settings).await? {
             if settings.json {
-                println!("{}", serde_json::json!({ "store": label, "op": op.name(), "ops_per_s": per_s }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "store": label, "op": op.name(), "ops_per_s": per_s })
+                );
             } else {
                 println!("{label:<8} {:<10} {:>12.0}", op.name(), per_s);
             }

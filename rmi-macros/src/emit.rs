@@ -137,9 +137,14 @@ fn proxy_method(index: usize, method: &Method) -> TokenStream {
     let arg_names: Vec<_> = method.args.iter().map(|a| &a.name).collect();
     let arg_types: Vec<_> = method.args.iter().map(|a| &a.ty).collect();
     let output = output_type(method);
+    let docs = &method.docs;
     let doc = format!("Calls `{name}` on the remote object.");
+    let separator = (!docs.is_empty()).then(|| quote!(#[doc = ""]));
     quote! {
+        #(#docs)*
+        #separator
         #[doc = #doc]
+        #[allow(clippy::too_many_arguments)]
         pub async fn #name(&self, #(#arg_names: #arg_types),*) -> ::core::result::Result<#output, ::rmi::Error> {
             self.core.call(#index, &(#(#arg_names,)*)).await
         }
@@ -174,6 +179,7 @@ fn dispatch(service: &Service) -> TokenStream {
     // Implemented for `Arc<T>`, not `T`: the orphan rule forbids `impl<T> Foreign<Local> for T`,
     // while `Arc` covers `T`. `Daemon::register` asks for `Arc<O>: Expose<P>`.
     quote! {
+        #[allow(deprecated)]
         impl<__RmiObject> ::rmi::__private::Expose<#proxy> for ::std::sync::Arc<__RmiObject>
         where
             __RmiObject: #trait_name + ::core::marker::Send + ::core::marker::Sync + 'static,

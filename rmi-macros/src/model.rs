@@ -9,7 +9,15 @@ use syn::{
 };
 
 /// Names the generated proxy defines itself; a method of the same name would collide.
-const RESERVED: &[&str] = &["connect", "uri", "timeout", "with_timeout"];
+const RESERVED: &[&str] = &[
+    "connect",
+    "uri",
+    "timeout",
+    "with_timeout",
+    "clone",
+    "core",
+    "from_core",
+];
 
 /// serde implements `Serialize` for tuples of up to 16 elements; arguments travel as one.
 const MAX_ARGS: usize = 16;
@@ -22,6 +30,8 @@ pub struct Service {
 }
 
 pub struct Method {
+    /// The method's doc comments, for the proxy's method.
+    pub docs: Vec<syn::Attribute>,
     pub name: Ident,
     pub args: Vec<Arg>,
     /// `None` for methods that return `()`.
@@ -146,6 +156,12 @@ impl Method {
             }
         };
         (problems.0.is_some() == before).then(|| Method {
+            docs: method
+                .attrs
+                .iter()
+                .filter(|attr| attr.path().is_ident("doc"))
+                .cloned()
+                .collect(),
             name: sig.ident.clone(),
             args,
             output,
@@ -298,6 +314,18 @@ fn check_owned(ty: &Type, what: &str, problems: &mut Problems) {
                     self.what
                 ),
             );
+        }
+        fn visit_type_path(&mut self, ty: &'ast syn::TypePath) {
+            if ty.qself.is_none() && ty.path.segments.first().is_some_and(|s| s.ident == "Self") {
+                self.problems.add(
+                    ty.span(),
+                    format_args!(
+                        "{} of an exposed method cannot name `Self`: the client has no `Self`, only a proxy; name the concrete type",
+                        self.what
+                    ),
+                );
+            }
+            syn::visit::visit_type_path(self, ty);
         }
         fn visit_type_ptr(&mut self, ty: &'ast syn::TypePtr) {
             self.problems.add(

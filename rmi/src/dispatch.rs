@@ -15,7 +15,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::describe::TraitDescriptor;
 use crate::proxy::Proxy;
-use crate::wire::{Fault, Format, Invoke, Payload, Reply};
+use crate::wire::{check_size, Fault, Format, Invoke, Payload, Reply};
 
 /// A call as the object sees it: the method index and the encoded arguments.
 #[derive(Debug)]
@@ -59,17 +59,21 @@ where
     Fut: Future<Output = R> + Send + 'static,
 {
     let format = call.format;
-    let args: A = format
-        .decode(&call.args)
-        .map_err(|e| Fault::BadArguments(e.to_string()))?;
-    // The closure runs inside the guard too: a method may panic before its first await.
-    match AssertUnwindSafe(async move { method(args).await })
-        .catch_unwind()
-        .await
-    {
-        Ok(result) => format
+    // Decoding and encoding run user code too (`Deserialize` and `Serialize` impls), so they
+    // are inside the guard with the method: any panic is this caller's error only.
+    let run = async move {
+        let args: A = format
+            .decode(&call.args)
+            .map_err(|e| Fault::BadArguments(e.to_string()))?;
+        let result = method(args).await;
+        let encoded = format
             .encode(&result)
-            .map_err(|e| Fault::BadResult(e.to_string())),
+            .map_err(|e| Fault::BadResult(e.to_string()))?;
+        check_size(&encoded).map_err(Fault::BadResult)?;
+        Ok(encoded)
+    };
+    match AssertUnwindSafe(run).catch_unwind().await {
+        Ok(reply) => reply,
         Err(panic) => Err(Fault::Panicked(panic_message(&*panic))),
     }
 }

@@ -62,7 +62,7 @@ pub use uri::{
     check_name, check_object_id, Endpoint, IntoUri, MetaUri, NameUri, ObjectUri, Uri, META_SCHEME,
     NAME_SCHEME, OBJECT_SCHEME,
 };
-pub use wire::{DEFAULT_TIMEOUT, MAX_FRAME_BYTES};
+pub use wire::{DEFAULT_TIMEOUT, MAX_FRAME_BYTES, MAX_PAYLOAD_BYTES, MAX_TIMEOUT};
 
 /// Makes a trait callable over the network.
 ///

@@ -18,6 +18,25 @@ use tokio_util::codec::{Framed, LengthDelimitedCodec};
 /// The largest frame either side accepts: 16 MiB.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
+/// The largest encoded arguments or result: a frame's limit, less room for the envelope.
+pub const MAX_PAYLOAD_BYTES: usize = MAX_FRAME_BYTES - 64 * 1024;
+
+/// The longest timeout a proxy accepts; longer ones are cut to it (timers cannot go further).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// Refuses a payload too large for one frame, saying so, rather than letting the transport
+/// fail and close the connection for every call on it.
+pub(crate) fn check_size(payload: &Payload) -> Result<(), String> {
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        Err(format!(
+            "it is {} bytes, more than the limit of {MAX_PAYLOAD_BYTES} bytes per value",
+            payload.len()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// How long a proxy waits for a call's reply unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -137,8 +156,9 @@ impl Format {
                     let len = INLINE_PAYLOAD - unused.len();
                     return Ok(Payload(SmallVec::from_buf_and_len(inline, len)));
                 }
-                let bytes = bincode_options()
-                    .serialize(value)
+                let mut bytes = Vec::with_capacity(4 * INLINE_PAYLOAD);
+                bincode_options()
+                    .serialize_into(&mut bytes, value)
                     .map_err(|e| codec_error(&e))?;
                 Ok(Payload(SmallVec::from_vec(bytes)))
             }

@@ -329,3 +329,69 @@ async fn re_entrant_calls_do_not_deadlock() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// A type whose decoding panics: user code that runs on the server for every call.
+#[derive(Debug, Serialize)]
+pub struct Fragile(u8);
+
+impl<'de> Deserialize<'de> for Fragile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = u8::deserialize(deserializer)?;
+        if value == 13 {
+            panic!("unlucky {value}");
+        }
+        Ok(Fragile(value))
+    }
+}
+
+#[rmi::expose]
+pub trait Edges {
+    async fn take(&self, fragile: Fragile) -> u8;
+    async fn blob(&self, bytes: usize) -> serde_bytes::ByteBuf;
+}
+
+struct EdgesImpl;
+
+impl Edges for EdgesImpl {
+    async fn take(&self, fragile: Fragile) -> u8 {
+        fragile.0
+    }
+    async fn blob(&self, bytes: usize) -> serde_bytes::ByteBuf {
+        serde_bytes::ByteBuf::from(vec![7; bytes])
+    }
+}
+
+#[tokio::test]
+async fn panics_in_decoding_and_oversized_values_fail_only_their_call() {
+    let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
+    let uri = daemon.register(EdgesImpl).unwrap();
+    daemon.spawn();
+    let edges = EdgesProxy::connect(&uri)
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_secs(5));
+    let err = edges.take(Fragile(13)).await.unwrap_err();
+    assert!(
+        matches!(&err, rmi::Error::Panicked { message, .. } if message == "unlucky 13"),
+        "{err}"
+    );
+    assert_eq!(edges.take(Fragile(12)).await.unwrap(), 12);
+
+    let err = edges.blob(rmi::MAX_PAYLOAD_BYTES + 1).await.unwrap_err();
+    assert!(matches!(&err, rmi::Error::Codec { .. }), "{err}");
+    assert!(err.to_string().contains("more than the limit"), "{err}");
+    // The connection that carried it is fine.
+    assert_eq!(edges.blob(3).await.unwrap().len(), 3);
+    daemon.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_endless_timeout_is_cut_not_a_panic() {
+    let (daemon, kitchen) = kitchen().await;
+    let patient = kitchen.clone().with_timeout(Duration::MAX);
+    assert_eq!(patient.timeout(), rmi::MAX_TIMEOUT);
+    assert_eq!(patient.add(1, 2).await.unwrap(), 3);
+    daemon.shutdown().await;
+    // Shut down: serving returns at once.
+    assert!(daemon.serve().await.is_ok());
+}

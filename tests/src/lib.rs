@@ -167,7 +167,9 @@ impl NameServer {
     /// Starts `rmi-ns --port 0` with more arguments, such as `--storage sqlite:PATH`.
     pub fn start_with(args: &[&str]) -> NameServer {
         let mut command = binary("rmi-ns");
-        command.args(["--host", "127.0.0.1", "--port", "0"]).args(args);
+        command
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(args);
         let mut process = Running::start("rmi-ns", command);
         let line = process.expect_line("NS running on ");
         let port = line

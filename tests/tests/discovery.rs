@@ -21,7 +21,11 @@ fn ip(args: &[&str]) -> Result<(), String> {
     if output.status.success() {
         Ok(())
     } else {
-        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()))
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
     }
 }
 
@@ -32,13 +36,21 @@ impl TestNet {
             a: format!("rmi-a-{id}"),
             b: format!("rmi-b-{id}"),
         };
-        let (veth_a, veth_b) = (format!("rva{}", id % 100_000), format!("rvb{}", id % 100_000));
+        let (veth_a, veth_b) = (
+            format!("rva{}", id % 100_000),
+            format!("rvb{}", id % 100_000),
+        );
         ip(&["netns", "add", &net.a])?;
         ip(&["netns", "add", &net.b])?;
-        ip(&["link", "add", &veth_a, "type", "veth", "peer", "name", &veth_b])?;
+        ip(&[
+            "link", "add", &veth_a, "type", "veth", "peer", "name", &veth_b,
+        ])?;
         ip(&["link", "set", &veth_a, "netns", &net.a])?;
         ip(&["link", "set", &veth_b, "netns", &net.b])?;
-        for (ns, veth, address) in [(&net.a, &veth_a, "10.231.0.1/24"), (&net.b, &veth_b, "10.231.0.2/24")] {
+        for (ns, veth, address) in [
+            (&net.a, &veth_a, "10.231.0.1/24"),
+            (&net.b, &veth_b, "10.231.0.2/24"),
+        ] {
             ip(&["-n", ns, "addr", "add", address, "dev", veth])?;
             ip(&["-n", ns, "link", "set", veth, "up"])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
@@ -51,7 +63,9 @@ impl TestNet {
     /// `program` run inside namespace `ns`.
     fn command(ns: &str, program: &str) -> Command {
         let mut command = Command::new("ip");
-        command.args(["netns", "exec", ns]).arg(binary_path(program));
+        command
+            .args(["netns", "exec", ns])
+            .arg(binary_path(program));
         command.env_remove("RMI_NS_HOST").env_remove("RMI_NS_PORT");
         command
     }
@@ -71,7 +85,9 @@ fn skip(why: &str) {
 
 fn start_name_server(net: &TestNet, bc_port: &str, extra: &[&str]) -> (Running, String) {
     let mut command = TestNet::command(&net.a, "rmi-ns");
-    command.args(["--host", "10.231.0.1", "--port", "0", "--bc-port", bc_port]).args(extra);
+    command
+        .args(["--host", "10.231.0.1", "--port", "0", "--bc-port", bc_port])
+        .args(extra);
     let mut ns = Running::start("rmi-ns in namespace a", command);
     let line = ns.expect_line("NS running on 10.231.0.1:");
     let port = line.rsplit(':').next().unwrap().trim().to_owned();
@@ -80,7 +96,9 @@ fn start_name_server(net: &TestNet, bc_port: &str, extra: &[&str]) -> (Running, 
 
 fn ping_from_b(net: &TestNet, bc_port: &str) -> Output {
     let mut command = TestNet::command(&net.b, "rmi-nsc");
-    command.env("RMI_NS_BCPORT", bc_port).args(["--json", "ping"]);
+    command
+        .env("RMI_NS_BCPORT", bc_port)
+        .args(["--json", "ping"]);
     rmi_tests::run(&mut command, "")
 }
 
@@ -94,11 +112,18 @@ fn a_client_finds_the_name_server_by_broadcast_in_another_namespace() {
     let found = ping_from_b(&net, "9091");
     assert!(found.status.success(), "{}", stderr(&found));
     let answer: serde_json::Value = serde_json::from_str(&stdout(&found)).unwrap();
-    assert_eq!(answer["uri"], format!("rmi:rmi.nameserver@10.231.0.1:{port}"));
+    assert_eq!(
+        answer["uri"],
+        format!("rmi:rmi.nameserver@10.231.0.1:{port}")
+    );
 
     // A name server told not to answer is not found.
     let (_quiet, _) = start_name_server(&net, "9092", &["--no-broadcast"]);
     let not_found = ping_from_b(&net, "9092");
     assert_eq!(not_found.status.code(), Some(1));
-    assert!(stderr(&not_found).contains("no name server answered the broadcast"), "{}", stderr(&not_found));
+    assert!(
+        stderr(&not_found).contains("no name server answered the broadcast"),
+        "{}",
+        stderr(&not_found)
+    );
 }

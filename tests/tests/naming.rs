@@ -71,7 +71,11 @@ async fn a_name_server_that_is_down_is_named_in_the_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_names_list_match_and_lookup_right() {
     let (host, ns) = name_server().await;
-    let uri = |i: u32| -> rmi::ObjectUri { format!("rmi:obj_{i}@127.0.0.1:{}", 1000 + i % 50000).parse().unwrap() };
+    let uri = |i: u32| -> rmi::ObjectUri {
+        format!("rmi:obj_{i}@127.0.0.1:{}", 1000 + i % 50000)
+            .parse()
+            .unwrap()
+    };
     let registrations = (0..10_000u32).map(|i| {
         let ns = ns.clone();
         let mut options = rmi::RegisterOptions::default();
@@ -81,7 +85,12 @@ async fn ten_thousand_names_list_match_and_lookup_right() {
         if i % 4 == 0 {
             options.meta.insert("quarter".into());
         }
-        async move { ns.register_with(format!("svc.{i:05}"), uri(i), options).await.unwrap().unwrap() }
+        async move {
+            ns.register_with(format!("svc.{i:05}"), uri(i), options)
+                .await
+                .unwrap()
+                .unwrap()
+        }
     });
     futures::future::join_all(registrations).await;
 
@@ -89,15 +98,49 @@ async fn ten_thousand_names_list_match_and_lookup_right() {
     let all = ns.list(None).await.unwrap().unwrap();
     assert_eq!(all.len(), 10_000);
     assert_eq!(all["svc.04321"].uri, uri(4321));
-    assert_eq!(ns.list(Some("svc.01".into())).await.unwrap().unwrap().len(), 1000);
-    let matching = ns.list_matching(r"svc\.0.*7$".into()).await.unwrap().unwrap();
+    assert_eq!(
+        ns.list(Some("svc.01".into())).await.unwrap().unwrap().len(),
+        1000
+    );
+    let matching = ns
+        .list_matching(r"svc\.0.*7$".into())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(matching.len(), 1000);
     assert!(matching.keys().all(|name| name.ends_with('7')));
     let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<rmi::Tags>();
-    assert_eq!(ns.lookup_all(tags(&["tenth"])).await.unwrap().unwrap().len(), 1000);
-    assert_eq!(ns.lookup_all(tags(&["tenth", "quarter"])).await.unwrap().unwrap().len(), 500);
-    assert_eq!(ns.lookup_any(tags(&["tenth", "quarter"])).await.unwrap().unwrap().len(), 3000);
-    assert_eq!(ns.remove_matching(r"svc\.09".into()).await.unwrap().unwrap(), 1000);
+    assert_eq!(
+        ns.lookup_all(tags(&["tenth"]))
+            .await
+            .unwrap()
+            .unwrap()
+            .len(),
+        1000
+    );
+    assert_eq!(
+        ns.lookup_all(tags(&["tenth", "quarter"]))
+            .await
+            .unwrap()
+            .unwrap()
+            .len(),
+        500
+    );
+    assert_eq!(
+        ns.lookup_any(tags(&["tenth", "quarter"]))
+            .await
+            .unwrap()
+            .unwrap()
+            .len(),
+        3000
+    );
+    assert_eq!(
+        ns.remove_matching(r"svc\.09".into())
+            .await
+            .unwrap()
+            .unwrap(),
+        1000
+    );
     assert_eq!(ns.count().await.unwrap().unwrap(), 9000);
     host.shutdown().await;
 }
@@ -107,21 +150,49 @@ async fn bad_input_is_refused_and_nothing_is_stored() {
     let (host, ns) = name_server().await;
     let uri = host.uri().clone();
     let long = "x".repeat(257);
-    for name in ["", "two words", "tab\there", "new\nline", "at@sign", long.as_str()] {
+    for name in [
+        "",
+        "two words",
+        "tab\there",
+        "new\nline",
+        "at@sign",
+        long.as_str(),
+    ] {
         let refused = ns.register(name.into(), uri.clone()).await.unwrap();
-        assert!(matches!(refused, Err(NsError::InvalidName { .. })), "{name:?}: {refused:?}");
+        assert!(
+            matches!(refused, Err(NsError::InvalidName { .. })),
+            "{name:?}: {refused:?}"
+        );
     }
     let bad_tags = rmi::RegisterOptions::default().meta(["ok", "not,ok"]);
-    let refused = ns.register_with("x".into(), uri.clone(), bad_tags).await.unwrap();
-    assert!(matches!(refused, Err(NsError::InvalidTag { .. })), "{refused:?}");
-    for ttl in [std::time::Duration::ZERO, std::time::Duration::from_secs(3 * 86_400)] {
+    let refused = ns
+        .register_with("x".into(), uri.clone(), bad_tags)
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, Err(NsError::InvalidTag { .. })),
+        "{refused:?}"
+    );
+    for ttl in [
+        std::time::Duration::ZERO,
+        std::time::Duration::from_secs(3 * 86_400),
+    ] {
         let options = rmi::RegisterOptions::default().ttl(ttl);
-        let refused = ns.register_with("x".into(), uri.clone(), options).await.unwrap();
-        assert!(matches!(refused, Err(NsError::InvalidTtl { .. })), "{refused:?}");
+        let refused = ns
+            .register_with("x".into(), uri.clone(), options)
+            .await
+            .unwrap();
+        assert!(
+            matches!(refused, Err(NsError::InvalidTtl { .. })),
+            "{refused:?}"
+        );
     }
     for regex in ["(", "[z-a]", "a{99999999}"] {
         let refused = ns.list_matching(regex.into()).await.unwrap();
-        assert!(matches!(refused, Err(NsError::InvalidRegex { .. })), "{regex}: {refused:?}");
+        assert!(
+            matches!(refused, Err(NsError::InvalidRegex { .. })),
+            "{regex}: {refused:?}"
+        );
     }
     assert_eq!(ns.count().await.unwrap().unwrap(), 0);
     host.shutdown().await;
@@ -135,7 +206,10 @@ async fn rmimeta_uris_spread_over_the_matching_objects() {
         let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
         daemon.spawn();
         let options = rmi::RegisterOptions::default().meta(["greeters"]);
-        daemon.register_named(&ns, &format!("greeter.{i}"), Server, options).await.unwrap();
+        daemon
+            .register_named(&ns, &format!("greeter.{i}"), Server, options)
+            .await
+            .unwrap();
         daemons.push(daemon);
     }
     let meta = format!("rmimeta:greeters@{}", host.uri().endpoint());
@@ -148,8 +222,13 @@ async fn rmimeta_uris_spread_over_the_matching_objects() {
         }
     }
     assert_eq!(seen.len(), 2, "rmimeta: always picked the same object");
-    let none = GreeterProxy::connect(format!("rmimeta:nobody@{}", host.uri().endpoint())).await.unwrap_err();
-    assert!(matches!(none, rmi::Error::NoObjectWithTags { .. }), "{none}");
+    let none = GreeterProxy::connect(format!("rmimeta:nobody@{}", host.uri().endpoint()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(none, rmi::Error::NoObjectWithTags { .. }),
+        "{none}"
+    );
     for daemon in daemons {
         daemon.shutdown().await;
     }

@@ -5,7 +5,11 @@ use serde_json::Value;
 
 fn ok(ns: &NameServer, args: &[&str]) -> String {
     let output = ns.nsc(args);
-    assert!(output.status.success(), "rmi-nsc {args:?} failed: {}", stderr(&output));
+    assert!(
+        output.status.success(),
+        "rmi-nsc {args:?} failed: {}",
+        stderr(&output)
+    );
     stdout(&output)
 }
 
@@ -18,7 +22,11 @@ fn json(ns: &NameServer, args: &[&str]) -> Value {
 /// The one-line error of a command that must fail.
 fn fails(ns: &NameServer, args: &[&str]) -> String {
     let output = ns.nsc(args);
-    assert_eq!(output.status.code(), Some(1), "rmi-nsc {args:?} should fail");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "rmi-nsc {args:?} should fail"
+    );
     let error = stderr(&output);
     assert_eq!(error.lines().count(), 1, "not one line: {error}");
     assert!(error.starts_with("rmi-nsc: "), "{error}");
@@ -31,16 +39,46 @@ fn every_command_works_in_tables_and_json() {
     assert!(ok(&ns, &["ping"]).contains("is alive"));
     assert_eq!(json(&ns, &["ping"])["ping"], "ok");
 
-    ok(&ns, &["register", "shop.tea", "rmi:obj_1@127.0.0.1:4001", "--meta", "drinks,hot"]);
-    ok(&ns, &["register", "shop.coffee", "rmi:obj_2@127.0.0.1:4002", "--meta", "drinks"]);
-    ok(&ns, &["register", "bank", "rmi:obj_3@127.0.0.1:4003", "--ttl", "60"]);
+    ok(
+        &ns,
+        &[
+            "register",
+            "shop.tea",
+            "rmi:obj_1@127.0.0.1:4001",
+            "--meta",
+            "drinks,hot",
+        ],
+    );
+    ok(
+        &ns,
+        &[
+            "register",
+            "shop.coffee",
+            "rmi:obj_2@127.0.0.1:4002",
+            "--meta",
+            "drinks",
+        ],
+    );
+    ok(
+        &ns,
+        &[
+            "register",
+            "bank",
+            "rmi:obj_3@127.0.0.1:4003",
+            "--ttl",
+            "60",
+        ],
+    );
     let registered = json(&ns, &["register", "shop.cake", "rmi:obj_4@127.0.0.1:4004"]);
     assert_eq!(registered["uri"], "rmi:obj_4@127.0.0.1:4004");
 
     let table = ok(&ns, &["list"]);
     assert!(table.starts_with("NAME"), "{table}");
     assert_eq!(table.lines().count(), 5, "{table}");
-    assert!(table.contains("shop.tea") && table.contains("drinks,hot"), "{table}");
+    assert!(
+        table.contains("shop.tea") && table.contains("drinks,hot"),
+        "{table}"
+    );
     let all = json(&ns, &["list"]);
     assert_eq!(all.as_object().unwrap().len(), 4);
     assert!(all["bank"]["ttl_left_secs"].as_f64().unwrap() > 50.0);
@@ -70,17 +108,29 @@ fn every_command_works_in_tables_and_json() {
     let left = json(&ns, &["list"]);
     let names: Vec<&String> = left.as_object().unwrap().keys().collect();
     assert_eq!(names, ["shop.tea"]);
-    assert_eq!(ok(&ns, &["listmatching", "nothing"]), "(no registrations)\n");
+    assert_eq!(
+        ok(&ns, &["listmatching", "nothing"]),
+        "(no registrations)\n"
+    );
 }
 
 #[test]
 fn errors_are_one_line_with_a_nonzero_exit() {
     let ns = NameServer::start();
     ok(&ns, &["register", "held", "rmi:obj_1@127.0.0.1:4001"]);
-    let taken = fails(&ns, &["register", "held", "rmi:obj_2@127.0.0.1:4002", "--safe"]);
-    assert!(taken.contains("already registered to rmi:obj_1@127.0.0.1:4001"), "{taken}");
+    let taken = fails(
+        &ns,
+        &["register", "held", "rmi:obj_2@127.0.0.1:4002", "--safe"],
+    );
+    assert!(
+        taken.contains("already registered to rmi:obj_1@127.0.0.1:4001"),
+        "{taken}"
+    );
     // The same URI again is no conflict, and a plain register replaces.
-    ok(&ns, &["register", "held", "rmi:obj_1@127.0.0.1:4001", "--safe"]);
+    ok(
+        &ns,
+        &["register", "held", "rmi:obj_1@127.0.0.1:4001", "--safe"],
+    );
     ok(&ns, &["register", "held", "rmi:obj_2@127.0.0.1:4002"]);
 
     assert!(fails(&ns, &["lookup", "nobody"]).contains("'nobody' is not registered"));
@@ -102,14 +152,25 @@ fn errors_are_one_line_with_a_nonzero_exit() {
         "",
     );
     assert_eq!(down.status.code(), Some(1));
-    assert!(stderr(&down).contains("cannot reach the name server"), "{}", stderr(&down));
+    assert!(
+        stderr(&down).contains("cannot reach the name server"),
+        "{}",
+        stderr(&down)
+    );
 }
 
 #[test]
 fn every_command_has_help() {
     for command in [
-        "list", "listmatching", "lookup", "register", "remove", "removematching", "yplookup",
-        "setmeta", "ping",
+        "list",
+        "listmatching",
+        "lookup",
+        "register",
+        "remove",
+        "removematching",
+        "yplookup",
+        "setmeta",
+        "ping",
     ] {
         let help = rmi_tests::run(rmi_tests::binary("rmi-nsc").args([command, "--help"]), "");
         assert!(help.status.success(), "{command} --help");

@@ -53,20 +53,41 @@ fn a_database_in_use_or_not_a_database_is_refused_untouched() {
     let db = dir.0.join("names.db");
     let storage = format!("sqlite:{}", db.display());
     let _holder = NameServer::start_with(&["--storage", &storage]);
-    let second = run(binary("rmi-ns").args(["--port", "0", "--storage", &storage]), "");
+    let second = run(
+        binary("rmi-ns").args(["--port", "0", "--storage", &storage]),
+        "",
+    );
     assert_eq!(second.status.code(), Some(1));
-    assert!(stderr(&second).contains("locked by another name server"), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("locked by another name server"),
+        "{}",
+        stderr(&second)
+    );
 
     let text = dir.0.join("notes.txt");
     std::fs::write(&text, "not a database\n").unwrap();
     let storage = format!("sqlite:{}", text.display());
-    let refused = run(binary("rmi-ns").args(["--port", "0", "--storage", &storage]), "");
+    let refused = run(
+        binary("rmi-ns").args(["--port", "0", "--storage", &storage]),
+        "",
+    );
     assert_eq!(refused.status.code(), Some(1));
-    assert!(stderr(&refused).contains("not a SQLite database"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("not a SQLite database"),
+        "{}",
+        stderr(&refused)
+    );
     assert_eq!(std::fs::read_to_string(&text).unwrap(), "not a database\n");
 
     let nowhere = format!("sqlite:{}", dir.0.join("missing/dir/names.db").display());
-    let refused = run(binary("rmi-ns").args(["--port", "0", "--storage", &nowhere]), "");
+    let refused = run(
+        binary("rmi-ns").args(["--port", "0", "--storage", &nowhere]),
+        "",
+    );
     assert_eq!(refused.status.code(), Some(1));
-    assert!(stderr(&refused).contains("cannot use"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("cannot use"),
+        "{}",
+        stderr(&refused)
+    );
 }

@@ -240,7 +240,8 @@ impl Daemon {
     }
 
     /// Serves calls until [`shutdown`](Daemon::shutdown), then waits for the calls in flight.
-    /// Fails with [`Error::AlreadyServing`] if called twice.
+    /// Fails with [`Error::AlreadyServing`] if it is already serving; returns at once if the
+    /// daemon was shut down.
     ///
     /// ```
     /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
@@ -256,13 +257,19 @@ impl Daemon {
     /// # Ok(()) }
     /// ```
     pub async fn serve(&self) -> Result<(), Error> {
-        let listener = self
+        let taken = self
             .shared
             .listener
             .lock()
             .expect("listener lock poisoned")
-            .take()
-            .ok_or(Error::AlreadyServing)?;
+            .take();
+        let Some(listener) = taken else {
+            // Shut down before it served (the listener is closed): there is nothing to serve.
+            if self.shared.stop.is_stopped() {
+                return Ok(());
+            }
+            return Err(Error::AlreadyServing);
+        };
         tracing::info!(addr = %self.shared.local_addr, "daemon serving");
         loop {
             let accepted = tokio::select! {
@@ -326,6 +333,14 @@ impl Daemon {
         // Names first, so that no client is sent here while the daemon stops.
         self.shared.names.remove_all().await;
         self.shared.stop.stop();
+        // A daemon never served closes its listener here; one serving closes it on stopping.
+        drop(
+            self.shared
+                .listener
+                .lock()
+                .expect("listener lock poisoned")
+                .take(),
+        );
         self.shared.tasks.close();
         self.shared.tasks.wait().await;
     }

@@ -32,6 +32,11 @@ impl Stop {
         self.token.cancel();
     }
 
+    /// Whether [`stop`](Stop::stop) has been called.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
     /// Completes once [`stop`](Stop::stop) has been called.
     pub(crate) async fn stopped(&self) {
         self.token.cancelled().await
