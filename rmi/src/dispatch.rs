@@ -53,7 +53,7 @@ pub trait Expose<P: Proxy>: Send + Sync + 'static {
 /// `method` becomes a `Panicked` fault for this caller only.
 pub async fn invoke<A, R, F, Fut>(call: Call, method: F) -> Reply
 where
-    A: DeserializeOwned + Send + 'static,
+    A: Args + Send + 'static,
     R: Serialize,
     F: FnOnce(A) -> Fut + Send + 'static,
     Fut: Future<Output = R> + Send + 'static,
@@ -62,9 +62,12 @@ where
     // Decoding and encoding run user code too (`Deserialize` and `Serialize` impls), so they
     // are inside the guard with the method: any panic is this caller's error only.
     let run = async move {
-        let args: A = format
-            .decode(&call.args)
-            .map_err(|e| Fault::BadArguments(e.to_string()))?;
+        let args: A = match format {
+            Format::Json => A::from_json(&call.args)?,
+            Format::Bincode => format
+                .decode(&call.args)
+                .map_err(|e| Fault::BadArguments(e.to_string()))?,
+        };
         let result = method(args).await;
         let encoded = format
             .encode(&result)
@@ -76,6 +79,69 @@ where
         Ok(reply) => reply,
         Err(panic) => Err(Fault::Panicked(panic_message(&*panic))),
     }
+}
+
+/// A method's arguments as one tuple. Besides the tuple's own decoding (bincode, from typed
+/// proxies), a JSON array decodes element by element, so that an argument that does not fit
+/// is reported with its position, which the caller turns into the parameter's name.
+pub trait Args: DeserializeOwned {
+    /// Decodes a JSON array of exactly the tuple's length.
+    fn from_json(bytes: &[u8]) -> Result<Self, Fault>;
+}
+
+/// The JSON array of arguments of a call, checked to hold `arity` of them.
+fn json_array(bytes: &[u8], arity: usize) -> Result<Vec<serde_json::Value>, Fault> {
+    let values: Vec<serde_json::Value> = serde_json::from_slice(bytes)
+        .map_err(|e| Fault::BadArguments(format!("the arguments are not a JSON array: {e}")))?;
+    if values.len() != arity {
+        return Err(Fault::BadArguments(format!(
+            "{} arguments given, {arity} expected",
+            values.len()
+        )));
+    }
+    Ok(values)
+}
+
+fn json_argument<T: DeserializeOwned>(index: u32, value: serde_json::Value) -> Result<T, Fault> {
+    serde_json::from_value(value).map_err(|e| Fault::BadArgument {
+        index,
+        message: e.to_string(),
+    })
+}
+
+macro_rules! args_for_tuples {
+    ($( ($($name:ident : $index:tt),*) ),* $(,)?) => {$(
+        impl<$($name: DeserializeOwned),*> Args for ($($name,)*) {
+            #[allow(unused_variables, unused_mut, clippy::unused_unit)]
+            fn from_json(bytes: &[u8]) -> Result<Self, Fault> {
+                let arity = <[u32]>::len(&[$($index),*]);
+                let mut values = json_array(bytes, arity)?.into_iter();
+                Ok(($(
+                    json_argument::<$name>($index, values.next().unwrap_or_default())?,
+                )*))
+            }
+        }
+    )*};
+}
+
+args_for_tuples! {
+    (),
+    (A0: 0),
+    (A0: 0, A1: 1),
+    (A0: 0, A1: 1, A2: 2),
+    (A0: 0, A1: 1, A2: 2, A3: 3),
+    (A0: 0, A1: 1, A2: 2, A3: 3, A4: 4),
+    (A0: 0, A1: 1, A2: 2, A3: 3, A4: 4, A5: 5),
+    (A0: 0, A1: 1, A2: 2, A3: 3, A4: 4, A5: 5, A6: 6),
+    (A0: 0, A1: 1, A2: 2, A3: 3, A4: 4, A5: 5, A6: 6, A7: 7),
+    (A0: 0, A1: 1, A2: 2, A3: 3, A4: 4, A5: 5, A6: 6, A7: 7, A8: 8),
+    (A0: 0, A1: 1, A2: 2, A3: 3, A4: 4, A5: 5, A6: 6, A7: 7, A8: 8, A9: 9),
+    (A0: 0, A1: 1, A2: 2, A3: 3, A4: 4, A5: 5, A6: 6, A7: 7, A8: 8, A9: 9, A10: 10),
+    (A0: 0, A1: 1, A2: 2, A3: 3, A4: 4, A5: 5, A6: 6, A7: 7, A8: 8, A9: 9, A10: 10, A11: 11),
+    (A0: 0, A1: 1, A2: 2, A3: 3, A4: 4, A5: 5, A6: 6, A7: 7, A8: 8, A9: 9, A10: 10, A11: 11, A12: 12),
+    (A0: 0, A1: 1, A2: 2, A3: 3, A4: 4, A5: 5, A6: 6, A7: 7, A8: 8, A9: 9, A10: 10, A11: 11, A12: 12, A13: 13),
+    (A0: 0, A1: 1, A2: 2, A3: 3, A4: 4, A5: 5, A6: 6, A7: 7, A8: 8, A9: 9, A10: 10, A11: 11, A12: 12, A13: 13, A14: 14),
+    (A0: 0, A1: 1, A2: 2, A3: 3, A4: 4, A5: 5, A6: 6, A7: 7, A8: 8, A9: 9, A10: 10, A11: 11, A12: 12, A13: 13, A14: 14, A15: 15),
 }
 
 /// The reply to a method index the trait does not have.

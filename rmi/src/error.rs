@@ -162,6 +162,28 @@ pub enum Error {
         /// The panic message.
         message: String,
     },
+    /// One argument of a call made with JSON values does not fit its parameter's type.
+    #[error("argument `{param}` of '{method}' on {uri} does not fit: {message}")]
+    BadArgument {
+        /// The object's URI.
+        uri: String,
+        /// The method called.
+        method: String,
+        /// The parameter, as `name: Type`.
+        param: String,
+        /// What the decoder said.
+        message: String,
+    },
+    /// A call made with JSON values has the wrong number of arguments or no method of that name.
+    #[error("cannot call '{method}' on {uri}: {reason}")]
+    BadCall {
+        /// The object's URI.
+        uri: String,
+        /// The method asked for.
+        method: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A value could not be encoded or decoded (the types of the two sides disagree).
     #[error(
         "cannot {action} {uri} '{method}': {message}; do client and server use the same types?"

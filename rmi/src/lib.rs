@@ -41,6 +41,7 @@ extern crate self as rmi;
 mod daemon;
 mod describe;
 mod dispatch;
+mod dynamic;
 mod error;
 mod nameserver;
 mod proxy;
@@ -51,6 +52,7 @@ pub use daemon::builtin::{BindError, Binding, DaemonObject, DaemonObjectProxy, O
 pub use daemon::{Daemon, DAEMON_OBJECT_ID};
 pub use describe::{MethodDescriptor, Param, TraitDescriptor};
 pub use dispatch::Expose;
+pub use dynamic::DynamicProxy;
 pub use error::{Error, Result};
 pub use nameserver::{
     check_tag, locate_ns, locate_ns_at, ns_endpoint_from_env, NameServer, NameServerProxy, NsError,
@@ -114,7 +116,7 @@ pub use rmi_macros::expose;
 /// What generated code calls. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::dispatch::{assert_serde, invoke, unknown_method, Call, Expose};
+    pub use crate::dispatch::{assert_serde, invoke, unknown_method, Args, Call, Expose};
     pub use crate::proxy::{connect, ProxyCore};
     pub use crate::wire::Reply;
     pub use futures::future::Either;

@@ -5,6 +5,7 @@
 //! happens once, at connect: the daemon checks the trait and answers with its descriptor, and
 //! the core maps each local method to the server's index, so the hot path is an array lookup.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use crate::daemon::builtin::{BindError, DaemonObjectProxy};
 use crate::describe::{MethodDescriptor, TraitDescriptor};
 use crate::uri::{Endpoint, IntoUri, ObjectUri, Uri};
 use crate::wire::{
-    self, check_size, Fault, Format, Invoke, DAEMON_HANDLE, DEFAULT_TIMEOUT, MAX_TIMEOUT,
+    self, check_size, Fault, Format, Invoke, Payload, DAEMON_HANDLE, DEFAULT_TIMEOUT, MAX_TIMEOUT,
 };
 use crate::Error;
 
@@ -63,15 +64,19 @@ pub trait Proxy: Clone + Send + Sync + Sized + 'static {
 /// # Ok(()) }
 /// ```
 pub async fn connect<P: Proxy>(uri: impl IntoUri) -> Result<P, Error> {
-    let uri = uri.into_uri()?;
-    let object = match uri {
-        Uri::Object(object) => object,
-        Uri::Name(name) => crate::nameserver::resolve_name(&name).await?,
-        Uri::Meta(meta) => crate::nameserver::resolve_meta(&meta).await?,
-    };
+    let object = resolve(uri).await?;
     ProxyCore::bind(object, P::DESCRIPTOR, DEFAULT_TIMEOUT)
         .await
         .map(P::from_core)
+}
+
+/// The object a URI means: itself, or what the name server says for a name or tags.
+pub(crate) async fn resolve(uri: impl IntoUri) -> Result<ObjectUri, Error> {
+    match uri.into_uri()? {
+        Uri::Object(object) => Ok(object),
+        Uri::Name(name) => crate::nameserver::resolve_name(&name).await,
+        Uri::Meta(meta) => crate::nameserver::resolve_meta(&meta).await,
+    }
 }
 
 /// Where a local method goes on the server.
@@ -115,7 +120,7 @@ struct Bound {
     uri_text: String,
     connection: Connection,
     handle: u64,
-    descriptor: &'static TraitDescriptor,
+    descriptor: Cow<'static, TraitDescriptor>,
     routes: Box<[Route]>,
 }
 
@@ -174,6 +179,38 @@ impl ProxyCore {
                 },
             })?;
         let routes = route(descriptor, &binding.descriptor);
+        let descriptor = Cow::Borrowed(descriptor);
+        Ok(ProxyCore::new(
+            uri,
+            connection,
+            binding.handle,
+            descriptor,
+            routes,
+            timeout,
+        ))
+    }
+
+    /// Opens a connection to the daemon of `uri` and binds the object there whatever its
+    /// trait, taking the server's descriptor as its own (for calls without Rust types).
+    pub(crate) async fn describe(uri: ObjectUri, timeout: Duration) -> Result<Self, Error> {
+        let connection = Connection::open(uri.endpoint(), timeout).await?;
+        let daemon = DaemonObjectProxy::from_core(ProxyCore::daemon_object(
+            connection.clone(),
+            uri.endpoint(),
+            timeout,
+        ));
+        let binding =
+            daemon
+                .describe(uri.id().to_owned())
+                .await?
+                .map_err(|_| Error::UnknownObject {
+                    uri: uri.to_string(),
+                    id: uri.id().to_owned(),
+                })?;
+        let routes = (0..binding.descriptor.methods.len() as u32)
+            .map(Route::To)
+            .collect();
+        let descriptor = Cow::Owned(binding.descriptor);
         Ok(ProxyCore::new(
             uri,
             connection,
@@ -197,14 +234,21 @@ impl ProxyCore {
         let routes = (0..descriptor.methods.len() as u32)
             .map(Route::To)
             .collect();
-        ProxyCore::new(uri, connection, DAEMON_HANDLE, descriptor, routes, timeout)
+        ProxyCore::new(
+            uri,
+            connection,
+            DAEMON_HANDLE,
+            Cow::Borrowed(descriptor),
+            routes,
+            timeout,
+        )
     }
 
     fn new(
         uri: ObjectUri,
         connection: Connection,
         handle: u64,
-        descriptor: &'static TraitDescriptor,
+        descriptor: Cow<'static, TraitDescriptor>,
         routes: Box<[Route]>,
         timeout: Duration,
     ) -> Self {
@@ -254,22 +298,40 @@ impl ProxyCore {
         let args = Format::Bincode
             .encode(args)
             .map_err(|e| encode_error(e.to_string()))?;
-        check_size(&args).map_err(encode_error)?;
+        let result = self.send(method, remote, Format::Bincode, args).await?;
+        Format::Bincode
+            .decode(&result)
+            .map_err(|e| self.codec_error(method, "decode the result of", e.to_string()))
+    }
+
+    /// Sends encoded `args` to the server's method `remote` (the client's `method`) and
+    /// returns the encoded result.
+    pub(crate) async fn send(
+        &self,
+        method: usize,
+        remote: u32,
+        format: Format,
+        args: Payload,
+    ) -> Result<Payload, Error> {
+        check_size(&args).map_err(|e| self.codec_error(method, "encode the arguments of", e))?;
         let mut context = tarpc::context::current();
         context.deadline = Instant::now() + self.timeout;
         let invoke = Invoke {
-            handle: bound.handle,
+            handle: self.bound.handle,
             method: remote,
-            format: Format::Bincode,
+            format,
             args,
         };
-        match bound.connection.channel.call(context, invoke).await {
-            Ok(Ok(result)) => Format::Bincode
-                .decode(&result)
-                .map_err(|e| self.codec_error(method, "decode the result of", e.to_string())),
+        match self.bound.connection.channel.call(context, invoke).await {
+            Ok(Ok(result)) => Ok(result),
             Ok(Err(fault)) => Err(self.fault_error(method, fault)),
             Err(e) => Err(self.transport_error(method, e)),
         }
+    }
+
+    /// The trait this proxy calls, as the client knows it.
+    pub fn descriptor(&self) -> &TraitDescriptor {
+        &self.bound.descriptor
     }
 
     fn method_name(&self, method: usize) -> String {
@@ -323,6 +385,18 @@ impl ProxyCore {
             Fault::BadArguments(message) => {
                 self.codec_error(method, "decode (on the server) the arguments of", message)
             }
+            Fault::BadArgument { index, message } => Error::BadArgument {
+                uri,
+                method: self.method_name(method),
+                param: self
+                    .bound
+                    .descriptor
+                    .methods
+                    .get(method)
+                    .and_then(|m| m.params.get(index as usize))
+                    .map_or_else(|| format!("#{index}"), |p| p.to_string()),
+                message,
+            },
             Fault::BadResult(message) => {
                 self.codec_error(method, "encode (on the server) the result of", message)
             }

@@ -122,6 +122,13 @@ pub enum Fault {
     UnknownMethod,
     /// The arguments did not decode as the method's parameters.
     BadArguments(String),
+    /// One argument (JSON calls decode them one by one) did not decode as its parameter.
+    BadArgument {
+        /// The parameter's position.
+        index: u32,
+        /// What the decoder said.
+        message: String,
+    },
     /// The result could not be encoded.
     BadResult(String),
     /// The method panicked; the message is the panic's.

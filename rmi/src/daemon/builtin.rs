@@ -44,6 +44,8 @@ pub enum BindError {
 pub trait DaemonObject {
     /// Looks up the object `id` and checks it serves `trait_name`.
     async fn bind(&self, id: String, trait_name: String) -> Result<Binding, BindError>;
+    /// Looks up the object `id`, whatever its trait: for callers without its Rust trait.
+    async fn describe(&self, id: String) -> Result<Binding, BindError>;
     /// Every object the daemon hosts, sorted by id.
     async fn registered(&self) -> Vec<ObjectInfo>;
     /// Answers when the daemon is alive.
@@ -75,6 +77,15 @@ impl DaemonObject for DaemonObjectImpl {
         Ok(Binding {
             handle,
             descriptor: descriptor.clone(),
+        })
+    }
+
+    async fn describe(&self, id: String) -> Result<Binding, BindError> {
+        let daemon = self.daemon.upgrade().ok_or(BindError::NoSuchObject)?;
+        let (handle, object) = daemon.objects.find(&id).ok_or(BindError::NoSuchObject)?;
+        Ok(Binding {
+            handle,
+            descriptor: object.descriptor().clone(),
         })
     }
 

@@ -1,0 +1,137 @@
+//! `rmi`: call any exposed method from the command line, with JSON arguments, and see what a
+//! daemon hosts (like grpcurl for rmi).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use rmi::{DaemonObjectProxy, DynamicProxy, TraitDescriptor};
+use serde_json::Value;
+
+/// Calls exposed methods and lists objects and their methods, without writing Rust.
+#[derive(Parser)]
+#[command(name = "rmi", version)]
+struct Cli {
+    /// How long to wait for each reply, in seconds.
+    #[arg(long, global = true, default_value_t = 30.0)]
+    timeout: f64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Call METHOD on the object at URI with ARGS, a JSON array, and print the JSON result.
+    Call {
+        /// rmi:OBJID@HOST:PORT, rminame:NAME or rmimeta:TAGS.
+        uri: String,
+        /// The method's name.
+        method: String,
+        /// The arguments as a JSON array, such as '["Ruvika"]'.
+        #[arg(default_value = "[]")]
+        args: String,
+    },
+    /// List the object's trait and its methods, with parameter and result types.
+    Methods {
+        /// rmi:OBJID@HOST:PORT, rminame:NAME or rmimeta:TAGS.
+        uri: String,
+    },
+    /// List every object the daemon at HOST:PORT hosts, with its trait.
+    Objects {
+        /// The daemon's HOST:PORT.
+        endpoint: String,
+    },
+}
+
+/// How a command failed: a message, or a method's own error as JSON.
+enum Failure {
+    Message(String),
+    MethodError(Value),
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure::Message(error.to_string())
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Message(message)) => {
+            eprintln!("rmi: {message}");
+            ExitCode::FAILURE
+        }
+        Err(Failure::MethodError(error)) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let timeout = std::time::Duration::try_from_secs_f64(cli.timeout)
+        .map_err(|_| format!("--timeout {}: give a number of seconds", cli.timeout))?;
+    match cli.command {
+        Command::Call { uri, method, args } => {
+            let args: Value = serde_json::from_str(&args)
+                .map_err(|e| format!("the arguments '{args}' are not JSON: {e}"))?;
+            let object = DynamicProxy::connect(uri.as_str())
+                .await?
+                .with_timeout(timeout);
+            let result = object.call_json(&method, args).await?;
+            let fallible = object
+                .descriptor()
+                .method(&method)
+                .is_some_and(|(_, m)| returns_result(&m.result));
+            print_result(result, fallible)
+        }
+        Command::Methods { uri } => {
+            let object = DynamicProxy::connect(uri.as_str()).await?;
+            println!("{} is a {}", object.uri(), object.descriptor().name);
+            print_methods(object.descriptor());
+            Ok(())
+        }
+        Command::Objects { endpoint } => {
+            let endpoint: rmi::Endpoint = endpoint.parse()?;
+            let daemon = rmi::ObjectUri::new(rmi::DAEMON_OBJECT_ID, endpoint)?;
+            let daemon = DaemonObjectProxy::connect(&daemon)
+                .await?
+                .with_timeout(timeout);
+            for object in daemon.registered().await? {
+                let uri = rmi::ObjectUri::new(&object.id, daemon.uri().endpoint().clone())?;
+                println!("{uri} is a {}", object.descriptor.name);
+                print_methods(&object.descriptor);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Whether a result type, as the trait writes it, is a `Result`: its JSON is then
+/// `{"Ok": …}` or `{"Err": …}`.
+fn returns_result(result: &str) -> bool {
+    let path = result.split('<').next().unwrap_or_default();
+    path == "Result" || path.ends_with("::Result")
+}
+
+fn print_result(result: Value, fallible: bool) -> Result<(), Failure> {
+    let value = match result {
+        Value::Object(mut map) if fallible && map.len() == 1 => {
+            if let Some(error) = map.remove("Err") {
+                return Err(Failure::MethodError(error));
+            }
+            map.remove("Ok").unwrap_or(Value::Object(map))
+        }
+        other => other,
+    };
+    println!("{value}");
+    Ok(())
+}
+
+fn print_methods(descriptor: &TraitDescriptor) {
+    for method in descriptor.methods.iter() {
+        println!("  {}", method.signature());
+    }
+}

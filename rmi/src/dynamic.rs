@@ -1,0 +1,116 @@
+//! Calls without Rust types: [`DynamicProxy`] binds any object, learns its trait from the
+//! daemon, and calls its methods by name with JSON values (what `rmi call` does).
+
+use serde_json::Value;
+
+use crate::describe::TraitDescriptor;
+use crate::proxy::{resolve, ProxyCore};
+use crate::uri::{IntoUri, ObjectUri};
+use crate::wire::{Format, Payload, DEFAULT_TIMEOUT};
+use crate::Error;
+
+/// A proxy for any exposed object, called by method name with JSON arguments.
+///
+/// ```
+/// #[rmi::expose]
+/// pub trait Greeter {
+///     async fn welcome_message(&self, name: String) -> String;
+/// }
+/// struct Server;
+/// impl Greeter for Server {
+///     async fn welcome_message(&self, name: String) -> String {
+///         format!("Hi welcome {name}")
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), rmi::Error> {
+/// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+/// let uri = daemon.register(Server)?;
+/// daemon.spawn();
+/// let any = rmi::DynamicProxy::connect(&uri).await?;
+/// assert_eq!(any.descriptor().name, "Greeter");
+/// let reply = any.call_json("welcome_message", serde_json::json!(["Ruvika"])).await?;
+/// assert_eq!(reply, serde_json::json!("Hi welcome Ruvika"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct DynamicProxy {
+    core: ProxyCore,
+}
+
+impl DynamicProxy {
+    /// Connects to the object at `uri`, whatever trait it serves.
+    pub async fn connect(uri: impl IntoUri) -> Result<Self, Error> {
+        let object = resolve(uri).await?;
+        let core = ProxyCore::describe(object, DEFAULT_TIMEOUT).await?;
+        Ok(DynamicProxy { core })
+    }
+
+    /// The object's trait, as its daemon describes it.
+    pub fn descriptor(&self) -> &TraitDescriptor {
+        self.core.descriptor()
+    }
+
+    /// The object's URI.
+    pub fn uri(&self) -> &ObjectUri {
+        self.core.uri()
+    }
+
+    /// Calls `method` with `args`, a JSON array of its arguments in order, and returns its
+    /// result as JSON (a method declared `-> Result<T, E>` returns `{"Ok": …}` or `{"Err": …}`).
+    pub async fn call_json(&self, method: &str, args: Value) -> Result<Value, Error> {
+        let bad_call = |reason: String| Error::BadCall {
+            uri: self.uri().to_string(),
+            method: method.to_owned(),
+            reason,
+        };
+        let (index, descriptor) = self.descriptor().method(method).ok_or_else(|| {
+            let known: Vec<&str> = self.descriptor().methods.iter().map(|m| &*m.name).collect();
+            bad_call(format!(
+                "{} has no such method; it has: {}",
+                self.descriptor().name,
+                known.join(", ")
+            ))
+        })?;
+        let given = match &args {
+            Value::Array(values) => values.len(),
+            _ => {
+                return Err(bad_call(
+                    "give the arguments as a JSON array, such as '[1, \"two\"]'".into(),
+                ))
+            }
+        };
+        if given != descriptor.params.len() {
+            return Err(bad_call(format!(
+                "`{}` takes {} arguments, {} given",
+                descriptor.signature(),
+                descriptor.params.len(),
+                given
+            )));
+        }
+        let payload = Format::Json
+            .encode(&args)
+            .map_err(|e| bad_call(e.to_string()))?;
+        let result = self
+            .core
+            .send(index, index as u32, Format::Json, payload)
+            .await?;
+        decode_json(&result).map_err(|e| Error::Codec {
+            uri: self.uri().to_string(),
+            method: method.to_owned(),
+            action: "decode the result of",
+            message: e,
+        })
+    }
+
+    /// Sets how long each call waits for its reply.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.core.set_timeout(timeout);
+        self
+    }
+}
+
+fn decode_json(payload: &Payload) -> Result<Value, String> {
+    serde_json::from_slice(payload).map_err(|e| e.to_string())
+}
