@@ -199,8 +199,10 @@ where
 
     fn execute(&self, request: Request) {
         let object = Arc::clone(&self.object);
-        let serve = tarpc::server::serve(move |_context, invoke: Invoke| {
-            object.dispatch(Call::from(invoke)).map(Ok)
+        let serve = tarpc::server::serve(move |context: tarpc::context::Context, invoke: Invoke| {
+            let call = object.dispatch(Call::from(invoke));
+            // Calls this method makes inherit what is left of its caller's deadline.
+            crate::deadline::scope(context.deadline, call).map(Ok)
         });
         tokio::spawn(request.execute(serve));
     }

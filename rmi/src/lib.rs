@@ -39,6 +39,7 @@
 extern crate self as rmi;
 
 mod daemon;
+mod deadline;
 mod describe;
 mod dispatch;
 mod dynamic;
@@ -51,6 +52,7 @@ mod wire;
 pub use daemon::builtin::{BindError, Binding, DaemonObject, DaemonObjectProxy, ObjectInfo};
 pub use daemon::{Daemon, DAEMON_OBJECT_ID};
 pub use describe::{MethodDescriptor, Param, TraitDescriptor};
+pub use deadline::time_left;
 pub use dispatch::Expose;
 pub use dynamic::DynamicProxy;
 pub use error::{Error, Result};

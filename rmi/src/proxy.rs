@@ -315,17 +315,18 @@ impl ProxyCore {
     ) -> Result<Payload, Error> {
         check_size(&args).map_err(|e| self.codec_error(method, "encode the arguments of", e))?;
         let mut context = tarpc::context::current();
-        context.deadline = Instant::now() + self.timeout;
+        context.deadline = crate::deadline::for_call(self.timeout);
         let invoke = Invoke {
             handle: self.bound.handle,
             method: remote,
             format,
             args,
         };
+        let waited = context.deadline.saturating_duration_since(Instant::now());
         match self.bound.connection.channel.call(context, invoke).await {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(fault)) => Err(self.fault_error(method, fault)),
-            Err(e) => Err(self.transport_error(method, e)),
+            Err(e) => Err(self.transport_error(method, e, waited)),
         }
     }
 
@@ -408,19 +409,21 @@ impl ProxyCore {
         }
     }
 
-    fn transport_error(&self, method: usize, error: RpcError) -> Error {
+    /// `waited`: how long the call could wait, its own timeout or what was left of the
+    /// deadline of the call being served.
+    fn transport_error(&self, method: usize, error: RpcError, waited: Duration) -> Error {
         let uri = self.bound.uri_text.clone();
         let method_name = self.method_name(method);
         match error {
             RpcError::DeadlineExceeded => Error::Timeout {
                 uri,
                 method: method_name,
-                after: self.timeout,
+                after: waited,
             },
             RpcError::Server(e) if e.kind == std::io::ErrorKind::TimedOut => Error::Timeout {
                 uri,
                 method: method_name,
-                after: self.timeout,
+                after: waited,
             },
             other => Error::Disconnected {
                 uri,
