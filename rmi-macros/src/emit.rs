@@ -52,6 +52,8 @@ fn trait_declaration(service: &Service) -> TokenStream {
     let mut item = service.item.clone();
     for trait_item in &mut item.items {
         if let TraitItem::Fn(method) = trait_item {
+            // `#[oneway]` is ours: the compiler knows no such attribute.
+            method.attrs.retain(|attr| !attr.path().is_ident("oneway"));
             let sig = &mut method.sig;
             sig.asyncness = None;
             let output = match &sig.output {
@@ -138,7 +140,18 @@ fn proxy_method(index: usize, method: &Method) -> TokenStream {
     let arg_types: Vec<_> = method.args.iter().map(|a| &a.ty).collect();
     let output = output_type(method);
     let docs = &method.docs;
-    let doc = format!("Calls `{name}` on the remote object.");
+    let (call, doc) = if method.oneway {
+        let doc = format!(
+            "Sends `{name}` to the remote object and returns without waiting for it to run \
+             (`#[oneway]`); the server logs its failures."
+        );
+        (quote!(call_oneway), doc)
+    } else {
+        (
+            quote!(call),
+            format!("Calls `{name}` on the remote object."),
+        )
+    };
     let separator = (!docs.is_empty()).then(|| quote!(#[doc = ""]));
     quote! {
         #(#docs)*
@@ -146,7 +159,7 @@ fn proxy_method(index: usize, method: &Method) -> TokenStream {
         #[doc = #doc]
         #[allow(clippy::too_many_arguments)]
         pub async fn #name(&self, #(#arg_names: #arg_types),*) -> ::core::result::Result<#output, ::rmi::Error> {
-            self.core.call(#index, &(#(#arg_names,)*)).await
+            self.core.#call(#index, &(#(#arg_names,)*)).await
         }
     }
 }
@@ -166,8 +179,13 @@ fn dispatch(service: &Service) -> TokenStream {
         let name = &method.name;
         let arg_names: Vec<_> = method.args.iter().map(|a| &a.name).collect();
         let arg_types: Vec<_> = method.args.iter().map(|a| &a.ty).collect();
+        let invoke = if method.oneway {
+            quote!(invoke_oneway)
+        } else {
+            quote!(invoke)
+        };
         let future = quote! {
-            ::rmi::__private::invoke(call, move |(#(#arg_names,)*): (#(#arg_types,)*)| async move {
+            ::rmi::__private::#invoke(call, move |(#(#arg_names,)*): (#(#arg_types,)*)| async move {
                 <__RmiObject as #trait_name>::#name(&*self, #(#arg_names),*).await
             })
         };
@@ -227,11 +245,13 @@ fn descriptor(service: &Service) -> TokenStream {
             }
         });
         let result = type_text(&output_type(method));
+        let oneway = method.oneway;
         quote! {
             ::rmi::MethodDescriptor {
                 name: ::std::borrow::Cow::Borrowed(#name),
                 params: ::std::borrow::Cow::Borrowed(&[#(#params),*]),
                 result: ::std::borrow::Cow::Borrowed(#result),
+                oneway: #oneway,
             }
         }
     });

@@ -36,6 +36,8 @@ pub struct Method {
     pub args: Vec<Arg>,
     /// `None` for methods that return `()`.
     pub output: Option<Type>,
+    /// `#[oneway]`: the caller does not wait for the method to run.
+    pub oneway: bool,
 }
 
 pub struct Arg {
@@ -148,6 +150,16 @@ impl Method {
             );
         }
         let args = parse_args(sig, problems);
+        let oneway = method
+            .attrs
+            .iter()
+            .find(|attr| attr.path().is_ident("oneway"));
+        if let (Some(_), ReturnType::Type(_, ty)) = (oneway, &sig.output) {
+            problems.add(
+                ty.span(),
+                "a #[oneway] method returns nothing: its caller does not wait for a result; remove the return type, or the #[oneway]",
+            );
+        }
         let output = match &sig.output {
             ReturnType::Default => None,
             ReturnType::Type(_, ty) => {
@@ -165,6 +177,7 @@ impl Method {
             name: sig.ident.clone(),
             args,
             output,
+            oneway: oneway.is_some(),
         })
     }
 }

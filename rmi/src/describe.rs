@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 ///         name: Cow::Borrowed("welcome_message"),
 ///         params: Cow::Borrowed(&[rmi::Param { name: Cow::Borrowed("name"), ty: Cow::Borrowed("String") }]),
 ///         result: Cow::Borrowed("String"),
+///         oneway: false,
 ///     }]),
 /// };
 /// assert_eq!(GREETER.methods[0].signature(), "fn welcome_message(name: String) -> String");
@@ -38,8 +39,13 @@ pub struct TraitDescriptor {
 /// ```
 /// use rmi::MethodDescriptor;
 /// use std::borrow::Cow;
-/// let ping = MethodDescriptor { name: Cow::Borrowed("ping"), params: Cow::Borrowed(&[]), result: Cow::Borrowed("()") };
-/// assert_eq!(ping.signature(), "fn ping() -> ()");
+/// let ping = MethodDescriptor {
+///     name: Cow::Borrowed("ping"),
+///     params: Cow::Borrowed(&[]),
+///     result: Cow::Borrowed("()"),
+///     oneway: true,
+/// };
+/// assert_eq!(ping.signature(), "#[oneway] fn ping() -> ()");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MethodDescriptor {
@@ -49,6 +55,8 @@ pub struct MethodDescriptor {
     pub params: Cow<'static, [Param]>,
     /// Its result type as written in the trait (`()` when there is none).
     pub result: Cow<'static, str>,
+    /// Whether callers return as soon as the call is sent (`#[oneway]`).
+    pub oneway: bool,
 }
 
 /// One parameter of a method.
@@ -70,13 +78,20 @@ impl MethodDescriptor {
     /// The method as Rust would write it, without `async` and `&self`.
     pub fn signature(&self) -> String {
         let params: Vec<String> = self.params.iter().map(Param::to_string).collect();
-        format!("fn {}({}) -> {}", self.name, params.join(", "), self.result)
+        let oneway = if self.oneway { "#[oneway] " } else { "" };
+        format!(
+            "{oneway}fn {}({}) -> {}",
+            self.name,
+            params.join(", "),
+            self.result
+        )
     }
 
     /// Whether a call encoded by `self` decodes as `other`: same parameter and result types.
     /// Parameter names may differ.
     pub fn same_types(&self, other: &MethodDescriptor) -> bool {
         self.result == other.result
+            && self.oneway == other.oneway
             && self.params.len() == other.params.len()
             && self
                 .params

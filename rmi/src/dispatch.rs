@@ -81,6 +81,31 @@ where
     }
 }
 
+/// Runs a `#[oneway]` method: answers at once, and runs the method in a task of its own, which
+/// the caller's leaving does not cancel; its failures are logged here, as no one waits for them.
+pub fn invoke_oneway<A, F, Fut>(
+    call: Call,
+    method: F,
+) -> impl Future<Output = Reply> + Send + 'static
+where
+    A: Args + Send + 'static,
+    F: FnOnce(A) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let format = call.format;
+    let index = call.method;
+    tokio::spawn(async move {
+        if let Err(fault) = invoke(call, method).await {
+            tracing::warn!(method = index, "oneway call failed: {fault:?}");
+        }
+    });
+    std::future::ready(
+        format
+            .encode(&())
+            .map_err(|e| Fault::BadResult(e.to_string())),
+    )
+}
+
 /// A method's arguments as one tuple. Besides the tuple's own decoding (bincode, from typed
 /// proxies), a JSON array decodes element by element, so that an argument that does not fit
 /// is reported with its position, which the caller turns into the parameter's name.
@@ -199,11 +224,12 @@ where
 
     fn execute(&self, request: Request) {
         let object = Arc::clone(&self.object);
-        let serve = tarpc::server::serve(move |context: tarpc::context::Context, invoke: Invoke| {
-            let call = object.dispatch(Call::from(invoke));
-            // Calls this method makes inherit what is left of its caller's deadline.
-            crate::deadline::scope(context.deadline, call).map(Ok)
-        });
+        let serve =
+            tarpc::server::serve(move |context: tarpc::context::Context, invoke: Invoke| {
+                let call = object.dispatch(Call::from(invoke));
+                // Calls this method makes inherit what is left of its caller's deadline.
+                crate::deadline::scope(context.deadline, call).map(Ok)
+            });
         tokio::spawn(request.execute(serve));
     }
 }

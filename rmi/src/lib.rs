@@ -51,8 +51,8 @@ mod wire;
 
 pub use daemon::builtin::{BindError, Binding, DaemonObject, DaemonObjectProxy, ObjectInfo};
 pub use daemon::{Daemon, DAEMON_OBJECT_ID};
-pub use describe::{MethodDescriptor, Param, TraitDescriptor};
 pub use deadline::time_left;
+pub use describe::{MethodDescriptor, Param, TraitDescriptor};
 pub use dispatch::Expose;
 pub use dynamic::DynamicProxy;
 pub use error::{Error, Result};
@@ -118,7 +118,9 @@ pub use rmi_macros::expose;
 /// What generated code calls. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::dispatch::{assert_serde, invoke, unknown_method, Args, Call, Expose};
+    pub use crate::dispatch::{
+        assert_serde, invoke, invoke_oneway, unknown_method, Args, Call, Expose,
+    };
     pub use crate::proxy::{connect, ProxyCore};
     pub use crate::wire::Reply;
     pub use futures::future::Either;

@@ -304,6 +304,26 @@ impl ProxyCore {
             .map_err(|e| self.codec_error(method, "decode the result of", e.to_string()))
     }
 
+    /// Sends a `#[oneway]` call: returns once it is handed to the connection, without waiting
+    /// for the method to run. Generated proxies call this; it is public for them.
+    #[doc(hidden)]
+    pub async fn call_oneway<A: Serialize>(&self, method: usize, args: &A) -> Result<(), Error> {
+        let remote = match self.bound.routes.get(method) {
+            Some(Route::To(index)) => *index,
+            _ => return Err(self.route_error(method)),
+        };
+        let args = Format::Bincode
+            .encode(args)
+            .map_err(|e| self.codec_error(method, "encode the arguments of", e.to_string()))?;
+        let core = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = core.send(method, remote, Format::Bincode, args).await {
+                tracing::warn!("oneway call not delivered: {e}");
+            }
+        });
+        Ok(())
+    }
+
     /// Sends encoded `args` to the server's method `remote` (the client's `method`) and
     /// returns the encoded result.
     pub(crate) async fn send(

@@ -42,7 +42,10 @@ async fn chain() -> (rmi::ObjectUri, Vec<rmi::Daemon>, Arc<AtomicBool>) {
     let mut daemons = Vec::new();
     for _ in 0..3 {
         let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
-        let link = Link { next: next.take(), finished: finished.clone() };
+        let link = Link {
+            next: next.take(),
+            finished: finished.clone(),
+        };
         next = Some(daemon.register(link).unwrap());
         daemon.spawn();
         daemons.push(daemon);
@@ -53,11 +56,17 @@ async fn chain() -> (rmi::ObjectUri, Vec<rmi::Daemon>, Arc<AtomicBool>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nested_calls_inherit_what_is_left_of_the_deadline() {
     let (first, daemons, _) = chain().await;
-    let proxy = HopProxy::connect(&first).await.unwrap().with_timeout(Duration::from_secs(5));
+    let proxy = HopProxy::connect(&first)
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_secs(5));
     let lefts = proxy.hop(0).await.unwrap().unwrap();
     // Each link saw at most the client's 5 s, never the 30 s its own proxy would allow.
     assert_eq!(lefts.len(), 3);
-    assert!(lefts.iter().all(|left| *left <= 5_000 && *left > 4_000), "{lefts:?}");
+    assert!(
+        lefts.iter().all(|left| *left <= 5_000 && *left > 4_000),
+        "{lefts:?}"
+    );
     assert!(lefts.windows(2).all(|w| w[0] >= w[1]), "{lefts:?}");
     for daemon in daemons {
         daemon.shutdown().await;
@@ -67,14 +76,24 @@ async fn nested_calls_inherit_what_is_left_of_the_deadline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadline_that_runs_out_mid_chain_stops_the_work_everywhere() {
     let (first, daemons, finished) = chain().await;
-    let proxy = HopProxy::connect(&first).await.unwrap().with_timeout(Duration::from_millis(300));
+    let proxy = HopProxy::connect(&first)
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(300));
     let start = Instant::now();
     let err = proxy.hop(1_500).await.unwrap_err();
     assert!(matches!(err, rmi::Error::Timeout { .. }), "{err}");
-    assert!(start.elapsed() < Duration::from_millis(1_000), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(1_000),
+        "{:?}",
+        start.elapsed()
+    );
     // The last link's work was cancelled with the call, not left to finish.
     tokio::time::sleep(Duration::from_millis(2_000)).await;
-    assert!(!finished.load(Ordering::SeqCst), "the work went on after its caller gave up");
+    assert!(
+        !finished.load(Ordering::SeqCst),
+        "the work went on after its caller gave up"
+    );
     for daemon in daemons {
         daemon.shutdown().await;
     }
