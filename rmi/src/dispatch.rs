@@ -191,24 +191,93 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
 /// One call as tarpc hands it to the daemon: the request, and the means to send its reply.
 pub(crate) type Request = tarpc::server::InFlightRequest<Invoke, Reply>;
 
+/// The objects of one connection's session: instances made for it by
+/// [`Instances::PerConnection`] factories, by handle. Dropped with the connection.
+pub(crate) type Session = std::collections::HashMap<u64, Arc<dyn std::any::Any + Send + Sync>>;
+
 /// An object as a daemon holds it: its trait, and how to run a call on it, types erased.
 pub(crate) trait Hosted: Send + Sync {
     fn descriptor(&self) -> &'static TraitDescriptor;
-    /// Spawns a task that runs `request` on the object and sends the reply.
-    fn execute(&self, request: Request);
+    /// Spawns a task that runs `request` on the object (of `handle`, on a connection whose
+    /// instances are in `session`) and sends the reply.
+    fn execute(&self, handle: u64, request: Request, session: &mut Session);
+}
+
+/// Which instance of an object serves a call.
+///
+/// ```
+/// # #[rmi::expose] pub trait Counter { async fn next(&self) -> u64; }
+/// # #[derive(Default)] struct Count(std::sync::atomic::AtomicU64);
+/// # impl Counter for Count { async fn next(&self) -> u64 { self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 } }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
+/// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+/// // Each client connection counts on its own.
+/// let uri = daemon.register_factory(rmi::Instances::PerConnection, Count::default)?;
+/// daemon.spawn();
+/// let (a, b) = (CounterProxy::connect(&uri).await?, CounterProxy::connect(&uri).await?);
+/// assert_eq!((a.next().await?, a.next().await?, b.next().await?), (1, 2, 1));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Instances {
+    /// One instance made for each client connection (Pyro's `session`): a client's state,
+    /// shared by the clones of its proxy.
+    PerConnection,
+    /// A fresh instance for every call (Pyro's `percall`).
+    PerCall,
+}
+
+/// Where a hosted object's instances come from.
+enum Source<O> {
+    /// One instance for every call (the default).
+    Shared(Arc<O>),
+    /// Made by the factory as [`Instances`] says.
+    Factory(Instances, Box<dyn Fn() -> O + Send + Sync>),
 }
 
 /// Erases an `Expose<P>` object into a [`Hosted`] one.
 pub(crate) struct Host<P, O> {
-    object: Arc<O>,
+    source: Source<O>,
     proxy: PhantomData<fn() -> P>,
 }
 
 impl<P, O> Host<P, O> {
     pub(crate) fn new(object: O) -> Self {
         Host {
-            object: Arc::new(object),
+            source: Source::Shared(Arc::new(object)),
             proxy: PhantomData,
+        }
+    }
+
+    pub(crate) fn with_factory(
+        instances: Instances,
+        factory: impl Fn() -> O + Send + Sync + 'static,
+    ) -> Self {
+        Host {
+            source: Source::Factory(instances, Box::new(factory)),
+            proxy: PhantomData,
+        }
+    }
+}
+
+impl<P, O> Host<P, O>
+where
+    O: Send + Sync + 'static,
+{
+    /// The instance that serves a call.
+    fn instance(&self, handle: u64, session: &mut Session) -> Arc<O> {
+        match &self.source {
+            Source::Shared(object) => Arc::clone(object),
+            Source::Factory(Instances::PerCall, factory) => Arc::new(factory()),
+            Source::Factory(Instances::PerConnection, factory) => {
+                let instance = session.entry(handle).or_insert_with(|| Arc::new(factory()));
+                match Arc::clone(instance).downcast::<O>() {
+                    Ok(instance) => instance,
+                    // Handles are never reused, so a session's entry is always of this type;
+                    // should it not be, a fresh instance is the safe answer.
+                    Err(_) => Arc::new(factory()),
+                }
+            }
         }
     }
 }
@@ -216,14 +285,14 @@ impl<P, O> Host<P, O> {
 impl<P: Proxy, O> Hosted for Host<P, O>
 where
     Arc<O>: Expose<P>,
-    O: Send + Sync,
+    O: Send + Sync + 'static,
 {
     fn descriptor(&self) -> &'static TraitDescriptor {
         P::DESCRIPTOR
     }
 
-    fn execute(&self, request: Request) {
-        let object = Arc::clone(&self.object);
+    fn execute(&self, handle: u64, request: Request, session: &mut Session) {
+        let object = self.instance(handle, session);
         let serve =
             tarpc::server::serve(move |context: tarpc::context::Context, invoke: Invoke| {
                 let call = object.dispatch(Call::from(invoke));

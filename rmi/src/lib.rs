@@ -53,7 +53,7 @@ pub use daemon::builtin::{BindError, Binding, DaemonObject, DaemonObjectProxy, O
 pub use daemon::{Daemon, DAEMON_OBJECT_ID};
 pub use deadline::time_left;
 pub use describe::{MethodDescriptor, Param, TraitDescriptor};
-pub use dispatch::Expose;
+pub use dispatch::{Expose, Instances};
 pub use dynamic::DynamicProxy;
 pub use error::{Error, Result};
 pub use nameserver::{

@@ -197,6 +197,24 @@ impl Daemon {
         Ok(uri)
     }
 
+    /// Hosts an object whose instances `factory` makes: one per client connection, or one per
+    /// call, as `instances` says (see [`Instances`](crate::Instances)). Returns its URI.
+    pub fn register_factory<P, O>(
+        &self,
+        instances: crate::Instances,
+        factory: impl Fn() -> O + Send + Sync + 'static,
+    ) -> Result<ObjectUri, Error>
+    where
+        P: Proxy,
+        O: Send + Sync + 'static,
+        Arc<O>: Expose<P>,
+    {
+        let uri = ObjectUri::new(new_object_id(), self.shared.endpoint.clone())?;
+        let host = Host::<P, O>::with_factory(instances, factory);
+        self.shared.objects.insert(uri.id(), Arc::new(host))?;
+        Ok(uri)
+    }
+
     /// Stops hosting the object `id`; returns whether there was one. Calls already running
     /// on it finish; new ones get [`Error::UnknownObject`].
     ///
@@ -353,12 +371,14 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
     let stream = stop::StopReading::new(stream, &shared.stop);
     let transport = tarpc::serde_transport::new(wire::framed(stream), Bincode::default());
     let mut requests = BaseChannel::with_defaults(transport).requests();
+    // The instances made for this connection (`Instances::PerConnection`), dropped with it.
+    let mut session = crate::dispatch::Session::new();
     // Each call runs in a task of its own, spawned by its object, untracked: the channel ends
     // only after the replies of all its calls in flight are written, so waiting for the
     // connection tasks waits for the calls too.
     while let Some(request) = requests.next().await {
         match request {
-            Ok(request) => shared.objects.execute(request),
+            Ok(request) => shared.objects.execute(request, &mut session),
             Err(e) => {
                 tracing::warn!("connection dropped: {}", crate::proxy::error_chain(&e));
                 break;

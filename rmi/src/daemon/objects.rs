@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
 
-use crate::dispatch::{refuse, Hosted, Request};
+use crate::dispatch::{refuse, Hosted, Request, Session};
 use crate::wire::{Fault, DAEMON_HANDLE};
 use crate::Error;
 
@@ -45,10 +45,10 @@ impl Default for Objects {
 
 impl Objects {
     /// Starts `request` on the object whose handle it names, or refuses it if there is none.
-    pub(crate) fn execute(&self, request: Request) {
+    pub(crate) fn execute(&self, request: Request, session: &mut Session) {
         let handle = request.get().message.handle;
         match self.table.load().by_handle.get(&handle) {
-            Some(entry) => entry.object.execute(request),
+            Some(entry) => entry.object.execute(handle, request, session),
             None => refuse(request, Fault::UnknownObject),
         }
     }
