@@ -90,7 +90,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Methods { uri } => {
             let object = DynamicProxy::connect(uri.as_str()).await?;
             println!("{} is a {}", object.uri(), object.descriptor().name);
-            print_methods(object.descriptor());
+            print_methods(&object.descriptor());
             Ok(())
         }
         Command::Objects { endpoint } => {

@@ -102,7 +102,7 @@ fn proxy(service: &Service) -> TokenStream {
             }
 
             /// The URI of the object this proxy calls.
-            pub fn uri(&self) -> &::rmi::ObjectUri {
+            pub fn uri(&self) -> ::rmi::ObjectUri {
                 self.core.uri()
             }
 

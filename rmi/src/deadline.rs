@@ -14,13 +14,14 @@ pub(crate) fn scope<F: Future>(deadline: Instant, call: F) -> impl Future<Output
     SERVING_UNTIL.scope(deadline, call)
 }
 
-/// The deadline of a call with `timeout`: the sooner of now + `timeout` and the deadline of
-/// the call being served, if any.
-pub(crate) fn for_call(timeout: Duration) -> Instant {
-    let own = Instant::now() + timeout;
+/// The deadline of a call with `timeout`, and how long that gives it: the sooner of now +
+/// `timeout` and the deadline of the call being served, if any.
+pub(crate) fn for_call(timeout: Duration) -> (Instant, Duration) {
+    let now = Instant::now();
+    let own = now + timeout;
     match SERVING_UNTIL.try_with(|until| *until) {
-        Ok(inherited) => own.min(inherited),
-        Err(_) => own,
+        Ok(inherited) if inherited < own => (inherited, inherited.saturating_duration_since(now)),
+        _ => (own, timeout),
     }
 }
 

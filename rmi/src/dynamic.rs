@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::describe::TraitDescriptor;
-use crate::proxy::{resolve, ProxyCore};
+use crate::proxy::{Binder, ProxyCore};
 use crate::uri::{IntoUri, ObjectUri};
 use crate::wire::{Format, Payload, DEFAULT_TIMEOUT};
 use crate::Error;
@@ -42,18 +42,17 @@ pub struct DynamicProxy {
 impl DynamicProxy {
     /// Connects to the object at `uri`, whatever trait it serves.
     pub async fn connect(uri: impl IntoUri) -> Result<Self, Error> {
-        let object = resolve(uri).await?;
-        let core = ProxyCore::describe(object, DEFAULT_TIMEOUT).await?;
+        let core = ProxyCore::connect(uri.into_uri()?, Binder::Any, DEFAULT_TIMEOUT).await?;
         Ok(DynamicProxy { core })
     }
 
     /// The object's trait, as its daemon describes it.
-    pub fn descriptor(&self) -> &TraitDescriptor {
+    pub fn descriptor(&self) -> TraitDescriptor {
         self.core.descriptor()
     }
 
     /// The object's URI.
-    pub fn uri(&self) -> &ObjectUri {
+    pub fn uri(&self) -> ObjectUri {
         self.core.uri()
     }
 
@@ -65,11 +64,12 @@ impl DynamicProxy {
             method: method.to_owned(),
             reason,
         };
-        let (index, descriptor) = self.descriptor().method(method).ok_or_else(|| {
-            let known: Vec<&str> = self.descriptor().methods.iter().map(|m| &*m.name).collect();
+        let bound = self.core.bound().await?;
+        let (index, descriptor) = bound.descriptor.method(method).ok_or_else(|| {
+            let known: Vec<&str> = bound.descriptor.methods.iter().map(|m| &*m.name).collect();
             bad_call(format!(
                 "{} has no such method; it has: {}",
-                self.descriptor().name,
+                bound.descriptor.name,
                 known.join(", ")
             ))
         })?;
@@ -92,9 +92,9 @@ impl DynamicProxy {
         let payload = Format::Json
             .encode(&args)
             .map_err(|e| bad_call(e.to_string()))?;
-        let result = self
+        let (_, result) = self
             .core
-            .send(index, index as u32, Format::Json, payload)
+            .send(bound.clone(), index, Format::Json, payload)
             .await?;
         decode_json(&result).map_err(|e| Error::Codec {
             uri: self.uri().to_string(),

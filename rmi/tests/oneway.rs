@@ -58,7 +58,8 @@ async fn a_oneway_call_returns_before_the_method_runs() {
     }
     assert_eq!(recorded, 6);
     let described = rmi::DynamicProxy::connect(&uri).await.unwrap();
-    let record = described.descriptor().method("record").unwrap().1;
+    let descriptor = described.descriptor();
+    let record = descriptor.method("record").unwrap().1;
     assert_eq!(record.signature(), "#[oneway] fn record(n: u64) -> ()");
     daemon.shutdown().await;
 }

@@ -24,7 +24,7 @@ async fn rminame_uris_resolve_to_the_registered_object() {
         .unwrap();
     let name = format!("rminame:server@{}", host.uri().endpoint());
     let greeter = GreeterProxy::connect(name.as_str()).await.unwrap();
-    assert_eq!(greeter.uri(), &uri);
+    assert_eq!(greeter.uri(), uri);
     assert_eq!(
         greeter.welcome_message("Ruvika".into()).await.unwrap(),
         "Hi welcome Ruvika"

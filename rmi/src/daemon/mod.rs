@@ -333,7 +333,8 @@ impl Daemon {
     }
 
     /// Stops accepting connections and calls, lets the calls in flight finish and returns
-    /// when they have. Proxies connected to it then get [`Error::Disconnected`].
+    /// when they have. Proxies connected to it try to connect again on their next call, and
+    /// get [`Error::Connect`] while nothing listens there.
     ///
     /// ```
     /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
@@ -344,7 +345,7 @@ impl Daemon {
     /// daemon.spawn();
     /// let pinger = PingProxy::connect(&uri).await?;
     /// daemon.shutdown().await;
-    /// assert!(matches!(pinger.ping().await, Err(rmi::Error::Disconnected { .. })));
+    /// assert!(matches!(pinger.ping().await, Err(rmi::Error::Connect { .. })));
     /// # Ok(()) }
     /// ```
     pub async fn shutdown(&self) {

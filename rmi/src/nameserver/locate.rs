@@ -7,8 +7,8 @@ use std::time::Duration;
 use rand::seq::IteratorRandom;
 
 use super::{NameServerProxy, NsError, NAME_SERVER_ID};
-use crate::proxy::{Proxy, ProxyCore};
-use crate::uri::{Endpoint, MetaUri, NameUri, ObjectUri};
+use crate::proxy::{Binder, Proxy, ProxyCore};
+use crate::uri::{Endpoint, MetaUri, NameUri, ObjectUri, Uri};
 use crate::wire::DEFAULT_TIMEOUT;
 use crate::Error;
 
@@ -106,7 +106,8 @@ pub async fn locate_ns() -> Result<NameServerProxy, Error> {
 pub async fn locate_ns_at(endpoint: &Endpoint) -> Result<NameServerProxy, Error> {
     let uri = ObjectUri::new(NAME_SERVER_ID, endpoint.clone())?;
     // Binds directly: `connect` resolves names through this very module.
-    ProxyCore::bind(uri, NameServerProxy::DESCRIPTOR, DEFAULT_TIMEOUT)
+    let binder = Binder::Typed(NameServerProxy::DESCRIPTOR);
+    ProxyCore::connect(Uri::Object(uri), binder, DEFAULT_TIMEOUT)
         .await
         .map(NameServerProxy::from_core)
         .map_err(|e| Error::NameServerUnreachable {

@@ -1,0 +1,216 @@
+//! Binding: resolving a URI, connecting to its daemon, and asking the daemon for the object's
+//! handle and trait, then matching the client's methods to the server's.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Proxy, ProxyCore};
+use crate::daemon::builtin::{BindError, Binding, DaemonObjectProxy};
+use crate::describe::{MethodDescriptor, TraitDescriptor};
+use crate::uri::{Endpoint, IntoUri, ObjectUri, Uri};
+use crate::wire::{self, Invoke, DAEMON_HANDLE};
+use crate::Error;
+
+/// The object a URI means: itself, or what the name server says for a name or tags.
+pub(crate) async fn resolve(uri: impl IntoUri) -> Result<ObjectUri, Error> {
+    match uri.into_uri()? {
+        Uri::Object(object) => Ok(object),
+        Uri::Name(name) => crate::nameserver::resolve_name(&name).await,
+        Uri::Meta(meta) => crate::nameserver::resolve_meta(&meta).await,
+    }
+}
+
+/// Where a local method goes on the server.
+#[derive(Debug)]
+pub(crate) enum Route {
+    /// The server's index of the method.
+    To(u32),
+    /// The server's trait has no method of that name.
+    Missing,
+    /// The server's method has other types; its signature.
+    Mismatch(String),
+}
+
+/// What a proxy binds as.
+#[derive(Clone, Debug)]
+pub(crate) enum Binder {
+    /// A typed proxy of this trait: the object must serve it.
+    Typed(&'static TraitDescriptor),
+    /// Any trait: the proxy takes the server's descriptor (calls without Rust types).
+    Any,
+}
+
+/// A connection to one daemon: one TCP stream carrying many calls at once.
+#[derive(Clone, Debug)]
+pub(crate) struct Connection {
+    pub(crate) channel: tarpc::client::Channel<Invoke, wire::Reply>,
+    /// Set when the connection ends (the daemon closed it or went away).
+    closed: Arc<AtomicBool>,
+}
+
+impl Connection {
+    pub(crate) async fn open(endpoint: &Endpoint, timeout: Duration) -> Result<Self, Error> {
+        let connect_error = |reason: String| Error::Connect {
+            endpoint: endpoint.to_string(),
+            reason,
+        };
+        let stream = tokio::time::timeout(
+            timeout,
+            tokio::net::TcpStream::connect(endpoint.connect_target()),
+        )
+        .await
+        .map_err(|_| connect_error(format!("no answer within {timeout:?}")))?
+        .map_err(|e| connect_error(e.to_string()))?;
+        let transport = wire::client_transport(stream);
+        let client = tarpc::client::new(tarpc::client::Config::default(), transport);
+        let closed = Arc::new(AtomicBool::new(false));
+        let flag = closed.clone();
+        let dispatch = client.dispatch;
+        tokio::spawn(async move {
+            if let Err(e) = dispatch.await {
+                tracing::debug!("connection ended: {e}");
+            }
+            flag.store(true, Ordering::Release);
+        });
+        Ok(Connection {
+            channel: client.client,
+            closed,
+        })
+    }
+
+    /// Whether the connection has ended: calls on it cannot succeed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// One object bound on one connection.
+pub(crate) struct Bound {
+    pub(crate) uri: ObjectUri,
+    pub(crate) uri_text: String,
+    pub(crate) connection: Connection,
+    pub(crate) handle: u64,
+    pub(crate) descriptor: Cow<'static, TraitDescriptor>,
+    pub(crate) routes: Box<[Route]>,
+    /// Set when the daemon no longer knows the handle: the next call binds again.
+    pub(crate) stale: AtomicBool,
+}
+
+impl Bound {
+    /// Whether calls need a new binding: the connection ended, or the handle went stale.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.connection.is_closed() || self.stale.load(Ordering::Acquire)
+    }
+
+    /// Resolves `uri`, connects to its daemon and binds the object there.
+    pub(crate) async fn bind(
+        uri: &Uri,
+        binder: &Binder,
+        timeout: Duration,
+    ) -> Result<Bound, Error> {
+        // Boxed: resolving a name binds a name server proxy, which comes back here.
+        let object = Box::pin(resolve(uri)).await?;
+        let connection = Connection::open(object.endpoint(), timeout).await?;
+        if object.id() == crate::daemon::DAEMON_OBJECT_ID {
+            return Ok(Bound::daemon_object(object.endpoint(), connection));
+        }
+        let daemon = DaemonObjectProxy::from_core(ProxyCore::fixed(
+            Bound::daemon_object(object.endpoint(), connection.clone()),
+            timeout,
+        ));
+        let unknown = || Error::UnknownObject {
+            uri: object.to_string(),
+            id: object.id().to_owned(),
+        };
+        let (binding, descriptor, routes) = match binder {
+            Binder::Typed(descriptor) => {
+                let binding = daemon
+                    .bind(object.id().to_owned(), descriptor.name.to_string())
+                    .await?
+                    .map_err(|e| match e {
+                        BindError::NoSuchObject => unknown(),
+                        BindError::WrongTrait { found } => Error::WrongTrait {
+                            uri: object.to_string(),
+                            expected: descriptor.name.to_string(),
+                            found,
+                        },
+                    })?;
+                let routes = route(descriptor, &binding.descriptor);
+                (binding, Cow::Borrowed(*descriptor), routes)
+            }
+            Binder::Any => {
+                let binding: Binding = daemon
+                    .describe(object.id().to_owned())
+                    .await?
+                    .map_err(|_| unknown())?;
+                let routes = identity_routes(&binding.descriptor);
+                let descriptor = Cow::Owned(binding.descriptor.clone());
+                (binding, descriptor, routes)
+            }
+        };
+        Ok(Bound::new(
+            object,
+            connection,
+            binding.handle,
+            descriptor,
+            routes,
+        ))
+    }
+
+    /// A daemon's own object, which needs no binding: its handle is fixed and both sides
+    /// share its descriptor.
+    pub(crate) fn daemon_object(endpoint: &Endpoint, connection: Connection) -> Bound {
+        let descriptor = <DaemonObjectProxy as Proxy>::DESCRIPTOR;
+        let uri = ObjectUri::new(crate::daemon::DAEMON_OBJECT_ID, endpoint.clone())
+            .expect("the daemon object's id is valid");
+        let routes = identity_routes(descriptor);
+        Bound::new(
+            uri,
+            connection,
+            DAEMON_HANDLE,
+            Cow::Borrowed(descriptor),
+            routes,
+        )
+    }
+
+    fn new(
+        uri: ObjectUri,
+        connection: Connection,
+        handle: u64,
+        descriptor: Cow<'static, TraitDescriptor>,
+        routes: Box<[Route]>,
+    ) -> Bound {
+        Bound {
+            uri_text: uri.to_string(),
+            uri,
+            connection,
+            handle,
+            descriptor,
+            routes,
+            stale: AtomicBool::new(false),
+        }
+    }
+}
+
+fn identity_routes(descriptor: &TraitDescriptor) -> Box<[Route]> {
+    (0..descriptor.methods.len() as u32)
+        .map(Route::To)
+        .collect()
+}
+
+/// Maps each method of the client's trait to the server's index of the same method.
+fn route(client: &TraitDescriptor, server: &TraitDescriptor) -> Box<[Route]> {
+    client
+        .methods
+        .iter()
+        .map(
+            |method: &MethodDescriptor| match server.method(&method.name) {
+                Some((index, theirs)) if method.same_types(theirs) => Route::To(index as u32),
+                Some((_, theirs)) => Route::Mismatch(theirs.signature()),
+                None => Route::Missing,
+            },
+        )
+        .collect()
+}
