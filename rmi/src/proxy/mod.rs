@@ -174,7 +174,8 @@ impl ProxyCore {
     pub(crate) async fn bound(&self) -> Result<Arc<Bound>, Error> {
         let bound = self.link.current.load_full();
         if bound.is_broken() {
-            return self.rebind(&bound).await;
+            // Boxed: the rare path stays out of every call's future.
+            return Box::pin(self.rebind(&bound)).await;
         }
         Ok(bound)
     }
