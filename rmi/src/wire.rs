@@ -163,9 +163,9 @@ impl Format {
                     let len = INLINE_PAYLOAD - unused.len();
                     return Ok(Payload(SmallVec::from_buf_and_len(inline, len)));
                 }
-                let mut bytes = Vec::with_capacity(4 * INLINE_PAYLOAD);
-                bincode_options()
-                    .serialize_into(&mut bytes, value)
+                // Sized first, then written once: no reallocation for large values.
+                let bytes = bincode_options()
+                    .serialize(value)
                     .map_err(|e| codec_error(&e))?;
                 Ok(Payload(SmallVec::from_vec(bytes)))
             }
