@@ -46,6 +46,7 @@ mod dynamic;
 mod error;
 mod nameserver;
 mod proxy;
+mod remote;
 mod uri;
 mod wire;
 
@@ -62,6 +63,7 @@ pub use nameserver::{
     DISCOVERY_REQUEST, NAME_SERVER_ID,
 };
 pub use proxy::{connect, Proxy, ProxyCore};
+pub use remote::Remote;
 pub use uri::{
     check_name, check_object_id, Endpoint, IntoUri, MetaUri, NameUri, ObjectUri, Uri, META_SCHEME,
     NAME_SCHEME, OBJECT_SCHEME,

@@ -114,6 +114,18 @@ impl Bound {
         let object = Box::pin(resolve(uri)).await?;
         let connection = Connection::open(object.endpoint(), timeout).await?;
         if object.id() == crate::daemon::DAEMON_OBJECT_ID {
+            // The daemon's own object needs no binding, but a proxy of another trait is as
+            // wrong for it as for any object.
+            let daemon_trait = &<DaemonObjectProxy as Proxy>::DESCRIPTOR.name;
+            if let Binder::Typed(descriptor) = binder {
+                if descriptor.name != *daemon_trait {
+                    return Err(Error::WrongTrait {
+                        uri: object.to_string(),
+                        expected: descriptor.name.to_string(),
+                        found: daemon_trait.to_string(),
+                    });
+                }
+            }
             return Ok(Bound::daemon_object(object.endpoint(), connection));
         }
         let daemon = DaemonObjectProxy::from_core(ProxyCore::fixed(

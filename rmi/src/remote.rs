@@ -1,0 +1,121 @@
+//! [`Remote`]: a reference to a remote object that travels as an argument or a result, for
+//! callbacks (a client hosts an object and hands the server a reference to it) and for objects
+//! a server creates on the fly and hands back (Pyro's autoproxy).
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::proxy::{connect, Proxy};
+use crate::uri::ObjectUri;
+use crate::Error;
+
+/// A reference to a remote object serving the trait whose proxy is `P`: its URI, typed.
+/// [`connect`](Remote::connect) turns it into a proxy.
+///
+/// ```
+/// use rmi::Remote;
+///
+/// #[rmi::expose]
+/// pub trait Listener {
+///     async fn notify(&self, event: String);
+/// }
+///
+/// #[rmi::expose]
+/// pub trait Publisher {
+///     /// Calls `listener` back with each event.
+///     async fn subscribe(&self, listener: Remote<ListenerProxy>) -> Result<(), String>;
+/// }
+///
+/// struct Hub;
+/// impl Publisher for Hub {
+///     async fn subscribe(&self, listener: Remote<ListenerProxy>) -> Result<(), String> {
+///         let listener = listener.connect().await.map_err(|e| e.to_string())?;
+///         listener.notify("welcome".into()).await.map_err(|e| e.to_string())
+///     }
+/// }
+///
+/// struct Printer(tokio::sync::mpsc::UnboundedSender<String>);
+/// impl Listener for Printer {
+///     async fn notify(&self, event: String) {
+///         let _ = self.0.send(event);
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = rmi::Daemon::bind("127.0.0.1:0").await?;
+/// let hub = server.register(Hub)?;
+/// server.spawn();
+/// // The client hosts its listener in a daemon of its own and passes a reference.
+/// let client = rmi::Daemon::bind("127.0.0.1:0").await?;
+/// let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+/// let me = client.register(Printer(events))?;
+/// client.spawn();
+/// PublisherProxy::connect(&hub).await?.subscribe(Remote::new(me)).await??;
+/// assert_eq!(received.recv().await.as_deref(), Some("welcome"));
+/// # Ok(()) }
+/// ```
+pub struct Remote<P> {
+    uri: ObjectUri,
+    proxy: PhantomData<fn() -> P>,
+}
+
+impl<P: Proxy> Remote<P> {
+    /// A reference to the object at `uri`, which serves the trait of `P`.
+    pub fn new(uri: ObjectUri) -> Self {
+        Remote {
+            uri,
+            proxy: PhantomData,
+        }
+    }
+
+    /// The object's URI.
+    pub fn uri(&self) -> &ObjectUri {
+        &self.uri
+    }
+
+    /// Connects a proxy to the object (checking that it serves `P`'s trait).
+    pub async fn connect(&self) -> Result<P, Error> {
+        connect::<P>(&self.uri).await
+    }
+}
+
+impl<P> Clone for Remote<P> {
+    fn clone(&self) -> Self {
+        Remote {
+            uri: self.uri.clone(),
+            proxy: PhantomData,
+        }
+    }
+}
+
+impl<P> PartialEq for Remote<P> {
+    fn eq(&self, other: &Self) -> bool {
+        self.uri == other.uri
+    }
+}
+
+impl<P> Eq for Remote<P> {}
+
+impl<P> fmt::Debug for Remote<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Remote({})", self.uri)
+    }
+}
+
+impl<P> Serialize for Remote<P> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.uri.serialize(serializer)
+    }
+}
+
+impl<'de, P> Deserialize<'de> for Remote<P> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Remote {
+            uri: ObjectUri::deserialize(deserializer)?,
+            proxy: PhantomData,
+        })
+    }
+}
