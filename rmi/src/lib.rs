@@ -113,8 +113,19 @@ pub use wire::{DEFAULT_TIMEOUT, MAX_FRAME_BYTES, MAX_PAYLOAD_BYTES, MAX_TIMEOUT}
 /// ```
 ///
 /// What cannot travel is refused at compile time, pointing at the offending code: generic
-/// methods, `&mut self` or `self` receivers, reference arguments, `impl Trait`, non-`async`
-/// methods, and names the proxy reserves (`connect`, `uri`, `timeout`, `with_timeout`).
+/// methods, `&mut self` or `self` receivers, reference arguments, `impl Trait`, `Self`,
+/// non-`async` methods, and names the proxy reserves (`connect`, `uri`, `timeout`,
+/// `with_timeout`, `clone`, `core`, `from_core`). A type without serde is reported at the
+/// type as written (the tests in `tests/ui` show each message):
+///
+/// ```compile_fail
+/// pub struct Point { x: i32 } // no #[derive(Serialize, Deserialize)]
+///
+/// #[rmi::expose]
+/// pub trait Plotter {
+///     async fn plot(&self, point: Point); // error: `Point: Serialize` is not satisfied
+/// }
+/// ```
 pub use rmi_macros::expose;
 
 /// What generated code calls. Not a stable API.
