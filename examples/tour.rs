@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release --example tour`
 
-use rmi_examples::{chain, cli, greeter};
+use rmi_examples::{chain, cli, clock, greeter};
 use rmi_nameserver::NameServerHost;
 
 type TourResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
@@ -21,6 +21,8 @@ async fn tour() -> TourResult {
     let ring = chain_ring(&ns_endpoint, 3).await?;
     errors(&ns_endpoint, &greeter_daemon).await?;
     listing(&ns_endpoint).await?;
+    callbacks().await?;
+    without_rust(&ns_endpoint).await?;
     step("Shutting down");
     for daemon in ring {
         daemon.shutdown().await;
@@ -115,6 +117,46 @@ async fn errors(ns_endpoint: &rmi::Endpoint, greeter_daemon: &rmi::Daemon) -> To
         "    (the stopped greeter's name '{}' is removed from the name server)",
         greeter::NAME
     );
+    Ok(())
+}
+
+/// Prints each tick a clock calls back with.
+struct TickPrinter;
+
+impl clock::Listener for TickPrinter {
+    async fn tick(&self, n: u32) {
+        println!("    client: callback received tick {n}");
+    }
+}
+
+async fn callbacks() -> TourResult {
+    step("6. Callbacks: the client hosts an object, the server calls it back");
+    let server = rmi::Daemon::bind("127.0.0.1:0").await?;
+    let clock_uri = server.register(clock::ClockServer)?;
+    server.spawn();
+    let client = rmi::Daemon::bind("127.0.0.1:0").await?;
+    let me = client.register(TickPrinter)?;
+    client.spawn();
+    println!("    client: hosts its listener at {me}");
+    let clock = clock::ClockProxy::connect(&clock_uri).await?;
+    let delivered = clock.subscribe(rmi::Remote::new(me), 3).await??;
+    println!("    client: subscribe returned after {delivered} ticks");
+    client.shutdown().await;
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn without_rust(ns_endpoint: &rmi::Endpoint) -> TourResult {
+    step("7. Introspection and calls without Rust types (what `rmi methods` / `rmi call` do)");
+    let chain_one = named(&chain::name_of("1"), ns_endpoint)?;
+    let any = rmi::DynamicProxy::connect(&chain_one).await?;
+    println!("    {} is a {}", any.uri(), any.descriptor().name);
+    for method in any.descriptor().methods.iter() {
+        println!("      {}", method.signature());
+    }
+    let args = serde_json::json!([["1"]]);
+    let result = any.call_json("process", args.clone()).await?;
+    println!("    process({args}) returned {result}");
     Ok(())
 }
 

@@ -5,4 +5,5 @@
 
 pub mod chain;
 pub mod cli;
+pub mod clock;
 pub mod greeter;

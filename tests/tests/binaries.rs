@@ -17,6 +17,9 @@ fn the_tour_shows_every_step_and_ends_cleanly() {
         "the name 'nobody' is not registered",
         "is a Chain, not a Greeter",
         "example.chainTopology.3 -> rmi:obj_",
+        "client: callback received tick 3",
+        "fn process(message: Vec<String>) -> Result<Vec<String>, ChainError>",
+        "returned {\"Ok\":[\"complete at 1\"]}",
         "Tour complete.",
     ] {
         assert!(text.contains(expected), "the tour did not print {expected:?}:\n{text}");
