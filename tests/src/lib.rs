@@ -229,6 +229,18 @@ pub fn run(command: &mut Command, input: &str) -> Output {
     output
 }
 
+/// A name server hosted in this process on a free loopback port, and a proxy to it.
+pub async fn in_process_name_server() -> (rmi_nameserver::NameServerHost, rmi::NameServerProxy) {
+    let host = rmi_nameserver::NameServerHost::bind("127.0.0.1:0")
+        .await
+        .expect("a name server on loopback");
+    host.daemon().spawn();
+    let proxy = rmi::locate_ns_at(host.uri().endpoint())
+        .await
+        .expect("the name server answers");
+    (host, proxy)
+}
+
 /// Polls `check` every 50 ms until it holds or `limit` passes; returns whether it held.
 pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;

@@ -2,17 +2,11 @@
 
 use std::time::Duration;
 
-use rmi::{NameServerProxy, RegisterOptions};
+use rmi::RegisterOptions;
 use rmi_examples::greeter::{GreeterProxy, Server};
-use rmi_nameserver::NameServerHost;
 use rmi_tests::{eventually, example, NameServer, Running};
 
-async fn name_server() -> (NameServerHost, NameServerProxy) {
-    let host = NameServerHost::bind("127.0.0.1:0").await.unwrap();
-    host.daemon().spawn();
-    let proxy = rmi::locate_ns_at(host.uri().endpoint()).await.unwrap();
-    (host, proxy)
-}
+use rmi_tests::in_process_name_server as name_server;
 
 #[tokio::test]
 async fn an_unrenewed_lease_runs_out_and_a_renewed_one_does_not() {

@@ -1,15 +1,10 @@
 //! Names resolved through a name server hosted in this process.
 
-use rmi::{NameServerProxy, NsError};
+use rmi::NsError;
 use rmi_examples::greeter::{GreeterProxy, Server};
 use rmi_nameserver::NameServerHost;
 
-async fn name_server() -> (NameServerHost, NameServerProxy) {
-    let host = NameServerHost::bind("127.0.0.1:0").await.unwrap();
-    host.daemon().spawn();
-    let proxy = rmi::locate_ns_at(host.uri().endpoint()).await.unwrap();
-    (host, proxy)
-}
+use rmi_tests::in_process_name_server as name_server;
 
 #[tokio::test]
 async fn rminame_uris_resolve_to_the_registered_object() {

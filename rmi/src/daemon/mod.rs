@@ -18,7 +18,7 @@ use tarpc::tokio_serde::formats::Bincode;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
 
-use crate::dispatch::{Expose, Host};
+use crate::dispatch::{Expose, Host, Hosted};
 use crate::nameserver::{NameServerProxy, RegisterOptions};
 use crate::proxy::Proxy;
 use crate::uri::{Endpoint, ObjectUri};
@@ -138,11 +138,15 @@ impl Daemon {
         O: Send + Sync + 'static,
         Arc<O>: Expose<P>,
     {
+        self.host(id.into(), Host::<P, O>::new(object))
+    }
+
+    /// Hosts `host` under `id`.
+    fn host(&self, id: String, host: impl Hosted + 'static) -> Result<ObjectUri, Error> {
         let uri = ObjectUri::new(id, self.shared.endpoint.clone())?;
-        self.shared
-            .objects
-            .insert(uri.id(), Arc::new(Host::<P, O>::new(object)))?;
-        tracing::debug!(%uri, trait_name = %P::DESCRIPTOR.name, "registered");
+        let trait_name = host.descriptor().name.clone();
+        self.shared.objects.insert(uri.id(), Arc::new(host))?;
+        tracing::debug!(%uri, %trait_name, "registered");
         Ok(uri)
     }
 
@@ -209,10 +213,10 @@ impl Daemon {
         O: Send + Sync + 'static,
         Arc<O>: Expose<P>,
     {
-        let uri = ObjectUri::new(new_object_id(), self.shared.endpoint.clone())?;
-        let host = Host::<P, O>::with_factory(instances, factory);
-        self.shared.objects.insert(uri.id(), Arc::new(host))?;
-        Ok(uri)
+        self.host(
+            new_object_id(),
+            Host::<P, O>::with_factory(instances, factory),
+        )
     }
 
     /// Stops hosting the object `id`; returns whether there was one. Calls already running
