@@ -47,47 +47,34 @@ fn names_survive_a_restart_and_kill_9() {
     assert!(expected.contains("\"four\"") && !expected.contains("\"two\""));
 }
 
+/// Starts `rmi-ns` on the database at `path`, which must refuse it; returns what it said.
+fn refused(path: &std::path::Path) -> String {
+    let storage = format!("sqlite:{}", path.display());
+    let output = run(
+        binary("rmi-ns").args(["--port", "0", "--storage", &storage]),
+        "",
+    );
+    assert_eq!(output.status.code(), Some(1), "rmi-ns started on {storage}");
+    stderr(&output)
+}
+
 #[test]
 fn a_database_in_use_or_not_a_database_is_refused_untouched() {
     let dir = TempDir::new("refused");
     let db = dir.0.join("names.db");
-    let storage = format!("sqlite:{}", db.display());
-    let _holder = NameServer::start_with(&["--storage", &storage]);
-    let second = run(
-        binary("rmi-ns").args(["--port", "0", "--storage", &storage]),
-        "",
-    );
-    assert_eq!(second.status.code(), Some(1));
-    assert!(
-        stderr(&second).contains("locked by another name server"),
-        "{}",
-        stderr(&second)
-    );
+    let _holder = NameServer::start_with(&["--storage", &format!("sqlite:{}", db.display())]);
+    let locked = refused(&db);
+    assert!(locked.contains("locked by another name server"), "{locked}");
 
     let text = dir.0.join("notes.txt");
     std::fs::write(&text, "not a database\n").unwrap();
-    let storage = format!("sqlite:{}", text.display());
-    let refused = run(
-        binary("rmi-ns").args(["--port", "0", "--storage", &storage]),
-        "",
-    );
-    assert_eq!(refused.status.code(), Some(1));
+    let not_a_database = refused(&text);
     assert!(
-        stderr(&refused).contains("not a SQLite database"),
-        "{}",
-        stderr(&refused)
+        not_a_database.contains("not a SQLite database"),
+        "{not_a_database}"
     );
     assert_eq!(std::fs::read_to_string(&text).unwrap(), "not a database\n");
 
-    let nowhere = format!("sqlite:{}", dir.0.join("missing/dir/names.db").display());
-    let refused = run(
-        binary("rmi-ns").args(["--port", "0", "--storage", &nowhere]),
-        "",
-    );
-    assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        stderr(&refused).contains("cannot use"),
-        "{}",
-        stderr(&refused)
-    );
+    let nowhere = refused(&dir.0.join("missing/dir/names.db"));
+    assert!(nowhere.contains("cannot use"), "{nowhere}");
 }
