@@ -6,4 +6,5 @@
 pub mod chain;
 pub mod cli;
 pub mod clock;
+pub mod counter;
 pub mod greeter;
