@@ -11,6 +11,10 @@ struct Args {
     /// The server to start at.
     #[arg(default_value = "1")]
     start: String,
+    /// How long the whole round may take, in milliseconds; every server down the chain gets
+    /// only what is left of it.
+    #[arg(long, default_value_t = 30_000)]
+    timeout_ms: u64,
 }
 
 #[tokio::main]
@@ -20,7 +24,8 @@ async fn main() {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let uri = format!("{}{}", rmi::NAME_SCHEME, chain::name_of(&args.start));
-    let first = chain::ChainProxy::connect(uri).await?;
+    let timeout = std::time::Duration::from_millis(args.timeout_ms);
+    let first = chain::ChainProxy::connect(uri).await?.with_timeout(timeout);
     let result = first.process(vec!["hello".into()]).await??;
     println!("Result={result:?}");
     Ok(())

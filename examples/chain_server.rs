@@ -11,6 +11,9 @@ struct Args {
     this: String,
     /// The name of the server to pass messages on to.
     next: String,
+    /// Milliseconds to think before passing a message on.
+    #[arg(long, default_value_t = 0)]
+    delay_ms: u64,
     #[command(flatten)]
     listen: cli::Listen,
 }
@@ -21,7 +24,8 @@ async fn main() {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let server = chain::ChainServer::new(&args.this, &args.next, None, |line| println!("{line}"))?;
+    let server = chain::ChainServer::new(&args.this, &args.next, None, |line| println!("{line}"))?
+        .with_delay(std::time::Duration::from_millis(args.delay_ms));
     let ready = format!("server_{} started", args.this);
     cli::serve_named(&args.listen, &chain::name_of(&args.this), server, |_| ready).await
 }

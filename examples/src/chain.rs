@@ -34,6 +34,8 @@ pub struct ChainServer {
     next: Mutex<Option<ChainProxy>>,
     /// Where to print what happens (the tour prefixes lines; the servers print them).
     say: Box<dyn Fn(String) + Send + Sync>,
+    /// How long the server thinks before passing a message on (to show deadlines at work).
+    delay: std::time::Duration,
 }
 
 impl ChainServer {
@@ -51,7 +53,14 @@ impl ChainServer {
             next_uri: rmi::NameUri::new(name_of(next), name_server)?,
             next: Mutex::new(None),
             say: Box::new(say),
+            delay: std::time::Duration::ZERO,
         })
+    }
+
+    /// This server, thinking for `delay` before passing each message on.
+    pub fn with_delay(mut self, delay: std::time::Duration) -> Self {
+        self.delay = delay;
+        self
     }
 
     /// The proxy of the next server, looked up the first time it is needed.
@@ -93,6 +102,7 @@ impl Chain for ChainServer {
             self.name, self.next_name
         ));
         message.push(self.name.clone());
+        tokio::time::sleep(self.delay).await;
         let mut result = self.forward(message).await?;
         result.insert(0, format!("passed on from {}", self.name));
         Ok(result)

@@ -128,6 +128,14 @@ impl Running {
         }
     }
 
+    /// Every line the program has printed so far, without waiting for more.
+    pub fn printed_so_far(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        &self.seen
+    }
+
     /// Kills the program with SIGKILL, as `kill -9` does, and waits for it.
     pub fn kill_9(&mut self) {
         let _ = self.child.kill();

@@ -64,3 +64,43 @@ fn a_broken_ring_reports_where_it_broke() {
         "{error}"
     );
 }
+
+#[test]
+fn a_deadline_that_runs_out_mid_chain_stops_the_chain() {
+    let ns = NameServer::start();
+    // Each server thinks for 300 ms before passing the message on; the round may take 500 ms.
+    let mut servers: Vec<Running> = (1..=3)
+        .map(|n| {
+            let (this, next) = (n.to_string(), (n % 3 + 1).to_string());
+            let mut command = ns.client(example("chain_server"));
+            command.args([this.as_str(), next.as_str(), "--delay-ms", "300"]);
+            let mut server = Running::start(&format!("chain_server {this}"), command);
+            server.expect_line(&format!("server_{this} started"));
+            server
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let output = run(
+        ns.client(example("chain_client"))
+            .args(["--timeout-ms", "500"]),
+        "",
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("timed out after"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    servers[0].expect_line("1 forwarding the message to the object 2");
+    servers[1].expect_line("2 forwarding the message to the object 3");
+    // Server 2 got only what was left of the 500 ms: its work was cancelled before it passed
+    // the message on, so server 3 never saw it.
+    std::thread::sleep(std::time::Duration::from_millis(1_000));
+    let third = servers[2].printed_so_far();
+    assert_eq!(
+        third,
+        ["server_3 started"],
+        "server 3 was reached: {third:?}"
+    );
+}
