@@ -81,8 +81,15 @@ async fn a_deadline_that_runs_out_mid_chain_stops_the_work_everywhere() {
         .unwrap()
         .with_timeout(Duration::from_millis(300));
     let start = Instant::now();
-    let err = proxy.hop(1_500).await.unwrap_err();
-    assert!(matches!(err, rmi::Error::Timeout { .. }), "{err}");
+    let outcome = proxy.hop(1_500).await;
+    // The nested calls share the client's deadline, so whichever notices first reports it:
+    // the client's own call, or a link's call to the next (returned as the method's error).
+    let timed_out = match &outcome {
+        Err(rmi::Error::Timeout { .. }) => true,
+        Ok(Err(message)) => message.contains("timed out"),
+        _ => false,
+    };
+    assert!(timed_out, "{outcome:?}");
     assert!(
         start.elapsed() < Duration::from_millis(1_000),
         "{:?}",
