@@ -15,6 +15,8 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::describe::TraitDescriptor;
 use crate::proxy::Proxy;
+use crate::serving::{self, Serving};
+use crate::stream::OpenStreams;
 use crate::wire::{check_size, Fault, Format, Invoke, Payload, Reply};
 
 /// A call as the object sees it: the method index and the encoded arguments.
@@ -178,7 +180,7 @@ pub fn unknown_method() -> std::future::Ready<Reply> {
 /// it for each one, at the type as the user wrote it, so a missing derive is reported there.
 pub fn assert_serde<T: Serialize + DeserializeOwned + Send + 'static>() {}
 
-fn panic_message(panic: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {
@@ -191,9 +193,13 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
 /// One call as tarpc hands it to the daemon: the request, and the means to send its reply.
 pub(crate) type Request = tarpc::server::InFlightRequest<Invoke, Reply>;
 
-/// The objects of one connection's session: instances made for it by
-/// [`Instances::PerConnection`] factories, by handle. Dropped with the connection.
-pub(crate) type Session = std::collections::HashMap<u64, Arc<dyn std::any::Any + Send + Sync>>;
+/// What belongs to one connection, and is dropped with it: the instances made for it by
+/// [`Instances::PerConnection`] factories, by handle, and the streams its calls returned.
+#[derive(Default)]
+pub(crate) struct Session {
+    instances: std::collections::HashMap<u64, Arc<dyn std::any::Any + Send + Sync>>,
+    pub(crate) streams: Arc<OpenStreams>,
+}
 
 /// An object as a daemon holds it: its trait, and how to run a call on it, types erased.
 pub(crate) trait Hosted: Send + Sync {
@@ -270,7 +276,10 @@ where
             Source::Shared(object) => Arc::clone(object),
             Source::Factory(Instances::PerCall, factory) => Arc::new(factory()),
             Source::Factory(Instances::PerConnection, factory) => {
-                let instance = session.entry(handle).or_insert_with(|| Arc::new(factory()));
+                let instance = session
+                    .instances
+                    .entry(handle)
+                    .or_insert_with(|| Arc::new(factory()));
                 match Arc::clone(instance).downcast::<O>() {
                     Ok(instance) => instance,
                     // Handles are never reused, so a session's entry is always of this type;
@@ -293,11 +302,17 @@ where
 
     fn execute(&self, handle: u64, request: Request, session: &mut Session) {
         let object = self.instance(handle, session);
+        let streams = Arc::clone(&session.streams);
         let serve =
             tarpc::server::serve(move |context: tarpc::context::Context, invoke: Invoke| {
-                let call = object.dispatch(Call::from(invoke));
-                // Calls this method makes inherit what is left of its caller's deadline.
-                crate::deadline::scope(context.deadline, call).map(Ok)
+                // Calls this method makes inherit what is left of its caller's deadline, and a
+                // stream it returns is hosted on its caller's connection.
+                let serving = Serving {
+                    deadline: context.deadline,
+                    streams,
+                    format: invoke.format,
+                };
+                serving::scope(serving, object.dispatch(Call::from(invoke))).map(Ok)
             });
         tokio::spawn(request.execute(serve));
     }

@@ -162,6 +162,24 @@ pub enum Error {
         /// The panic message.
         message: String,
     },
+    /// The server no longer has the stream being read: it was closed there.
+    #[error("the stream returned by '{method}' on {uri} is no longer open on the server; call '{method}' again for a new one")]
+    StreamClosed {
+        /// The object's URI.
+        uri: String,
+        /// The method that returned the stream.
+        method: String,
+    },
+    /// A stream that the server relays from another server failed there.
+    #[error("the stream returned by '{method}' on {uri} broke on the server's side: {reason}")]
+    StreamBroken {
+        /// The object's URI.
+        uri: String,
+        /// The method that returned the stream.
+        method: String,
+        /// What the server said.
+        reason: String,
+    },
     /// One argument of a call made with JSON values does not fit its parameter's type.
     #[error("argument `{param}` of '{method}' on {uri} does not fit: {message}")]
     BadArgument {

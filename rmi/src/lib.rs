@@ -39,7 +39,6 @@
 extern crate self as rmi;
 
 mod daemon;
-mod deadline;
 mod describe;
 mod dispatch;
 mod dynamic;
@@ -47,12 +46,13 @@ mod error;
 mod nameserver;
 mod proxy;
 mod remote;
+mod serving;
+mod stream;
 mod uri;
 mod wire;
 
 pub use daemon::builtin::{BindError, Binding, DaemonObject, DaemonObjectProxy, ObjectInfo};
 pub use daemon::{Daemon, DAEMON_OBJECT_ID};
-pub use deadline::time_left;
 pub use describe::{MethodDescriptor, Param, TraitDescriptor};
 pub use dispatch::{Expose, Instances};
 pub use dynamic::DynamicProxy;
@@ -64,6 +64,8 @@ pub use nameserver::{
 };
 pub use proxy::{connect, Proxy, ProxyCore};
 pub use remote::Remote;
+pub use serving::time_left;
+pub use stream::Stream;
 pub use uri::{
     check_name, check_object_id, Endpoint, IntoUri, MetaUri, NameUri, ObjectUri, Uri, META_SCHEME,
     NAME_SCHEME, OBJECT_SCHEME,

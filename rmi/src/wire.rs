@@ -133,6 +133,10 @@ pub enum Fault {
     BadResult(String),
     /// The method panicked; the message is the panic's.
     Panicked(String),
+    /// A pull names a stream that is not open on this connection.
+    UnknownStream,
+    /// A stream relayed from another server failed there; what it said.
+    StreamBroken(String),
 }
 
 /// The encoding of arguments and results inside a call.

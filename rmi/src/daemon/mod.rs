@@ -379,7 +379,7 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
     let transport = tarpc::serde_transport::new(wire::framed(stream), Bincode::default());
     let mut requests = BaseChannel::with_defaults(transport).requests();
     // The instances made for this connection (`Instances::PerConnection`), dropped with it.
-    let mut session = crate::dispatch::Session::new();
+    let mut session = crate::dispatch::Session::default();
     // Each call runs in a task of its own, spawned by its object, untracked: the channel ends
     // only after the replies of all its calls in flight are written, so waiting for the
     // connection tasks waits for the calls too.

@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
 
 use crate::dispatch::{refuse, Hosted, Request, Session};
+use crate::stream::STREAMS_HANDLE;
 use crate::wire::{Fault, DAEMON_HANDLE};
 use crate::Error;
 
@@ -47,6 +48,9 @@ impl Objects {
     /// Starts `request` on the object whose handle it names, or refuses it if there is none.
     pub(crate) fn execute(&self, request: Request, session: &mut Session) {
         let handle = request.get().message.handle;
+        if handle == STREAMS_HANDLE {
+            return session.streams.execute(request);
+        }
         match self.table.load().by_handle.get(&handle) {
             Some(entry) => entry.object.execute(handle, request, session),
             None => refuse(request, Fault::UnknownObject),

@@ -6,13 +6,15 @@
 //! the core maps each local method to the server's index, so the hot path is an array lookup.
 
 mod bind;
+pub(crate) mod call_error;
+
+pub(crate) use call_error::{error_chain, method_name};
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use serde::{de::DeserializeOwned, Serialize};
-use tarpc::client::RpcError;
 
 use bind::Route;
 pub(crate) use bind::{Binder, Bound};
@@ -208,13 +210,15 @@ impl ProxyCore {
         R: DeserializeOwned,
     {
         let bound = self.bound().await?;
-        let args = Format::Bincode
-            .encode(args)
-            .map_err(|e| codec_error(&bound, method, "encode the arguments of", e.to_string()))?;
+        let args = Format::Bincode.encode(args).map_err(|e| {
+            call_error::codec(&bound, method, "encode the arguments of", e.to_string())
+        })?;
         let (bound, result) = self.send(bound, method, Format::Bincode, args).await?;
-        Format::Bincode
-            .decode(&result)
-            .map_err(|e| codec_error(&bound, method, "decode the result of", e.to_string()))
+        // A stream in the result pulls its items over this binding.
+        crate::stream::receiving(&bound, method, Format::Bincode, || {
+            Format::Bincode.decode(&result)
+        })
+        .map_err(|e| call_error::codec(&bound, method, "decode the result of", e.to_string()))
     }
 
     /// Sends a `#[oneway]` call: returns once it is handed to the connection, without waiting
@@ -222,9 +226,9 @@ impl ProxyCore {
     #[doc(hidden)]
     pub async fn call_oneway<A: Serialize>(&self, method: usize, args: &A) -> Result<(), Error> {
         let bound = self.bound().await?;
-        let args = Format::Bincode
-            .encode(args)
-            .map_err(|e| codec_error(&bound, method, "encode the arguments of", e.to_string()))?;
+        let args = Format::Bincode.encode(args).map_err(|e| {
+            call_error::codec(&bound, method, "encode the arguments of", e.to_string())
+        })?;
         let core = self.clone();
         tokio::spawn(async move {
             if let Err(e) = core.send(bound, method, Format::Bincode, args).await {
@@ -252,7 +256,10 @@ impl ProxyCore {
                         .stale
                         .store(true, std::sync::atomic::Ordering::Release);
                 }
-                Err(fault_error(&bound, method, fault))
+                Err(match fault {
+                    Fault::Local(error) => error,
+                    Fault::Remote(fault) => call_error::fault(&bound, method, fault),
+                })
             }
         }
     }
@@ -267,12 +274,18 @@ impl ProxyCore {
     ) -> Result<Payload, Fault> {
         let remote = match bound.routes.get(method) {
             Some(Route::To(index)) => *index,
-            _ => return Err(Fault::Local(route_error(bound, method))),
+            _ => return Err(Fault::Local(call_error::route(bound, method))),
         };
-        check_size(&args)
-            .map_err(|e| Fault::Local(codec_error(bound, method, "encode the arguments of", e)))?;
+        check_size(&args).map_err(|e| {
+            Fault::Local(call_error::codec(
+                bound,
+                method,
+                "encode the arguments of",
+                e,
+            ))
+        })?;
         let mut context = tarpc::context::current();
-        let (deadline, waited) = crate::deadline::for_call(self.timeout);
+        let (deadline, waited) = crate::serving::for_call(self.timeout);
         context.deadline = deadline;
         let invoke = Invoke {
             handle: bound.handle,
@@ -282,7 +295,9 @@ impl ProxyCore {
         };
         match bound.connection.channel.call(context, invoke).await {
             Ok(reply) => reply.map_err(Fault::Remote),
-            Err(e) => Err(Fault::Local(transport_error(bound, method, e, waited))),
+            Err(e) => Err(Fault::Local(call_error::transport(
+                bound, method, e, waited,
+            ))),
         }
     }
 }
@@ -291,122 +306,4 @@ impl ProxyCore {
 enum Fault {
     Remote(wire::Fault),
     Local(Error),
-}
-
-fn method_name(bound: &Bound, method: usize) -> String {
-    match bound.descriptor.methods.get(method) {
-        Some(descriptor) => descriptor.name.to_string(),
-        None => format!("#{method}"),
-    }
-}
-
-fn route_error(bound: &Bound, method: usize) -> Error {
-    match (
-        bound.routes.get(method),
-        bound.descriptor.methods.get(method),
-    ) {
-        (Some(Route::Mismatch(server)), Some(client)) => Error::SignatureMismatch {
-            uri: bound.uri_text.clone(),
-            method: method_name(bound, method),
-            client: client.signature(),
-            server: server.clone(),
-        },
-        _ => Error::UnknownMethod {
-            uri: bound.uri_text.clone(),
-            trait_name: bound.descriptor.name.to_string(),
-            method: method_name(bound, method),
-        },
-    }
-}
-
-fn codec_error(bound: &Bound, method: usize, action: &'static str, message: String) -> Error {
-    Error::Codec {
-        uri: bound.uri_text.clone(),
-        method: method_name(bound, method),
-        action,
-        message,
-    }
-}
-
-fn fault_error(bound: &Bound, method: usize, fault: Fault) -> Error {
-    let fault = match fault {
-        Fault::Local(error) => return error,
-        Fault::Remote(fault) => fault,
-    };
-    let uri = bound.uri_text.clone();
-    match fault {
-        wire::Fault::UnknownObject => Error::UnknownObject {
-            uri,
-            id: bound.uri.id().to_owned(),
-        },
-        wire::Fault::UnknownMethod => Error::UnknownMethod {
-            uri,
-            trait_name: bound.descriptor.name.to_string(),
-            method: method_name(bound, method),
-        },
-        wire::Fault::BadArguments(message) => codec_error(
-            bound,
-            method,
-            "decode (on the server) the arguments of",
-            message,
-        ),
-        wire::Fault::BadArgument { index, message } => Error::BadArgument {
-            uri,
-            method: method_name(bound, method),
-            param: bound
-                .descriptor
-                .methods
-                .get(method)
-                .and_then(|m| m.params.get(index as usize))
-                .map_or_else(|| format!("#{index}"), |p| p.to_string()),
-            message,
-        },
-        wire::Fault::BadResult(message) => codec_error(
-            bound,
-            method,
-            "encode (on the server) the result of",
-            message,
-        ),
-        wire::Fault::Panicked(message) => Error::Panicked {
-            uri,
-            method: method_name(bound, method),
-            message,
-        },
-    }
-}
-
-/// `waited`: how long the call could wait, its own timeout or what was left of the deadline
-/// of the call being served.
-fn transport_error(bound: &Bound, method: usize, error: RpcError, waited: Duration) -> Error {
-    let uri = bound.uri_text.clone();
-    let method = method_name(bound, method);
-    match error {
-        RpcError::DeadlineExceeded => Error::Timeout {
-            uri,
-            method,
-            after: waited,
-        },
-        RpcError::Server(e) if e.kind == std::io::ErrorKind::TimedOut => Error::Timeout {
-            uri,
-            method,
-            after: waited,
-        },
-        other => Error::Disconnected {
-            uri,
-            method,
-            reason: error_chain(&other),
-        },
-    }
-}
-
-/// An error and its sources, as one line.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }

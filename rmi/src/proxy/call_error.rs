@@ -1,0 +1,133 @@
+//! The errors of a call, each naming the URI and method, made from what went wrong.
+
+use std::time::Duration;
+
+use tarpc::client::RpcError;
+
+use super::bind::{Bound, Route};
+use crate::wire;
+use crate::Error;
+
+pub(crate) fn method_name(bound: &Bound, method: usize) -> String {
+    match bound.descriptor.methods.get(method) {
+        Some(descriptor) => descriptor.name.to_string(),
+        None => format!("#{method}"),
+    }
+}
+
+pub(super) fn route(bound: &Bound, method: usize) -> Error {
+    match (
+        bound.routes.get(method),
+        bound.descriptor.methods.get(method),
+    ) {
+        (Some(Route::Mismatch(server)), Some(client)) => Error::SignatureMismatch {
+            uri: bound.uri_text.clone(),
+            method: method_name(bound, method),
+            client: client.signature(),
+            server: server.clone(),
+        },
+        _ => Error::UnknownMethod {
+            uri: bound.uri_text.clone(),
+            trait_name: bound.descriptor.name.to_string(),
+            method: method_name(bound, method),
+        },
+    }
+}
+
+pub(crate) fn codec(bound: &Bound, method: usize, action: &'static str, message: String) -> Error {
+    Error::Codec {
+        uri: bound.uri_text.clone(),
+        method: method_name(bound, method),
+        action,
+        message,
+    }
+}
+
+/// The error for the server's `fault`.
+pub(crate) fn fault(bound: &Bound, method: usize, fault: wire::Fault) -> Error {
+    let uri = bound.uri_text.clone();
+    match fault {
+        wire::Fault::UnknownObject => Error::UnknownObject {
+            uri,
+            id: bound.uri.id().to_owned(),
+        },
+        wire::Fault::UnknownMethod => Error::UnknownMethod {
+            uri,
+            trait_name: bound.descriptor.name.to_string(),
+            method: method_name(bound, method),
+        },
+        wire::Fault::BadArguments(message) => codec(
+            bound,
+            method,
+            "decode (on the server) the arguments of",
+            message,
+        ),
+        wire::Fault::BadArgument { index, message } => Error::BadArgument {
+            uri,
+            method: method_name(bound, method),
+            param: bound
+                .descriptor
+                .methods
+                .get(method)
+                .and_then(|m| m.params.get(index as usize))
+                .map_or_else(|| format!("#{index}"), |p| p.to_string()),
+            message,
+        },
+        wire::Fault::BadResult(message) => codec(
+            bound,
+            method,
+            "encode (on the server) the result of",
+            message,
+        ),
+        wire::Fault::Panicked(message) => Error::Panicked {
+            uri,
+            method: method_name(bound, method),
+            message,
+        },
+        wire::Fault::UnknownStream => Error::StreamClosed {
+            uri,
+            method: method_name(bound, method),
+        },
+        wire::Fault::StreamBroken(reason) => Error::StreamBroken {
+            uri,
+            method: method_name(bound, method),
+            reason,
+        },
+    }
+}
+
+/// `waited`: how long the call could wait, its own timeout or what was left of the deadline
+/// of the call being served.
+pub(crate) fn transport(bound: &Bound, method: usize, error: RpcError, waited: Duration) -> Error {
+    let uri = bound.uri_text.clone();
+    let method = method_name(bound, method);
+    match error {
+        RpcError::DeadlineExceeded => Error::Timeout {
+            uri,
+            method,
+            after: waited,
+        },
+        RpcError::Server(e) if e.kind == std::io::ErrorKind::TimedOut => Error::Timeout {
+            uri,
+            method,
+            after: waited,
+        },
+        other => Error::Disconnected {
+            uri,
+            method,
+            reason: error_chain(&other),
+        },
+    }
+}
+
+/// An error and its sources, as one line.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}

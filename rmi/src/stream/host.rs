@@ -1,0 +1,302 @@
+//! The server side of streams: each connection's open streams, and the pulls that read them.
+//!
+//! A pull is an ordinary call on the reserved handle [`STREAMS_HANDLE`]: method [`PULL`] with
+//! `(stream id, most items)` answers with a [`Batch`] once at least one item is ready (or the
+//! stream ended); method [`CLOSE`] with the stream id drops the stream and its producer.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::dispatch::{panic_message, Request};
+use crate::wire::{check_size, Fault, Format, Invoke, Payload, Reply};
+use crate::Error;
+
+/// The handle that calls about streams carry; never an object's (those count up from 1).
+pub(crate) const STREAMS_HANDLE: u64 = u64::MAX;
+/// Asks for the next items of a stream: `(id, most items)` → [`Batch`].
+pub(crate) const PULL: u32 = 0;
+/// Drops a stream: `(id,)` → `()`.
+pub(crate) const CLOSE: u32 = 1;
+
+/// The most bytes of items one batch gathers (one item larger than this goes alone).
+const BATCH_BYTES: usize = 1024 * 1024;
+
+/// The most streams open at once on one connection: a client that opens streams and never
+/// reads them cannot make the server hold producers without end.
+pub(crate) const MAX_OPEN_STREAMS: usize = 1024;
+
+/// Items of a stream, as a pull answers them (always bincode; each item in the stream's own
+/// format).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Batch {
+    pub(crate) items: Vec<Payload>,
+    /// No items follow: the stream is closed on the server.
+    pub(crate) end: bool,
+}
+
+/// The open streams of one connection, dropped with it (and their producers with them).
+#[derive(Default)]
+pub(crate) struct OpenStreams {
+    next_id: AtomicU64,
+    open: Mutex<FxHashMap<u64, Arc<tokio::sync::Mutex<Producer>>>>,
+}
+
+/// Hosts `items` on the connection of the call being served, in that call's format.
+pub(crate) fn host<T: Serialize + Send + 'static>(
+    items: BoxStream<'static, Result<T, Error>>,
+) -> Result<u64, String> {
+    crate::serving::with(|serving| serving.streams.open(serving.format, items)).ok_or_else(
+        || {
+            "an rmi::Stream travels only as the result of an exposed method, not as an argument"
+                .to_owned()
+        },
+    )?
+}
+
+impl OpenStreams {
+    fn open<T: Serialize + Send + 'static>(
+        &self,
+        format: Format,
+        items: BoxStream<'static, Result<T, Error>>,
+    ) -> Result<u64, String> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if open.len() >= MAX_OPEN_STREAMS {
+            return Err(format!(
+                "this connection has {MAX_OPEN_STREAMS} streams open, the most it may; \
+                 read streams to their end or drop them"
+            ));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let producer = Producer::new(Box::new(Encoded { items, format }));
+        open.insert(id, Arc::new(tokio::sync::Mutex::new(producer)));
+        Ok(id)
+    }
+
+    fn get(&self, id: u64) -> Option<Arc<tokio::sync::Mutex<Producer>>> {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.get(&id).cloned()
+    }
+
+    fn close(&self, id: u64) {
+        let closed = self
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+        // Dropped outside the lock: dropping a producer runs the user's code.
+        drop(closed);
+    }
+
+    /// Runs a call on [`STREAMS_HANDLE`] in a task of its own.
+    pub(crate) fn execute(self: &Arc<Self>, request: Request) {
+        let streams = Arc::clone(self);
+        let serve = tarpc::server::serve(move |_context, invoke: Invoke| async move {
+            Ok(streams.answer(invoke).await)
+        });
+        tokio::spawn(request.execute(serve));
+    }
+
+    async fn answer(&self, invoke: Invoke) -> Reply {
+        let bad = |e: crate::wire::CodecError| Fault::BadArguments(e.to_string());
+        match invoke.method {
+            PULL => {
+                let (id, most): (u64, u32) = Format::Bincode.decode(&invoke.args).map_err(bad)?;
+                let batch = self.pull(id, most.clamp(1, 4096) as usize).await?;
+                Format::Bincode
+                    .encode(&batch)
+                    .map_err(|e| Fault::BadResult(e.to_string()))
+            }
+            CLOSE => {
+                let (id,): (u64,) = Format::Bincode.decode(&invoke.args).map_err(bad)?;
+                self.close(id);
+                Format::Bincode
+                    .encode(&())
+                    .map_err(|e| Fault::BadResult(e.to_string()))
+            }
+            _ => Err(Fault::UnknownMethod),
+        }
+    }
+
+    /// The next items of stream `id`; a stream that ended or failed is closed.
+    async fn pull(&self, id: u64, most: usize) -> Result<Batch, Fault> {
+        let producer = self.get(id).ok_or(Fault::UnknownStream)?;
+        // One pull at a time per stream, in order.
+        let mut producer = producer.lock().await;
+        let mut batch = Batch::default();
+        let filled = std::future::poll_fn(|cx| producer.poll_fill(cx, most, &mut batch)).await;
+        if filled.is_err() || batch.end {
+            self.close(id);
+        }
+        filled.map(|()| batch)
+    }
+}
+
+/// A stream's items, encoded one by one: the item type erased.
+trait Source: Send {
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Payload, Fault>>>;
+}
+
+struct Encoded<T> {
+    items: BoxStream<'static, Result<T, Error>>,
+    format: Format,
+}
+
+impl<T: Serialize> Source for Encoded<T> {
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Payload, Fault>>> {
+        let format = self.format;
+        self.items.poll_next_unpin(cx).map(|item| {
+            item.map(|item| {
+                let item = item.map_err(|e| Fault::StreamBroken(e.to_string()))?;
+                let encoded = format
+                    .encode(&item)
+                    .map_err(|e| Fault::BadResult(e.to_string()))?;
+                check_size(&encoded).map_err(Fault::BadResult)?;
+                Ok(encoded)
+            })
+        })
+    }
+}
+
+/// A hosted stream: its items, and what a pull found but could not send yet.
+struct Producer {
+    source: Box<dyn Source>,
+    /// An item that did not fit in the last batch.
+    held: Option<Payload>,
+    /// A failure found after items already gathered: the next pull reports it.
+    failed: Option<Fault>,
+    ended: bool,
+}
+
+impl Producer {
+    fn new(source: Box<dyn Source>) -> Self {
+        Producer {
+            source,
+            held: None,
+            failed: None,
+            ended: false,
+        }
+    }
+
+    /// Gathers into `batch` the items ready now, waiting for the first: ready when the batch
+    /// has one or more items and no more are ready, or is full, or the stream ended.
+    fn poll_fill(
+        &mut self,
+        cx: &mut Context<'_>,
+        most: usize,
+        batch: &mut Batch,
+    ) -> Poll<Result<(), Fault>> {
+        let mut bytes = batch.items.iter().map(|item| item.len()).sum::<usize>();
+        loop {
+            if let Some(fault) = self.failed.take() {
+                if batch.items.is_empty() {
+                    return Poll::Ready(Err(fault));
+                }
+                self.failed = Some(fault);
+                return Poll::Ready(Ok(()));
+            }
+            if self.ended {
+                batch.end = true;
+                return Poll::Ready(Ok(()));
+            }
+            if batch.items.len() >= most {
+                return Poll::Ready(Ok(()));
+            }
+            let item = match self.held.take() {
+                Some(item) => item,
+                None => match self.poll_source(cx) {
+                    Poll::Ready(Some(item)) => item,
+                    Poll::Ready(None) => continue,
+                    Poll::Pending if batch.items.is_empty() => return Poll::Pending,
+                    Poll::Pending => return Poll::Ready(Ok(())),
+                },
+            };
+            if !batch.items.is_empty() && bytes + item.len() > BATCH_BYTES {
+                self.held = Some(item);
+                return Poll::Ready(Ok(()));
+            }
+            bytes += item.len();
+            batch.items.push(item);
+        }
+    }
+
+    /// The producer's next item; its end, failure or panic recorded as such (`None`).
+    fn poll_source(&mut self, cx: &mut Context<'_>) -> Poll<Option<Payload>> {
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| self.source.poll_item(cx)));
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(Some(Ok(item)))) => Poll::Ready(Some(item)),
+            Ok(Poll::Ready(None)) => {
+                self.ended = true;
+                Poll::Ready(None)
+            }
+            Ok(Poll::Ready(Some(Err(fault)))) => {
+                self.failed = Some(fault);
+                self.ended = true;
+                Poll::Ready(None)
+            }
+            Err(panic) => {
+                self.failed = Some(Fault::Panicked(panic_message(&*panic)));
+                self.ended = true;
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn producer<T: Serialize + Send + 'static>(
+        items: impl futures::Stream<Item = T> + Send + 'static,
+    ) -> Producer {
+        let items = items.map(Ok).boxed();
+        Producer::new(Box::new(Encoded {
+            items,
+            format: Format::Bincode,
+        }))
+    }
+
+    async fn fill(producer: &mut Producer, most: usize) -> Result<Batch, Fault> {
+        let mut batch = Batch::default();
+        std::future::poll_fn(|cx| producer.poll_fill(cx, most, &mut batch)).await?;
+        Ok(batch)
+    }
+
+    #[tokio::test]
+    async fn batches_hold_at_most_what_was_asked_then_say_the_end() {
+        let mut p = producer(futures::stream::iter(0..5u32));
+        assert_eq!(fill(&mut p, 3).await.unwrap().items.len(), 3);
+        let last = fill(&mut p, 3).await.unwrap();
+        assert_eq!((last.items.len(), last.end), (2, true));
+    }
+
+    #[tokio::test]
+    async fn a_failure_after_items_comes_with_the_next_pull() {
+        let items = futures::stream::iter(0..3u32).map(|n| {
+            assert!(n < 2, "producer broke at {n}");
+            n
+        });
+        let mut p = producer(items);
+        let first = fill(&mut p, 10).await.unwrap();
+        assert_eq!((first.items.len(), first.end), (2, false));
+        let failed = fill(&mut p, 10).await.unwrap_err();
+        assert_eq!(failed, Fault::Panicked("producer broke at 2".into()));
+    }
+
+    #[tokio::test]
+    async fn a_big_item_waits_for_the_next_batch() {
+        let items = futures::stream::iter([vec![0u8; 10], vec![1u8; BATCH_BYTES]]);
+        let mut p = producer(items);
+        assert_eq!(fill(&mut p, 10).await.unwrap().items.len(), 1);
+        let second = fill(&mut p, 10).await.unwrap();
+        assert_eq!((second.items.len(), second.end), (1, true));
+    }
+}
