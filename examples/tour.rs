@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release --example tour`
 
-use rmi_examples::{chain, cli, clock, greeter};
+use rmi_examples::{chain, cli, clock, feed, greeter};
 use rmi_nameserver::NameServerHost;
 
 type TourResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
@@ -23,6 +23,7 @@ async fn tour() -> TourResult {
     listing(&ns_endpoint).await?;
     callbacks().await?;
     without_rust(&ns_endpoint).await?;
+    streams().await?;
     step("Shutting down");
     for daemon in ring {
         daemon.shutdown().await;
@@ -157,6 +158,39 @@ async fn without_rust(ns_endpoint: &rmi::Endpoint) -> TourResult {
     let args = serde_json::json!([["1"]]);
     let result = any.call_json("process", args.clone()).await?;
     println!("    process({args}) returned {result}");
+    Ok(())
+}
+
+async fn streams() -> TourResult {
+    step("8. Streams: items printed as the server produces them");
+    let server = rmi::Daemon::bind("127.0.0.1:0").await?;
+    let feed_uri = server.register(feed::FeedServer::default())?;
+    server.spawn();
+    let feed = feed::FeedProxy::connect(&feed_uri).await?;
+    let started = std::time::Instant::now();
+    let mut lines = feed.lines(4, 0, 250).await?;
+    while let Some(line) = lines.next().await {
+        let at = started.elapsed().as_secs_f64();
+        println!("    client: +{at:.2}s received {}", line?.text);
+    }
+    let mut lines = feed.lines(1_000_000, 0, 0).await?;
+    for _ in 0..3 {
+        lines.next().await.transpose()?;
+    }
+    drop(lines);
+    let mut stats = feed.stats().await?;
+    for _ in 0..100 {
+        if stats.producing == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        stats = feed.stats().await?;
+    }
+    println!(
+        "    client: read 3 of 1,000,000 lines and dropped the stream; the producer had made {} lines, and stopped",
+        stats.produced - 4
+    );
+    server.shutdown().await;
     Ok(())
 }
 

@@ -7,4 +7,5 @@ pub mod chain;
 pub mod cli;
 pub mod clock;
 pub mod counter;
+pub mod feed;
 pub mod greeter;

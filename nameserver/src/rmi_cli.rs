@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rmi::{DaemonObjectProxy, DynamicProxy, TraitDescriptor};
+use rmi::{DaemonObjectProxy, DynamicProxy, JsonReply, TraitDescriptor};
 use serde_json::Value;
 
 /// Calls exposed methods and lists objects and their methods, without writing Rust.
@@ -20,7 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Call METHOD on the object at URI with ARGS, a JSON array, and print the JSON result.
+    /// Call METHOD on the object at URI with ARGS, a JSON array, and print the JSON result
+    /// (a stream: each item on a line of its own, as it comes).
     Call {
         /// rmi:OBJID@HOST:PORT, rminame:NAME or rmimeta:TAGS.
         uri: String,
@@ -80,12 +81,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let object = DynamicProxy::connect(uri.as_str())
                 .await?
                 .with_timeout(timeout);
-            let result = object.call_json(&method, args).await?;
-            let fallible = object
-                .descriptor()
-                .method(&method)
-                .is_some_and(|(_, m)| returns_result(&m.result));
-            print_result(result, fallible)
+            match object.call_json_streaming(&method, args).await? {
+                JsonReply::Value(result) => {
+                    let fallible = object
+                        .descriptor()
+                        .method(&method)
+                        .is_some_and(|(_, m)| returns_result(&m.result));
+                    print_result(result, fallible)
+                }
+                JsonReply::Stream { items, .. } => print_stream(items).await,
+            }
         }
         Command::Methods { uri } => {
             let object = DynamicProxy::connect(uri.as_str()).await?;
@@ -127,6 +132,22 @@ fn print_result(result: Value, fallible: bool) -> Result<(), Failure> {
         other => other,
     };
     println!("{value}");
+    Ok(())
+}
+
+/// Prints each item of a stream on its own line as it comes.
+async fn print_stream(mut items: rmi::Stream<Value>) -> Result<(), Failure> {
+    use std::io::Write;
+    while let Some(item) = items.next().await {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout (`| head`) ends the reading; dropping the stream stops the producer.
+        if writeln!(out, "{}", item?)
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            break;
+        }
+    }
     Ok(())
 }
 

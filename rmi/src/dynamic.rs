@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::describe::TraitDescriptor;
 use crate::proxy::{Binder, ProxyCore};
+use crate::stream::{Stream, JSON_MARKER};
 use crate::uri::{IntoUri, ObjectUri};
 use crate::wire::{Format, Payload, DEFAULT_TIMEOUT};
 use crate::Error;
@@ -58,7 +59,60 @@ impl DynamicProxy {
 
     /// Calls `method` with `args`, a JSON array of its arguments in order, and returns its
     /// result as JSON (a method declared `-> Result<T, E>` returns `{"Ok": …}` or `{"Err": …}`).
+    ///
+    /// A stream that the method returns is read to its end, its items gathered in a JSON
+    /// array; [`call_json_streaming`](DynamicProxy::call_json_streaming) gives them as they
+    /// come.
     pub async fn call_json(&self, method: &str, args: Value) -> Result<Value, Error> {
+        match self.call_json_streaming(method, args).await? {
+            JsonReply::Value(value) => Ok(value),
+            JsonReply::Stream { mut items, in_ok } => {
+                let mut gathered = Vec::new();
+                while let Some(item) = items.next().await {
+                    gathered.push(item?);
+                }
+                let gathered = Value::Array(gathered);
+                Ok(if in_ok {
+                    serde_json::json!({ "Ok": gathered })
+                } else {
+                    gathered
+                })
+            }
+        }
+    }
+
+    /// Calls `method` as [`call_json`](DynamicProxy::call_json) does, but hands back a stream
+    /// the method returns as a stream of JSON items, read as they come.
+    ///
+    /// ```
+    /// #[rmi::expose]
+    /// pub trait Letters {
+    ///     async fn spell(&self, word: String) -> rmi::Stream<char>;
+    /// }
+    /// struct Speller;
+    /// impl Letters for Speller {
+    ///     async fn spell(&self, word: String) -> rmi::Stream<char> {
+    ///         rmi::Stream::iter(word.chars().collect::<Vec<_>>())
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    /// let uri = daemon.register(Speller)?;
+    /// daemon.spawn();
+    /// let any = rmi::DynamicProxy::connect(&uri).await?;
+    /// match any.call_json_streaming("spell", serde_json::json!(["ok"])).await? {
+    ///     rmi::JsonReply::Stream { mut items, .. } => {
+    ///         assert_eq!(items.next().await.transpose()?, Some(serde_json::json!("o")));
+    ///         assert_eq!(items.next().await.transpose()?, Some(serde_json::json!("k")));
+    ///         assert!(items.next().await.is_none());
+    ///     }
+    ///     rmi::JsonReply::Value(v) => panic!("not a stream: {v}"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn call_json_streaming(&self, method: &str, args: Value) -> Result<JsonReply, Error> {
         let bad_call = |reason: String| Error::BadCall {
             uri: self.uri().to_string(),
             method: method.to_owned(),
@@ -92,15 +146,23 @@ impl DynamicProxy {
         let payload = Format::Json
             .encode(&args)
             .map_err(|e| bad_call(e.to_string()))?;
-        let (_, result) = self
+        let (bound, result) = self
             .core
             .send(bound.clone(), index, Format::Json, payload)
             .await?;
-        decode_json(&result).map_err(|e| Error::Codec {
+        let value = decode_json(&result).map_err(|e| Error::Codec {
             uri: self.uri().to_string(),
             method: method.to_owned(),
             action: "decode the result of",
             message: e,
+        })?;
+        let stream = |id| Stream::received(bound.clone(), index, Format::Json, id);
+        Ok(match stream_id(&value) {
+            Some((id, in_ok)) => JsonReply::Stream {
+                items: stream(id),
+                in_ok,
+            },
+            None => JsonReply::Value(value),
         })
     }
 
@@ -108,6 +170,36 @@ impl DynamicProxy {
     pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.core.set_timeout(timeout);
         self
+    }
+}
+
+/// What a method called with JSON returned.
+#[derive(Debug)]
+pub enum JsonReply {
+    /// A value.
+    Value(Value),
+    /// A stream, read item by item.
+    Stream {
+        /// The items, as they come.
+        items: Stream<Value>,
+        /// Whether the method returned `Ok(stream)` (it is declared `-> Result<Stream<T>, E>`).
+        in_ok: bool,
+    },
+}
+
+/// The id of the stream a JSON result is, if it is one (`{"rmi.stream": id}`, perhaps as
+/// `{"Ok": …}`), and whether it came as `Ok`.
+fn stream_id(value: &Value) -> Option<(u64, bool)> {
+    let marker = |value: &Value| {
+        let object = value.as_object()?;
+        if object.len() != 1 {
+            return None;
+        }
+        object.get(JSON_MARKER)?.as_u64()
+    };
+    match value.get("Ok") {
+        Some(inner) => marker(inner).map(|id| (id, true)),
+        None => marker(value).map(|id| (id, false)),
     }
 }
 

@@ -55,7 +55,7 @@ pub use daemon::builtin::{BindError, Binding, DaemonObject, DaemonObjectProxy, O
 pub use daemon::{Daemon, DAEMON_OBJECT_ID};
 pub use describe::{MethodDescriptor, Param, TraitDescriptor};
 pub use dispatch::{Expose, Instances};
-pub use dynamic::DynamicProxy;
+pub use dynamic::{DynamicProxy, JsonReply};
 pub use error::{Error, Result};
 pub use nameserver::{
     check_tag, locate_ns, locate_ns_at, ns_endpoint_from_env, NameServer, NameServerProxy, NsError,

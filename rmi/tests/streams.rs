@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use rmi::{Daemon, Error, Stream};
+use serde_json::json;
 
 #[rmi::expose]
 pub trait Numbers {
@@ -259,4 +260,34 @@ async fn a_daemon_gone_ends_the_stream_with_an_error() {
         .await
         .expect("shutdown finishes")
         .unwrap();
+}
+
+#[tokio::test]
+async fn callers_without_rust_types_get_the_items_as_json() {
+    let (_daemon, numbers, ..) = serve().await;
+    let any = rmi::DynamicProxy::connect(numbers.uri()).await.unwrap();
+    assert_eq!(
+        any.call_json("count_to", json!([3])).await.unwrap(),
+        json!([1, 2, 3])
+    );
+    assert_eq!(
+        any.call_json("checked", json!([2])).await.unwrap(),
+        json!({"Ok": [0, 1]})
+    );
+    assert_eq!(
+        any.call_json("checked", json!([-1])).await.unwrap(),
+        json!({"Err": "-1 is negative"})
+    );
+    match any
+        .call_json_streaming("count_to", json!([2]))
+        .await
+        .unwrap()
+    {
+        rmi::JsonReply::Stream { items, in_ok } => {
+            assert!(!in_ok);
+            let items: Vec<_> = items.map(Result::unwrap).collect().await;
+            assert_eq!(items, [json!(1), json!(2)]);
+        }
+        other => panic!("expected a stream, got {other:?}"),
+    }
 }

@@ -136,6 +136,11 @@ impl Running {
         &self.seen
     }
 
+    /// The program's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the program with SIGKILL, as `kill -9` does, and waits for it.
     pub fn kill_9(&mut self) {
         let _ = self.child.kill();

@@ -20,6 +20,9 @@ fn the_tour_shows_every_step_and_ends_cleanly() {
         "client: callback received tick 3",
         "fn process(message: Vec<String>) -> Result<Vec<String>, ChainError>",
         "returned {\"Ok\":[\"complete at 1\"]}",
+        "client: +0.2",
+        "received line 4",
+        "read 3 of 1,000,000 lines and dropped the stream; the producer made",
         "Tour complete.",
     ] {
         assert!(text.contains(expected), "the tour did not print {expected:?}:\n{text}");

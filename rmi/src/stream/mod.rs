@@ -12,7 +12,7 @@ mod pull;
 
 use std::fmt;
 use std::pin::Pin;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use futures::stream::BoxStream;
@@ -22,12 +22,19 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use host::{OpenStreams, STREAMS_HANDLE};
+
 pub(crate) use pull::receiving;
 
+use crate::proxy::Bound;
+use crate::wire::Format;
 use crate::Error;
 
 /// The serde name of a stream on the wire: a newtype around its id.
 const WIRE_NAME: &str = "rmi.Stream";
+
+/// In JSON results, a stream is the object `{"rmi.stream": id}`, so that callers without
+/// Rust types can tell it from a number.
+pub(crate) const JSON_MARKER: &str = "rmi.stream";
 
 /// A stream of `T`s that a remote method returns, read item by item as the server produces
 /// them.
@@ -143,6 +150,13 @@ impl<T: Send + 'static> Stream<T> {
 }
 
 impl<T> Stream<T> {
+    /// The stream `id` that `method` returned on `bound`, its items in `format`.
+    pub(crate) fn received(bound: Arc<Bound>, method: usize, format: Format, id: u64) -> Self {
+        Stream::from_state(State::Received(pull::Puller::new(
+            bound, method, format, id,
+        )))
+    }
+
     fn from_state(state: State<T>) -> Self {
         Stream {
             state: Mutex::new(state),
@@ -214,6 +228,13 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Serialize for Stream<T> {
             Err(reason) => State::Unsent(reason.clone()),
         };
         let id = hosted.map_err(serde::ser::Error::custom)?;
+        let json = crate::serving::with(|serving| serving.format == Format::Json);
+        if json == Some(true) {
+            use serde::ser::SerializeMap;
+            let mut marker = serializer.serialize_map(Some(1))?;
+            marker.serialize_entry(JSON_MARKER, &id)?;
+            return marker.end();
+        }
         serializer.serialize_newtype_struct(WIRE_NAME, &id)
     }
 }

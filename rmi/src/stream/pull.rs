@@ -81,16 +81,21 @@ impl Puller {
         // SAFETY: `origin` is set only while `receiving` runs, and `receiving` borrows the
         // binding for all of that time.
         let bound = unsafe { Arc::clone(&*origin.bound) };
-        Ok(Puller {
+        Ok(Puller::new(bound, origin.method, origin.format, id))
+    }
+
+    /// The stream `id` that `method` returned on `bound`, its items in `format`.
+    pub(crate) fn new(bound: Arc<Bound>, method: usize, format: Format, id: u64) -> Self {
+        Puller {
             bound,
-            method: origin.method,
-            format: origin.format,
+            method,
+            format,
             id,
             buffer: VecDeque::new(),
             pull: None,
             closed: false,
             error: None,
-        })
+        }
     }
 
     /// The next item, decoded.

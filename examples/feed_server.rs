@@ -1,0 +1,30 @@
+//! The feed server: hosts a `Feed`, whose `lines` method streams numbered lines as a producer
+//! makes them, and registers it as `feed`.
+//!
+//! `cargo run --example feed_server`, then `cargo run --example feed_client` or
+//! `cargo run --bin rmi -- call rminame:feed lines '[3, 0, 500]'`.
+
+use clap::Parser;
+use rmi_examples::{cli, feed};
+
+/// Hosts the feed object and registers it as `feed`.
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    listen: cli::Listen,
+}
+
+#[tokio::main]
+async fn main() {
+    cli::run_main(run(Args::parse())).await;
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    cli::serve_named(
+        &args.listen,
+        feed::NAME,
+        feed::FeedServer::default(),
+        |uri| format!("Feed ready. Object uri = {uri}"),
+    )
+    .await
+}
