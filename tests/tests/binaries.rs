@@ -22,7 +22,7 @@ fn the_tour_shows_every_step_and_ends_cleanly() {
         "returned {\"Ok\":[\"complete at 1\"]}",
         "client: +0.2",
         "received line 4",
-        "read 3 of 1,000,000 lines and dropped the stream; the producer made",
+        "read 3 of 1,000,000 lines and dropped the stream; the producer had made",
         "Tour complete.",
     ] {
         assert!(text.contains(expected), "the tour did not print {expected:?}:\n{text}");
