@@ -9,3 +9,4 @@ pub mod clock;
 pub mod counter;
 pub mod feed;
 pub mod greeter;
+pub mod sockets;

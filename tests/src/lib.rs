@@ -242,6 +242,32 @@ pub fn run(command: &mut Command, input: &str) -> Output {
     output
 }
 
+/// Starts a socket demo server (with `--port 0`) and returns it with the port it printed in
+/// `Listening on HOST:PORT`.
+pub fn start_listening(name: &str, mut command: Command) -> (Running, u16) {
+    command.args(["--port", "0"]);
+    let mut server = Running::start(name, command);
+    let line = server.expect_line("Listening on ");
+    let port = line
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("{name} printed {line:?}, not Listening on HOST:PORT"));
+    (server, port)
+}
+
+/// A program from the system, such as `nc` or `socat`, which `.ci/run` installs.
+pub fn system_tool(name: &str) -> Command {
+    let found = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{name} is not installed; `.ci/run` installs it (apt-get install netcat-openbsd socat)"
+    );
+    Command::new(name)
+}
+
 /// A name server hosted in this process on a free loopback port, and a proxy to it.
 pub async fn in_process_name_server() -> (rmi_nameserver::NameServerHost, rmi::NameServerProxy) {
     let host = rmi_nameserver::NameServerHost::bind("127.0.0.1:0")

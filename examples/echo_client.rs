@@ -1,0 +1,39 @@
+//! The echo client: sends each line it reads until an empty one (or the end of input), and
+//! prints the echo of each.
+//!
+//! `cargo run --example echo_client` (`--host`, `--port`; port 50007 by default).
+
+use clap::Parser;
+use rmi_examples::cli;
+use rmi_examples::sockets::Address;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// Sends lines to the echo server and prints what comes back.
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    address: Address<50007>,
+}
+
+#[tokio::main]
+async fn main() {
+    cli::run_main(run(Args::parse())).await;
+}
+
+async fn run(args: Args) -> std::io::Result<()> {
+    let stream = args.address.connect().await?;
+    let (from_server, mut to_server) = stream.into_split();
+    let mut echoes = BufReader::new(from_server).lines();
+    let mut input = BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = input.next_line().await? {
+        if line.is_empty() {
+            break;
+        }
+        to_server.write_all(format!("{line}\n").as_bytes()).await?;
+        match echoes.next_line().await? {
+            Some(echo) => println!("Received: {echo}"),
+            None => return Err(std::io::Error::other("the server closed the connection")),
+        }
+    }
+    Ok(())
+}
