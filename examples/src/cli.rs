@@ -74,12 +74,25 @@ where
     Arc<O>: rmi::Expose<P>,
 {
     let ns = rmi::locate_ns().await?;
-    let ttl = Duration::try_from_secs_f64(listen.name_ttl)
-        .map_err(|_| format!("--name-ttl {}: give a number of seconds", listen.name_ttl))?;
     let daemon = listen.bind().await?;
-    let options = rmi::RegisterOptions::default().ttl(ttl);
-    let uri = daemon.register_named(&ns, name, object, options).await?;
+    let uri = daemon
+        .register_named(&ns, name, object, listen.lease()?)
+        .await?;
     println!("{}", ready(&uri));
+    serve_until_ctrl_c(&daemon).await
+}
+
+impl Listen {
+    /// Registration options with the lease `--name-ttl` asks for.
+    pub fn lease(&self) -> Result<rmi::RegisterOptions, String> {
+        let ttl = Duration::try_from_secs_f64(self.name_ttl)
+            .map_err(|_| format!("--name-ttl {}: give a number of seconds", self.name_ttl))?;
+        Ok(rmi::RegisterOptions::default().ttl(ttl))
+    }
+}
+
+/// Serves until Ctrl-C, then shuts the daemon down (which removes its names).
+pub async fn serve_until_ctrl_c(daemon: &rmi::Daemon) -> Result<(), Box<dyn std::error::Error>> {
     let stopper = daemon.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

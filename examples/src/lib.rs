@@ -9,4 +9,5 @@ pub mod clock;
 pub mod counter;
 pub mod feed;
 pub mod greeter;
+pub mod rosetta;
 pub mod sockets;
