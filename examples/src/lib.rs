@@ -11,3 +11,4 @@ pub mod feed;
 pub mod greeter;
 pub mod rosetta;
 pub mod sockets;
+pub mod tasks;

@@ -1,0 +1,36 @@
+//! A task worker: runs the demo's tasks (`add`, `mul`, `sleep`, `fail`) for any client, and
+//! registers with the name server as `tasks.worker.<id>`, tagged `tasks.worker`, with a lease.
+//! Start as many as you like; clients spread their tasks over all of them.
+//!
+//! `cargo run --example task_worker` (start `cargo run --bin rmi-ns` first), then
+//! `cargo run --example task_submit -- add 5 5`.
+
+use clap::Parser;
+use rmi_examples::cli;
+use rmi_examples::tasks::{Registry, WorkerServer, WORKER_TAG};
+
+/// Runs tasks for the clients that send them.
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    listen: cli::Listen,
+}
+
+#[tokio::main]
+async fn main() {
+    cli::run_main(run(Args::parse())).await;
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let ns = rmi::locate_ns().await?;
+    let daemon = args.listen.bind().await?;
+    let name = format!("{WORKER_TAG}.{:08x}", rand::random::<u32>());
+    let registry = Registry::standard();
+    let known = registry.names().join(", ");
+    let options = args.listen.lease()?.meta([WORKER_TAG]);
+    let uri = daemon
+        .register_named(&ns, &name, WorkerServer::new(registry), options)
+        .await?;
+    println!("Worker {name} ready at {uri}; tasks: {known}");
+    cli::serve_until_ctrl_c(&daemon).await
+}
