@@ -4,6 +4,7 @@
 //! README).
 
 pub mod chain;
+pub mod chat;
 pub mod cli;
 pub mod clock;
 pub mod counter;

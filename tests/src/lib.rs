@@ -156,6 +156,29 @@ impl Running {
     }
 }
 
+impl Running {
+    /// Ends the program's standard input, as Ctrl-D does, and waits (at most [`PATIENCE`])
+    /// for it to exit; returns its exit status.
+    pub fn end_input(&mut self) -> std::process::ExitStatus {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .expect("the program can be waited for")
+            {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "{} did not exit within {PATIENCE:?} of the end of its input",
+            self.name
+        );
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();

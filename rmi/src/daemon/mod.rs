@@ -386,12 +386,33 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
     while let Some(request) = requests.next().await {
         match request {
             Ok(request) => shared.objects.execute(request, &mut session),
+            Err(e) if client_went_away(&e) => {
+                tracing::debug!("connection ended: {}", crate::proxy::error_chain(&e));
+                break;
+            }
             Err(e) => {
                 tracing::warn!("connection dropped: {}", crate::proxy::error_chain(&e));
                 break;
             }
         }
     }
+}
+
+/// Whether a connection's error is only its client leaving without a goodbye (killed, or
+/// its network gone): routine for a server, not worth a warning.
+fn client_went_away(error: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            );
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn new_object_id() -> String {

@@ -1,0 +1,67 @@
+//! A chat client: joins a room as NICK, sends each line it reads to the others, and prints
+//! what they say as `[NAME] TEXT`. It hosts its own callback object, which the server calls;
+//! at the end of input it leaves the room and exits.
+//!
+//! `cargo run --example chat_client -- --nick alice` (start `chat_server` first).
+
+use clap::Parser;
+use rmi_examples::chat::{ChatRoomProxy, Printer, NAME};
+use rmi_examples::cli;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Chats in a room.
+#[derive(Parser)]
+struct Args {
+    /// Your name in the room.
+    #[arg(long)]
+    nick: String,
+    /// The room to join.
+    #[arg(long, default_value = "lobby")]
+    room: String,
+    /// The chat server: a URI, or a name in the name server.
+    #[arg(long, default_value_t = format!("{}{NAME}", rmi::NAME_SCHEME))]
+    uri: String,
+    /// The address the server calls this client back on: one it can reach.
+    #[arg(long, default_value = "127.0.0.1")]
+    callback_host: String,
+}
+
+#[tokio::main]
+async fn main() {
+    cli::run_main(run(Args::parse())).await;
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let chat = ChatRoomProxy::connect(args.uri.as_str()).await?;
+    let me = rmi::Daemon::bind(
+        rmi::Endpoint::new(&args.callback_host, 0)
+            .to_string()
+            .as_str(),
+    )
+    .await?;
+    let callback = me.register(Printer)?;
+    me.spawn();
+    let seat = chat
+        .join(
+            args.room.clone(),
+            args.nick.clone(),
+            rmi::Remote::new(callback),
+        )
+        .await??;
+    let members = chat.members(args.room.clone()).await?;
+    println!(
+        "Joined {} as {}; members: {}",
+        args.room,
+        args.nick,
+        members.join(", ")
+    );
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        if !line.is_empty() {
+            chat.say(seat, line).await??;
+        }
+    }
+    chat.leave(seat).await??;
+    me.shutdown().await;
+    Ok(())
+}
