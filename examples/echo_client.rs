@@ -5,8 +5,8 @@
 
 use clap::Parser;
 use rmi_examples::cli;
-use rmi_examples::sockets::Address;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use rmi_examples::sockets::{echo::EchoClient, Address};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Sends lines to the echo server and prints what comes back.
 #[derive(Parser)]
@@ -21,19 +21,13 @@ async fn main() {
 }
 
 async fn run(args: Args) -> std::io::Result<()> {
-    let stream = args.address.connect().await?;
-    let (from_server, mut to_server) = stream.into_split();
-    let mut echoes = BufReader::new(from_server).lines();
+    let mut client = EchoClient::new(args.address.connect().await?);
     let mut input = BufReader::new(tokio::io::stdin()).lines();
     while let Some(line) = input.next_line().await? {
         if line.is_empty() {
             break;
         }
-        to_server.write_all(format!("{line}\n").as_bytes()).await?;
-        match echoes.next_line().await? {
-            Some(echo) => println!("Received: {echo}"),
-            None => return Err(std::io::Error::other("the server closed the connection")),
-        }
+        println!("Received: {}", client.echo(&line).await?);
     }
     Ok(())
 }

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use rmi_examples::cli;
-use rmi_examples::sockets::Address;
-use tokio::io::AsyncWriteExt;
+use rmi_examples::sockets::{file, Address};
 
 /// Downloads the file server's file.
 #[derive(Parser)]
@@ -26,16 +25,15 @@ async fn main() {
 }
 
 async fn run(args: Args) -> std::io::Result<()> {
-    let mut stream = args.address.connect().await?;
-    stream.write_all(b"HelloServer!").await?;
-    let mut file = tokio::fs::File::create(&args.out).await.map_err(|e| {
+    let stream = args.address.connect().await?;
+    let mut out = tokio::fs::File::create(&args.out).await.map_err(|e| {
         std::io::Error::new(
             e.kind(),
             format!("cannot write {}: {e}", args.out.display()),
         )
     })?;
-    let received = tokio::io::copy(&mut stream, &mut file).await?;
-    file.sync_all().await?;
+    let received = file::download(stream, &mut out).await?;
+    out.sync_all().await?;
     println!("Received {received} bytes into {}", args.out.display());
     Ok(())
 }

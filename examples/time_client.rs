@@ -5,8 +5,7 @@
 
 use clap::Parser;
 use rmi_examples::cli;
-use rmi_examples::sockets::Address;
-use tokio::io::AsyncReadExt;
+use rmi_examples::sockets::{time, Address};
 
 /// Asks the time server for the time.
 #[derive(Parser)]
@@ -21,11 +20,7 @@ async fn main() {
 }
 
 async fn run(args: Args) -> std::io::Result<()> {
-    let stream = args.address.connect().await?;
-    // As the seed: at most 1024 bytes, until the server closes.
-    let mut time = Vec::new();
-    stream.take(1024).read_to_end(&mut time).await?;
-    let time = String::from_utf8_lossy(&time);
-    println!("Time connection server:{}", time.trim_end());
+    let time = time::ask(args.address.connect().await?).await?;
+    println!("Time connection server:{time}");
     Ok(())
 }

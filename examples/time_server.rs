@@ -6,8 +6,7 @@
 
 use clap::Parser;
 use rmi_examples::cli;
-use rmi_examples::sockets::{accept, peer, Address};
-use tokio::io::AsyncWriteExt;
+use rmi_examples::sockets::{print_lines, time, Address};
 
 /// Tells each client the time.
 #[derive(Parser)]
@@ -23,14 +22,6 @@ async fn main() {
 
 async fn run(args: Args) -> std::io::Result<()> {
     let listener = args.address.listen().await?;
-    loop {
-        let (mut stream, addr) = accept(&listener).await;
-        println!("Connected with {}", peer(addr));
-        tokio::spawn(async move {
-            let now = chrono::Local::now().format("%a %b %e %H:%M:%S %Y");
-            if let Err(e) = stream.write_all(format!("{now}\r\n").as_bytes()).await {
-                tracing::warn!("{}: {e}", peer(addr));
-            }
-        });
-    }
+    time::serve(listener, print_lines()).await;
+    Ok(())
 }

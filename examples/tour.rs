@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release --example tour`
 
-use rmi_examples::{chain, cli, clock, feed, greeter};
+use rmi_examples::{chain, chat, cli, clock, feed, greeter, rosetta, sockets, tasks};
 use rmi_nameserver::NameServerHost;
 
 type TourResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
@@ -24,6 +24,10 @@ async fn tour() -> TourResult {
     callbacks().await?;
     without_rust(&ns_endpoint).await?;
     streams().await?;
+    socket_demos().await?;
+    task_demo(&ns_endpoint).await?;
+    rosetta_demo().await?;
+    chat_demo().await?;
     step("Shutting down");
     for daemon in ring {
         daemon.shutdown().await;
@@ -190,6 +194,167 @@ async fn streams() -> TourResult {
         "    client: read 3 of 1,000,000 lines and dropped the stream; the producer had made {} lines, and stopped",
         stats.produced - 4
     );
+    server.shutdown().await;
+    Ok(())
+}
+
+/// Prints a server's lines, indented and marked as the server's.
+fn server_says(who: &'static str) -> sockets::Say {
+    std::sync::Arc::new(move |line| println!("    {who}: {line}"))
+}
+
+/// A loopback listener on a free port, as the socket demos' `--port 0` makes.
+async fn loopback() -> TourResult<(tokio::net::TcpListener, sockets::Address<0>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let address = sockets::Address {
+        host: "127.0.0.1".into(),
+        port,
+    };
+    Ok((listener, address))
+}
+
+async fn socket_demos() -> TourResult {
+    step("9. Socket demos (plain tokio, the layer under rmi): time, a file, many clients at once");
+    let (listener, time_server) = loopback().await?;
+    let serving = tokio::spawn(sockets::time::serve(listener, server_says("time server")));
+    let time = sockets::time::ask(time_server.connect().await?).await?;
+    println!("    client: Time connection server:{time}");
+    serving.abort();
+
+    let dir = std::env::temp_dir().join(format!("rmi-tour-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("mytext.txt");
+    std::fs::write(&file, "a line of mytext.txt\n".repeat(10_000))?;
+    let (listener, file_server) = loopback().await?;
+    let serving = tokio::spawn(sockets::file::serve(
+        listener,
+        file.clone(),
+        64 * 1024,
+        server_says("file server"),
+    ));
+    let downloads = (0..2).map(|_| async {
+        let mut copy = Vec::new();
+        let received = sockets::file::download(file_server.connect().await?, &mut copy).await?;
+        std::io::Result::Ok((received, copy == std::fs::read(&file)?))
+    });
+    for outcome in futures::future::join_all(downloads).await {
+        let (received, same) = outcome?;
+        println!("    client: received {received} bytes, the same as the file: {same}");
+    }
+    serving.abort();
+    std::fs::remove_dir_all(&dir)?;
+
+    let (listener, echo_server) = loopback().await?;
+    let serving = tokio::spawn(sockets::echo::serve(listener, server_says("echo server")));
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(sockets::echo::EchoClient::new(echo_server.connect().await?));
+    }
+    for (n, client) in clients.iter_mut().enumerate() {
+        let echo = client.echo(&format!("hello from client {}", n + 1)).await?;
+        println!("    client {}: Received: {echo}", n + 1);
+    }
+    drop(clients);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    serving.abort();
+    Ok(())
+}
+
+async fn task_demo(ns_endpoint: &rmi::Endpoint) -> TourResult {
+    step("10. Tasks (what Celery does): workers found by metadata, tasks spread over them");
+    let ns = rmi::locate_ns_at(ns_endpoint).await?;
+    let mut workers = Vec::new();
+    for who in ["worker 1", "worker 2"] {
+        let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+        let worker = tasks::WorkerServer::new(tasks::Registry::standard())
+            .with_say(move |line| println!("    {who}: {line}"));
+        let options = rmi::RegisterOptions::default().meta([tasks::WORKER_TAG]);
+        let name = format!("{}.{}", tasks::WORKER_TAG, workers.len() + 1);
+        daemon.register_named(&ns, &name, worker, options).await?;
+        daemon.spawn();
+        workers.push(daemon);
+    }
+    let client = tasks::TaskClient::new(ns);
+    for (x, y) in [(5, 5), (2, 3)] {
+        let task = client.delay("add", (x, y));
+        let id = task.id().to_owned();
+        println!(
+            "    client: add.delay({x}, {y}) -> {id}: {}",
+            task.get().await?
+        );
+    }
+    let failed = client.delay("nope", ()).get().await;
+    if let Err(failure) = failed {
+        println!("    client: an unknown task: {failure}");
+    }
+    for daemon in workers {
+        daemon.shutdown().await;
+    }
+    Ok(())
+}
+
+async fn rosetta_demo() -> TourResult {
+    step("11. Two objects in one daemon, and a typed remote error (Rosetta Code)");
+    let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    let string = daemon.register_with_id(rosetta::STRING, rosetta::StringServer)?;
+    let math = daemon.register_with_id(rosetta::MATH, rosetta::MathServer)?;
+    daemon.spawn();
+    let string = rosetta::StringToolsProxy::connect(&string).await?;
+    let upper = string.make_upper("my name is eren".into()).await?;
+    println!("    client: Server responded: {upper}");
+    let math = rosetta::MathProxy::connect(&math).await?;
+    for (a, b) in [(10, 5), (1, 0)] {
+        match math.div(a, b).await? {
+            Ok(quotient) => println!("    client: Server responded the result: {quotient}"),
+            Err(error) => println!("    client: Server raised: MathError::{error:?}: {error}"),
+        }
+    }
+    daemon.shutdown().await;
+    Ok(())
+}
+
+/// A chat member that prints what it hears, marked with its own nick.
+struct TourMember(&'static str);
+
+impl chat::Member for TourMember {
+    async fn hear(&self, from: String, text: String) {
+        println!("    {}: [{from}] {text}", self.0);
+    }
+    async fn notice(&self, text: String) {
+        println!("    {}: * {text}", self.0);
+    }
+}
+
+async fn chat_demo() -> TourResult {
+    step("12. Group chat (what Spread does): members are called back with each line");
+    let server = rmi::Daemon::bind("127.0.0.1:0").await?;
+    let rooms = chat::ChatServer::default().with_say(|line| println!("    server: {line}"));
+    let room = server.register(rooms)?;
+    server.spawn();
+    let chat = chat::ChatRoomProxy::connect(&room).await?;
+    let (mut seats, mut members) = (Vec::new(), Vec::new());
+    for nick in ["alice", "bob", "carol"] {
+        let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+        let me = daemon.register(TourMember(nick))?;
+        daemon.spawn();
+        let seat = chat
+            .join("lobby".into(), nick.into(), rmi::Remote::new(me))
+            .await??;
+        seats.push(seat);
+        members.push(daemon);
+    }
+    let heard = chat.say(seats[0], "hello all".into()).await??;
+    println!("    (alice's line reached {heard} members)");
+    // Carol vanishes: her daemon stops. The next line drops her; the others go on.
+    if let Some(carol) = members.pop() {
+        carol.shutdown().await;
+    }
+    let heard = chat.say(seats[1], "where is carol?".into()).await??;
+    println!("    (bob's line reached {heard} member)");
+    for daemon in members {
+        daemon.shutdown().await;
+    }
     server.shutdown().await;
     Ok(())
 }

@@ -79,10 +79,21 @@ struct Sitting {
 }
 
 /// The chat server object.
-#[derive(Default)]
 pub struct ChatServer {
     seats: Mutex<BTreeMap<Seat, Sitting>>,
     next_seat: AtomicU64,
+    /// Where the log lines go (the tour prefixes them; the server prints them).
+    say: Box<dyn Fn(String) + Send + Sync>,
+}
+
+impl Default for ChatServer {
+    fn default() -> Self {
+        ChatServer {
+            seats: Mutex::default(),
+            next_seat: AtomicU64::default(),
+            say: Box::new(|line| println!("{line}")),
+        }
+    }
 }
 
 fn check_name(name: &str) -> Result<(), ChatError> {
@@ -95,37 +106,44 @@ fn check_name(name: &str) -> Result<(), ChatError> {
 }
 
 impl ChatServer {
+    /// This server, handing its log lines to `say`.
+    pub fn with_say(mut self, say: impl Fn(String) + Send + Sync + 'static) -> Self {
+        self.say = Box::new(say);
+        self
+    }
+
     fn seats(&self) -> std::sync::MutexGuard<'_, BTreeMap<Seat, Sitting>> {
         self.seats
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The other members of `seat`'s room, with their seats, and `seat`'s nick and room.
-    fn others(&self, seat: Seat) -> Result<(String, String, Vec<(Seat, MemberProxy)>), ChatError> {
+    /// The nick and room of `seat`.
+    fn sitting(&self, seat: Seat) -> Result<(String, String), ChatError> {
         let seats = self.seats();
         let me = seats.get(&seat).ok_or(ChatError::NotJoined)?;
-        let others = seats
+        Ok((me.nick.clone(), me.room.clone()))
+    }
+
+    /// The members of `room` but `except`, with their seats.
+    fn members_but(&self, room: &str, except: Seat) -> Vec<(Seat, MemberProxy)> {
+        self.seats()
             .iter()
-            .filter(|(s, sitting)| **s != seat && sitting.room == me.room)
-            .map(|(s, sitting)| (*s, sitting.member.clone()))
-            .collect();
-        Ok((me.nick.clone(), me.room.clone(), others))
+            .filter(|(seat, sitting)| **seat != except && sitting.room == room)
+            .map(|(seat, sitting)| (*seat, sitting.member.clone()))
+            .collect()
     }
 
     /// Tells everyone in `room` but `except` that `text` happened, dropping those who
     /// cannot be reached.
     async fn announce(&self, room: &str, except: Seat, text: String) {
-        let others: Vec<(Seat, MemberProxy)> = self
-            .seats()
-            .iter()
-            .filter(|(s, sitting)| **s != except && sitting.room == room)
-            .map(|(s, sitting)| (*s, sitting.member.clone()))
-            .collect();
-        let deliveries = others.into_iter().map(|(seat, member)| {
-            let text = text.clone();
-            async move { (seat, member.notice(text).await) }
-        });
+        let deliveries = self
+            .members_but(room, except)
+            .into_iter()
+            .map(|(seat, member)| {
+                let text = text.clone();
+                async move { (seat, member.notice(text).await) }
+            });
         for (seat, delivered) in futures::future::join_all(deliveries).await {
             if let Err(e) = delivered {
                 Box::pin(self.drop_unreachable(seat, e)).await;
@@ -138,7 +156,7 @@ impl ChatServer {
         let Some(gone) = self.seats().remove(&seat) else {
             return; // Already dropped by another delivery.
         };
-        println!("{} dropped from {}: {error}", gone.nick, gone.room);
+        (self.say)(format!("{} dropped from {}: {error}", gone.nick, gone.room));
         self.announce(
             &gone.room,
             seat,
@@ -176,17 +194,20 @@ impl ChatRoom for ChatServer {
             };
             seats.insert(seat, sitting);
         }
-        println!("{nick} joined {room}");
+        (self.say)(format!("{nick} joined {room}"));
         self.announce(&room, seat, format!("{nick} joined")).await;
         Ok(seat)
     }
 
     async fn say(&self, seat: Seat, text: String) -> Result<usize, ChatError> {
-        let (nick, _room, others) = self.others(seat)?;
-        let deliveries = others.into_iter().map(|(seat, member)| {
-            let (nick, text) = (nick.clone(), text.clone());
-            async move { (seat, member.hear(nick, text).await) }
-        });
+        let (nick, room) = self.sitting(seat)?;
+        let deliveries = self
+            .members_but(&room, seat)
+            .into_iter()
+            .map(|(seat, member)| {
+                let (nick, text) = (nick.clone(), text.clone());
+                async move { (seat, member.hear(nick, text).await) }
+            });
         let mut heard = 0;
         for (seat, delivered) in futures::future::join_all(deliveries).await {
             match delivered {
@@ -199,7 +220,7 @@ impl ChatRoom for ChatServer {
 
     async fn leave(&self, seat: Seat) -> Result<(), ChatError> {
         let gone = self.seats().remove(&seat).ok_or(ChatError::NotJoined)?;
-        println!("{} left {}", gone.nick, gone.room);
+        (self.say)(format!("{} left {}", gone.nick, gone.room));
         self.announce(&gone.room, seat, format!("{} left", gone.nick))
             .await;
         Ok(())

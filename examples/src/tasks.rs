@@ -146,12 +146,23 @@ impl Registry {
 /// A worker object: runs the tasks of its registry and logs each as Celery does.
 pub struct WorkerServer {
     registry: Registry,
+    /// Where the log lines go (the tour prefixes them; the worker prints them).
+    say: Box<dyn Fn(String) + Send + Sync>,
 }
 
 impl WorkerServer {
-    /// A worker running the tasks of `registry`.
+    /// A worker running the tasks of `registry`, printing its log.
     pub fn new(registry: Registry) -> Self {
-        WorkerServer { registry }
+        WorkerServer {
+            registry,
+            say: Box::new(|line| println!("{line}")),
+        }
+    }
+
+    /// This worker, handing its log lines to `say`.
+    pub fn with_say(mut self, say: impl Fn(String) + Send + Sync + 'static) -> Self {
+        self.say = Box::new(say);
+        self
     }
 }
 
@@ -168,19 +179,19 @@ impl Worker for WorkerServer {
                 name: task.name.clone(),
                 reason: e.to_string(),
             })?;
-        println!("Task {}[{}] received", task.name, task.id);
+        (self.say)(format!("Task {}[{}] received", task.name, task.id));
         let started = Instant::now();
         match run(args).await {
             Ok(result) => {
                 let secs = started.elapsed().as_secs_f64();
-                println!(
+                (self.say)(format!(
                     "Task {}[{}] succeeded in {secs:.6}s: {result}",
                     task.name, task.id
-                );
+                ));
                 Ok(result.to_string())
             }
             Err(error) => {
-                println!("Task {}[{}] raised: {error}", task.name, task.id);
+                (self.say)(format!("Task {}[{}] raised: {error}", task.name, task.id));
                 Err(error)
             }
         }

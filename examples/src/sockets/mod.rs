@@ -4,9 +4,23 @@
 //! These demos use plain tokio sockets, the layer under rmi, each speaking the seed's
 //! protocol byte for byte, so that `nc` or `socat` can be their client too.
 
+pub mod echo;
+pub mod file;
+pub mod time;
+
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
+
+/// Where a server prints what happens: the demos print lines as they are, the tour prefixes
+/// them.
+pub type Say = Arc<dyn Fn(String) + Send + Sync>;
+
+/// Prints each line as it is.
+pub fn print_lines() -> Say {
+    Arc::new(|line| println!("{line}"))
+}
 
 /// `--host` and `--port`, with the demo's own default port.
 #[derive(clap::Args, Clone, Debug)]
