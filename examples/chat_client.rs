@@ -47,7 +47,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             args.nick.clone(),
             rmi::Remote::new(callback),
         )
-        .await??;
+        .await??
+        .connect()
+        .await?;
     let members = chat.members(args.room.clone()).await?;
     println!(
         "Joined {} as {}; members: {}",
@@ -58,10 +60,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Some(line) = lines.next_line().await? {
         if !line.is_empty() {
-            chat.say(seat, line).await??;
+            seat.say(line).await?;
         }
     }
-    chat.leave(seat).await??;
+    seat.leave().await?;
     me.shutdown().await;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The chat server: rooms whose members are called back with what the others say, registered
-//! as `chat` (what Spread's daemon does for group messaging).
+//! as `chat` (what Spread's daemon does for group messaging). Each member gets a seat, an
+//! object the server makes for it when it joins.
 //!
 //! `cargo run --example chat_server` (start `cargo run --bin rmi-ns` first), then
 //! `cargo run --example chat_client -- --nick alice` in several terminals.
@@ -20,11 +21,13 @@ async fn main() {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    cli::serve_named(
-        &args.listen,
-        chat::NAME,
-        chat::ChatServer::default(),
-        |uri| format!("Chat ready. Object uri = {uri}"),
-    )
-    .await
+    let ns = rmi::locate_ns().await?;
+    let daemon = args.listen.bind().await?;
+    // The server makes each member's seat in its own daemon.
+    let rooms = chat::ChatServer::new(daemon.clone());
+    let uri = daemon
+        .register_named(&ns, chat::NAME, rooms, args.listen.lease()?)
+        .await?;
+    println!("Chat ready. Object uri = {uri}");
+    cli::serve_until_ctrl_c(&daemon).await
 }

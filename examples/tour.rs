@@ -329,7 +329,8 @@ impl chat::Member for TourMember {
 async fn chat_demo() -> TourResult {
     step("12. Group chat (what Spread does): members are called back with each line");
     let server = rmi::Daemon::bind("127.0.0.1:0").await?;
-    let rooms = chat::ChatServer::default().with_say(|line| println!("    server: {line}"));
+    let rooms =
+        chat::ChatServer::new(server.clone()).with_say(|line| println!("    server: {line}"));
     let room = server.register(rooms)?;
     server.spawn();
     let chat = chat::ChatRoomProxy::connect(&room).await?;
@@ -341,16 +342,19 @@ async fn chat_demo() -> TourResult {
         let seat = chat
             .join("lobby".into(), nick.into(), rmi::Remote::new(me))
             .await??;
-        seats.push(seat);
+        if nick == "alice" {
+            println!("    alice: the server made my seat at {}", seat.uri());
+        }
+        seats.push(seat.connect().await?);
         members.push(daemon);
     }
-    let heard = chat.say(seats[0], "hello all".into()).await??;
+    let heard = seats[0].say("hello all".into()).await?;
     println!("    (alice's line reached {heard} members)");
     // Carol vanishes: her daemon stops. The next line drops her; the others go on.
     if let Some(carol) = members.pop() {
         carol.shutdown().await;
     }
-    let heard = chat.say(seats[1], "where is carol?".into()).await??;
+    let heard = seats[1].say("where is carol?".into()).await?;
     println!("    (bob's line reached {heard} member)");
     for daemon in members {
         daemon.shutdown().await;

@@ -1,9 +1,9 @@
 //! Group chat, as Spread does it: members join a room by handing the server a callback
-//! reference; every line one member says reaches every other member of the room.
+//! reference, and get back a reference to a seat the server makes for them on the fly (Pyro's
+//! autoproxy); every line one member says reaches every other member of the room.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmi::Remote;
@@ -46,54 +46,80 @@ pub enum ChatError {
         /// What failed.
         reason: String,
     },
-    /// The seat is not (or no longer) in a room.
-    #[error("you are not in a room (were you dropped?); join again")]
-    NotJoined,
+    /// The server could not make the seat.
+    #[error("the server could not make your seat: {0}")]
+    NoSeat(String),
 }
-
-/// Where a member sits: its seat number is what it passes to `say` and `leave`.
-pub type Seat = u64;
 
 /// The chat server's rooms.
 #[rmi::expose]
 pub trait ChatRoom {
-    /// Joins `room` as `nick`; the server calls `member` back with what others say.
+    /// Joins `room` as `nick`; the server calls `member` back with what others say. Returns
+    /// the member's seat, an object made for it.
     async fn join(
         &self,
         room: String,
         nick: String,
         member: Remote<MemberProxy>,
-    ) -> Result<Seat, ChatError>;
-    /// Says `text` to everyone else in the room; returns how many heard it.
-    async fn say(&self, seat: Seat, text: String) -> Result<usize, ChatError>;
-    /// Leaves the room.
-    async fn leave(&self, seat: Seat) -> Result<(), ChatError>;
+    ) -> Result<Remote<SeatProxy>, ChatError>;
     /// The nicks in `room`, sorted.
     async fn members(&self, room: String) -> Vec<String>;
+}
+
+/// One member's place in a room: what it says goes through here.
+#[rmi::expose]
+pub trait Seat {
+    /// Says `text` to everyone else in the room; returns how many heard it.
+    async fn say(&self, text: String) -> usize;
+    /// Leaves the room; the seat is gone after this.
+    async fn leave(&self);
+}
+
+/// The chat server object: the rooms, and the daemon it makes seats in.
+pub struct ChatServer {
+    rooms: Arc<Rooms>,
+    daemon: rmi::Daemon,
+}
+
+impl ChatServer {
+    /// A chat server making its seats in `daemon` (the one it is registered in), printing
+    /// its log.
+    pub fn new(daemon: rmi::Daemon) -> Self {
+        ChatServer {
+            rooms: Arc::new(Rooms {
+                seats: Mutex::default(),
+                daemon: daemon.clone(),
+                say: Box::new(|line| println!("{line}")),
+            }),
+            daemon,
+        }
+    }
+
+    /// This server, handing its log lines to `say`.
+    pub fn with_say(self, say: impl Fn(String) + Send + Sync + 'static) -> Self {
+        let rooms = Rooms {
+            seats: Mutex::default(),
+            daemon: self.daemon.clone(),
+            say: Box::new(say),
+        };
+        ChatServer {
+            rooms: Arc::new(rooms),
+            daemon: self.daemon,
+        }
+    }
+}
+
+/// Who sits where, by seat object id.
+struct Rooms {
+    seats: Mutex<BTreeMap<String, Sitting>>,
+    daemon: rmi::Daemon,
+    say: Box<dyn Fn(String) + Send + Sync>,
 }
 
 struct Sitting {
     room: String,
     nick: String,
     member: MemberProxy,
-}
-
-/// The chat server object.
-pub struct ChatServer {
-    seats: Mutex<BTreeMap<Seat, Sitting>>,
-    next_seat: AtomicU64,
-    /// Where the log lines go (the tour prefixes them; the server prints them).
-    say: Box<dyn Fn(String) + Send + Sync>,
-}
-
-impl Default for ChatServer {
-    fn default() -> Self {
-        ChatServer {
-            seats: Mutex::default(),
-            next_seat: AtomicU64::default(),
-            say: Box::new(|line| println!("{line}")),
-        }
-    }
 }
 
 fn check_name(name: &str) -> Result<(), ChatError> {
@@ -105,38 +131,25 @@ fn check_name(name: &str) -> Result<(), ChatError> {
     }
 }
 
-impl ChatServer {
-    /// This server, handing its log lines to `say`.
-    pub fn with_say(mut self, say: impl Fn(String) + Send + Sync + 'static) -> Self {
-        self.say = Box::new(say);
-        self
-    }
-
-    fn seats(&self) -> std::sync::MutexGuard<'_, BTreeMap<Seat, Sitting>> {
+impl Rooms {
+    fn seats(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Sitting>> {
         self.seats
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The nick and room of `seat`.
-    fn sitting(&self, seat: Seat) -> Result<(String, String), ChatError> {
-        let seats = self.seats();
-        let me = seats.get(&seat).ok_or(ChatError::NotJoined)?;
-        Ok((me.nick.clone(), me.room.clone()))
-    }
-
     /// The members of `room` but `except`, with their seats.
-    fn members_but(&self, room: &str, except: Seat) -> Vec<(Seat, MemberProxy)> {
+    fn members_but(&self, room: &str, except: &str) -> Vec<(String, MemberProxy)> {
         self.seats()
             .iter()
-            .filter(|(seat, sitting)| **seat != except && sitting.room == room)
-            .map(|(seat, sitting)| (*seat, sitting.member.clone()))
+            .filter(|(seat, sitting)| *seat != except && sitting.room == room)
+            .map(|(seat, sitting)| (seat.clone(), sitting.member.clone()))
             .collect()
     }
 
     /// Tells everyone in `room` but `except` that `text` happened, dropping those who
     /// cannot be reached.
-    async fn announce(&self, room: &str, except: Seat, text: String) {
+    async fn announce(&self, room: &str, except: &str, text: String) {
         let deliveries = self
             .members_but(room, except)
             .into_iter()
@@ -146,61 +159,20 @@ impl ChatServer {
             });
         for (seat, delivered) in futures::future::join_all(deliveries).await {
             if let Err(e) = delivered {
-                Box::pin(self.drop_unreachable(seat, e)).await;
+                Box::pin(self.drop_unreachable(&seat, e)).await;
             }
         }
     }
 
-    /// Drops a member that could not be called back, and tells the others.
-    async fn drop_unreachable(&self, seat: Seat, error: rmi::Error) {
-        let Some(gone) = self.seats().remove(&seat) else {
-            return; // Already dropped by another delivery.
+    /// Says `text` from `seat` to the others in its room; returns how many heard it.
+    async fn say(&self, seat: &str, text: String) -> usize {
+        let Some((nick, room)) = self
+            .seats()
+            .get(seat)
+            .map(|s| (s.nick.clone(), s.room.clone()))
+        else {
+            return 0; // Dropped meanwhile: its seat is being unregistered.
         };
-        (self.say)(format!("{} dropped from {}: {error}", gone.nick, gone.room));
-        self.announce(
-            &gone.room,
-            seat,
-            format!("{} left (unreachable)", gone.nick),
-        )
-        .await;
-    }
-}
-
-impl ChatRoom for ChatServer {
-    async fn join(
-        &self,
-        room: String,
-        nick: String,
-        member: Remote<MemberProxy>,
-    ) -> Result<Seat, ChatError> {
-        check_name(&room)?;
-        check_name(&nick)?;
-        let unreachable = |e: rmi::Error| ChatError::Unreachable {
-            uri: member.uri().to_string(),
-            reason: e.to_string(),
-        };
-        let proxy = member.connect().await.map_err(unreachable)?;
-        let seat = self.next_seat.fetch_add(1, Ordering::Relaxed);
-        {
-            let mut seats = self.seats();
-            if seats.values().any(|s| s.room == room && s.nick == nick) {
-                return Err(ChatError::NickTaken { nick, room });
-            }
-            let member = proxy.with_timeout(DELIVERY_TIMEOUT);
-            let sitting = Sitting {
-                room: room.clone(),
-                nick: nick.clone(),
-                member,
-            };
-            seats.insert(seat, sitting);
-        }
-        (self.say)(format!("{nick} joined {room}"));
-        self.announce(&room, seat, format!("{nick} joined")).await;
-        Ok(seat)
-    }
-
-    async fn say(&self, seat: Seat, text: String) -> Result<usize, ChatError> {
-        let (nick, room) = self.sitting(seat)?;
         let deliveries = self
             .members_but(&room, seat)
             .into_iter()
@@ -212,22 +184,76 @@ impl ChatRoom for ChatServer {
         for (seat, delivered) in futures::future::join_all(deliveries).await {
             match delivered {
                 Ok(()) => heard += 1,
-                Err(e) => self.drop_unreachable(seat, e).await,
+                Err(e) => self.drop_unreachable(&seat, e).await,
             }
         }
-        Ok(heard)
+        heard
     }
 
-    async fn leave(&self, seat: Seat) -> Result<(), ChatError> {
-        let gone = self.seats().remove(&seat).ok_or(ChatError::NotJoined)?;
-        (self.say)(format!("{} left {}", gone.nick, gone.room));
-        self.announce(&gone.room, seat, format!("{} left", gone.nick))
+    /// Takes `seat` out of its room and unregisters it; tells the others `why`.
+    async fn remove(&self, seat: &str, why: impl FnOnce(&str) -> String) -> Option<Sitting> {
+        let gone = self.seats().remove(seat)?;
+        self.daemon.unregister(seat);
+        self.announce(&gone.room, seat, why(&gone.nick)).await;
+        Some(gone)
+    }
+
+    /// Drops a member that could not be called back.
+    async fn drop_unreachable(&self, seat: &str, error: rmi::Error) {
+        let why = |nick: &str| format!("{nick} left (unreachable)");
+        if let Some(gone) = self.remove(seat, why).await {
+            (self.say)(format!("{} dropped from {}: {error}", gone.nick, gone.room));
+        }
+    }
+}
+
+impl ChatRoom for ChatServer {
+    async fn join(
+        &self,
+        room: String,
+        nick: String,
+        member: Remote<MemberProxy>,
+    ) -> Result<Remote<SeatProxy>, ChatError> {
+        check_name(&room)?;
+        check_name(&nick)?;
+        let unreachable = |e: rmi::Error| ChatError::Unreachable {
+            uri: member.uri().to_string(),
+            reason: e.to_string(),
+        };
+        let proxy = member.connect().await.map_err(unreachable)?;
+        let seat = {
+            let mut seats = self.rooms.seats();
+            if seats.values().any(|s| s.room == room && s.nick == nick) {
+                return Err(ChatError::NickTaken { nick, room });
+            }
+            // Unguessable, as every object id: only its member can speak from a seat.
+            let id = format!("seat_{:032x}", rand::random::<u128>());
+            let object = SeatObject {
+                rooms: self.rooms.clone(),
+                id: id.clone(),
+            };
+            let uri = self
+                .daemon
+                .register_with_id(id, object)
+                .map_err(|e| ChatError::NoSeat(e.to_string()))?;
+            let sitting = Sitting {
+                room: room.clone(),
+                nick: nick.clone(),
+                member: proxy.with_timeout(DELIVERY_TIMEOUT),
+            };
+            seats.insert(uri.id().to_owned(), sitting);
+            uri
+        };
+        (self.rooms.say)(format!("{nick} joined {room}"));
+        self.rooms
+            .announce(&room, seat.id(), format!("{nick} joined"))
             .await;
-        Ok(())
+        Ok(Remote::new(seat))
     }
 
     async fn members(&self, room: String) -> Vec<String> {
         let mut nicks: Vec<String> = self
+            .rooms
             .seats()
             .values()
             .filter(|s| s.room == room)
@@ -235,6 +261,26 @@ impl ChatRoom for ChatServer {
             .collect();
         nicks.sort();
         nicks
+    }
+}
+
+/// A seat, made when its member joins and unregistered when it leaves or is dropped.
+struct SeatObject {
+    rooms: Arc<Rooms>,
+    /// Its object id, which is also its key in the rooms.
+    id: String,
+}
+
+impl Seat for SeatObject {
+    async fn say(&self, text: String) -> usize {
+        self.rooms.say(&self.id, text).await
+    }
+
+    async fn leave(&self) {
+        let why = |nick: &str| format!("{nick} left");
+        if let Some(gone) = self.rooms.remove(&self.id, why).await {
+            (self.rooms.say)(format!("{} left {}", gone.nick, gone.room));
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Group chat across processes: `chat_server` and several `chat_client`s, each hosting the
 //! callback the server calls with what the others say (a callback from server to client).
 
-use rmi_tests::{example, NameServer, Running};
+use rmi_tests::{binary, example, run, stdout, NameServer, Running};
 
 fn member(ns: &NameServer, nick: &str) -> Running {
     let mut command = ns.client(example("chat_client"));
@@ -15,7 +15,8 @@ fn member(ns: &NameServer, nick: &str) -> Running {
 fn every_line_reaches_every_other_member_and_a_vanished_one_is_dropped() {
     let ns = NameServer::start();
     let mut server = Running::start("chat_server", ns.client(example("chat_server")));
-    server.expect_line("Chat ready");
+    let ready = server.expect_line("Chat ready. Object uri = rmi:obj_");
+    let endpoint = ready.rsplit('@').next().unwrap().to_owned();
     let mut alice = member(&ns, "alice");
     let mut bob = member(&ns, "bob");
     alice.expect_line("* bob joined");
@@ -44,6 +45,11 @@ fn every_line_reaches_every_other_member_and_a_vanished_one_is_dropped() {
     assert!(alice.end_input().success());
     bob.expect_line("* alice left");
     server.expect_line("alice left lobby");
+
+    // Each member's seat was an object made for it on joining; only bob's is left.
+    let objects = stdout(&run(&mut binary("rmi").args(["objects", &endpoint]), ""));
+    let seats = objects.lines().filter(|l| l.ends_with("is a Seat")).count();
+    assert_eq!(seats, 1, "{objects}");
 }
 
 #[test]

@@ -402,15 +402,27 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
 /// its network gone): routine for a server, not worth a warning.
 fn client_went_away(error: &(dyn std::error::Error + 'static)) -> bool {
     use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
-    let mut source = Some(error);
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
-            );
-        }
-        source = e.source();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        // tarpc holds the transport's error in an `Arc`, which is its own error type.
+        let io = e
+            .downcast_ref::<std::io::Error>()
+            .or_else(|| e.downcast_ref::<Arc<std::io::Error>>().map(|io| &**io));
+        next = match io {
+            Some(io)
+                if matches!(
+                    io.kind(),
+                    ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+                ) =>
+            {
+                return true
+            }
+            // The codec wraps the socket's error in one of kind `Other`: look inside.
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
     false
 }
@@ -421,6 +433,27 @@ fn new_object_id() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_client_that_left_is_told_from_a_broken_connection() {
+        use std::io::{Error, ErrorKind};
+        use std::sync::Arc;
+        let reset = Error::from(ErrorKind::ConnectionReset);
+        assert!(super::client_went_away(&reset));
+        // As tarpc wraps it: the transport's error shared in an `Arc`.
+        #[derive(Debug, thiserror::Error)]
+        #[error("could not read from the transport")]
+        struct Read(#[source] Arc<Error>);
+        assert!(super::client_went_away(&Read(Arc::new(reset))));
+        let too_big = Read(Arc::new(Error::new(
+            ErrorKind::InvalidData,
+            "frame too big",
+        )));
+        assert!(!super::client_went_away(&too_big));
+        // As the codec wraps the socket's error.
+        let wrapped = Error::other(Error::from(ErrorKind::ConnectionReset));
+        assert!(super::client_went_away(&Read(Arc::new(wrapped))));
+    }
+
     #[test]
     fn object_ids_are_obj_and_32_hex_digits() {
         let id = super::new_object_id();
