@@ -47,7 +47,7 @@ fn every_line_reaches_every_other_member_and_a_vanished_one_is_dropped() {
     server.expect_line("alice left lobby");
 
     // Each member's seat was an object made for it on joining; only bob's is left.
-    let objects = stdout(&run(&mut binary("rmi").args(["objects", &endpoint]), ""));
+    let objects = stdout(&run(binary("rmi").args(["objects", &endpoint]), ""));
     let seats = objects.lines().filter(|l| l.ends_with("is a Seat")).count();
     assert_eq!(seats, 1, "{objects}");
 }
