@@ -3,11 +3,12 @@
 
 use serde_json::Value;
 
+use crate::client::ClientConfig;
 use crate::describe::TraitDescriptor;
-use crate::proxy::{Binder, ProxyCore};
+use crate::proxy::ProxyCore;
 use crate::stream::{Stream, JSON_MARKER};
 use crate::uri::{IntoUri, ObjectUri};
-use crate::wire::{Format, Payload, DEFAULT_TIMEOUT};
+use crate::wire::{Format, Payload};
 use crate::Error;
 
 /// A proxy for any exposed object, called by method name with JSON arguments.
@@ -43,8 +44,11 @@ pub struct DynamicProxy {
 impl DynamicProxy {
     /// Connects to the object at `uri`, whatever trait it serves.
     pub async fn connect(uri: impl IntoUri) -> Result<Self, Error> {
-        let core = ProxyCore::connect(uri.into_uri()?, Binder::Any, DEFAULT_TIMEOUT).await?;
-        Ok(DynamicProxy { core })
+        ClientConfig::process_default()?.connect_dynamic(uri).await
+    }
+
+    pub(crate) fn from_core(core: ProxyCore) -> Self {
+        DynamicProxy { core }
     }
 
     /// The object's trait, as its daemon describes it.

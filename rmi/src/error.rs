@@ -88,6 +88,22 @@ pub enum Error {
         /// `HOST:PORT` of the name server asked.
         name_server: String,
     },
+    /// The handshake found that client and daemon do not share a key.
+    #[error("not allowed to talk to the daemon at {endpoint}: {reason}")]
+    Authentication {
+        /// `HOST:PORT` of the daemon.
+        endpoint: String,
+        /// What the handshake found.
+        reason: String,
+    },
+    /// A key that cannot be used.
+    #[error("cannot use {origin} as a key: {reason}")]
+    BadKey {
+        /// Where the key came from: a file, or the key given.
+        origin: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The daemon has no object with the URI's id.
     #[error("no object '{id}' is registered at {uri}; it was never registered there, or it was unregistered")]
     UnknownObject {

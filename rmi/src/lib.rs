@@ -38,6 +38,7 @@
 // Lets `#[expose]`, which names `::rmi`, be used inside this crate too.
 extern crate self as rmi;
 
+mod client;
 mod daemon;
 mod describe;
 mod dispatch;
@@ -46,13 +47,15 @@ mod error;
 mod nameserver;
 mod proxy;
 mod remote;
+mod security;
 mod serving;
 mod stream;
 mod uri;
 mod wire;
 
+pub use client::ClientConfig;
 pub use daemon::builtin::{BindError, Binding, DaemonObject, DaemonObjectProxy, ObjectInfo};
-pub use daemon::{Daemon, DAEMON_OBJECT_ID};
+pub use daemon::{Daemon, DaemonBuilder, DAEMON_OBJECT_ID, DEFAULT_HANDSHAKE_TIMEOUT};
 pub use describe::{MethodDescriptor, Param, TraitDescriptor};
 pub use dispatch::{Expose, Instances};
 pub use dynamic::{DynamicProxy, JsonReply};
@@ -64,6 +67,7 @@ pub use nameserver::{
 };
 pub use proxy::{connect, Proxy, ProxyCore};
 pub use remote::Remote;
+pub use security::{Key, KEY_FILE_ENV};
 pub use serving::time_left;
 pub use stream::Stream;
 pub use uri::{

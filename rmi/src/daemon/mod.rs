@@ -4,6 +4,7 @@
 //! or re-entrant call never holds up another). The object table is read on every call and
 //! written only on (un)registration, so it is an [`ArcSwap`]: readers never lock.
 
+mod builder;
 pub(crate) mod builtin;
 mod names;
 mod objects;
@@ -21,9 +22,12 @@ use tokio_util::task::TaskTracker;
 use crate::dispatch::{Expose, Host, Hosted};
 use crate::nameserver::{NameServerProxy, RegisterOptions};
 use crate::proxy::Proxy;
+use crate::security::handshake;
 use crate::uri::{Endpoint, ObjectUri};
 use crate::wire;
 use crate::Error;
+use builder::Settings;
+pub use builder::{DaemonBuilder, DEFAULT_HANDSHAKE_TIMEOUT};
 use objects::Objects;
 
 /// The id of the object every daemon hosts about itself (its objects, binding, ping).
@@ -59,6 +63,7 @@ pub struct Daemon {
 }
 
 pub(crate) struct Shared {
+    settings: Settings,
     endpoint: Endpoint,
     local_addr: SocketAddr,
     listener: Mutex<Option<TcpListener>>,
@@ -70,8 +75,21 @@ pub(crate) struct Shared {
 
 impl Daemon {
     /// Listens on `addr`, such as `"127.0.0.1:0"` or a `SocketAddr` (port 0 picks a free
-    /// port). URIs name the address actually bound.
+    /// port). URIs name the address actually bound. Clients must prove the key in the file
+    /// `RMI_KEY_FILE` names, if it is set; [`Daemon::builder`] sets a key and limits.
     pub async fn bind(addr: impl ToSocketAddrs + std::fmt::Display) -> Result<Daemon, Error> {
+        Daemon::builder().bind(addr).await
+    }
+
+    /// Sets up a daemon before it listens: its key, its limits.
+    pub fn builder() -> DaemonBuilder {
+        DaemonBuilder::new()
+    }
+
+    async fn listen(
+        addr: impl ToSocketAddrs + std::fmt::Display,
+        settings: Settings,
+    ) -> Result<Daemon, Error> {
         let shown = addr.to_string();
         let listener = TcpListener::bind(addr)
             .await
@@ -89,6 +107,7 @@ impl Daemon {
             );
         }
         let shared = Arc::new(Shared {
+            settings,
             endpoint: Endpoint::from(local_addr),
             local_addr,
             listener: Mutex::new(Some(listener)),
@@ -302,7 +321,9 @@ impl Daemon {
                 Ok((stream, peer)) => {
                     tracing::debug!(%peer, "connection accepted");
                     let shared = self.shared.clone();
-                    self.shared.tasks.spawn(serve_connection(shared, stream));
+                    self.shared
+                        .tasks
+                        .spawn(serve_connection(shared, stream, peer));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait a little rather than spin.
@@ -371,8 +392,27 @@ impl Daemon {
     }
 }
 
-async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
+/// Runs the handshake: whether the client may call.
+async fn admit(shared: &Shared, stream: &mut TcpStream, peer: SocketAddr) -> bool {
+    let settings = &shared.settings;
+    let handshake = handshake::accept(stream, settings.key.as_ref());
+    let refusal = tokio::select! {
+        _ = shared.stop.stopped() => return false,
+        outcome = tokio::time::timeout(settings.handshake_timeout, handshake) => match outcome {
+            Ok(Ok(())) => return true,
+            Ok(Err(refusal)) => refusal.to_string(),
+            Err(_) => format!("no handshake within {:?}", settings.handshake_timeout),
+        },
+    };
+    tracing::warn!(%peer, "connection refused: {refusal}");
+    false
+}
+
+async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
+    if !admit(&shared, &mut stream, peer).await {
+        return;
+    }
     // On shutdown the stream reads as closed: tarpc stops taking requests, sends the replies
     // of those in flight, then ends.
     let stream = stop::StopReading::new(stream, &shared.stop);

@@ -92,7 +92,11 @@ pub(crate) async fn renew_until_stopped(mut named: Named, stop: Stop) {
                 tracing::warn!(name = %named.name, "lease not renewed: {e}");
                 // The connection broke: the name server may have restarted. Reconnect and
                 // register again; if it is still down, try again at the next renewal.
-                if let Ok(ns) = crate::locate_ns_at(named.ns.uri().endpoint()).await {
+                let (at, config) = (
+                    named.ns.uri().endpoint().clone(),
+                    crate::Proxy::core(&named.ns).config().clone(),
+                );
+                if let Ok(ns) = crate::nameserver::locate_ns_at_with(&at, &config).await {
                     named.ns = ns;
                     if let Err(e) =
                         register(&named.ns, &named.name, &named.uri, &named.options).await

@@ -1,6 +1,9 @@
 //! Finding the name server: from `RMI_NS_HOST` / `RMI_NS_PORT`, at the default address, or by
 //! UDP broadcast on the local network; and resolving `rminame:` and `rmimeta:` URIs with it.
 
+use std::sync::Arc;
+
+use crate::client::ClientConfig;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -77,17 +80,22 @@ fn broadcast_port() -> Result<u16, Error> {
 /// # Ok(()) }
 /// ```
 pub async fn locate_ns() -> Result<NameServerProxy, Error> {
+    locate_ns_with(&ClientConfig::process_default()?).await
+}
+
+/// [`locate_ns`], connecting as `config` says.
+pub(crate) async fn locate_ns_with(config: &Arc<ClientConfig>) -> Result<NameServerProxy, Error> {
     if let Some(endpoint) = ns_endpoint_from_env()? {
-        return locate_ns_at(&endpoint).await;
+        return locate_ns_at_with(&endpoint, config).await;
     }
     let local = Endpoint::new(DEFAULT_NS_HOST, DEFAULT_NS_PORT);
-    let local_error = match locate_ns_at(&local).await {
+    let local_error = match locate_ns_at_with(&local, config).await {
         Ok(ns) => return Ok(ns),
         Err(e) => e,
     };
     let port = broadcast_port()?;
     match discover(port).await {
-        Some(uri) => locate_ns_at(uri.endpoint()).await,
+        Some(uri) => locate_ns_at_with(uri.endpoint(), config).await,
         None => Err(Error::NameServerUnreachable {
             endpoint: format!("{local} or by broadcast on UDP port {port}"),
             reason: format!("{local_error}; and no name server answered the broadcast"),
@@ -104,10 +112,18 @@ pub async fn locate_ns() -> Result<NameServerProxy, Error> {
 /// # Ok(()) }
 /// ```
 pub async fn locate_ns_at(endpoint: &Endpoint) -> Result<NameServerProxy, Error> {
+    locate_ns_at_with(endpoint, &ClientConfig::process_default()?).await
+}
+
+/// [`locate_ns_at`], connecting as `config` says.
+pub(crate) async fn locate_ns_at_with(
+    endpoint: &Endpoint,
+    config: &Arc<ClientConfig>,
+) -> Result<NameServerProxy, Error> {
     let uri = ObjectUri::new(NAME_SERVER_ID, endpoint.clone())?;
     // Binds directly: `connect` resolves names through this very module.
     let binder = Binder::Typed(NameServerProxy::DESCRIPTOR);
-    ProxyCore::connect(Uri::Object(uri), binder, DEFAULT_TIMEOUT)
+    ProxyCore::connect(Uri::Object(uri), binder, DEFAULT_TIMEOUT, config.clone())
         .await
         .map(NameServerProxy::from_core)
         .map_err(|e| Error::NameServerUnreachable {
@@ -146,11 +162,17 @@ async fn discover(port: u16) -> Option<ObjectUri> {
 }
 
 /// The name server a `rminame:` or `rmimeta:` URI means: the one it names, else the default.
-async fn name_server_for(endpoint: Option<&Endpoint>) -> Result<(NameServerProxy, String), Error> {
+async fn name_server_for(
+    endpoint: Option<&Endpoint>,
+    config: &Arc<ClientConfig>,
+) -> Result<(NameServerProxy, String), Error> {
     match endpoint {
-        Some(endpoint) => Ok((locate_ns_at(endpoint).await?, endpoint.to_string())),
+        Some(endpoint) => Ok((
+            locate_ns_at_with(endpoint, config).await?,
+            endpoint.to_string(),
+        )),
         None => {
-            let ns = locate_ns().await?;
+            let ns = locate_ns_with(config).await?;
             let at = ns.uri().endpoint().to_string();
             Ok((ns, at))
         }
@@ -158,8 +180,11 @@ async fn name_server_for(endpoint: Option<&Endpoint>) -> Result<(NameServerProxy
 }
 
 /// Resolves a `rminame:` URI to the object URI registered under its name.
-pub(crate) async fn resolve_name(name: &NameUri) -> Result<ObjectUri, Error> {
-    let (ns, at) = name_server_for(name.name_server()).await?;
+pub(crate) async fn resolve_name(
+    name: &NameUri,
+    config: &Arc<ClientConfig>,
+) -> Result<ObjectUri, Error> {
+    let (ns, at) = name_server_for(name.name_server(), config).await?;
     ns.lookup(name.name().to_owned())
         .await?
         .map_err(|e| ns_error(e, &at, || name.to_string()))
@@ -167,8 +192,11 @@ pub(crate) async fn resolve_name(name: &NameUri) -> Result<ObjectUri, Error> {
 
 /// Resolves a `rmimeta:` URI to one of the objects carrying all its tags, picked at random so
 /// that clients spread over the servers.
-pub(crate) async fn resolve_meta(meta: &MetaUri) -> Result<ObjectUri, Error> {
-    let (ns, at) = name_server_for(meta.name_server()).await?;
+pub(crate) async fn resolve_meta(
+    meta: &MetaUri,
+    config: &Arc<ClientConfig>,
+) -> Result<ObjectUri, Error> {
+    let (ns, at) = name_server_for(meta.name_server(), config).await?;
     let matches = ns
         .lookup_all(meta.tags().clone())
         .await?

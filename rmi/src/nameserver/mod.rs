@@ -18,7 +18,7 @@ pub use locate::{
     locate_ns, locate_ns_at, ns_endpoint_from_env, DEFAULT_NS_BCPORT, DEFAULT_NS_HOST,
     DEFAULT_NS_PORT, DISCOVERY_REQUEST,
 };
-pub(crate) use locate::{resolve_meta, resolve_name};
+pub(crate) use locate::{locate_ns_at_with, locate_ns_with, resolve_meta, resolve_name};
 
 /// The object id of the name server on its daemon.
 pub const NAME_SERVER_ID: &str = "rmi.nameserver";

@@ -7,18 +7,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Proxy, ProxyCore};
+use crate::client::ClientConfig;
 use crate::daemon::builtin::{BindError, Binding, DaemonObjectProxy};
 use crate::describe::{MethodDescriptor, TraitDescriptor};
+use crate::security::handshake;
 use crate::uri::{Endpoint, IntoUri, ObjectUri, Uri};
 use crate::wire::{self, Invoke, DAEMON_HANDLE};
 use crate::Error;
 
 /// The object a URI means: itself, or what the name server says for a name or tags.
-pub(crate) async fn resolve(uri: impl IntoUri) -> Result<ObjectUri, Error> {
+pub(crate) async fn resolve(
+    uri: impl IntoUri,
+    config: &Arc<ClientConfig>,
+) -> Result<ObjectUri, Error> {
     match uri.into_uri()? {
         Uri::Object(object) => Ok(object),
-        Uri::Name(name) => crate::nameserver::resolve_name(&name).await,
-        Uri::Meta(meta) => crate::nameserver::resolve_meta(&meta).await,
+        Uri::Name(name) => crate::nameserver::resolve_name(&name, config).await,
+        Uri::Meta(meta) => crate::nameserver::resolve_meta(&meta, config).await,
     }
 }
 
@@ -51,18 +56,26 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub(crate) async fn open(endpoint: &Endpoint, timeout: Duration) -> Result<Self, Error> {
+    /// Connects to the daemon at `endpoint` and runs the handshake, within `timeout`.
+    pub(crate) async fn open(
+        endpoint: &Endpoint,
+        timeout: Duration,
+        config: &ClientConfig,
+    ) -> Result<Self, Error> {
         let connect_error = |reason: String| Error::Connect {
             endpoint: endpoint.to_string(),
             reason,
         };
-        let stream = tokio::time::timeout(
-            timeout,
-            tokio::net::TcpStream::connect(endpoint.connect_target()),
-        )
-        .await
-        .map_err(|_| connect_error(format!("no answer within {timeout:?}")))?
-        .map_err(|e| connect_error(e.to_string()))?;
+        let opening = async {
+            let mut stream = tokio::net::TcpStream::connect(endpoint.connect_target())
+                .await
+                .map_err(|e| connect_error(e.to_string()))?;
+            handshake::connect(&mut stream, config.key.as_ref(), endpoint).await?;
+            Ok::<_, Error>(stream)
+        };
+        let stream = tokio::time::timeout(timeout, opening)
+            .await
+            .map_err(|_| connect_error(format!("no answer within {timeout:?}")))??;
         let transport = wire::client_transport(stream);
         let client = tarpc::client::new(tarpc::client::Config::default(), transport);
         let closed = Arc::new(AtomicBool::new(false));
@@ -109,10 +122,11 @@ impl Bound {
         uri: &Uri,
         binder: &Binder,
         timeout: Duration,
+        config: &Arc<ClientConfig>,
     ) -> Result<Bound, Error> {
         // Boxed: resolving a name binds a name server proxy, which comes back here.
-        let object = Box::pin(resolve(uri)).await?;
-        let connection = Connection::open(object.endpoint(), timeout).await?;
+        let object = Box::pin(resolve(uri, config)).await?;
+        let connection = Connection::open(object.endpoint(), timeout, config).await?;
         if object.id() == crate::daemon::DAEMON_OBJECT_ID {
             // The daemon's own object needs no binding, but a proxy of another trait is as
             // wrong for it as for any object.
@@ -131,6 +145,7 @@ impl Bound {
         let daemon = DaemonObjectProxy::from_core(ProxyCore::fixed(
             Bound::daemon_object(object.endpoint(), connection.clone()),
             timeout,
+            config.clone(),
         ));
         let unknown = || Error::UnknownObject {
             uri: object.to_string(),

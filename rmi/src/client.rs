@@ -1,0 +1,104 @@
+//! [`ClientConfig`]: how proxies connect: the key they prove to daemons. Proxies made from
+//! one config use it for everything they connect to on their behalf (binding again, the name
+//! server that resolves their `rminame:` URIs).
+
+use std::sync::{Arc, OnceLock};
+
+use crate::dynamic::DynamicProxy;
+use crate::nameserver::NameServerProxy;
+use crate::proxy::{Binder, Proxy, ProxyCore};
+use crate::security::Key;
+use crate::uri::{Endpoint, IntoUri};
+use crate::wire::DEFAULT_TIMEOUT;
+use crate::Error;
+
+/// How a client connects: the key it proves to daemons, if any.
+///
+/// `GreeterProxy::connect(uri)` uses the process's default, which takes its key from the file
+/// that `RMI_KEY_FILE` names; a config of your own connects with another.
+///
+/// ```
+/// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
+/// # struct P; impl Ping for P { async fn ping(&self) {} }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
+/// let key = rmi::Key::new("s3cret")?;
+/// let daemon = rmi::Daemon::builder().key(key.clone()).bind("127.0.0.1:0").await?;
+/// let uri = daemon.register(P)?;
+/// daemon.spawn();
+/// // Without the key, the daemon refuses the connection before any call.
+/// let refused = rmi::ClientConfig::new().connect::<PingProxy>(&uri).await.unwrap_err();
+/// assert!(matches!(refused, rmi::Error::Authentication { .. }));
+/// let client = rmi::ClientConfig::new().key(key);
+/// client.connect::<PingProxy>(&uri).await?.ping().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ClientConfig {
+    pub(crate) key: Option<Key>,
+}
+
+impl ClientConfig {
+    /// A config without a key: for daemons without one.
+    pub fn new() -> Self {
+        ClientConfig::default()
+    }
+
+    /// A config with the key in the file `RMI_KEY_FILE` names, if set.
+    pub fn from_env() -> Result<Self, Error> {
+        Ok(ClientConfig {
+            key: Key::from_env()?,
+        })
+    }
+
+    /// This config, proving `key` to daemons.
+    pub fn key(mut self, key: Key) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// The process's default: [`from_env`](ClientConfig::from_env), read once.
+    pub fn process_default() -> Result<Arc<ClientConfig>, Error> {
+        static DEFAULT: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
+        DEFAULT
+            .get_or_init(|| {
+                ClientConfig::from_env()
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|reason| Error::BadKey {
+                origin: format!("${}", crate::security::KEY_FILE_ENV),
+                reason,
+            })
+    }
+
+    /// Connects a proxy of type `P` to `uri` with this config.
+    pub async fn connect<P: Proxy>(&self, uri: impl IntoUri) -> Result<P, Error> {
+        let binder = Binder::Typed(P::DESCRIPTOR);
+        let core =
+            ProxyCore::connect(uri.into_uri()?, binder, DEFAULT_TIMEOUT, self.shared()).await?;
+        Ok(P::from_core(core))
+    }
+
+    /// Connects a [`DynamicProxy`] to `uri` with this config.
+    pub async fn connect_dynamic(&self, uri: impl IntoUri) -> Result<DynamicProxy, Error> {
+        let core = ProxyCore::connect(uri.into_uri()?, Binder::Any, DEFAULT_TIMEOUT, self.shared())
+            .await?;
+        Ok(DynamicProxy::from_core(core))
+    }
+
+    /// Connects to the name server as [`rmi::locate_ns`](crate::locate_ns) does, with this
+    /// config.
+    pub async fn locate_ns(&self) -> Result<NameServerProxy, Error> {
+        crate::nameserver::locate_ns_with(&self.shared()).await
+    }
+
+    /// Connects to the name server at `endpoint` with this config.
+    pub async fn locate_ns_at(&self, endpoint: &Endpoint) -> Result<NameServerProxy, Error> {
+        crate::nameserver::locate_ns_at_with(endpoint, &self.shared()).await
+    }
+
+    fn shared(&self) -> Arc<ClientConfig> {
+        Arc::new(self.clone())
+    }
+}

@@ -1,0 +1,206 @@
+//! The handshake that opens every connection, before any call.
+//!
+//! The daemon speaks first: `RMI` 0x01, then a mode byte. Mode 0 (the daemon has no key):
+//! done. Mode 1: 32 random bytes follow (the daemon's challenge); the client answers with 32
+//! random bytes of its own and `HMAC-SHA256(key, "rmi client" ‖ daemon's ‖ client's)`; the
+//! daemon checks it and answers 0 (refused, then closes) or 1 and
+//! `HMAC-SHA256(key, "rmi server" ‖ client's ‖ daemon's)`, which the client checks. Each side
+//! thus knows the other holds the key, the key never travels, and fresh challenges on both
+//! sides make a recorded exchange useless to replay.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::Key;
+use crate::uri::Endpoint;
+use crate::Error;
+
+const MAGIC: [u8; 4] = *b"RMI\x01";
+const OPEN: u8 = 0;
+const KEYED: u8 = 1;
+const REFUSED: u8 = 0;
+const ACCEPTED: u8 = 1;
+const NONCE: usize = 32;
+const PROOF: usize = 32;
+const CLIENT_LABEL: &[u8] = b"rmi client";
+const SERVER_LABEL: &[u8] = b"rmi server";
+
+/// Why a daemon refused a connection.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Refusal {
+    /// The client left without answering the challenge.
+    #[error("it did not answer the key challenge: it has no key, or is not an rmi client")]
+    NoAnswer,
+    /// The client's answer is not made with the daemon's key.
+    #[error("wrong key: its answer to the challenge was not made with this daemon's key")]
+    WrongKey,
+    /// The connection failed during the handshake.
+    #[error("the handshake failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn proof(key: &Key, label: &[u8], first: &[u8], second: &[u8]) -> Hmac<Sha256> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.bytes()).expect("HMAC takes keys of any length");
+    mac.update(label);
+    mac.update(first);
+    mac.update(second);
+    mac
+}
+
+/// The daemon's side: challenges the client when the daemon has a key.
+pub(crate) async fn accept<S>(stream: &mut S, key: Option<&Key>) -> Result<(), Refusal>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(key) = key else {
+        let mut hello = MAGIC.to_vec();
+        hello.push(OPEN);
+        stream.write_all(&hello).await?;
+        return Ok(());
+    };
+    let challenge: [u8; NONCE] = rand::random();
+    let mut hello = MAGIC.to_vec();
+    hello.push(KEYED);
+    hello.extend_from_slice(&challenge);
+    stream.write_all(&hello).await?;
+    let mut answer = [0u8; NONCE + PROOF];
+    if let Err(e) = stream.read_exact(&mut answer).await {
+        return Err(match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => Refusal::NoAnswer,
+            _ => Refusal::Io(e),
+        });
+    }
+    let (their_challenge, their_proof) = answer.split_at(NONCE);
+    let expected = proof(key, CLIENT_LABEL, &challenge, their_challenge);
+    if expected.verify_slice(their_proof).is_err() {
+        // Said, so that the client can tell a wrong key from a broken network.
+        let _ = stream.write_all(&[REFUSED]).await;
+        return Err(Refusal::WrongKey);
+    }
+    let mine = proof(key, SERVER_LABEL, their_challenge, &challenge).finalize();
+    let mut accepted = vec![ACCEPTED];
+    accepted.extend_from_slice(&mine.into_bytes());
+    stream.write_all(&accepted).await?;
+    Ok(())
+}
+
+/// The client's side: answers the daemon's challenge and checks its proof.
+pub(crate) async fn connect<S>(
+    stream: &mut S,
+    key: Option<&Key>,
+    endpoint: &Endpoint,
+) -> Result<(), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let refused = |reason: String| Error::Authentication {
+        endpoint: endpoint.to_string(),
+        reason,
+    };
+    let broken = |e: std::io::Error| Error::Connect {
+        endpoint: endpoint.to_string(),
+        reason: format!("the connection broke during the handshake: {e}"),
+    };
+    let mut head = [0u8; 5];
+    stream.read_exact(&mut head).await.map_err(broken)?;
+    if head[..4] != MAGIC {
+        return Err(Error::Connect {
+            endpoint: endpoint.to_string(),
+            reason: format!("it is not an rmi daemon (it began with {head:02x?})"),
+        });
+    }
+    let key = match (head[4], key) {
+        (OPEN, None) => return Ok(()),
+        (OPEN, Some(_)) => {
+            return Err(refused(
+                "the daemon has no key, so it cannot prove it holds ours; give it the same key, or connect without one".into(),
+            ))
+        }
+        (KEYED, None) => {
+            return Err(refused(
+                "the daemon requires a key; give this client the daemon's key (--key-file or RMI_KEY_FILE)".into(),
+            ))
+        }
+        (KEYED, Some(key)) => key,
+        (mode, _) => return Err(refused(format!("unknown handshake mode {mode}: is the daemon a newer rmi?"))),
+    };
+    let mut challenge = [0u8; NONCE];
+    stream.read_exact(&mut challenge).await.map_err(broken)?;
+    let mine: [u8; NONCE] = rand::random();
+    let mut answer = mine.to_vec();
+    answer.extend_from_slice(
+        &proof(key, CLIENT_LABEL, &challenge, &mine)
+            .finalize()
+            .into_bytes(),
+    );
+    stream.write_all(&answer).await.map_err(broken)?;
+    let mut status = [0u8; 1];
+    stream.read_exact(&mut status).await.map_err(broken)?;
+    if status[0] != ACCEPTED {
+        return Err(refused(
+            "the daemon refused our key: the client's and the daemon's keys differ".into(),
+        ));
+    }
+    let mut theirs = [0u8; PROOF];
+    stream.read_exact(&mut theirs).await.map_err(broken)?;
+    proof(key, SERVER_LABEL, &mine, &challenge)
+        .verify_slice(&theirs)
+        .map_err(|_| {
+            refused(
+                "the daemon did not prove it holds the key: it is not the daemon you expect".into(),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn handshake(
+        server: Option<&Key>,
+        client: Option<&Key>,
+    ) -> (Result<(), Refusal>, Result<(), Error>) {
+        let (mut a, mut b) = tokio::io::duplex(1024);
+        let endpoint = Endpoint::new("127.0.0.1", 1);
+        let (served, connected) = tokio::join!(
+            async {
+                let result = accept(&mut a, server).await;
+                drop(a);
+                result
+            },
+            async {
+                let result = connect(&mut b, client, &endpoint).await;
+                drop(b);
+                result
+            }
+        );
+        (served, connected)
+    }
+
+    #[tokio::test]
+    async fn same_key_or_no_key_on_both_sides_connects() {
+        let key = Key::new("k").unwrap();
+        let (served, connected) = handshake(Some(&key), Some(&key)).await;
+        assert!(served.is_ok() && connected.is_ok());
+        let (served, connected) = handshake(None, None).await;
+        assert!(served.is_ok() && connected.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_wrong_or_missing_key_is_refused_on_both_sides() {
+        let (ours, theirs) = (Key::new("right").unwrap(), Key::new("wrong").unwrap());
+        let (served, connected) = handshake(Some(&ours), Some(&theirs)).await;
+        assert!(matches!(served, Err(Refusal::WrongKey)));
+        assert!(connected.unwrap_err().to_string().contains("keys differ"));
+        let (served, connected) = handshake(Some(&ours), None).await;
+        assert!(matches!(served, Err(Refusal::NoAnswer)));
+        assert!(connected
+            .unwrap_err()
+            .to_string()
+            .contains("requires a key"));
+        let (_, connected) = handshake(None, Some(&ours)).await;
+        assert!(connected.unwrap_err().to_string().contains("has no key"));
+    }
+}
