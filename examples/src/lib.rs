@@ -3,6 +3,7 @@
 //! Run the demos from the repository root: `cargo run --example greeter_server`, … (see the
 //! README).
 
+pub mod calc;
 pub mod chain;
 pub mod chat;
 pub mod cli;

@@ -54,6 +54,8 @@ pub struct Config {
     pub storage: Storage,
     /// The UDP port to answer discovery broadcasts on; `None` for no responder.
     pub broadcast_port: Option<u16>,
+    /// The key clients must prove; `None` lets anyone register and remove names.
+    pub key: Option<rmi::Key>,
 }
 
 impl Config {
@@ -63,6 +65,7 @@ impl Config {
             addr: addr.into(),
             storage: Storage::Memory,
             broadcast_port: None,
+            key: None,
         }
     }
 }
@@ -105,7 +108,11 @@ impl NameServerHost {
             Storage::Memory => NameServerImpl::new(MemoryStore::default()),
             Storage::Sqlite(path) => NameServerImpl::new(SqliteStore::open(path)?),
         };
-        let daemon = Daemon::bind(config.addr.as_str()).await?;
+        let daemon = match &config.key {
+            Some(key) => Daemon::builder().key(key.clone()),
+            None => Daemon::builder().no_key(),
+        };
+        let daemon = daemon.bind(config.addr.as_str()).await?;
         let uri =
             daemon.register_with_id::<NameServerProxy, _>(rmi::NAME_SERVER_ID, server.clone())?;
         let mut tasks = vec![tokio::spawn(server.sweep_expired(SWEEP_PERIOD))];

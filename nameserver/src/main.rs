@@ -22,6 +22,10 @@ struct Args {
     /// Do not answer discovery broadcasts.
     #[arg(long)]
     no_broadcast: bool,
+    /// A file holding the key clients must prove (HMAC challenge–response); without one,
+    /// anyone who can reach the name server can register and remove names.
+    #[arg(long, env = "RMI_KEY_FILE")]
+    key_file: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -43,14 +47,27 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let host = args.host.trim_start_matches('[').trim_end_matches(']');
+    let key = args
+        .key_file
+        .as_deref()
+        .map(rmi::Key::from_file)
+        .transpose()?;
     let config = Config {
         addr: rmi::Endpoint::new(host, args.port).to_string(),
         storage: args.storage,
         broadcast_port: (!args.no_broadcast).then_some(args.bc_port),
+        key,
     };
+    let open = config.key.is_none();
     let ns = std::sync::Arc::new(NameServerHost::start(config).await?);
     println!("NS running on {}", ns.uri().endpoint());
     println!("URI = {}", ns.uri());
+    if open {
+        eprintln!(
+            "rmi-ns: warning: no key (--key-file or RMI_KEY_FILE): anyone who can reach {} can register and remove names",
+            ns.uri().endpoint()
+        );
+    }
     let stopper = ns.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

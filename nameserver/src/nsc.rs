@@ -22,6 +22,9 @@ struct Cli {
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
+    /// A file holding the name server's key.
+    #[arg(long, env = "RMI_KEY_FILE", global = true)]
+    key_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -165,13 +168,14 @@ async fn run(cli: Cli) -> CliResult {
 }
 
 async fn name_server(cli: &Cli) -> Result<NameServerProxy, rmi::Error> {
+    let config = rmi::ClientConfig::new().key_file(cli.key_file.as_deref())?;
     if cli.ns_host.is_none() && cli.ns_port.is_none() {
-        return rmi::locate_ns().await;
+        return config.locate_ns().await;
     }
     let host = cli.ns_host.as_deref().unwrap_or(rmi::DEFAULT_NS_HOST);
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let endpoint = rmi::Endpoint::new(host, cli.ns_port.unwrap_or(rmi::DEFAULT_NS_PORT));
-    rmi::locate_ns_at(&endpoint).await
+    config.locate_ns_at(&endpoint).await
 }
 
 async fn run_register(ns: &NameServerProxy, register: Register, json: bool) -> CliResult {

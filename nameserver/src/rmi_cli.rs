@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rmi::{DaemonObjectProxy, DynamicProxy, JsonReply, TraitDescriptor};
+use rmi::{DaemonObjectProxy, JsonReply, TraitDescriptor};
 use serde_json::Value;
 
 /// Calls exposed methods and lists objects and their methods, without writing Rust.
@@ -14,6 +14,9 @@ struct Cli {
     /// How long to wait for each reply, in seconds.
     #[arg(long, global = true, default_value_t = 30.0)]
     timeout: f64,
+    /// A file holding the daemon's key.
+    #[arg(long, env = "RMI_KEY_FILE", global = true)]
+    key_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -74,11 +77,13 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), Failure> {
     let timeout = std::time::Duration::try_from_secs_f64(cli.timeout)
         .map_err(|_| format!("--timeout {}: give a number of seconds", cli.timeout))?;
+    let config = rmi::ClientConfig::new().key_file(cli.key_file.as_deref())?;
     match cli.command {
         Command::Call { uri, method, args } => {
             let args: Value = serde_json::from_str(&args)
                 .map_err(|e| format!("the arguments '{args}' are not JSON: {e}"))?;
-            let object = DynamicProxy::connect(uri.as_str())
+            let object = config
+                .connect_dynamic(uri.as_str())
                 .await?
                 .with_timeout(timeout);
             match object.call_json_streaming(&method, args).await? {
@@ -93,7 +98,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Methods { uri } => {
-            let object = DynamicProxy::connect(uri.as_str()).await?;
+            let object = config.connect_dynamic(uri.as_str()).await?;
             println!("{} is a {}", object.uri(), object.descriptor().name);
             print_methods(&object.descriptor());
             Ok(())
@@ -101,7 +106,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Objects { endpoint } => {
             let endpoint: rmi::Endpoint = endpoint.parse()?;
             let daemon = rmi::ObjectUri::new(rmi::DAEMON_OBJECT_ID, endpoint)?;
-            let daemon = DaemonObjectProxy::connect(&daemon)
+            let daemon = config
+                .connect::<DaemonObjectProxy>(&daemon)
                 .await?
                 .with_timeout(timeout);
             for object in daemon.registered().await? {

@@ -56,6 +56,19 @@ impl ClientConfig {
         self
     }
 
+    /// This config, proving the key in the file at `path`, if one is given.
+    ///
+    /// ```
+    /// let none = rmi::ClientConfig::new().key_file(None)?;
+    /// # Ok::<(), rmi::Error>(())
+    /// ```
+    pub fn key_file(self, path: Option<&std::path::Path>) -> Result<Self, Error> {
+        match path {
+            Some(path) => Ok(self.key(Key::from_file(path)?)),
+            None => Ok(self),
+        }
+    }
+
     /// The process's default: [`from_env`](ClientConfig::from_env), read once.
     pub fn process_default() -> Result<Arc<ClientConfig>, Error> {
         static DEFAULT: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();

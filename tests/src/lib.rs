@@ -76,22 +76,34 @@ pub struct Running {
 
 impl Running {
     /// Starts `command` with its standard output captured.
-    pub fn start(name: &str, mut command: Command) -> Running {
+    pub fn start(name: &str, command: Command) -> Running {
+        Running::spawn(name, command, false)
+    }
+
+    /// Starts `command` with its standard output and its standard error (its log) captured,
+    /// as lines of one stream.
+    pub fn start_with_log(name: &str, command: Command) -> Running {
+        Running::spawn(name, command, true)
+    }
+
+    fn spawn(name: &str, mut command: Command, with_log: bool) -> Running {
+        let stderr = if with_log {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        };
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        let stdout = child.stdout.take().expect("stdout is piped");
         let (send, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let stdout = child.stdout.take().expect("stdout is piped");
+        forward_lines(stdout, send.clone());
+        if let Some(stderr) = child.stderr.take() {
+            forward_lines(stderr, send);
+        }
         Running {
             name: name.to_owned(),
             child,
@@ -289,6 +301,17 @@ pub fn system_tool(name: &str) -> Command {
         "{name} is not installed; `.ci/run` installs it (apt-get install netcat-openbsd socat)"
     );
     Command::new(name)
+}
+
+/// Sends each line `from` yields to `to`, from a thread of its own.
+fn forward_lines(from: impl std::io::Read + Send + 'static, to: std::sync::mpsc::Sender<String>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            if to.send(line).is_err() {
+                break;
+            }
+        }
+    });
 }
 
 /// A name server hosted in this process on a free loopback port, and a proxy to it.

@@ -67,8 +67,9 @@ where
     stream.write_all(&hello).await?;
     let mut answer = [0u8; NONCE + PROOF];
     if let Err(e) = stream.read_exact(&mut answer).await {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionReset, UnexpectedEof};
         return Err(match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => Refusal::NoAnswer,
+            UnexpectedEof | ConnectionReset | BrokenPipe => Refusal::NoAnswer,
             _ => Refusal::Io(e),
         });
     }
