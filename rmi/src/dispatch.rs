@@ -17,7 +17,7 @@ use crate::describe::TraitDescriptor;
 use crate::proxy::Proxy;
 use crate::serving::{self, Serving};
 use crate::stream::OpenStreams;
-use crate::wire::{check_size, Fault, Format, Invoke, Payload, Reply};
+use crate::wire::{check_size, Fault, Format, Invoke, Payload, Reply, MAX_PAYLOAD_BYTES};
 
 /// A call as the object sees it: the method index and the encoded arguments.
 #[derive(Debug)]
@@ -74,7 +74,7 @@ where
         let encoded = format
             .encode(&result)
             .map_err(|e| Fault::BadResult(e.to_string()))?;
-        check_size(&encoded).map_err(Fault::BadResult)?;
+        check_size(&encoded, MAX_PAYLOAD_BYTES).map_err(Fault::BadResult)?;
         Ok(encoded)
     };
     match AssertUnwindSafe(run).catch_unwind().await {

@@ -156,6 +156,14 @@ pub enum Error {
         /// The timeout that ran out.
         after: Duration,
     },
+    /// The daemon refused the call: this connection has as many calls in flight as it allows.
+    #[error("{uri} refused '{method}': this connection has as many calls in flight as the daemon allows; wait for some to finish, or raise its max_calls_in_flight")]
+    Busy {
+        /// The object's URI.
+        uri: String,
+        /// The method called.
+        method: String,
+    },
     /// The connection failed while the call was in flight.
     #[error(
         "the connection to {uri} broke during '{method}': {reason}; the daemon may have stopped"

@@ -18,18 +18,26 @@ use tokio_util::codec::{Framed, LengthDelimitedCodec};
 /// The largest frame either side accepts: 16 MiB.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
+/// Room left in a frame for what surrounds a payload (request ids, deadline, handle, …).
+pub(crate) const ENVELOPE_BYTES: usize = 64 * 1024;
+
 /// The largest encoded arguments or result: a frame's limit, less room for the envelope.
-pub const MAX_PAYLOAD_BYTES: usize = MAX_FRAME_BYTES - 64 * 1024;
+pub const MAX_PAYLOAD_BYTES: usize = MAX_FRAME_BYTES - ENVELOPE_BYTES;
+
+/// The largest payload that fits in frames of `max_frame` bytes.
+pub(crate) fn payload_limit(max_frame: usize) -> usize {
+    max_frame.saturating_sub(ENVELOPE_BYTES)
+}
 
 /// The longest timeout a proxy accepts; longer ones are cut to it (timers cannot go further).
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// Refuses a payload too large for one frame, saying so, rather than letting the transport
 /// fail and close the connection for every call on it.
-pub(crate) fn check_size(payload: &Payload) -> Result<(), String> {
-    if payload.len() > MAX_PAYLOAD_BYTES {
+pub(crate) fn check_size(payload: &Payload, limit: usize) -> Result<(), String> {
+    if payload.len() > limit {
         Err(format!(
-            "it is {} bytes, more than the limit of {MAX_PAYLOAD_BYTES} bytes per value",
+            "it is {} bytes, more than the limit of {limit} bytes per value",
             payload.len()
         ))
     } else {
@@ -206,13 +214,14 @@ pub(crate) type ClientTransport = tarpc::serde_transport::Transport<
     Bincode<Response<Reply>, ClientMessage<Invoke>>,
 >;
 
-/// Frames a socket: length-delimited frames of at most [`MAX_FRAME_BYTES`], no Nagle delay.
-pub(crate) fn framed<S>(stream: S) -> Framed<S, LengthDelimitedCodec>
+/// Frames a socket: length-delimited frames of at most `max_frame` bytes. A longer one is an
+/// error as soon as its length is read: nothing of that size is allocated.
+pub(crate) fn framed<S>(stream: S, max_frame: usize) -> Framed<S, LengthDelimitedCodec>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
 {
     let codec = LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_FRAME_BYTES)
+        .max_frame_length(max_frame)
         .new_codec();
     Framed::new(stream, codec)
 }
@@ -221,7 +230,7 @@ where
 pub(crate) fn client_transport(stream: TcpStream) -> ClientTransport {
     // Small request/reply frames must not wait for Nagle's algorithm.
     let _ = stream.set_nodelay(true);
-    tarpc::serde_transport::new(framed(stream), Bincode::default())
+    tarpc::serde_transport::new(framed(stream, MAX_FRAME_BYTES), Bincode::default())
 }
 
 #[cfg(test)]

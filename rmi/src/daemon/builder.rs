@@ -6,10 +6,20 @@ use tokio::net::ToSocketAddrs;
 
 use super::Daemon;
 use crate::security::Key;
+use crate::wire::{ENVELOPE_BYTES, MAX_FRAME_BYTES};
 use crate::Error;
 
 /// How long a client may take over the handshake unless told otherwise.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many connections a daemon serves at once unless told otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// How many calls may be in flight on one connection unless told otherwise.
+pub const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 1024;
+
+/// The smallest frame limit a daemon accepts: room for the envelope and some arguments.
+const SMALLEST_FRAME: usize = 2 * ENVELOPE_BYTES;
 
 /// What a daemon is set up with.
 #[derive(Clone, Debug)]
@@ -18,14 +28,32 @@ pub(crate) struct Settings {
     pub(crate) key: Option<Key>,
     /// How long a client may take over the handshake.
     pub(crate) handshake_timeout: Duration,
+    /// The largest frame read from a client.
+    pub(crate) max_frame_bytes: usize,
+    /// How many connections are served at once.
+    pub(crate) max_connections: usize,
+    /// How many calls may be in flight on one connection.
+    pub(crate) max_calls_in_flight: usize,
+    /// How long a connection may send nothing before the daemon closes it.
+    pub(crate) idle_timeout: Option<Duration>,
 }
 
-/// Sets up a daemon: its key, then [`bind`](DaemonBuilder::bind).
+/// Sets up a daemon: its key and limits, then [`bind`](DaemonBuilder::bind).
+///
+/// Over a limit, only the client that went over it is told: a connection over
+/// `max_connections` is refused at its handshake ([`Error::Connect`] says why), a call over
+/// `max_calls_in_flight` fails with [`Error::Busy`], a frame over `max_frame_bytes` ends that
+/// connection (proxies refuse such arguments themselves, as the daemon announces its limit).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
+/// use std::time::Duration;
 /// let daemon = rmi::Daemon::builder()
 ///     .key(rmi::Key::new("s3cret")?)
+///     .max_connections(100)
+///     .max_calls_in_flight(64)
+///     .max_frame_bytes(1024 * 1024)
+///     .idle_timeout(Duration::from_secs(300))
 ///     .bind("127.0.0.1:0")
 ///     .await?;
 /// # Ok(()) }
@@ -35,6 +63,10 @@ pub struct DaemonBuilder {
     /// `None`: the key `RMI_KEY_FILE` names, if any.
     key: Option<Option<Key>>,
     handshake_timeout: Duration,
+    max_frame_bytes: usize,
+    max_connections: usize,
+    max_calls_in_flight: usize,
+    idle_timeout: Option<Duration>,
 }
 
 impl DaemonBuilder {
@@ -42,7 +74,39 @@ impl DaemonBuilder {
         DaemonBuilder {
             key: None,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            max_frame_bytes: MAX_FRAME_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
+            idle_timeout: None,
         }
+    }
+
+    /// The largest frame (one call with its arguments) read from a client; default 16 MiB,
+    /// at least 128 KiB.
+    pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.max_frame_bytes = bytes.clamp(SMALLEST_FRAME, MAX_FRAME_BYTES);
+        self
+    }
+
+    /// How many connections are served at once (default 10,000); more are refused at their
+    /// handshake.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// How many calls may be in flight on one connection (default 1024); more fail with
+    /// [`Error::Busy`].
+    pub fn max_calls_in_flight(mut self, calls: usize) -> Self {
+        self.max_calls_in_flight = calls.max(1);
+        self
+    }
+
+    /// Closes connections that send nothing for `timeout` (after the replies of their calls
+    /// in flight); proxies connect again on their next call. Off by default.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
     }
 
     /// Serves only clients that prove they hold `key` (and proves it holds it to them).
@@ -73,6 +137,10 @@ impl DaemonBuilder {
         let settings = Settings {
             key,
             handshake_timeout: self.handshake_timeout,
+            max_frame_bytes: self.max_frame_bytes,
+            max_connections: self.max_connections,
+            max_calls_in_flight: self.max_calls_in_flight,
+            idle_timeout: self.idle_timeout,
         };
         Daemon::listen(addr, settings).await
     }

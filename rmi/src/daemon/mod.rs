@@ -11,6 +11,7 @@ mod objects;
 mod stop;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
@@ -64,6 +65,8 @@ pub struct Daemon {
 
 pub(crate) struct Shared {
     settings: Settings,
+    /// Connections being served (past their handshake or in it).
+    connections: AtomicUsize,
     endpoint: Endpoint,
     local_addr: SocketAddr,
     listener: Mutex<Option<TcpListener>>,
@@ -108,6 +111,7 @@ impl Daemon {
         }
         let shared = Arc::new(Shared {
             settings,
+            connections: AtomicUsize::new(0),
             endpoint: Endpoint::from(local_addr),
             local_addr,
             listener: Mutex::new(Some(listener)),
@@ -320,10 +324,14 @@ impl Daemon {
             match accepted {
                 Ok((stream, peer)) => {
                     tracing::debug!(%peer, "connection accepted");
-                    let shared = self.shared.clone();
-                    self.shared
-                        .tasks
-                        .spawn(serve_connection(shared, stream, peer));
+                    match Connected::count(&self.shared) {
+                        Some(connected) => {
+                            self.shared
+                                .tasks
+                                .spawn(serve_connection(connected, stream, peer));
+                        }
+                        None => refuse_busy(&self.shared, stream, peer),
+                    }
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait a little rather than spin.
@@ -337,6 +345,18 @@ impl Daemon {
         self.shared.tasks.wait().await;
         tracing::info!(addr = %self.shared.local_addr, "daemon stopped");
         Ok(())
+    }
+
+    /// How many client connections the daemon serves now.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    /// assert_eq!(daemon.connections(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::Relaxed)
     }
 
     /// Runs [`serve`](Daemon::serve) in a background task.
@@ -392,10 +412,43 @@ impl Daemon {
     }
 }
 
+/// A connection counted among the daemon's, until dropped.
+struct Connected(Arc<Shared>);
+
+impl Connected {
+    /// Counts one more connection, unless the daemon serves as many as it may.
+    fn count(shared: &Arc<Shared>) -> Option<Connected> {
+        let limit = shared.settings.max_connections;
+        shared
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Connected(shared.clone()))
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Tells a client over the connection limit so, in a task of its own, and closes.
+fn refuse_busy(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) {
+    let limit = shared.settings.max_connections;
+    tracing::warn!(%peer, "connection refused: {limit} connections served already, the most allowed");
+    tokio::spawn(async move {
+        let told = handshake::refuse_busy(&mut stream);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), told).await;
+    });
+}
+
 /// Runs the handshake: whether the client may call.
 async fn admit(shared: &Shared, stream: &mut TcpStream, peer: SocketAddr) -> bool {
     let settings = &shared.settings;
-    let handshake = handshake::accept(stream, settings.key.as_ref());
+    let handshake = handshake::accept(stream, settings.key.as_ref(), settings.max_frame_bytes);
     let refusal = tokio::select! {
         _ = shared.stop.stopped() => return false,
         outcome = tokio::time::timeout(settings.handshake_timeout, handshake) => match outcome {
@@ -408,16 +461,21 @@ async fn admit(shared: &Shared, stream: &mut TcpStream, peer: SocketAddr) -> boo
     false
 }
 
-async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
+async fn serve_connection(connected: Connected, mut stream: TcpStream, peer: SocketAddr) {
+    let shared = &connected.0;
     let _ = stream.set_nodelay(true);
-    if !admit(&shared, &mut stream, peer).await {
+    if !admit(shared, &mut stream, peer).await {
         return;
     }
-    // On shutdown the stream reads as closed: tarpc stops taking requests, sends the replies
-    // of those in flight, then ends.
-    let stream = stop::StopReading::new(stream, &shared.stop);
-    let transport = tarpc::serde_transport::new(wire::framed(stream), Bincode::default());
-    let mut requests = BaseChannel::with_defaults(transport).requests();
+    let settings = &shared.settings;
+    // On shutdown (or after the idle timeout) the stream reads as closed: tarpc stops taking
+    // requests, sends the replies of those in flight, then ends.
+    let stream = stop::StopReading::new(stream, &shared.stop, settings.idle_timeout);
+    let framed = wire::framed(stream, settings.max_frame_bytes);
+    let transport = tarpc::serde_transport::new(framed, Bincode::default());
+    let mut requests = BaseChannel::with_defaults(transport)
+        .max_concurrent_requests(settings.max_calls_in_flight)
+        .requests();
     // The instances made for this connection (`Instances::PerConnection`), dropped with it.
     let mut session = crate::dispatch::Session::default();
     // Each call runs in a task of its own, spawned by its object, untracked: the channel ends

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
@@ -43,8 +44,9 @@ impl Stop {
     }
 }
 
-/// Passes reads and writes through until the daemon stops; from then on reads return end of
-/// stream, so the RPC layer finishes the calls in flight and closes the connection.
+/// Passes reads and writes through until the daemon stops, or the client has sent nothing
+/// for the idle timeout; from then on reads return end of stream, so the RPC layer finishes
+/// the calls in flight and closes the connection.
 pub(crate) struct StopReading<S> {
     inner: S,
     stopped: Arc<AtomicBool>,
@@ -52,15 +54,52 @@ pub(crate) struct StopReading<S> {
     /// Whether `wake_on_stop` holds this task's waker. The stream is only ever read by its
     /// connection's task, whose waker does not change, so one registration is enough.
     registered: bool,
+    idle: Option<Idle>,
+}
+
+/// When a connection that sends nothing is closed.
+struct Idle {
+    timeout: Duration,
+    /// When bytes last arrived: a read costs a clock reading, not a timer reset.
+    last_read: Instant,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    expired: bool,
+}
+
+impl Idle {
+    fn new(timeout: Duration) -> Self {
+        let now = Instant::now();
+        Idle {
+            timeout,
+            last_read: now,
+            timer: Box::pin(tokio::time::sleep_until((now + timeout).into())),
+            expired: false,
+        }
+    }
+
+    /// Whether the connection has been idle for the timeout; else arranges to be woken when
+    /// it might have been.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        while self.timer.as_mut().poll(cx).is_ready() {
+            let due = self.last_read + self.timeout;
+            if Instant::now() >= due {
+                self.expired = true;
+                return true;
+            }
+            self.timer.as_mut().reset(due.into());
+        }
+        false
+    }
 }
 
 impl<S> StopReading<S> {
-    pub(crate) fn new(inner: S, stop: &Stop) -> Self {
+    pub(crate) fn new(inner: S, stop: &Stop, idle_timeout: Option<Duration>) -> Self {
         StopReading {
             inner,
             stopped: stop.stopped.clone(),
             wake_on_stop: Box::pin(stop.token.clone().cancelled_owned()),
             registered: false,
+            idle: idle_timeout.map(Idle::new),
         }
     }
 }
@@ -72,16 +111,33 @@ impl<S: AsyncRead + Unpin> AsyncRead for StopReading<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.stopped.load(Ordering::Acquire) {
+        if this.stopped.load(Ordering::Acquire) || this.idle.as_ref().is_some_and(|i| i.expired) {
             return Poll::Ready(Ok(()));
         }
+        let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Pending if !this.registered => {
-                this.registered = true;
-                match this.wake_on_stop.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Ok(())),
-                    Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                if !this.registered {
+                    this.registered = true;
+                    if this.wake_on_stop.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Ok(()));
+                    }
                 }
+                if let Some(idle) = &mut this.idle {
+                    if idle.poll_expired(cx) {
+                        tracing::debug!("connection idle for {:?}: closing it", idle.timeout);
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                Poll::Pending
+            }
+            Poll::Ready(Ok(())) => {
+                if let Some(idle) = &mut this.idle {
+                    if buf.filled().len() > before {
+                        idle.last_read = Instant::now();
+                    }
+                }
+                Poll::Ready(Ok(()))
             }
             other => other,
         }

@@ -53,6 +53,8 @@ pub(crate) struct Connection {
     pub(crate) channel: tarpc::client::Channel<Invoke, wire::Reply>,
     /// Set when the connection ends (the daemon closed it or went away).
     closed: Arc<AtomicBool>,
+    /// The largest arguments the daemon takes.
+    pub(crate) max_payload: usize,
 }
 
 impl Connection {
@@ -70,10 +72,10 @@ impl Connection {
             let mut stream = tokio::net::TcpStream::connect(endpoint.connect_target())
                 .await
                 .map_err(|e| connect_error(e.to_string()))?;
-            handshake::connect(&mut stream, config.key.as_ref(), endpoint).await?;
-            Ok::<_, Error>(stream)
+            let max_frame = handshake::connect(&mut stream, config.key.as_ref(), endpoint).await?;
+            Ok::<_, Error>((stream, max_frame))
         };
-        let stream = tokio::time::timeout(timeout, opening)
+        let (stream, max_frame) = tokio::time::timeout(timeout, opening)
             .await
             .map_err(|_| connect_error(format!("no answer within {timeout:?}")))??;
         let transport = wire::client_transport(stream);
@@ -90,6 +92,7 @@ impl Connection {
         Ok(Connection {
             channel: client.client,
             closed,
+            max_payload: wire::payload_limit(max_frame),
         })
     }
 

@@ -107,6 +107,9 @@ pub(crate) fn transport(bound: &Bound, method: usize, error: RpcError, waited: D
             method,
             after: waited,
         },
+        RpcError::Server(e) if e.kind == std::io::ErrorKind::WouldBlock => {
+            Error::Busy { uri, method }
+        }
         RpcError::Server(e) if e.kind == std::io::ErrorKind::TimedOut => Error::Timeout {
             uri,
             method,

@@ -287,7 +287,7 @@ impl ProxyCore {
             Some(Route::To(index)) => *index,
             _ => return Err(Fault::Local(call_error::route(bound, method))),
         };
-        check_size(&args).map_err(|e| {
+        check_size(&args, bound.connection.max_payload).map_err(|e| {
             Fault::Local(call_error::codec(
                 bound,
                 method,

@@ -1,6 +1,8 @@
 //! The handshake that opens every connection, before any call.
 //!
-//! The daemon speaks first: `RMI` 0x01, then a mode byte. Mode 0 (the daemon has no key):
+//! The daemon speaks first: `RMI` 0x01, a mode byte, and the largest frame it reads (4 bytes,
+//! big-endian), so that a client refuses too large a call itself, clearly. Mode 2 (the daemon
+//! serves as many connections as it may): the daemon closes. Mode 0 (the daemon has no key):
 //! done. Mode 1: 32 random bytes follow (the daemon's challenge); the client answers with 32
 //! random bytes of its own and `HMAC-SHA256(key, "rmi client" ‖ daemon's ‖ client's)`; the
 //! daemon checks it and answers 0 (refused, then closes) or 1 and
@@ -19,6 +21,7 @@ use crate::Error;
 const MAGIC: [u8; 4] = *b"RMI\x01";
 const OPEN: u8 = 0;
 const KEYED: u8 = 1;
+const BUSY: u8 = 2;
 const REFUSED: u8 = 0;
 const ACCEPTED: u8 = 1;
 const NONCE: usize = 32;
@@ -49,20 +52,35 @@ fn proof(key: &Key, label: &[u8], first: &[u8], second: &[u8]) -> Hmac<Sha256> {
     mac
 }
 
+/// The daemon's first words: magic, mode, and its frame limit.
+fn hello(mode: u8, max_frame: usize) -> Vec<u8> {
+    let mut hello = MAGIC.to_vec();
+    hello.push(mode);
+    hello.extend_from_slice(&u32::try_from(max_frame).unwrap_or(u32::MAX).to_be_bytes());
+    hello
+}
+
+/// Tells a client the daemon serves as many connections as it may.
+pub(crate) async fn refuse_busy<S: AsyncWrite + Unpin>(stream: &mut S) -> std::io::Result<()> {
+    stream.write_all(&hello(BUSY, 0)).await?;
+    stream.shutdown().await
+}
+
 /// The daemon's side: challenges the client when the daemon has a key.
-pub(crate) async fn accept<S>(stream: &mut S, key: Option<&Key>) -> Result<(), Refusal>
+pub(crate) async fn accept<S>(
+    stream: &mut S,
+    key: Option<&Key>,
+    max_frame: usize,
+) -> Result<(), Refusal>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let Some(key) = key else {
-        let mut hello = MAGIC.to_vec();
-        hello.push(OPEN);
-        stream.write_all(&hello).await?;
+        stream.write_all(&hello(OPEN, max_frame)).await?;
         return Ok(());
     };
     let challenge: [u8; NONCE] = rand::random();
-    let mut hello = MAGIC.to_vec();
-    hello.push(KEYED);
+    let mut hello = hello(KEYED, max_frame);
     hello.extend_from_slice(&challenge);
     stream.write_all(&hello).await?;
     let mut answer = [0u8; NONCE + PROOF];
@@ -87,12 +105,13 @@ where
     Ok(())
 }
 
-/// The client's side: answers the daemon's challenge and checks its proof.
+/// The client's side: answers the daemon's challenge and checks its proof. Returns the
+/// largest frame the daemon reads.
 pub(crate) async fn connect<S>(
     stream: &mut S,
     key: Option<&Key>,
     endpoint: &Endpoint,
-) -> Result<(), Error>
+) -> Result<usize, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -104,16 +123,26 @@ where
         endpoint: endpoint.to_string(),
         reason: format!("the connection broke during the handshake: {e}"),
     };
-    let mut head = [0u8; 5];
+    let mut head = [0u8; 9];
     stream.read_exact(&mut head).await.map_err(broken)?;
     if head[..4] != MAGIC {
         return Err(Error::Connect {
             endpoint: endpoint.to_string(),
-            reason: format!("it is not an rmi daemon (it began with {head:02x?})"),
+            reason: format!(
+                "it is not an rmi daemon (it began with {:02x?})",
+                &head[..5]
+            ),
         });
     }
+    let max_frame = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) as usize;
     let key = match (head[4], key) {
-        (OPEN, None) => return Ok(()),
+        (BUSY, _) => {
+            return Err(Error::Connect {
+                endpoint: endpoint.to_string(),
+                reason: "the daemon serves as many connections as it allows; try again later".into(),
+            })
+        }
+        (OPEN, None) => return Ok(max_frame),
         (OPEN, Some(_)) => {
             return Err(refused(
                 "the daemon has no key, so it cannot prove it holds ours; give it the same key, or connect without one".into(),
@@ -152,7 +181,8 @@ where
             refused(
                 "the daemon did not prove it holds the key: it is not the daemon you expect".into(),
             )
-        })
+        })?;
+    Ok(max_frame)
 }
 
 #[cfg(test)]
@@ -162,12 +192,12 @@ mod tests {
     async fn handshake(
         server: Option<&Key>,
         client: Option<&Key>,
-    ) -> (Result<(), Refusal>, Result<(), Error>) {
+    ) -> (Result<(), Refusal>, Result<usize, Error>) {
         let (mut a, mut b) = tokio::io::duplex(1024);
         let endpoint = Endpoint::new("127.0.0.1", 1);
         let (served, connected) = tokio::join!(
             async {
-                let result = accept(&mut a, server).await;
+                let result = accept(&mut a, server, 4096).await;
                 drop(a);
                 result
             },
@@ -184,7 +214,8 @@ mod tests {
     async fn same_key_or_no_key_on_both_sides_connects() {
         let key = Key::new("k").unwrap();
         let (served, connected) = handshake(Some(&key), Some(&key)).await;
-        assert!(served.is_ok() && connected.is_ok());
+        assert!(served.is_ok());
+        assert_eq!(connected.unwrap(), 4096, "the daemon's frame limit");
         let (served, connected) = handshake(None, None).await;
         assert!(served.is_ok() && connected.is_ok());
     }

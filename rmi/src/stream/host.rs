@@ -15,7 +15,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::dispatch::{panic_message, Request};
-use crate::wire::{check_size, Fault, Format, Invoke, Payload, Reply};
+use crate::wire::{check_size, Fault, Format, Invoke, Payload, Reply, MAX_PAYLOAD_BYTES};
 use crate::Error;
 
 /// The handle that calls about streams carry; never an object's (those count up from 1).
@@ -157,7 +157,7 @@ impl<T: Serialize> Source for Encoded<T> {
                 let encoded = format
                     .encode(&item)
                     .map_err(|e| Fault::BadResult(e.to_string()))?;
-                check_size(&encoded).map_err(Fault::BadResult)?;
+                check_size(&encoded, MAX_PAYLOAD_BYTES).map_err(Fault::BadResult)?;
                 Ok(encoded)
             })
         })
