@@ -51,7 +51,7 @@ mod security;
 mod serving;
 mod stream;
 mod uri;
-mod wire;
+pub mod wire;
 
 pub use client::ClientConfig;
 pub use daemon::builtin::{BindError, Binding, DaemonObject, DaemonObjectProxy, ObjectInfo};

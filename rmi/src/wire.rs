@@ -4,6 +4,9 @@
 //! connection's daemon, the method's index in the object's trait, and the arguments encoded as
 //! one tuple. The reply is `Result<bytes, Fault>`: the encoded result, or why there is none.
 //! Frames are length-delimited (4-byte big-endian length) and bincode-encoded by tarpc.
+//!
+//! Public for tools and tests that speak the protocol without a proxy (see
+//! [`decode_request`]); `ARCHITECTURE.md` describes the whole exchange.
 
 use std::time::Duration;
 
@@ -86,6 +89,12 @@ impl std::ops::Deref for Payload {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         &self.0
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(bytes: Vec<u8>) -> Self {
+        Payload(SmallVec::from_vec(bytes))
     }
 }
 
@@ -213,6 +222,42 @@ pub(crate) type ClientTransport = tarpc::serde_transport::Transport<
     ClientMessage<Invoke>,
     Bincode<Response<Reply>, ClientMessage<Invoke>>,
 >;
+
+/// The codec of frames from clients: tarpc's bincode, as the daemon runs it.
+type RequestCodec = Bincode<ClientMessage<Invoke>, Response<Reply>>;
+
+/// Decodes one frame (without its length prefix) as a daemon does: a tarpc
+/// `ClientMessage<Invoke>`. Whatever the bytes, it returns an error or a message, never
+/// panics, and allocates no more than the bytes can fill: the fuzz target and the property
+/// tests hold it to that.
+///
+/// ```
+/// let frame = rmi::wire::encode_request(&tarpc::ClientMessage::Cancel {
+///     trace_context: Default::default(),
+///     request_id: 7,
+/// })?;
+/// assert!(matches!(
+///     rmi::wire::decode_request(&frame)?,
+///     tarpc::ClientMessage::Cancel { request_id: 7, .. }
+/// ));
+/// assert!(rmi::wire::decode_request(&[0xff; 3]).is_err());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn decode_request(frame: &[u8]) -> std::io::Result<ClientMessage<Invoke>> {
+    use tarpc::tokio_serde::Deserializer;
+    let mut codec = RequestCodec::default();
+    std::pin::Pin::new(&mut codec).deserialize(&tokio_util::bytes::BytesMut::from(frame))
+}
+
+/// Encodes a message as a client sends it in one frame (without the length prefix).
+pub fn encode_request(message: &ClientMessage<Invoke>) -> std::io::Result<Vec<u8>> {
+    use tarpc::tokio_serde::Serializer;
+    // A client's codec: it writes what a daemon's reads.
+    let mut codec = Bincode::<Response<Reply>, ClientMessage<Invoke>>::default();
+    std::pin::Pin::new(&mut codec)
+        .serialize(message)
+        .map(|bytes| bytes.to_vec())
+}
 
 /// Frames a socket: length-delimited frames of at most `max_frame` bytes. A longer one is an
 /// error as soon as its length is read: nothing of that size is allocated.

@@ -107,7 +107,11 @@ pub(crate) fn transport(bound: &Bound, method: usize, error: RpcError, waited: D
             method,
             after: waited,
         },
-        RpcError::Server(e) if e.kind == std::io::ErrorKind::WouldBlock => {
+        // tarpc sends the kind as a number it reads back as `Other` unless it knows it:
+        // its throttle is told by its words.
+        RpcError::Server(e)
+            if e.kind == std::io::ErrorKind::WouldBlock || e.detail.contains("throttled") =>
+        {
             Error::Busy { uri, method }
         }
         RpcError::Server(e) if e.kind == std::io::ErrorKind::TimedOut => Error::Timeout {

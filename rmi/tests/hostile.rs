@@ -1,0 +1,306 @@
+//! Bad input never hurts the daemon: while good clients call it, others send garbage,
+//! truncated frames, absurd lengths, nothing at all, a byte a second, unknown objects and
+//! methods, arguments of the wrong types and deeply nested values, or connect and vanish.
+//! Every good call's result is right, memory stays bounded, and the connection count
+//! returns to zero.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmi::wire::{encode_request, Format, Invoke};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[rmi::expose]
+pub trait Target {
+    async fn echo(&self, text: String) -> String;
+    async fn total(&self, numbers: Vec<Vec<u64>>) -> u64;
+}
+
+struct Server;
+
+impl Target for Server {
+    async fn echo(&self, text: String) -> String {
+        text
+    }
+    async fn total(&self, numbers: Vec<Vec<u64>>) -> u64 {
+        numbers.iter().flatten().sum()
+    }
+}
+
+/// The resident memory of this process, in KiB.
+fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Connects and reads the daemon's 9-byte hello, as a client must before it sends.
+async fn raw(addr: std::net::SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut hello = [0u8; 9];
+    stream.read_exact(&mut hello).await.unwrap();
+    assert_eq!(&hello[..4], b"RMI\x01");
+    stream
+}
+
+/// Whether the daemon closed the connection within `limit` (reading to its end).
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    let mut sink = vec![0u8; 64 * 1024];
+    tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut framed = (body.len() as u32).to_be_bytes().to_vec();
+    framed.extend_from_slice(body);
+    framed
+}
+
+/// A request frame for `invoke`.
+fn request(invoke: Invoke) -> Vec<u8> {
+    let mut context = tarpc::context::current();
+    context.deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let message = tarpc::ClientMessage::Request(tarpc::Request {
+        context,
+        id: 1,
+        message: invoke,
+    });
+    frame(&encode_request(&message).unwrap())
+}
+
+/// Calls the daemon the right way, over and over, checking every result, until `stop`.
+async fn good_client(uri: rmi::ObjectUri, stop: Arc<AtomicBool>, calls: Arc<AtomicU64>) {
+    let target = TargetProxy::connect(&uri).await.unwrap();
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let text = format!("call {n}");
+        assert_eq!(target.echo(text.clone()).await.unwrap(), text);
+        assert_eq!(
+            target.total(vec![vec![n, 1], vec![2]]).await.unwrap(),
+            n + 3
+        );
+        calls.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_clients_hurt_no_one() {
+    let daemon = rmi::Daemon::builder()
+        .no_key()
+        .handshake_timeout(Duration::from_secs(2))
+        .idle_timeout(Duration::from_secs(2))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let uri = daemon.register_with_id("target", Server).unwrap();
+    daemon.spawn();
+    let addr = daemon.local_addr();
+    let before = resident_kib();
+
+    let (stop, calls) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let good: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(good_client(uri.clone(), stop.clone(), calls.clone())))
+        .collect();
+
+    // Random bytes: the frame they make is refused, and the connection with it.
+    let mut random = raw(addr).await;
+    let noise: Vec<u8> = (0..64 * 1024).map(|_| rand::random::<u8>()).collect();
+    let _ = random.write_all(&noise).await;
+    assert!(closed_within(&mut random, Duration::from_secs(5)).await);
+
+    // A length prefix that claims 4 GiB: refused as soon as it is read, nothing allocated.
+    let mut huge = raw(addr).await;
+    huge.write_all(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3])
+        .await
+        .unwrap();
+    assert!(closed_within(&mut huge, Duration::from_secs(5)).await);
+
+    // A truncated frame, then nothing: the idle timeout closes it.
+    let mut truncated = raw(addr).await;
+    truncated
+        .write_all(&frame(&[7u8; 100])[..30])
+        .await
+        .unwrap();
+    // Connects and says nothing: closed after the idle timeout.
+    let mut silent = raw(addr).await;
+    // Connects and never reads the hello nor answers: the handshake is all it gets.
+    let _mute = TcpStream::connect(addr).await.unwrap();
+
+    // A byte a second: it costs the daemon one connection, no one else anything.
+    let slow = tokio::spawn(async move {
+        let mut slow = raw(addr).await;
+        for byte in frame(&[1u8; 64]).into_iter().take(3) {
+            if slow.write_all(&[byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+
+    // Well-framed requests for an unknown object, an unknown method, arguments that are not
+    // the method's: each is answered with an error, and the connection goes on.
+    let mut odd = raw(addr).await;
+    let unknown_object = Invoke {
+        handle: 999_999,
+        method: 0,
+        format: Format::Bincode,
+        args: Format::Bincode.encode(&("x".to_string(),)).unwrap(),
+    };
+    odd.write_all(&request(unknown_object)).await.unwrap();
+    let mut reply_length = [0u8; 4];
+    odd.read_exact(&mut reply_length).await.unwrap();
+    let mut reply = vec![0u8; u32::from_be_bytes(reply_length) as usize];
+    odd.read_exact(&mut reply).await.unwrap();
+    drop(odd);
+    let any = rmi::DynamicProxy::connect(&uri).await.unwrap();
+    let wrong_type = any.call_json("echo", serde_json::json!([42])).await;
+    assert!(
+        matches!(wrong_type, Err(rmi::Error::BadArgument { .. })),
+        "{wrong_type:?}"
+    );
+    let no_such = any.call_json("__del__", serde_json::json!([])).await;
+    assert!(
+        matches!(no_such, Err(rmi::Error::BadCall { .. })),
+        "{no_such:?}"
+    );
+    // Deeply nested values: a JSON argument 64 levels deep (of the wrong shape), and raw
+    // JSON arguments 100,000 levels deep, past any parser's patience.
+    let mut nested = serde_json::json!(1);
+    for _ in 0..64 {
+        nested = serde_json::json!([nested]);
+    }
+    let nested = any.call_json("total", serde_json::json!([nested])).await;
+    assert!(
+        matches!(nested, Err(rmi::Error::BadArgument { .. })),
+        "{nested:?}"
+    );
+    let mut deep = raw(addr).await;
+    let depth = 100_000;
+    let args = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let deep_call = Invoke {
+        handle: 1,
+        method: 0,
+        format: Format::Json,
+        args: rmi::wire::Payload::from(args.into_bytes()),
+    };
+    deep.write_all(&request(deep_call)).await.unwrap();
+    let mut reply_length = [0u8; 4];
+    deep.read_exact(&mut reply_length).await.unwrap();
+    assert!(u32::from_be_bytes(reply_length) > 0);
+    drop(deep);
+
+    // A hundred clients that connect and vanish.
+    for _ in 0..100 {
+        drop(TcpStream::connect(addr).await.unwrap());
+    }
+
+    assert!(closed_within(&mut truncated, Duration::from_secs(10)).await);
+    assert!(closed_within(&mut silent, Duration::from_secs(10)).await);
+    slow.await.unwrap();
+
+    stop.store(true, Ordering::Relaxed);
+    for client in good {
+        client.await.unwrap();
+    }
+    assert!(calls.load(Ordering::Relaxed) > 0);
+    drop(any);
+
+    // Every connection ends; memory stayed bounded.
+    let mut connections = daemon.connections();
+    for _ in 0..200 {
+        if connections == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        connections = daemon.connections();
+    }
+    assert_eq!(connections, 0, "connections left open");
+    let grew_mib = resident_kib().saturating_sub(before) / 1024;
+    assert!(grew_mib < 64, "memory grew by {grew_mib} MiB");
+}
+
+#[tokio::test]
+async fn over_the_limits_only_that_client_is_refused() {
+    #[rmi::expose]
+    pub trait Slow {
+        async fn wait(&self, ms: u64);
+    }
+    struct Sleeper;
+    impl Slow for Sleeper {
+        async fn wait(&self, ms: u64) {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    }
+    let daemon = rmi::Daemon::builder()
+        .no_key()
+        .max_connections(2)
+        .max_calls_in_flight(2)
+        .max_frame_bytes(256 * 1024)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let uri = daemon.register(Sleeper).unwrap();
+    daemon.spawn();
+
+    // Calls in flight: the third on one connection is refused, the first two go on.
+    let slow = SlowProxy::connect(&uri).await.unwrap();
+    let (a, b, c) = tokio::join!(slow.wait(300), slow.wait(300), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        slow.wait(1).await
+    });
+    assert!(a.is_ok() && b.is_ok());
+    assert!(matches!(c, Err(rmi::Error::Busy { .. })), "{c:?}");
+
+    // A second connection is fine; a third is refused at its handshake, saying why.
+    let other = SlowProxy::connect(&uri).await.unwrap();
+    let refused = SlowProxy::connect(&uri).await.unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("as many connections as it allows"),
+        "{refused}"
+    );
+    other.wait(1).await.unwrap();
+
+    // Arguments over the daemon's frame limit are refused by the proxy, clearly.
+    #[rmi::expose]
+    pub trait Sink {
+        async fn take(&self, bytes: Vec<u8>) -> usize;
+    }
+    struct Taker;
+    impl Sink for Taker {
+        async fn take(&self, bytes: Vec<u8>) -> usize {
+            bytes.len()
+        }
+    }
+    let small = rmi::Daemon::builder()
+        .no_key()
+        .max_frame_bytes(256 * 1024)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let sink = small.register(Taker).unwrap();
+    small.spawn();
+    let sink = SinkProxy::connect(&sink).await.unwrap();
+    assert_eq!(sink.take(vec![0; 1000]).await.unwrap(), 1000);
+    let too_big = sink.take(vec![0; 1024 * 1024]).await.unwrap_err();
+    assert!(
+        too_big.to_string().contains("more than the limit"),
+        "{too_big}"
+    );
+    assert_eq!(sink.take(vec![0; 10]).await.unwrap(), 10);
+}
