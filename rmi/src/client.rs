@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use crate::dynamic::DynamicProxy;
 use crate::nameserver::NameServerProxy;
 use crate::proxy::{Binder, Proxy, ProxyCore};
+use crate::security::tls::ClientTls;
 use crate::security::Key;
 use crate::uri::{Endpoint, IntoUri};
 use crate::wire::DEFAULT_TIMEOUT;
@@ -35,6 +36,7 @@ use crate::Error;
 #[derive(Clone, Debug, Default)]
 pub struct ClientConfig {
     pub(crate) key: Option<Key>,
+    pub(crate) tls: Option<ClientTls>,
 }
 
 impl ClientConfig {
@@ -43,11 +45,19 @@ impl ClientConfig {
         ClientConfig::default()
     }
 
-    /// A config with the key in the file `RMI_KEY_FILE` names, if set.
+    /// A config with the key in the file `RMI_KEY_FILE` names, if set, and TLS as
+    /// `RMI_TLS_CA` (with `RMI_TLS_CERT` and `RMI_TLS_KEY`) say, if set.
     pub fn from_env() -> Result<Self, Error> {
         Ok(ClientConfig {
             key: Key::from_env()?,
+            tls: ClientTls::from_env()?,
         })
+    }
+
+    /// This config, connecting over TLS as `tls` says (to every daemon).
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// This config, proving `key` to daemons.

@@ -104,6 +104,14 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// TLS could not be set up from these files.
+    #[error("cannot use {what} for TLS: {reason}")]
+    Tls {
+        /// What was being used: a certificate, key or CA file.
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The daemon has no object with the URI's id.
     #[error("no object '{id}' is registered at {uri}; it was never registered there, or it was unregistered")]
     UnknownObject {

@@ -67,12 +67,13 @@ pub use nameserver::{
 };
 pub use proxy::{connect, Proxy, ProxyCore};
 pub use remote::Remote;
+pub use security::tls::{ClientTls, ServerTls, TLS_ENV};
 pub use security::{Key, KEY_FILE_ENV};
 pub use serving::time_left;
 pub use stream::Stream;
 pub use uri::{
     check_name, check_object_id, Endpoint, IntoUri, MetaUri, NameUri, ObjectUri, Uri, META_SCHEME,
-    NAME_SCHEME, OBJECT_SCHEME,
+    NAME_SCHEME, OBJECT_SCHEME, TLS_OBJECT_SCHEME,
 };
 pub use wire::{DEFAULT_TIMEOUT, MAX_FRAME_BYTES, MAX_PAYLOAD_BYTES, MAX_TIMEOUT};
 

@@ -13,6 +13,8 @@ use crate::Error;
 
 /// The scheme of a direct object address.
 pub const OBJECT_SCHEME: &str = "rmi:";
+/// The scheme of a direct object address at a daemon that speaks TLS.
+pub const TLS_OBJECT_SCHEME: &str = "rmis:";
 /// The scheme of an address resolved through the name server.
 pub const NAME_SCHEME: &str = "rminame:";
 /// The scheme of an address resolved by metadata tags through the name server.
@@ -98,6 +100,8 @@ impl FromStr for MetaUri {
 pub struct ObjectUri {
     id: String,
     endpoint: Endpoint,
+    /// The daemon speaks TLS (`rmis:`).
+    tls: bool,
 }
 
 /// A name to resolve, `rminame:NAME[@NSHOST:NSPORT]`.
@@ -225,7 +229,29 @@ impl ObjectUri {
             id: id.clone(),
             reason,
         })?;
-        Ok(ObjectUri { id, endpoint })
+        Ok(ObjectUri {
+            id,
+            endpoint,
+            tls: false,
+        })
+    }
+
+    /// This address, at a daemon that speaks TLS or not.
+    ///
+    /// ```
+    /// let uri = rmi::ObjectUri::new("pinger", "127.0.0.1:7000".parse()?)?.with_tls(true);
+    /// assert_eq!(uri.to_string(), "rmis:pinger@127.0.0.1:7000");
+    /// assert_eq!(uri.to_string().parse::<rmi::ObjectUri>()?, uri);
+    /// # Ok::<(), rmi::Error>(())
+    /// ```
+    pub fn with_tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Whether the daemon speaks TLS (the URI is `rmis:`).
+    pub fn tls(&self) -> bool {
+        self.tls
     }
 
     /// The object id, for example `obj_0123…` or `rmi.nameserver`.
@@ -325,7 +351,15 @@ impl FromStr for Uri {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Error> {
-        if let Some(rest) = text.strip_prefix(OBJECT_SCHEME) {
+        let object = match (
+            text.strip_prefix(OBJECT_SCHEME),
+            text.strip_prefix(TLS_OBJECT_SCHEME),
+        ) {
+            (Some(rest), _) => Some((rest, false)),
+            (_, Some(rest)) => Some((rest, true)),
+            _ => None,
+        };
+        if let Some((rest, tls)) = object {
             let (id, endpoint) = rest
                 .split_once('@')
                 .ok_or_else(|| invalid(text, "expected rmi:OBJID@HOST:PORT; there is no '@'"))?;
@@ -334,6 +368,7 @@ impl FromStr for Uri {
             Ok(Uri::Object(ObjectUri {
                 id: id.to_owned(),
                 endpoint,
+                tls,
             }))
         } else if let Some(rest) = text.strip_prefix(NAME_SCHEME) {
             let (name, name_server) = match rest.split_once('@') {
@@ -362,7 +397,7 @@ impl FromStr for Uri {
         } else {
             Err(invalid(
                 text,
-                "a URI starts with 'rmi:' (rmi:OBJID@HOST:PORT), 'rminame:' (rminame:NAME) or 'rmimeta:' (rmimeta:TAG,TAG)",
+                "a URI starts with 'rmi:' (rmi:OBJID@HOST:PORT; 'rmis:' over TLS), 'rminame:' (rminame:NAME) or 'rmimeta:' (rmimeta:TAG,TAG)",
             ))
         }
     }
@@ -390,7 +425,12 @@ impl FromStr for ObjectUri {
 
 impl fmt::Display for ObjectUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{OBJECT_SCHEME}{}@{}", self.id, self.endpoint)
+        let scheme = if self.tls {
+            TLS_OBJECT_SCHEME
+        } else {
+            OBJECT_SCHEME
+        };
+        write!(f, "{scheme}{}@{}", self.id, self.endpoint)
     }
 }
 

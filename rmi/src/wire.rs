@@ -15,7 +15,6 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use smallvec::SmallVec;
 use tarpc::tokio_serde::formats::Bincode;
 use tarpc::{ClientMessage, Response};
-use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 /// The largest frame either side accepts: 16 MiB.
@@ -215,14 +214,6 @@ fn bincode_options() -> impl bincode::Options {
     bincode::DefaultOptions::new().reject_trailing_bytes()
 }
 
-/// The client end of a connection.
-pub(crate) type ClientTransport = tarpc::serde_transport::Transport<
-    TcpStream,
-    Response<Reply>,
-    ClientMessage<Invoke>,
-    Bincode<Response<Reply>, ClientMessage<Invoke>>,
->;
-
 /// The codec of frames from clients: tarpc's bincode, as the daemon runs it.
 type RequestCodec = Bincode<ClientMessage<Invoke>, Response<Reply>>;
 
@@ -271,10 +262,19 @@ where
     Framed::new(stream, codec)
 }
 
-/// Wraps a connected socket as the client end of a connection.
-pub(crate) fn client_transport(stream: TcpStream) -> ClientTransport {
-    // Small request/reply frames must not wait for Nagle's algorithm.
-    let _ = stream.set_nodelay(true);
+/// The client end of a connection over the stream `S`.
+pub(crate) type ClientTransport<S> = tarpc::serde_transport::Transport<
+    S,
+    Response<Reply>,
+    ClientMessage<Invoke>,
+    Bincode<Response<Reply>, ClientMessage<Invoke>>,
+>;
+
+/// Wraps a connected stream (TCP, or TLS over it) as the client end of a connection.
+pub(crate) fn client_transport<S>(stream: S) -> ClientTransport<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
+{
     tarpc::serde_transport::new(framed(stream, MAX_FRAME_BYTES), Bincode::default())
 }
 

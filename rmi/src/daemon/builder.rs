@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio::net::ToSocketAddrs;
 
 use super::Daemon;
+use crate::security::tls::ServerTls;
 use crate::security::Key;
 use crate::wire::{ENVELOPE_BYTES, MAX_FRAME_BYTES};
 use crate::Error;
@@ -36,6 +37,8 @@ pub(crate) struct Settings {
     pub(crate) max_calls_in_flight: usize,
     /// How long a connection may send nothing before the daemon closes it.
     pub(crate) idle_timeout: Option<Duration>,
+    /// TLS, if the daemon speaks it.
+    pub(crate) tls: Option<ServerTls>,
 }
 
 /// Sets up a daemon: its key and limits, then [`bind`](DaemonBuilder::bind).
@@ -62,6 +65,8 @@ pub(crate) struct Settings {
 pub struct DaemonBuilder {
     /// `None`: the key `RMI_KEY_FILE` names, if any.
     key: Option<Option<Key>>,
+    /// `None`: TLS as `RMI_TLS_CERT` and `RMI_TLS_KEY` say, if set.
+    tls: Option<Option<ServerTls>>,
     handshake_timeout: Duration,
     max_frame_bytes: usize,
     max_connections: usize,
@@ -73,6 +78,7 @@ impl DaemonBuilder {
     pub(crate) fn new() -> Self {
         DaemonBuilder {
             key: None,
+            tls: None,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             max_frame_bytes: MAX_FRAME_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -122,6 +128,19 @@ impl DaemonBuilder {
         self
     }
 
+    /// Speaks TLS as `tls` says: its URIs are then `rmis:`. Without this, the daemon speaks
+    /// TLS if `RMI_TLS_CERT` and `RMI_TLS_KEY` name a certificate and its key.
+    pub fn tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(Some(tls));
+        self
+    }
+
+    /// Speaks plain TCP, even if `RMI_TLS_CERT` is set.
+    pub fn no_tls(mut self) -> Self {
+        self.tls = Some(None);
+        self
+    }
+
     /// How long a client may take over the handshake before it is dropped (default 10 s).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
@@ -134,8 +153,13 @@ impl DaemonBuilder {
             Some(key) => key,
             None => Key::from_env()?,
         };
+        let tls = match self.tls {
+            Some(tls) => tls,
+            None => ServerTls::from_env()?,
+        };
         let settings = Settings {
             key,
+            tls,
             handshake_timeout: self.handshake_timeout,
             max_frame_bytes: self.max_frame_bytes,
             max_connections: self.max_connections,

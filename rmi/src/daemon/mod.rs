@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use tarpc::server::{BaseChannel, Channel};
 use tarpc::tokio_serde::formats::Bincode;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
 
@@ -166,7 +167,7 @@ impl Daemon {
 
     /// Hosts `host` under `id`.
     fn host(&self, id: String, host: impl Hosted + 'static) -> Result<ObjectUri, Error> {
-        let uri = ObjectUri::new(id, self.shared.endpoint.clone())?;
+        let uri = self.uri_for(&id)?;
         let trait_name = host.descriptor().name.clone();
         self.shared.objects.insert(uri.id(), Arc::new(host))?;
         tracing::debug!(%uri, %trait_name, "registered");
@@ -269,7 +270,8 @@ impl Daemon {
     /// # Ok(()) }
     /// ```
     pub fn uri_for(&self, id: &str) -> Result<ObjectUri, Error> {
-        ObjectUri::new(id, self.shared.endpoint.clone())
+        let tls = self.shared.settings.tls.is_some();
+        Ok(ObjectUri::new(id, self.shared.endpoint.clone())?.with_tls(tls))
     }
 
     /// The socket address the daemon listens on: with port 0, the port it picked.
@@ -446,7 +448,10 @@ fn refuse_busy(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) {
 }
 
 /// Runs the handshake: whether the client may call.
-async fn admit(shared: &Shared, stream: &mut TcpStream, peer: SocketAddr) -> bool {
+async fn admit<S>(shared: &Shared, stream: &mut S, peer: SocketAddr) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let settings = &shared.settings;
     let handshake = handshake::accept(stream, settings.key.as_ref(), settings.max_frame_bytes);
     let refusal = tokio::select! {
@@ -461,9 +466,30 @@ async fn admit(shared: &Shared, stream: &mut TcpStream, peer: SocketAddr) -> boo
     false
 }
 
-async fn serve_connection(connected: Connected, mut stream: TcpStream, peer: SocketAddr) {
-    let shared = &connected.0;
+async fn serve_connection(connected: Connected, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
+    let shared = &connected.0;
+    let Some(tls) = &shared.settings.tls else {
+        return serve_stream(&connected, stream, peer).await;
+    };
+    let timeout = shared.settings.handshake_timeout;
+    let refusal = tokio::select! {
+        _ = shared.stop.stopped() => return,
+        accepted = tokio::time::timeout(timeout, tls.0.accept(stream)) => match accepted {
+            Ok(Ok(stream)) => return serve_stream(&connected, stream, peer).await,
+            Ok(Err(e)) => format!("the TLS handshake failed: {e}"),
+            Err(_) => format!("no TLS handshake within {timeout:?}"),
+        },
+    };
+    tracing::warn!(%peer, "connection refused: {refusal}");
+}
+
+/// Serves the calls of one connection, after its handshake.
+async fn serve_stream<S>(connected: &Connected, mut stream: S, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let shared = &connected.0;
     if !admit(shared, &mut stream, peer).await {
         return;
     }

@@ -58,26 +58,52 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// Connects to the daemon at `endpoint` and runs the handshake, within `timeout`.
+    /// Connects to the daemon of `object` (over TLS if `config` says so) and runs the
+    /// handshake, within `timeout`.
     pub(crate) async fn open(
-        endpoint: &Endpoint,
+        object: &ObjectUri,
         timeout: Duration,
         config: &ClientConfig,
     ) -> Result<Self, Error> {
+        let endpoint = object.endpoint();
         let connect_error = |reason: String| Error::Connect {
             endpoint: endpoint.to_string(),
             reason,
         };
+        if object.tls() && config.tls.is_none() {
+            return Err(connect_error(
+                "its URI (rmis:) says the daemon speaks TLS; give the client the CA that signed the daemon's certificate (RMI_TLS_CA, or ClientConfig::tls)".into(),
+            ));
+        }
         let opening = async {
-            let mut stream = tokio::net::TcpStream::connect(endpoint.connect_target())
+            let stream = tokio::net::TcpStream::connect(endpoint.connect_target())
                 .await
                 .map_err(|e| connect_error(e.to_string()))?;
-            let max_frame = handshake::connect(&mut stream, config.key.as_ref(), endpoint).await?;
-            Ok::<_, Error>((stream, max_frame))
+            // Small request/reply frames must not wait for Nagle's algorithm.
+            let _ = stream.set_nodelay(true);
+            match &config.tls {
+                Some(tls) => {
+                    let stream = tls.connect(stream, endpoint).await?;
+                    Connection::start(stream, endpoint, config).await
+                }
+                None => Connection::start(stream, endpoint, config).await,
+            }
         };
-        let (stream, max_frame) = tokio::time::timeout(timeout, opening)
+        tokio::time::timeout(timeout, opening)
             .await
-            .map_err(|_| connect_error(format!("no answer within {timeout:?}")))??;
+            .map_err(|_| connect_error(format!("no answer within {timeout:?}")))?
+    }
+
+    /// Runs the handshake on a connected stream and starts the connection's dispatch task.
+    async fn start<S>(
+        mut stream: S,
+        endpoint: &Endpoint,
+        config: &ClientConfig,
+    ) -> Result<Self, Error>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let max_frame = handshake::connect(&mut stream, config.key.as_ref(), endpoint).await?;
         let transport = wire::client_transport(stream);
         let client = tarpc::client::new(tarpc::client::Config::default(), transport);
         let closed = Arc::new(AtomicBool::new(false));
@@ -129,7 +155,7 @@ impl Bound {
     ) -> Result<Bound, Error> {
         // Boxed: resolving a name binds a name server proxy, which comes back here.
         let object = Box::pin(resolve(uri, config)).await?;
-        let connection = Connection::open(object.endpoint(), timeout, config).await?;
+        let connection = Connection::open(&object, timeout, config).await?;
         if object.id() == crate::daemon::DAEMON_OBJECT_ID {
             // The daemon's own object needs no binding, but a proxy of another trait is as
             // wrong for it as for any object.

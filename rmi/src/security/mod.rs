@@ -3,6 +3,7 @@
 //! crosses the wire.
 
 pub(crate) mod handshake;
+pub(crate) mod tls;
 
 use std::fmt;
 use std::path::Path;

@@ -1,0 +1,170 @@
+//! TLS: a daemon with a certificate, clients that check it against a CA, and mutual TLS.
+//! The certificates are made here, on the fly (rcgen).
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+
+#[rmi::expose]
+pub trait Ping {
+    async fn ping(&self, n: u32) -> u32;
+}
+
+struct Pong;
+
+impl Ping for Pong {
+    async fn ping(&self, n: u32) -> u32 {
+        n + 1
+    }
+}
+
+/// A CA, and certificates it signs, written as PEM files in a directory of their own.
+struct Pki {
+    dir: PathBuf,
+    ca: rcgen::Certificate,
+    ca_key: KeyPair,
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        let dir = std::env::temp_dir().join(format!("rmi-tls-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = params.self_signed(&ca_key).unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        Pki { dir, ca, ca_key }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// A certificate for `names` signed by the CA: (certificate file, key file).
+    fn issue(&self, file: &str, names: &[&str]) -> (PathBuf, PathBuf) {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let key = KeyPair::generate().unwrap();
+        let certificate = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &self.ca, &self.ca_key)
+            .unwrap();
+        let (cert_path, key_path) = (
+            self.dir.join(format!("{file}.pem")),
+            self.dir.join(format!("{file}.key")),
+        );
+        std::fs::write(&cert_path, certificate.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn tls_daemon(tls: rmi::ServerTls, key: Option<rmi::Key>) -> (rmi::Daemon, rmi::ObjectUri) {
+    let builder = rmi::Daemon::builder()
+        .tls(tls)
+        .handshake_timeout(std::time::Duration::from_secs(1));
+    let builder = match key {
+        Some(key) => builder.key(key),
+        None => builder.no_key(),
+    };
+    let daemon = builder.bind("127.0.0.1:0").await.unwrap();
+    let uri = daemon.register(Pong).unwrap();
+    daemon.spawn();
+    (daemon, uri)
+}
+
+fn client(ca: &Path) -> rmi::ClientConfig {
+    rmi::ClientConfig::new().tls(rmi::ClientTls::from_ca_file(ca).unwrap())
+}
+
+#[tokio::test]
+async fn a_client_that_trusts_the_ca_calls_over_tls() {
+    let pki = Pki::new("basic");
+    let (cert, key) = pki.issue("server", &["127.0.0.1", "localhost"]);
+    let (_daemon, uri) =
+        tls_daemon(rmi::ServerTls::from_pem_files(&cert, &key).unwrap(), None).await;
+    assert!(uri.to_string().starts_with("rmis:obj_"), "{uri}");
+    let ping: PingProxy = client(&pki.ca()).connect(&uri).await.unwrap();
+    assert_eq!(ping.ping(41).await.unwrap(), 42);
+
+    // Without TLS, the client is told what the rmis: URI means.
+    let plain = rmi::ClientConfig::new()
+        .connect::<PingProxy>(&uri)
+        .await
+        .unwrap_err();
+    assert!(plain.to_string().contains("speaks TLS"), "{plain}");
+    // A plain client to the same port, not knowing: the daemon refuses it.
+    let plain_uri = uri.clone().with_tls(false);
+    assert!(rmi::ClientConfig::new()
+        .connect::<PingProxy>(&plain_uri)
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn a_certificate_from_another_ca_or_for_another_host_is_refused() {
+    let pki = Pki::new("other");
+    let (cert, key) = pki.issue("server", &["127.0.0.1"]);
+    let (_daemon, uri) =
+        tls_daemon(rmi::ServerTls::from_pem_files(&cert, &key).unwrap(), None).await;
+    let stranger = Pki::new("stranger");
+    let refused = client(&stranger.ca())
+        .connect::<PingProxy>(&uri)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, rmi::Error::Authentication { .. }),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("TLS handshake failed"),
+        "{refused}"
+    );
+
+    let (cert, key) = pki.issue("elsewhere", &["elsewhere.example"]);
+    let (_daemon, uri) =
+        tls_daemon(rmi::ServerTls::from_pem_files(&cert, &key).unwrap(), None).await;
+    let refused = client(&pki.ca())
+        .connect::<PingProxy>(&uri)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("TLS handshake failed"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn mutual_tls_serves_only_clients_with_a_certificate_from_the_client_ca() {
+    let pki = Pki::new("mutual");
+    let (cert, key) = pki.issue("server", &["127.0.0.1"]);
+    let tls = rmi::ServerTls::with_client_ca(&cert, &key, pki.ca()).unwrap();
+    let (_daemon, uri) = tls_daemon(tls, Some(rmi::Key::new("and a key").unwrap())).await;
+
+    let (client_cert, client_key) = pki.issue("client", &["client.example"]);
+    let identity = rmi::ClientTls::with_identity(pki.ca(), &client_cert, &client_key).unwrap();
+    let config = rmi::ClientConfig::new()
+        .tls(identity)
+        .key(rmi::Key::new("and a key").unwrap());
+    let ping: PingProxy = config.connect(&uri).await.unwrap();
+    assert_eq!(ping.ping(1).await.unwrap(), 2);
+
+    let anonymous = client(&pki.ca()).key(rmi::Key::new("and a key").unwrap());
+    assert!(anonymous.connect::<PingProxy>(&uri).await.is_err());
+}
+
+#[test]
+fn unusable_files_say_which_and_why() {
+    let missing = rmi::ServerTls::from_pem_files("/nonexistent/cert.pem", "/nonexistent/key.pem");
+    let message = missing.unwrap_err().to_string();
+    assert!(message.contains("/nonexistent/cert.pem"), "{message}");
+    let pki = Pki::new("files");
+    let not_a_ca = rmi::ClientTls::from_ca_file(pki.dir.join("absent.pem")).unwrap_err();
+    assert!(matches!(not_a_ca, rmi::Error::Tls { .. }), "{not_a_ca}");
+}
