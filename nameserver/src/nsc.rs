@@ -168,7 +168,7 @@ async fn run(cli: Cli) -> CliResult {
 }
 
 async fn name_server(cli: &Cli) -> Result<NameServerProxy, rmi::Error> {
-    let config = rmi::ClientConfig::new().key_file(cli.key_file.as_deref())?;
+    let config = rmi::ClientConfig::from_env()?.key_file(cli.key_file.as_deref())?;
     if cli.ns_host.is_none() && cli.ns_port.is_none() {
         return config.locate_ns().await;
     }

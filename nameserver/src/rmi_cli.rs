@@ -77,7 +77,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), Failure> {
     let timeout = std::time::Duration::try_from_secs_f64(cli.timeout)
         .map_err(|_| format!("--timeout {}: give a number of seconds", cli.timeout))?;
-    let config = rmi::ClientConfig::new().key_file(cli.key_file.as_deref())?;
+    let config = rmi::ClientConfig::from_env()?.key_file(cli.key_file.as_deref())?;
     match cli.command {
         Command::Call { uri, method, args } => {
             let args: Value = serde_json::from_str(&args)

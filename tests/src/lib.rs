@@ -4,6 +4,8 @@
 //! The helpers build the programs once per test process and find them next to the test
 //! executable.
 
+pub mod pki;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -204,6 +206,8 @@ pub struct NameServer {
     pub process: Running,
     /// The port it listens on.
     pub port: u16,
+    /// Its URI, as it printed it.
+    pub uri: String,
 }
 
 impl NameServer {
@@ -215,9 +219,13 @@ impl NameServer {
     /// Starts `rmi-ns --port 0` with more arguments, such as `--storage sqlite:PATH`.
     pub fn start_with(args: &[&str]) -> NameServer {
         let mut command = binary("rmi-ns");
-        command
-            .args(["--host", "127.0.0.1", "--port", "0"])
-            .args(args);
+        command.args(args);
+        NameServer::start_command(command)
+    }
+
+    /// Starts `command`, an `rmi-ns` (with its environment set, say), on a free port.
+    pub fn start_command(mut command: Command) -> NameServer {
+        command.args(["--host", "127.0.0.1", "--port", "0"]);
         let mut process = Running::start("rmi-ns", command);
         let line = process.expect_line("NS running on ");
         let port = line
@@ -225,8 +233,11 @@ impl NameServer {
             .next()
             .and_then(|p| p.trim().parse().ok())
             .unwrap_or_else(|| panic!("no port in {line:?}"));
-        process.expect_line(&format!("URI = rmi:rmi.nameserver@127.0.0.1:{port}"));
-        NameServer { process, port }
+        let uri = process.expect_line("URI = ");
+        let uri = uri.trim_start_matches("URI = ").to_owned();
+        let expected = format!(":rmi.nameserver@127.0.0.1:{port}");
+        assert!(uri.ends_with(&expected), "rmi-ns printed {uri:?}");
+        NameServer { process, port, uri }
     }
 
     /// Runs `rmi-nsc` against this name server with `args`.

@@ -124,7 +124,12 @@ where
         reason: format!("the connection broke during the handshake: {e}"),
     };
     let mut head = [0u8; 9];
-    stream.read_exact(&mut head).await.map_err(broken)?;
+    stream.read_exact(&mut head).await.map_err(|e| Error::Connect {
+        endpoint: endpoint.to_string(),
+        reason: format!(
+            "the daemon closed the connection before its hello ({e}): it may speak TLS (give the client RMI_TLS_CA), or not be an rmi daemon"
+        ),
+    })?;
     if head[..4] != MAGIC {
         return Err(Error::Connect {
             endpoint: endpoint.to_string(),

@@ -1,9 +1,11 @@
-//! TLS: a daemon with a certificate, clients that check it against a CA, and mutual TLS.
-//! The certificates are made here, on the fly (rcgen).
+//! TLS: a daemon with a certificate, clients that check it against a CA, and mutual TLS, in
+//! this process and across processes (`rmi-ns` and `rmi-nsc` set up by `RMI_TLS_*`). The
+//! certificates are made on the fly (rcgen).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use rmi_tests::pki::Pki;
+use rmi_tests::{binary, run, stderr, NameServer};
 
 #[rmi::expose]
 pub trait Ping {
@@ -15,53 +17,6 @@ struct Pong;
 impl Ping for Pong {
     async fn ping(&self, n: u32) -> u32 {
         n + 1
-    }
-}
-
-/// A CA, and certificates it signs, written as PEM files in a directory of their own.
-struct Pki {
-    dir: PathBuf,
-    ca: rcgen::Certificate,
-    ca_key: KeyPair,
-}
-
-impl Pki {
-    fn new(name: &str) -> Pki {
-        let dir = std::env::temp_dir().join(format!("rmi-tls-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca_key = KeyPair::generate().unwrap();
-        let ca = params.self_signed(&ca_key).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        Pki { dir, ca, ca_key }
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.dir.join("ca.pem")
-    }
-
-    /// A certificate for `names` signed by the CA: (certificate file, key file).
-    fn issue(&self, file: &str, names: &[&str]) -> (PathBuf, PathBuf) {
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let key = KeyPair::generate().unwrap();
-        let certificate = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&key, &self.ca, &self.ca_key)
-            .unwrap();
-        let (cert_path, key_path) = (
-            self.dir.join(format!("{file}.pem")),
-            self.dir.join(format!("{file}.key")),
-        );
-        std::fs::write(&cert_path, certificate.pem()).unwrap();
-        std::fs::write(&key_path, key.serialize_pem()).unwrap();
-        (cert_path, key_path)
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -167,4 +122,28 @@ fn unusable_files_say_which_and_why() {
     let pki = Pki::new("files");
     let not_a_ca = rmi::ClientTls::from_ca_file(pki.dir.join("absent.pem")).unwrap_err();
     assert!(matches!(not_a_ca, rmi::Error::Tls { .. }), "{not_a_ca}");
+}
+
+#[test]
+fn the_name_server_and_its_client_speak_tls_as_the_environment_says() {
+    let pki = Pki::new("ns");
+    let (cert, key) = pki.issue("ns", &["127.0.0.1"]);
+    let mut ns = binary("rmi-ns");
+    ns.env("RMI_TLS_CERT", &cert).env("RMI_TLS_KEY", &key);
+    let ns = NameServer::start_command(ns);
+    assert!(
+        ns.uri.starts_with("rmis:rmi.nameserver@127.0.0.1:"),
+        "{}",
+        ns.uri
+    );
+
+    let mut with_ca = ns.client(binary("rmi-nsc"));
+    with_ca.env("RMI_TLS_CA", pki.ca()).arg("ping");
+    let output = run(&mut with_ca, "");
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let mut without = ns.client(binary("rmi-nsc"));
+    without.arg("ping");
+    let output = run(&mut without, "");
+    assert_eq!(output.status.code(), Some(1));
 }
