@@ -45,6 +45,7 @@ mod dispatch;
 mod dynamic;
 mod error;
 mod nameserver;
+mod nesting;
 mod proxy;
 mod remote;
 mod security;

@@ -200,8 +200,7 @@ impl Format {
     /// Decodes a `T` from all of `bytes`.
     pub fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, CodecError> {
         match self {
-            Format::Bincode => bincode_options()
-                .deserialize(bytes)
+            Format::Bincode => crate::nesting::decode(bytes, bincode_options())
                 .map_err(|e| CodecError(e.to_string())),
             Format::Json => serde_json::from_slice(bytes).map_err(|e| CodecError(e.to_string())),
         }

@@ -233,6 +233,77 @@ async fn hostile_clients_hurt_no_one() {
     assert!(grew_mib < 64, "memory grew by {grew_mib} MiB");
 }
 
+/// A recursive type: bincode decodes it one level per byte.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub enum Tree {
+    Leaf,
+    Node(Box<Tree>),
+}
+
+#[rmi::expose]
+pub trait Trees {
+    async fn depth(&self, tree: Tree) -> u32;
+}
+
+struct Measurer;
+
+impl Trees for Measurer {
+    async fn depth(&self, tree: Tree) -> u32 {
+        let mut depth = 0;
+        let mut at = &tree;
+        while let Tree::Node(next) = at {
+            depth += 1;
+            at = next;
+        }
+        depth
+    }
+}
+
+#[tokio::test]
+async fn a_recursive_value_nested_millions_deep_is_refused_not_a_crash() {
+    let daemon = rmi::Daemon::builder()
+        .no_key()
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let uri = daemon.register(Measurer).unwrap();
+    daemon.spawn();
+    let trees = TreesProxy::connect(&uri).await.unwrap();
+    let small = Tree::Node(Box::new(Tree::Node(Box::new(Tree::Leaf))));
+    assert_eq!(trees.depth(small).await.unwrap(), 2);
+
+    // 8 million levels, one byte each: far more than any stack holds. A proxy could not even
+    // encode such a value (encoding recurses too), so the frame is made by hand.
+    let daemon_object = rmi::ObjectUri::new(rmi::DAEMON_OBJECT_ID, uri.endpoint().clone()).unwrap();
+    let bound = rmi::DaemonObjectProxy::connect(&daemon_object)
+        .await
+        .unwrap()
+        .bind(uri.id().to_owned(), "Trees".into())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut args = vec![1u8; 8_000_000];
+    args.push(0);
+    let deep = Invoke {
+        handle: bound.handle,
+        method: 0,
+        format: Format::Bincode,
+        args: rmi::wire::Payload::from(args),
+    };
+    let mut raw = raw(daemon.local_addr()).await;
+    raw.write_all(&request(deep)).await.unwrap();
+    let mut reply_length = [0u8; 4];
+    raw.read_exact(&mut reply_length).await.unwrap();
+    let mut reply = vec![0u8; u32::from_be_bytes(reply_length) as usize];
+    raw.read_exact(&mut reply).await.unwrap();
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.contains("nested too deeply"), "{reply}");
+
+    // The daemon lives, and serves.
+    let small = Tree::Node(Box::new(Tree::Leaf));
+    assert_eq!(trees.depth(small).await.unwrap(), 1);
+}
+
 #[tokio::test]
 async fn over_the_limits_only_that_client_is_refused() {
     #[rmi::expose]
