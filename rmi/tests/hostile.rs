@@ -66,6 +66,15 @@ fn frame(body: &[u8]) -> Vec<u8> {
     framed
 }
 
+/// Reads one reply frame's body.
+async fn read_reply(stream: &mut TcpStream) -> Vec<u8> {
+    let mut length = [0u8; 4];
+    stream.read_exact(&mut length).await.unwrap();
+    let mut reply = vec![0u8; u32::from_be_bytes(length) as usize];
+    stream.read_exact(&mut reply).await.unwrap();
+    reply
+}
+
 /// A request frame for `invoke`.
 fn request(invoke: Invoke) -> Vec<u8> {
     let mut context = tarpc::context::current();
@@ -161,10 +170,7 @@ async fn hostile_clients_hurt_no_one() {
         args: Format::Bincode.encode(&("x".to_string(),)).unwrap(),
     };
     odd.write_all(&request(unknown_object)).await.unwrap();
-    let mut reply_length = [0u8; 4];
-    odd.read_exact(&mut reply_length).await.unwrap();
-    let mut reply = vec![0u8; u32::from_be_bytes(reply_length) as usize];
-    odd.read_exact(&mut reply).await.unwrap();
+    assert!(!read_reply(&mut odd).await.is_empty());
     drop(odd);
     let any = rmi::DynamicProxy::connect(&uri).await.unwrap();
     let wrong_type = any.call_json("echo", serde_json::json!([42])).await;
@@ -198,9 +204,7 @@ async fn hostile_clients_hurt_no_one() {
         args: rmi::wire::Payload::from(args.into_bytes()),
     };
     deep.write_all(&request(deep_call)).await.unwrap();
-    let mut reply_length = [0u8; 4];
-    deep.read_exact(&mut reply_length).await.unwrap();
-    assert!(u32::from_be_bytes(reply_length) > 0);
+    assert!(!read_reply(&mut deep).await.is_empty());
     drop(deep);
 
     // A hundred clients that connect and vanish.
@@ -292,10 +296,7 @@ async fn a_recursive_value_nested_millions_deep_is_refused_not_a_crash() {
     };
     let mut raw = raw(daemon.local_addr()).await;
     raw.write_all(&request(deep)).await.unwrap();
-    let mut reply_length = [0u8; 4];
-    raw.read_exact(&mut reply_length).await.unwrap();
-    let mut reply = vec![0u8; u32::from_be_bytes(reply_length) as usize];
-    raw.read_exact(&mut reply).await.unwrap();
+    let reply = read_reply(&mut raw).await;
     let reply = String::from_utf8_lossy(&reply);
     assert!(reply.contains("nested too deeply"), "{reply}");
 
