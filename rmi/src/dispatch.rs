@@ -8,6 +8,7 @@ use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use futures::FutureExt;
@@ -194,11 +195,61 @@ pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
 pub(crate) type Request = tarpc::server::InFlightRequest<Invoke, Reply>;
 
 /// What belongs to one connection, and is dropped with it: the instances made for it by
-/// [`Instances::PerConnection`] factories, by handle, and the streams its calls returned.
-#[derive(Default)]
+/// [`Instances::PerConnection`] factories, by handle, and what its calls share.
 pub(crate) struct Session {
     instances: std::collections::HashMap<u64, Arc<dyn std::any::Any + Send + Sync>>,
-    pub(crate) streams: Arc<OpenStreams>,
+    pub(crate) shared: Arc<ConnectionState>,
+}
+
+impl Session {
+    /// A connection's session, allowing `max_in_flight` calls at once.
+    pub(crate) fn new(max_in_flight: usize) -> Self {
+        Session {
+            instances: Default::default(),
+            shared: Arc::new(ConnectionState {
+                streams: OpenStreams::default(),
+                in_flight: AtomicUsize::new(0),
+                max_in_flight,
+            }),
+        }
+    }
+}
+
+/// What the calls of one connection share (each holds it while it runs): the streams they
+/// returned, and how many are in flight.
+pub(crate) struct ConnectionState {
+    pub(crate) streams: OpenStreams,
+    in_flight: AtomicUsize,
+    max_in_flight: usize,
+}
+
+impl ConnectionState {
+    /// Counts one more call in flight, unless there are as many as allowed.
+    fn begin_call(self: &Arc<Self>) -> Option<CallInFlight> {
+        // Only the connection's task begins calls, so a load then an add cannot overshoot.
+        if self.in_flight.load(Ordering::Relaxed) >= self.max_in_flight {
+            return None;
+        }
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Some(CallInFlight(Arc::clone(self)))
+    }
+}
+
+/// One call counted in flight on its connection, until dropped: when its reply is sent, or
+/// when it is cancelled, even before it started.
+pub(crate) struct CallInFlight(Arc<ConnectionState>);
+
+impl std::ops::Deref for CallInFlight {
+    type Target = ConnectionState;
+    fn deref(&self) -> &ConnectionState {
+        &self.0
+    }
+}
+
+impl Drop for CallInFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// An object as a daemon holds it: its trait, and how to run a call on it, types erased.
@@ -301,15 +352,17 @@ where
     }
 
     fn execute(&self, handle: u64, request: Request, session: &mut Session) {
+        let Some(connection) = session.shared.begin_call() else {
+            return refuse(request, Fault::Busy);
+        };
         let object = self.instance(handle, session);
-        let streams = Arc::clone(&session.streams);
         let serve =
             tarpc::server::serve(move |context: tarpc::context::Context, invoke: Invoke| {
                 // Calls this method makes inherit what is left of its caller's deadline, and a
                 // stream it returns is hosted on its caller's connection.
                 let serving = Serving {
                     deadline: context.deadline,
-                    streams,
+                    connection,
                     format: invoke.format,
                 };
                 serving::scope(serving, object.dispatch(Call::from(invoke))).map(Ok)

@@ -2,18 +2,17 @@
 //! its connection's open streams, where a [`Stream`](crate::Stream) it returns is hosted.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::stream::OpenStreams;
+use crate::dispatch::CallInFlight;
 use crate::wire::Format;
 
 /// The call a task serves.
 pub(crate) struct Serving {
     /// When the caller stops waiting.
     pub(crate) deadline: Instant,
-    /// The open streams of the connection the call came on.
-    pub(crate) streams: Arc<OpenStreams>,
+    /// The call's place among its connection's calls in flight (and its open streams).
+    pub(crate) connection: CallInFlight,
     /// How the call's arguments and result are encoded (and a returned stream's items).
     pub(crate) format: Format,
 }

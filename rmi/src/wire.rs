@@ -151,6 +151,8 @@ pub enum Fault {
     Panicked(String),
     /// A pull names a stream that is not open on this connection.
     UnknownStream,
+    /// The connection has as many calls in flight as the daemon allows.
+    Busy,
     /// A stream relayed from another server failed there; what it said.
     StreamBroken(String),
 }

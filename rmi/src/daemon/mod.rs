@@ -499,11 +499,9 @@ where
     let stream = stop::StopReading::new(stream, &shared.stop, settings.idle_timeout);
     let framed = wire::framed(stream, settings.max_frame_bytes);
     let transport = tarpc::serde_transport::new(framed, Bincode::default());
-    let mut requests = BaseChannel::with_defaults(transport)
-        .max_concurrent_requests(settings.max_calls_in_flight)
-        .requests();
+    let mut requests = BaseChannel::with_defaults(transport).requests();
     // The instances made for this connection (`Instances::PerConnection`), dropped with it.
-    let mut session = crate::dispatch::Session::default();
+    let mut session = crate::dispatch::Session::new(settings.max_calls_in_flight);
     // Each call runs in a task of its own, spawned by its object, untracked: the channel ends
     // only after the replies of all its calls in flight are written, so waiting for the
     // connection tasks waits for the calls too.

@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
 
 use crate::dispatch::{refuse, Hosted, Request, Session};
-use crate::stream::STREAMS_HANDLE;
+use crate::stream::{OpenStreams, STREAMS_HANDLE};
 use crate::wire::{Fault, DAEMON_HANDLE};
 use crate::Error;
 
@@ -49,7 +49,7 @@ impl Objects {
     pub(crate) fn execute(&self, request: Request, session: &mut Session) {
         let handle = request.get().message.handle;
         if handle == STREAMS_HANDLE {
-            return session.streams.execute(request);
+            return OpenStreams::execute(&session.shared, request);
         }
         match self.table.load().by_handle.get(&handle) {
             Some(entry) => entry.object.execute(handle, request, session),

@@ -104,6 +104,20 @@ impl<S> StopReading<S> {
     }
 }
 
+impl<S> StopReading<S> {
+    /// After a read found nothing: arranges to be woken on shutdown (once), and says whether
+    /// the daemon stopped meanwhile.
+    fn poll_stop(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.registered {
+            self.registered = true;
+            if self.wake_on_stop.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        Poll::Pending
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for StopReading<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -111,17 +125,24 @@ impl<S: AsyncRead + Unpin> AsyncRead for StopReading<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.stopped.load(Ordering::Acquire) || this.idle.as_ref().is_some_and(|i| i.expired) {
+        if this.stopped.load(Ordering::Acquire) {
+            return Poll::Ready(Ok(()));
+        }
+        if this.idle.is_none() {
+            // Every call's path: no clock, no timer.
+            return match Pin::new(&mut this.inner).poll_read(cx, buf) {
+                Poll::Pending => this.poll_stop(cx),
+                other => other,
+            };
+        }
+        if this.idle.as_ref().is_some_and(|idle| idle.expired) {
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Pending => {
-                if !this.registered {
-                    this.registered = true;
-                    if this.wake_on_stop.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(Ok(()));
-                    }
+                if this.poll_stop(cx).is_ready() {
+                    return Poll::Ready(Ok(()));
                 }
                 if let Some(idle) = &mut this.idle {
                     if idle.poll_expired(cx) {
@@ -143,6 +164,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for StopReading<S> {
         }
     }
 }
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for StopReading<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,

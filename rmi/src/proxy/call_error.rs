@@ -84,6 +84,10 @@ pub(crate) fn fault(bound: &Bound, method: usize, fault: wire::Fault) -> Error {
             method: method_name(bound, method),
             message,
         },
+        wire::Fault::Busy => Error::Busy {
+            uri,
+            method: method_name(bound, method),
+        },
         wire::Fault::UnknownStream => Error::StreamClosed {
             uri,
             method: method_name(bound, method),
@@ -107,13 +111,6 @@ pub(crate) fn transport(bound: &Bound, method: usize, error: RpcError, waited: D
             method,
             after: waited,
         },
-        // tarpc sends the kind as a number it reads back as `Other` unless it knows it:
-        // its throttle is told by its words.
-        RpcError::Server(e)
-            if e.kind == std::io::ErrorKind::WouldBlock || e.detail.contains("throttled") =>
-        {
-            Error::Busy { uri, method }
-        }
         RpcError::Server(e) if e.kind == std::io::ErrorKind::TimedOut => Error::Timeout {
             uri,
             method,

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::dispatch::{panic_message, Request};
+use crate::dispatch::{panic_message, ConnectionState, Request};
 use crate::wire::{check_size, Fault, Format, Invoke, Payload, Reply, MAX_PAYLOAD_BYTES};
 use crate::Error;
 
@@ -52,12 +52,11 @@ pub(crate) struct OpenStreams {
 pub(crate) fn host<T: Serialize + Send + 'static>(
     items: BoxStream<'static, Result<T, Error>>,
 ) -> Result<u64, String> {
-    crate::serving::with(|serving| serving.streams.open(serving.format, items)).ok_or_else(
-        || {
+    crate::serving::with(|serving| serving.connection.streams.open(serving.format, items))
+        .ok_or_else(|| {
             "an rmi::Stream travels only as the result of an exposed method, not as an argument"
                 .to_owned()
-        },
-    )?
+        })?
 }
 
 impl OpenStreams {
@@ -94,11 +93,11 @@ impl OpenStreams {
         drop(closed);
     }
 
-    /// Runs a call on [`STREAMS_HANDLE`] in a task of its own.
-    pub(crate) fn execute(self: &Arc<Self>, request: Request) {
-        let streams = Arc::clone(self);
+    /// Answers a call on [`STREAMS_HANDLE`], in a task of its own.
+    pub(crate) fn execute(connection: &Arc<ConnectionState>, request: Request) {
+        let connection = Arc::clone(connection);
         let serve = tarpc::server::serve(move |_context, invoke: Invoke| async move {
-            Ok(streams.answer(invoke).await)
+            Ok(connection.streams.answer(invoke).await)
         });
         tokio::spawn(request.execute(serve));
     }
