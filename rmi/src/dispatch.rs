@@ -14,11 +14,12 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::daemon::Stop;
 use crate::describe::TraitDescriptor;
 use crate::proxy::Proxy;
 use crate::serving::{self, Serving};
 use crate::stream::OpenStreams;
-use crate::wire::{check_size, Fault, Format, Invoke, Payload, Reply, MAX_PAYLOAD_BYTES};
+use crate::wire::{check_size, Fault, Format, Invoke, Payload, Reply};
 
 /// A call as the object sees it: the method index and the encoded arguments.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub struct Call {
     pub(crate) method: u32,
     pub(crate) format: Format,
     pub(crate) args: Payload,
+    /// The largest result the connection's frames carry.
+    pub(crate) max_result: usize,
 }
 
 impl Call {
@@ -61,7 +64,7 @@ where
     F: FnOnce(A) -> Fut + Send + 'static,
     Fut: Future<Output = R> + Send + 'static,
 {
-    let format = call.format;
+    let (format, max_result) = (call.format, call.max_result);
     // Decoding and encoding run user code too (`Deserialize` and `Serialize` impls), so they
     // are inside the guard with the method: any panic is this caller's error only.
     let run = async move {
@@ -75,7 +78,7 @@ where
         let encoded = format
             .encode(&result)
             .map_err(|e| Fault::BadResult(e.to_string()))?;
-        check_size(&encoded, MAX_PAYLOAD_BYTES).map_err(Fault::BadResult)?;
+        check_size(&encoded, max_result).map_err(Fault::BadResult)?;
         Ok(encoded)
     };
     match AssertUnwindSafe(run).catch_unwind().await {
@@ -202,14 +205,17 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// A connection's session, allowing `max_in_flight` calls at once.
-    pub(crate) fn new(max_in_flight: usize) -> Self {
+    /// A connection's session, allowing `max_in_flight` calls at once and results of at most
+    /// `max_payload` bytes; its calls about streams end when `stop` does.
+    pub(crate) fn new(max_in_flight: usize, max_payload: usize, stop: Stop) -> Self {
         Session {
             instances: Default::default(),
             shared: Arc::new(ConnectionState {
                 streams: OpenStreams::default(),
                 in_flight: AtomicUsize::new(0),
                 max_in_flight,
+                max_payload,
+                stop,
             }),
         }
     }
@@ -221,11 +227,15 @@ pub(crate) struct ConnectionState {
     pub(crate) streams: OpenStreams,
     in_flight: AtomicUsize,
     max_in_flight: usize,
+    /// The largest result (or stream item) the connection's frames carry.
+    pub(crate) max_payload: usize,
+    /// The daemon's stop: a pull waiting for items ends with it.
+    pub(crate) stop: Stop,
 }
 
 impl ConnectionState {
     /// Counts one more call in flight, unless there are as many as allowed.
-    fn begin_call(self: &Arc<Self>) -> Option<CallInFlight> {
+    pub(crate) fn begin_call(self: &Arc<Self>) -> Option<CallInFlight> {
         // Only the connection's task begins calls, so a load then an add cannot overshoot.
         if self.in_flight.load(Ordering::Relaxed) >= self.max_in_flight {
             return None;
@@ -365,7 +375,13 @@ where
                     connection,
                     format: invoke.format,
                 };
-                serving::scope(serving, object.dispatch(Call::from(invoke))).map(Ok)
+                let call = Call {
+                    method: invoke.method,
+                    format: invoke.format,
+                    args: invoke.args,
+                    max_result: serving.connection.max_payload,
+                };
+                serving::scope(serving, object.dispatch(call)).map(Ok)
             });
         tokio::spawn(request.execute(serve));
     }
@@ -378,16 +394,6 @@ pub(crate) fn refuse(request: Request, fault: Fault) {
     tokio::spawn(request.execute(serve));
 }
 
-impl From<Invoke> for Call {
-    fn from(invoke: Invoke) -> Call {
-        Call {
-            method: invoke.method,
-            format: invoke.format,
-            args: invoke.args,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,6 +403,7 @@ mod tests {
             method: 0,
             format: Format::Bincode,
             args: Format::Bincode.encode(args).unwrap(),
+            max_result: crate::wire::MAX_PAYLOAD_BYTES,
         }
     }
 

@@ -215,8 +215,54 @@ fn bincode_options() -> impl bincode::Options {
     bincode::DefaultOptions::new().reject_trailing_bytes()
 }
 
-/// The codec of frames from clients: tarpc's bincode, as the daemon runs it.
-type RequestCodec = Bincode<ClientMessage<Invoke>, Response<Reply>>;
+/// The daemon's codec: tarpc's bincode, made safe for any input. A frame that makes the
+/// decoder panic (a deadline too far out overflows `Instant`) is an error for its connection,
+/// and a deadline further out than [`MAX_TIMEOUT`] is brought in to it (tarpc's timers hold
+/// no more: beyond, they panic).
+#[derive(Default)]
+pub(crate) struct ServerCodec(Bincode<ClientMessage<Invoke>, Response<Reply>>);
+
+impl tarpc::tokio_serde::Deserializer<ClientMessage<Invoke>> for ServerCodec {
+    type Error = std::io::Error;
+
+    fn deserialize(
+        self: std::pin::Pin<&mut Self>,
+        src: &tokio_util::bytes::BytesMut,
+    ) -> std::io::Result<ClientMessage<Invoke>> {
+        let inner = std::pin::Pin::new(&mut self.get_mut().0);
+        let decoded =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.deserialize(src)))
+                .map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "a frame that does not decode (its values are out of range)",
+                    )
+                })??;
+        Ok(within_max_timeout(decoded))
+    }
+}
+
+impl tarpc::tokio_serde::Serializer<Response<Reply>> for ServerCodec {
+    type Error = std::io::Error;
+
+    fn serialize(
+        self: std::pin::Pin<&mut Self>,
+        item: &Response<Reply>,
+    ) -> std::io::Result<tokio_util::bytes::Bytes> {
+        std::pin::Pin::new(&mut self.get_mut().0).serialize(item)
+    }
+}
+
+/// `message`, its deadline no further out than [`MAX_TIMEOUT`] from now.
+fn within_max_timeout(mut message: ClientMessage<Invoke>) -> ClientMessage<Invoke> {
+    if let ClientMessage::Request(request) = &mut message {
+        let latest = std::time::Instant::now() + MAX_TIMEOUT;
+        if request.context.deadline > latest {
+            request.context.deadline = latest;
+        }
+    }
+    message
+}
 
 /// Decodes one frame (without its length prefix) as a daemon does: a tarpc
 /// `ClientMessage<Invoke>`. Whatever the bytes, it returns an error or a message, never
@@ -237,7 +283,7 @@ type RequestCodec = Bincode<ClientMessage<Invoke>, Response<Reply>>;
 /// ```
 pub fn decode_request(frame: &[u8]) -> std::io::Result<ClientMessage<Invoke>> {
     use tarpc::tokio_serde::Deserializer;
-    let mut codec = RequestCodec::default();
+    let mut codec = ServerCodec::default();
     std::pin::Pin::new(&mut codec).deserialize(&tokio_util::bytes::BytesMut::from(frame))
 }
 

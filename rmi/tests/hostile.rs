@@ -77,8 +77,13 @@ async fn read_reply(stream: &mut TcpStream) -> Vec<u8> {
 
 /// A request frame for `invoke`.
 fn request(invoke: Invoke) -> Vec<u8> {
+    request_until(invoke, std::time::Instant::now() + Duration::from_secs(10))
+}
+
+/// A request frame for `invoke` with `deadline`.
+fn request_until(invoke: Invoke, deadline: std::time::Instant) -> Vec<u8> {
     let mut context = tarpc::context::current();
-    context.deadline = std::time::Instant::now() + Duration::from_secs(10);
+    context.deadline = deadline;
     let message = tarpc::ClientMessage::Request(tarpc::Request {
         context,
         id: 1,
@@ -170,6 +175,16 @@ async fn hostile_clients_hurt_no_one() {
         args: Format::Bincode.encode(&("x".to_string(),)).unwrap(),
     };
     odd.write_all(&request(unknown_object)).await.unwrap();
+    assert!(!read_reply(&mut odd).await.is_empty());
+    // A deadline ten years out (tarpc's timers hold two): brought in, and answered.
+    let ten_years = std::time::Instant::now() + Duration::from_secs(10 * 365 * 24 * 3600);
+    let far = Invoke {
+        handle: 999_999,
+        method: 0,
+        format: Format::Bincode,
+        args: Format::Bincode.encode(&("x".to_string(),)).unwrap(),
+    };
+    odd.write_all(&request_until(far, ten_years)).await.unwrap();
     assert!(!read_reply(&mut odd).await.is_empty());
     drop(odd);
     let any = rmi::DynamicProxy::connect(&uri).await.unwrap();
@@ -352,11 +367,15 @@ async fn over_the_limits_only_that_client_is_refused() {
     #[rmi::expose]
     pub trait Sink {
         async fn take(&self, bytes: Vec<u8>) -> usize;
+        async fn give(&self, size: usize) -> Vec<u8>;
     }
     struct Taker;
     impl Sink for Taker {
         async fn take(&self, bytes: Vec<u8>) -> usize {
             bytes.len()
+        }
+        async fn give(&self, size: usize) -> Vec<u8> {
+            vec![7; size]
         }
     }
     let small = rmi::Daemon::builder()
@@ -375,4 +394,10 @@ async fn over_the_limits_only_that_client_is_refused() {
         "{too_big}"
     );
     assert_eq!(sink.take(vec![0; 10]).await.unwrap(), 10);
+    // A result over the limit is that call's error; a call beside it on the same connection
+    // goes on.
+    let (big, small) = tokio::join!(sink.give(1024 * 1024), sink.give(100));
+    let big = big.unwrap_err();
+    assert!(big.to_string().contains("more than the limit"), "{big}");
+    assert_eq!(small.unwrap().len(), 100);
 }

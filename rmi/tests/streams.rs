@@ -237,6 +237,37 @@ async fn a_stream_cannot_be_an_argument() {
 }
 
 #[tokio::test]
+async fn shutdown_ends_a_stream_whose_producer_is_silent() {
+    #[rmi::expose]
+    pub trait Quiet {
+        async fn nothing(&self) -> Stream<u64>;
+    }
+    struct Silent(std::sync::Mutex<Vec<tokio::sync::mpsc::Sender<u64>>>);
+    impl Quiet for Silent {
+        async fn nothing(&self) -> Stream<u64> {
+            let (sender, receiver) = tokio::sync::mpsc::channel(1);
+            self.0.lock().unwrap().push(sender); // kept: the stream never ends by itself
+            Stream::from_receiver(receiver)
+        }
+    }
+    let daemon = Daemon::bind("127.0.0.1:0").await.unwrap();
+    let uri = daemon.register(Silent(Default::default())).unwrap();
+    daemon.spawn();
+    let quiet = QuietProxy::connect(&uri).await.unwrap();
+    let mut stream = quiet.nothing().await.unwrap();
+    let reading = tokio::spawn(async move { stream.next().await.map(|r| r.is_ok()) });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(Duration::from_secs(5), daemon.shutdown())
+        .await
+        .expect("shutdown does not wait for a silent stream");
+    let ended = tokio::time::timeout(Duration::from_secs(5), reading)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(ended, None | Some(false)), "{ended:?}");
+}
+
+#[tokio::test]
 async fn a_daemon_gone_ends_the_stream_with_an_error() {
     let (daemon, numbers, ..) = serve().await;
     let mut stream = numbers.produce(u64::MAX).await.unwrap();

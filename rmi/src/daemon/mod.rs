@@ -10,13 +10,14 @@ mod names;
 mod objects;
 mod stop;
 
+pub(crate) use stop::Stop;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use tarpc::server::{BaseChannel, Channel};
-use tarpc::tokio_serde::formats::Bincode;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
@@ -498,10 +499,13 @@ where
     // requests, sends the replies of those in flight, then ends.
     let stream = stop::StopReading::new(stream, &shared.stop, settings.idle_timeout);
     let framed = wire::framed(stream, settings.max_frame_bytes);
-    let transport = tarpc::serde_transport::new(framed, Bincode::default());
+    let transport = tarpc::serde_transport::new(framed, wire::ServerCodec::default());
     let mut requests = BaseChannel::with_defaults(transport).requests();
     // The instances made for this connection (`Instances::PerConnection`), dropped with it.
-    let mut session = crate::dispatch::Session::new(settings.max_calls_in_flight);
+    let max_payload = wire::payload_limit(settings.max_frame_bytes);
+    let stop = shared.stop.clone();
+    let mut session =
+        crate::dispatch::Session::new(settings.max_calls_in_flight, max_payload, stop);
     // Each call runs in a task of its own, spawned by its object, untracked: the channel ends
     // only after the replies of all its calls in flight are written, so waiting for the
     // connection tasks waits for the calls too.

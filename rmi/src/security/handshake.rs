@@ -77,12 +77,14 @@ where
 {
     let Some(key) = key else {
         stream.write_all(&hello(OPEN, max_frame)).await?;
+        stream.flush().await?;
         return Ok(());
     };
     let challenge: [u8; NONCE] = rand::random();
     let mut hello = hello(KEYED, max_frame);
     hello.extend_from_slice(&challenge);
     stream.write_all(&hello).await?;
+    stream.flush().await?;
     let mut answer = [0u8; NONCE + PROOF];
     if let Err(e) = stream.read_exact(&mut answer).await {
         use std::io::ErrorKind::{BrokenPipe, ConnectionReset, UnexpectedEof};
@@ -96,12 +98,14 @@ where
     if expected.verify_slice(their_proof).is_err() {
         // Said, so that the client can tell a wrong key from a broken network.
         let _ = stream.write_all(&[REFUSED]).await;
+        let _ = stream.flush().await;
         return Err(Refusal::WrongKey);
     }
     let mine = proof(key, SERVER_LABEL, their_challenge, &challenge).finalize();
     let mut accepted = vec![ACCEPTED];
     accepted.extend_from_slice(&mine.into_bytes());
     stream.write_all(&accepted).await?;
+    stream.flush().await?;
     Ok(())
 }
 
@@ -171,6 +175,7 @@ where
             .into_bytes(),
     );
     stream.write_all(&answer).await.map_err(broken)?;
+    stream.flush().await.map_err(broken)?;
     let mut status = [0u8; 1];
     stream.read_exact(&mut status).await.map_err(broken)?;
     if status[0] != ACCEPTED {

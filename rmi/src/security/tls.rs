@@ -131,7 +131,12 @@ impl ServerTls {
             (Some(certificate), Some(key), Some(ca)) => {
                 ServerTls::with_client_ca(certificate, key, ca).map(Some)
             }
-            _ => Ok(None),
+            (None, None, None) => Ok(None),
+            // Half a setting must not quietly mean plain TCP.
+            _ => Err(tls_error(
+                "the environment",
+                "RMI_TLS_CERT and RMI_TLS_KEY go together, and RMI_TLS_CLIENT_CA needs both",
+            )),
         }
     }
 }

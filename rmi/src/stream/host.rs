@@ -15,7 +15,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::dispatch::{panic_message, ConnectionState, Request};
-use crate::wire::{check_size, Fault, Format, Invoke, Payload, Reply, MAX_PAYLOAD_BYTES};
+use crate::wire::{check_size, Fault, Format, Invoke, Payload, Reply};
 use crate::Error;
 
 /// The handle that calls about streams carry; never an object's (those count up from 1).
@@ -52,17 +52,23 @@ pub(crate) struct OpenStreams {
 pub(crate) fn host<T: Serialize + Send + 'static>(
     items: BoxStream<'static, Result<T, Error>>,
 ) -> Result<u64, String> {
-    crate::serving::with(|serving| serving.connection.streams.open(serving.format, items))
-        .ok_or_else(|| {
-            "an rmi::Stream travels only as the result of an exposed method, not as an argument"
-                .to_owned()
-        })?
+    crate::serving::with(|serving| {
+        let connection = &serving.connection;
+        connection
+            .streams
+            .open(serving.format, connection.max_payload, items)
+    })
+    .ok_or_else(|| {
+        "an rmi::Stream travels only as the result of an exposed method, not as an argument"
+            .to_owned()
+    })?
 }
 
 impl OpenStreams {
     fn open<T: Serialize + Send + 'static>(
         &self,
         format: Format,
+        max_item: usize,
         items: BoxStream<'static, Result<T, Error>>,
     ) -> Result<u64, String> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
@@ -73,7 +79,11 @@ impl OpenStreams {
             ));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let producer = Producer::new(Box::new(Encoded { items, format }));
+        let producer = Producer::new(Box::new(Encoded {
+            items,
+            format,
+            max_item,
+        }));
         open.insert(id, Arc::new(tokio::sync::Mutex::new(producer)));
         Ok(id)
     }
@@ -94,20 +104,33 @@ impl OpenStreams {
     }
 
     /// Answers a call on [`STREAMS_HANDLE`], in a task of its own.
+    /// A pull counts among the connection's calls in flight; it ends (as the stream's end)
+    /// when the daemon stops.
     pub(crate) fn execute(connection: &Arc<ConnectionState>, request: Request) {
-        let connection = Arc::clone(connection);
+        let Some(call) = connection.begin_call() else {
+            return crate::dispatch::refuse(request, Fault::Busy);
+        };
         let serve = tarpc::server::serve(move |_context, invoke: Invoke| async move {
-            Ok(connection.streams.answer(invoke).await)
+            let stop = call.stop.clone();
+            let batch_bytes = BATCH_BYTES.min(call.max_payload);
+            tokio::select! {
+                answer = call.streams.answer(invoke, batch_bytes) => Ok(answer),
+                () = stop.stopped() => Ok(Format::Bincode
+                    .encode(&Batch { items: Vec::new(), end: true })
+                    .map_err(|e| Fault::BadResult(e.to_string()))),
+            }
         });
         tokio::spawn(request.execute(serve));
     }
 
-    async fn answer(&self, invoke: Invoke) -> Reply {
+    async fn answer(&self, invoke: Invoke, batch_bytes: usize) -> Reply {
         let bad = |e: crate::wire::CodecError| Fault::BadArguments(e.to_string());
         match invoke.method {
             PULL => {
                 let (id, most): (u64, u32) = Format::Bincode.decode(&invoke.args).map_err(bad)?;
-                let batch = self.pull(id, most.clamp(1, 4096) as usize).await?;
+                let batch = self
+                    .pull(id, most.clamp(1, 4096) as usize, batch_bytes)
+                    .await?;
                 Format::Bincode
                     .encode(&batch)
                     .map_err(|e| Fault::BadResult(e.to_string()))
@@ -124,12 +147,13 @@ impl OpenStreams {
     }
 
     /// The next items of stream `id`; a stream that ended or failed is closed.
-    async fn pull(&self, id: u64, most: usize) -> Result<Batch, Fault> {
+    async fn pull(&self, id: u64, most: usize, batch_bytes: usize) -> Result<Batch, Fault> {
         let producer = self.get(id).ok_or(Fault::UnknownStream)?;
         // One pull at a time per stream, in order.
         let mut producer = producer.lock().await;
         let mut batch = Batch::default();
-        let filled = std::future::poll_fn(|cx| producer.poll_fill(cx, most, &mut batch)).await;
+        let filled =
+            std::future::poll_fn(|cx| producer.poll_fill(cx, most, batch_bytes, &mut batch)).await;
         if filled.is_err() || batch.end {
             self.close(id);
         }
@@ -145,18 +169,19 @@ trait Source: Send {
 struct Encoded<T> {
     items: BoxStream<'static, Result<T, Error>>,
     format: Format,
+    max_item: usize,
 }
 
 impl<T: Serialize> Source for Encoded<T> {
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Payload, Fault>>> {
-        let format = self.format;
+        let (format, max_item) = (self.format, self.max_item);
         self.items.poll_next_unpin(cx).map(|item| {
             item.map(|item| {
                 let item = item.map_err(|e| Fault::StreamBroken(e.to_string()))?;
                 let encoded = format
                     .encode(&item)
                     .map_err(|e| Fault::BadResult(e.to_string()))?;
-                check_size(&encoded, MAX_PAYLOAD_BYTES).map_err(Fault::BadResult)?;
+                check_size(&encoded, max_item).map_err(Fault::BadResult)?;
                 Ok(encoded)
             })
         })
@@ -189,6 +214,7 @@ impl Producer {
         &mut self,
         cx: &mut Context<'_>,
         most: usize,
+        batch_bytes: usize,
         batch: &mut Batch,
     ) -> Poll<Result<(), Fault>> {
         let mut bytes = batch.items.iter().map(|item| item.len()).sum::<usize>();
@@ -216,7 +242,7 @@ impl Producer {
                     Poll::Pending => return Poll::Ready(Ok(())),
                 },
             };
-            if !batch.items.is_empty() && bytes + item.len() > BATCH_BYTES {
+            if !batch.items.is_empty() && bytes + item.len() > batch_bytes {
                 self.held = Some(item);
                 return Poll::Ready(Ok(()));
             }
@@ -260,12 +286,13 @@ mod tests {
         Producer::new(Box::new(Encoded {
             items,
             format: Format::Bincode,
+            max_item: crate::wire::MAX_PAYLOAD_BYTES,
         }))
     }
 
     async fn fill(producer: &mut Producer, most: usize) -> Result<Batch, Fault> {
         let mut batch = Batch::default();
-        std::future::poll_fn(|cx| producer.poll_fill(cx, most, &mut batch)).await?;
+        std::future::poll_fn(|cx| producer.poll_fill(cx, most, BATCH_BYTES, &mut batch)).await?;
         Ok(batch)
     }
 
