@@ -111,7 +111,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .await?
                 .with_timeout(timeout);
             for object in daemon.registered().await? {
-                let uri = rmi::ObjectUri::new(&object.id, daemon.uri().endpoint().clone())?;
+                let uri = rmi::ObjectUri::new(&object.id, daemon.uri().endpoint().clone())?
+                    .with_tls(config.speaks_tls());
                 println!("{uri} is a {}", object.descriptor.name);
                 print_methods(&object.descriptor);
             }

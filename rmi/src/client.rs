@@ -79,6 +79,15 @@ impl ClientConfig {
         }
     }
 
+    /// Whether this config connects over TLS (to every daemon).
+    ///
+    /// ```
+    /// assert!(!rmi::ClientConfig::new().speaks_tls());
+    /// ```
+    pub fn speaks_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// The process's default: [`from_env`](ClientConfig::from_env), read once.
     pub fn process_default() -> Result<Arc<ClientConfig>, Error> {
         static DEFAULT: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();

@@ -142,6 +142,18 @@ fn the_name_server_and_its_client_speak_tls_as_the_environment_says() {
     let output = run(&mut with_ca, "");
     assert!(output.status.success(), "{}", stderr(&output));
 
+    // `rmi objects` names the objects of a TLS daemon with rmis: URIs.
+    let mut objects = binary("rmi");
+    objects
+        .env("RMI_TLS_CA", pki.ca())
+        .args(["objects", &format!("127.0.0.1:{}", ns.port)]);
+    let listed = run(&mut objects, "");
+    let listed = rmi_tests::stdout(&listed);
+    assert!(
+        listed.contains("rmis:rmi.nameserver@127.0.0.1:"),
+        "{listed}"
+    );
+
     let mut without = ns.client(binary("rmi-nsc"));
     without.arg("ping");
     let output = run(&mut without, "");
