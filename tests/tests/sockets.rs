@@ -1,9 +1,11 @@
-//! The socket demos (plain tokio, the layer under rmi), each with its own client and with a
-//! client no one here wrote: `nc` or `socat`.
+//! The socket demos (plain tokio, the layer under rmi), each with its own client and with
+//! clients no one here wrote: Python's `socket` module, and `nc` and `socat` (ignored unless
+//! installed: `cargo test -- --include-ignored`, as `.ci/run` does).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use rmi_tests::{example, run, start_listening, stdout, system_tool, TempDir};
@@ -23,7 +25,7 @@ fn port_arg(port: u16) -> [String; 2] {
 }
 
 #[test]
-fn the_time_server_tells_its_clients_and_nc_the_time() {
+fn the_time_server_tells_its_clients_and_python_the_time() {
     let (mut server, port) = start_listening("time_server", example("time_server"));
     let output = run(example("time_client").args(port_arg(port)), "");
     let printed = stdout(&output);
@@ -35,10 +37,36 @@ fn the_time_server_tells_its_clients_and_nc_the_time() {
         .expect_line("Connected with ('127.0.0.1', ")
         .ends_with(')'));
 
+    let raw = python_client(port, "");
+    assert!(raw.ends_with("\r\n"), "{raw:?}");
+    assert!(looks_like_ctime(raw.trim_end()), "{raw:?}");
+}
+
+#[test]
+#[ignore = "needs nc: apt-get install netcat-openbsd"]
+fn nc_reads_the_time() {
+    let (_server, port) = start_listening("time_server", example("time_server"));
     let output = run(system_tool("nc").args(["127.0.0.1", &port.to_string()]), "");
     let raw = stdout(&output);
     assert!(raw.ends_with("\r\n"), "{raw:?}");
     assert!(looks_like_ctime(raw.trim_end()), "{raw:?}");
+}
+
+/// Python's own `socket` module as a client (python3 is on every machine the README names):
+/// sends `send`, half-closes, and returns all it read until the server closed.
+fn python_client(port: u16, send: &str) -> String {
+    let script = format!(
+        "import socket,sys\n\
+         s=socket.create_connection(('127.0.0.1',{port}),timeout=60)\n\
+         s.sendall(sys.stdin.buffer.read())\n\
+         s.shutdown(socket.SHUT_WR)\n\
+         out=b''\n\
+         while True:\n  b=s.recv(65536)\n  if not b: break\n  out+=b\n\
+         sys.stdout.buffer.write(out)\n"
+    );
+    let output = run(Command::new("python3").args(["-c", &script]), send);
+    assert!(output.status.success(), "python3 client: {output:?}");
+    stdout(&output)
 }
 
 /// `size` bytes that differ from one offset to the next (not a repeating block).
@@ -98,7 +126,7 @@ fn the_file_server_sends_100_mib_to_several_clients_at_once_despite_one_that_van
     quitter.read_exact(&mut first).unwrap();
     drop(quitter);
 
-    // Three clients at once, and socat.
+    // Three clients at once, and Python's socket module.
     let clients: Vec<_> = (0..3)
         .map(|i| {
             let out = dir.0.join(format!("received-{i}.bin"));
@@ -111,15 +139,11 @@ fn the_file_server_sends_100_mib_to_several_clients_at_once_despite_one_that_van
             (child, out)
         })
         .collect();
-    let by_socat = dir.0.join("by-socat.bin");
-    let socat = format!(
-        "printf HelloServer! | socat -t 60 - TCP:127.0.0.1:{port} > '{}'",
-        by_socat.display()
+    let by_python = python_bytes(port, b"HelloServer!");
+    assert!(
+        by_python == std::fs::read(&file).unwrap(),
+        "Python's copy differs"
     );
-    system_tool("socat");
-    let output = run(std::process::Command::new("sh").args(["-c", &socat]), "");
-    assert!(output.status.success(), "{:?}", output);
-    assert!(same_bytes(&file, &by_socat), "socat's copy differs");
     for (mut child, out) in clients {
         assert!(child.wait().unwrap().success());
         assert!(same_bytes(&file, &out), "{} differs", out.display());
@@ -128,6 +152,46 @@ fn the_file_server_sends_100_mib_to_several_clients_at_once_despite_one_that_van
         .printed_so_far()
         .iter()
         .any(|line| line.contains("went away")));
+}
+
+/// What Python's `socket` module reads after sending `send` (bytes, not text).
+fn python_bytes(port: u16, send: &[u8]) -> Vec<u8> {
+    let script = format!(
+        "import socket,sys\n\
+         s=socket.create_connection(('127.0.0.1',{port}),timeout=60)\n\
+         s.sendall(sys.stdin.buffer.read())\n\
+         while True:\n  b=s.recv(1<<20)\n  if not b: break\n  sys.stdout.buffer.write(b)\n"
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (it is on every machine the README names)");
+    child.stdin.take().unwrap().write_all(send).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "python3 client failed");
+    output.stdout
+}
+
+#[test]
+#[ignore = "needs socat: apt-get install socat"]
+fn socat_downloads_the_file() {
+    let dir = TempDir::new("file-socat");
+    let file = dir.0.join("big.bin");
+    write_pattern(&file, 4 * 1024 * 1024);
+    let mut command = example("file_server");
+    command.arg(&file);
+    let (_server, port) = start_listening("file_server", command);
+    let by_socat = dir.0.join("by-socat.bin");
+    let socat = format!(
+        "printf HelloServer! | socat -t 60 - TCP:127.0.0.1:{port} > '{}'",
+        by_socat.display()
+    );
+    system_tool("socat");
+    let output = run(Command::new("sh").args(["-c", &socat]), "");
+    assert!(output.status.success(), "{:?}", output);
+    assert!(same_bytes(&file, &by_socat), "socat's copy differs");
 }
 
 #[test]
@@ -171,7 +235,7 @@ fn the_echo_server_serves_500_clients_at_once() {
 }
 
 #[test]
-fn the_echo_client_sends_lines_until_an_empty_one_and_socat_is_echoed_too() {
+fn the_echo_client_sends_lines_until_an_empty_one_and_python_is_echoed_too() {
     let (mut server, port) = start_listening("echo_server", example("echo_server"));
     let output = run(
         example("echo_client").args(port_arg(port)),
@@ -182,7 +246,13 @@ fn the_echo_client_sends_lines_until_an_empty_one_and_socat_is_echoed_too() {
         "Received: hello\nReceived: how many clients?\n"
     );
     server.expect_line("ended after 24 bytes");
+    assert_eq!(python_client(port, "one\ntwo\n"), "one\ntwo\n");
+}
 
+#[test]
+#[ignore = "needs socat: apt-get install socat"]
+fn socat_is_echoed() {
+    let (_server, port) = start_listening("echo_server", example("echo_server"));
     let output = run(
         system_tool("socat").args(["-t", "5", "-", &format!("TCP:127.0.0.1:{port}")]),
         "one\ntwo\n",
