@@ -436,6 +436,10 @@ impl Daemon {
 
     /// Runs [`serve`](Daemon::serve) in a background task.
     ///
+    /// The daemon then serves until [`shutdown`](Daemon::shutdown) (or the end of the tokio
+    /// runtime), whether or not handles to it remain: keep one to stop it. Awaiting the
+    /// returned handle waits for the end of serving.
+    ///
     /// ```
     /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
     /// # struct P; impl Ping for P { async fn ping(&self) {} }
