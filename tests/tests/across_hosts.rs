@@ -171,3 +171,36 @@ fn sigterm_lets_calls_in_flight_and_their_reentrant_calls_finish_and_removes_the
     assert_eq!(output.status.code(), Some(1));
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+#[ignore = "needs network namespaces: root, apt-get install iproute2 iptables"]
+fn tasks_spread_over_workers_on_two_hosts_one_listening_on_every_address() {
+    let lan = Lan::new(4);
+    let _ns = name_server(&lan, 0);
+    // One worker listens on 0.0.0.0: its URI names the address it reaches the name server
+    // from, never 0.0.0.0.
+    let mut everywhere = example_on(&lan, 1, "task_worker");
+    everywhere.env("RMI_HOST", "0.0.0.0");
+    let mut first = Running::start_with_log("task_worker on 0.0.0.0", everywhere);
+    let ready = first.expect_line("ready at rmi:");
+    assert!(ready.contains(&format!("@{}:", lan.addr(1))), "{ready}");
+    let mut second = Running::start_with_log("task_worker", example_on(&lan, 2, "task_worker"));
+    second.expect_line("ready at rmi:obj_");
+    // One-shot clients start at a random worker: both get work within a few submissions.
+    for attempt in 0..40 {
+        let mut submit = example_on(&lan, 3, "task_submit");
+        submit.args(["add", "5", "5"]);
+        let output = run(&mut submit, "");
+        assert_eq!(
+            stdout(&output).lines().nth(1),
+            Some("10"),
+            "{}",
+            stderr(&output)
+        );
+        let ran = |w: &mut Running| w.printed_so_far().iter().any(|l| l.contains("succeeded"));
+        if attempt >= 1 && ran(&mut first) && ran(&mut second) {
+            return;
+        }
+    }
+    panic!("40 one-shot submissions all went to the same worker");
+}
