@@ -49,11 +49,7 @@ async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let length = Duration::from_millis(if quick { 200 } else { 3000 });
 
-    let ns_host = rmi_nameserver::NameServerHost::bind("127.0.0.1:0")
-        .await
-        .expect("a name server on loopback");
-    ns_host.daemon().spawn();
-    let ns = rmi::locate_ns_at(ns_host.uri().endpoint()).await.unwrap();
+    let (_ns_host, ns) = rmi_tests::in_process_name_server().await;
     let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
     let uri = daemon.register(Server).unwrap();
     daemon.spawn();
@@ -79,9 +75,6 @@ async fn main() {
         .unwrap();
     let json_url = format!("{base}/call/server/welcome_message");
     let xml_url = format!("{base}/RPC2/server");
-    let xml_call = "<?xml version=\"1.0\"?><methodCall><methodName>welcome_message</methodName>\
-                    <params><param><value><string>Ruvika</string></value></param></params>\
-                    </methodCall>";
 
     println!("{:<34} {:>9} {:>10}", "path", "in flight", "calls/s");
     for in_flight in [1, 32] {
@@ -110,38 +103,40 @@ async fn main() {
         .await;
         report("rmi, DynamicProxy (JSON)", in_flight, rate);
 
-        let (client, url) = (http.clone(), json_url.clone());
-        let rate = measure(in_flight, length, move || {
-            let (client, url) = (client.clone(), url.clone());
-            async move {
-                let response = client
-                    .post(&url)
-                    .body(r#"["Ruvika"]"#)
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(response.status().is_success());
-                assert_eq!(response.text().await.unwrap(), "\"Hi welcome Ruvika\"");
-            }
-        })
-        .await;
+        let rate = over_http(in_flight, length, &http, &json_url, JSON_CALL, JSON_REPLY).await;
         report("gateway, POST /call (JSON)", in_flight, rate);
-
-        let (client, url) = (http.clone(), xml_url.clone());
-        let rate = measure(in_flight, length, move || {
-            let (client, url) = (client.clone(), url.clone());
-            async move {
-                let response = client.post(&url).body(xml_call).send().await.unwrap();
-                let text = response.text().await.unwrap();
-                assert!(
-                    text.contains("<string>Hi welcome Ruvika</string>"),
-                    "{text}"
-                );
-            }
-        })
-        .await;
+        let rate = over_http(in_flight, length, &http, &xml_url, XML_CALL, XML_REPLY).await;
         report("gateway, POST /RPC2 (XML-RPC)", in_flight, rate);
     }
+}
+
+const JSON_CALL: &str = r#"["Ruvika"]"#;
+const JSON_REPLY: &str = "\"Hi welcome Ruvika\"";
+const XML_CALL: &str =
+    "<?xml version=\"1.0\"?><methodCall><methodName>welcome_message</methodName>\
+    <params><param><value><string>Ruvika</string></value></param></params></methodCall>";
+const XML_REPLY: &str = "<string>Hi welcome Ruvika</string>";
+
+/// Calls per second of `POST url` with `body`, whose answer holds `reply`.
+async fn over_http(
+    in_flight: usize,
+    length: Duration,
+    client: &reqwest::Client,
+    url: &str,
+    body: &'static str,
+    reply: &'static str,
+) -> f64 {
+    let (client, url) = (client.clone(), url.to_owned());
+    measure(in_flight, length, move || {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let response = client.post(&url).body(body).send().await.unwrap();
+            assert!(response.status().is_success());
+            let text = response.text().await.unwrap();
+            assert!(text.contains(reply), "{text}");
+        }
+    })
+    .await
 }
 
 fn report(path: &str, in_flight: usize, rate: f64) {

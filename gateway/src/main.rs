@@ -114,6 +114,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("Name server: {}", ns.uri());
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
+        // Requests under way get a moment to finish; a stream may never end, so it does not
+        // hold the gateway up for longer.
+        tokio::spawn(async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            std::process::exit(0);
+        });
     };
     gateway.serve(listener, shutdown).await?;
     Ok(())

@@ -598,6 +598,37 @@ impl WebDriver {
     }
 }
 
+impl WebDriver {
+    /// Types `args` into the page's form for `name`'s `method` and presses its Call button;
+    /// returns the element where the form shows the answer.
+    fn call_from_page(&self, name: &str, method: &str, args: &str) -> String {
+        let form = format!(r#"form[data-name="{name}"][data-method="{method}"]"#);
+        let input = self.find(&format!("{form} textarea"));
+        self.send("POST", &format!("/element/{input}/clear"), json!({}));
+        let typed = json!({ "text": args });
+        self.send("POST", &format!("/element/{input}/value"), typed);
+        let button = self.find(&format!("{form} button"));
+        self.send("POST", &format!("/element/{button}/click"), json!({}));
+        self.find(&format!("{form} pre.result"))
+    }
+
+    /// Waits (bounded) until `element` shows `text`.
+    fn wait_for_text(&self, element: &str, text: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let shown = self.send("GET", &format!("/element/{element}/text"), json!(null));
+            if shown.as_str().unwrap_or_default().contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page shows {shown}, not {text:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 impl Drop for WebDriver {
     fn drop(&mut self) {
         let _ = http().delete(&self.session).send();
@@ -610,69 +641,17 @@ fn chromium_calls_welcome_message_from_the_web_page() {
     let setup = Setup::start(&[]);
     let browser = WebDriver::start();
     browser.send("POST", "/url", json!({"url": setup.url("/")}));
-    let form = r#"form[data-name="server"][data-method="welcome_message"]"#;
-    let args = browser.find(&format!("{form} textarea"));
-    browser.send("POST", &format!("/element/{args}/clear"), json!({}));
-    browser.send(
-        "POST",
-        &format!("/element/{args}/value"),
-        json!({"text": "[\"Ruvika\"]"}),
-    );
-    let button = browser.find(&format!("{form} button"));
-    browser.send("POST", &format!("/element/{button}/click"), json!({}));
-    let result = browser.find(&format!("{form} pre.result"));
-    let deadline = Instant::now() + PATIENCE;
-    let shown = loop {
-        let text = browser.send("GET", &format!("/element/{result}/text"), json!(null));
-        let text = text.as_str().unwrap_or_default().to_owned();
-        if text.contains("Hi welcome Ruvika") || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let greet = browser.call_from_page("server", "welcome_message", r#"["Ruvika"]"#);
+    browser.wait_for_text(&greet, "Hi welcome Ruvika");
+    let shown = browser.send("GET", &format!("/element/{greet}/text"), json!(null));
     assert_eq!(shown, "\"Hi welcome Ruvika\"");
 
-    // A stream's items on the page, and an error.
-    let feed = r#"form[data-name="feed"][data-method="lines"]"#;
-    let args = browser.find(&format!("{feed} textarea"));
-    browser.send("POST", &format!("/element/{args}/clear"), json!({}));
-    browser.send(
-        "POST",
-        &format!("/element/{args}/value"),
-        json!({"text": "[3, 0, 100]"}),
-    );
-    let button = browser.find(&format!("{feed} button"));
-    browser.send("POST", &format!("/element/{button}/click"), json!({}));
-    let math = r#"form[data-name="math"][data-method="div"]"#;
-    let args = browser.find(&format!("{math} textarea"));
-    browser.send("POST", &format!("/element/{args}/clear"), json!({}));
-    browser.send(
-        "POST",
-        &format!("/element/{args}/value"),
-        json!({"text": "[1, 0]"}),
-    );
-    let button = browser.find(&format!("{math} button"));
-    browser.send("POST", &format!("/element/{button}/click"), json!({}));
-    let wait_for = |css: &str, text: &str| {
-        let element = browser.find(css);
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let shown = browser.send("GET", &format!("/element/{element}/text"), json!(null));
-            if shown.as_str().unwrap_or_default().contains(text) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{css} shows {shown}, not {text:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    wait_for(&format!("{feed} pre.result"), "(end of stream: 3 items)");
-    wait_for(
-        &format!("{math} pre.result"),
-        "method_error: 'div' returned an error",
-    );
+    // A stream's items as they come, and a method's own error.
+    let lines = browser.call_from_page("feed", "lines", "[3, 0, 100]");
+    let div = browser.call_from_page("math", "div", "[1, 0]");
+    browser.wait_for_text(&lines, "(end of stream: 3 items)");
+    browser.wait_for_text(&div, "method_error: 'div' returned an error");
+    browser.wait_for_text(&greet, "Hi welcome Ruvika");
 
     let png = browser.send("GET", "/screenshot", json!(null));
     let png = base64::engine::general_purpose::STANDARD
