@@ -248,54 +248,32 @@ fn json_calls_and_their_errors() {
     );
     assert_eq!(objects[0]["methods"][0]["stream"], true);
 
-    assert_error(
-        post(&call("math/div"), "[8, 4"),
-        400,
-        "bad_request",
-        "not JSON",
-    );
-    assert_error(
-        post(&call("math/div"), r#"{"a": 8}"#),
-        400,
-        "bad_request",
-        "an object, not an array",
-    );
-    assert_error(
-        post(&call("math/div"), r#"["8", 4]"#),
-        400,
-        "bad_arguments",
-        "a: i64",
-    );
-    assert_error(
-        post(&call("math/div"), "[8]"),
-        400,
-        "bad_arguments",
-        "takes 2 arguments",
-    );
-    assert_error(
-        post(&call("math/nope"), "[]"),
-        404,
-        "unknown_method",
-        "it has: div",
-    );
-    assert_error(
-        post(&call("ghost/echo"), "[]"),
-        404,
-        "unknown_name",
-        "'ghost' is not registered",
-    );
-    assert_error(
-        post(&call("hidden/echo"), r#"["x"]"#),
-        403,
-        "not_exposed",
-        "--expose",
-    );
-    assert_error(
-        post(&call("nobody/echo"), r#"["x"]"#),
-        403,
-        "not_exposed",
-        "--expose",
-    );
+    // Each one a clear error; the gateway serves the next request as if nothing happened.
+    let refused = [
+        ("math/div", "[8, 4", 400, "bad_request", "not JSON"),
+        (
+            "math/div",
+            r#"{"a": 8}"#,
+            400,
+            "bad_request",
+            "an object, not an array",
+        ),
+        ("math/div", r#"["8", 4]"#, 400, "bad_arguments", "a: i64"),
+        ("math/div", "[8]", 400, "bad_arguments", "takes 2 arguments"),
+        ("math/nope", "[]", 404, "unknown_method", "it has: div"),
+        (
+            "ghost/echo",
+            "[]",
+            404,
+            "unknown_name",
+            "'ghost' is not registered",
+        ),
+        ("hidden/echo", r#"["x"]"#, 403, "not_exposed", "--expose"),
+        ("nobody/echo", r#"["x"]"#, 403, "not_exposed", "--expose"),
+    ];
+    for (path, body, status, kind, says) in refused {
+        assert_error(post(&call(path), body), status, kind, says);
+    }
     let big = format!("[\"{}\"]", "x".repeat(2000));
     assert_error(
         post(&call("server/welcome_message"), big),
@@ -451,6 +429,39 @@ fn the_gateway_explains_its_flags_and_refuses_bad_ones() {
 }
 
 #[test]
+fn with_the_rmi_key_the_gateway_reaches_daemons_that_ask_for_it() {
+    let dir = TempDir::new("gateway-key");
+    let key = dir.0.join("key");
+    std::fs::write(&key, "open sesame\n").unwrap();
+    let key = key.to_str().unwrap();
+    let ns = NameServer::start_with(&["--key-file", key]);
+    let mut command = ns.client(example("greeter_server"));
+    command.env("RMI_KEY_FILE", key);
+    let mut greeter = Running::start("greeter_server", command);
+    greeter.expect_line("Ready. Object uri = ");
+    let gateway = start_gateway(&ns, &["--expose", "server", "--key-file", key]);
+    assert_eq!(
+        post(
+            &format!("{}/call/server/welcome_message", gateway.url),
+            r#"["Ruvika"]"#
+        ),
+        (200, json!("Hi welcome Ruvika"))
+    );
+    // Without the key, the gateway cannot reach the name server, and says so.
+    let refused = run(
+        ns.client(binary("rmi-gateway"))
+            .args(["--listen", "127.0.0.1:0", "--expose", "server"]),
+        "",
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("rmi-gateway: cannot reach the name server"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
 #[ignore = "needs curl: apt-get install curl"]
 fn curl_calls_lists_streams_and_gets_errors() {
     let setup = Setup::start(&[]);
@@ -549,7 +560,7 @@ impl WebDriver {
             "args": [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1100,1000",
+                "--disable-component-update", "--disable-sync", "--window-size=1000,1750",
                 format!("--user-data-dir={}", webdriver._profile.0.display()),
             ],
         }}}});
