@@ -202,7 +202,11 @@ async fn xml_rpc(
         Err(error) => return error.into_response(),
     };
     let answer = match xmlrpc::read_call(&raw) {
-        Ok(call) => match rpc(shared, scope, call).await {
+        Ok(call) => match if call.method == MULTICALL {
+            multicall(shared, scope, call.params).await
+        } else {
+            rpc(shared, scope, call).await
+        } {
             Ok(value) => xmlrpc::response(&value),
             Err(error) => {
                 tracing::debug!(kind = error.kind(), "XML-RPC fault: {error}");
@@ -221,7 +225,7 @@ async fn xml_rpc(
 }
 
 /// The introspection methods every XML-RPC endpoint has, with their signatures and help.
-const SYSTEM: [(&str, &[&str], &str); 3] = [
+const SYSTEM: [(&str, &[&str], &str); 4] = [
     (
         "system.listMethods",
         &["array"],
@@ -237,7 +241,55 @@ const SYSTEM: [(&str, &[&str], &str); 3] = [
         &["array", "string"],
         "A method's XML-RPC types: [[result, parameter, …]].",
     ),
+    (
+        MULTICALL,
+        &["array", "array"],
+        "Several calls in one request: [{methodName, params}, …] answers [[result] or a fault struct, …].",
+    ),
 ];
+
+/// The common XML-RPC extension for several calls in one request.
+const MULTICALL: &str = "system.multicall";
+
+/// `system.multicall`: the calls run at once; each answers `[result]` or a fault struct, in
+/// order, and one call's fault does not stop the others.
+async fn multicall(
+    shared: &Shared,
+    scope: Option<&str>,
+    params: Vec<Value>,
+) -> Result<Value, GatewayError> {
+    let [Value::Array(calls)] = params.as_slice() else {
+        return Err(GatewayError::BadArguments(format!(
+            "{MULTICALL} takes one array of {{methodName, params}} structs"
+        )));
+    };
+    let answers = calls.iter().map(|one| async move {
+        let method = one.get("methodName").and_then(Value::as_str);
+        let params = one.get("params").and_then(Value::as_array);
+        let answer = match (method, params) {
+            (Some(MULTICALL), _) => Err(GatewayError::BadArguments(format!(
+                "{MULTICALL} cannot be nested"
+            ))),
+            (Some(method), Some(params)) => {
+                let call = xmlrpc::MethodCall {
+                    method: method.to_owned(),
+                    params: params.clone(),
+                };
+                rpc(shared, scope, call).await
+            }
+            _ => Err(GatewayError::BadArguments(format!(
+                "each call in {MULTICALL} is a struct with a methodName and params"
+            ))),
+        };
+        match answer {
+            Ok(value) => json!([value]),
+            Err(error) => {
+                json!({ "faultCode": error.fault_code(), "faultString": error.to_string() })
+            }
+        }
+    });
+    Ok(Value::Array(futures::future::join_all(answers).await))
+}
 
 async fn rpc(
     shared: &Shared,

@@ -124,7 +124,7 @@ fn the_seed_xmlrpc_client_calls_the_rosetta_handler_through_the_gateway() {
     assert_eq!(
         stdout(&output).lines().collect::<Vec<_>>(),
         [
-            "Server supports these functions: div echo foo_function system.listMethods system.methodHelp system.methodSignature",
+            "Server supports these functions: div echo foo_function system.listMethods system.methodHelp system.methodSignature system.multicall",
             "Server responded: We sent this data to server",
             "Server says: 8 / 4 is: 2",
             "Server says: foo_function returned True",
@@ -166,6 +166,15 @@ fault(lambda: rpc.math.div("eight", 4), -32602, "a: i64")
 fault(lambda: rpc.math.div(8), -32602, "takes 2 arguments")
 fault(lambda: rpc.nodot(), -32601, "OBJECT.METHOD")
 fault(lambda: rpc.system.methodHelp(), -32602, "one string")
+multi = xmlrpc.client.MultiCall(rpc)
+multi.math.div(8, 4)
+multi.math.div(1, 0)
+multi.string.make_upper("a")
+multi.system.multicall([])
+results = multi()
+assert results[0] == 2 and results[2] == "A", list(results)
+fault(lambda: results[1], -32500, "DivisionByZero")
+fault(lambda: results[3], -32602, "cannot be nested")
 lines = rpc.feed.lines(3, 0, 0)
 assert [line["n"] for line in lines] == [1, 2, 3], lines
 assert rpc.server.welcome_message("Ruvika") == "Hi welcome Ruvika"
