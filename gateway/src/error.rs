@@ -181,6 +181,21 @@ impl GatewayError {
         body
     }
 
+    /// [`body`](GatewayError::body) as JSON text, with `kind` first and `message` next, for a
+    /// person reading it (a `serde_json::Value` would sort the keys).
+    fn body_text(&self) -> String {
+        let mut text = format!(
+            "{{\"kind\":{},\"message\":{}",
+            Value::from(self.kind()),
+            Value::from(self.to_string())
+        );
+        if let GatewayError::MethodError { error, .. } = self {
+            text.push_str(&format!(",\"error\":{error}"));
+        }
+        text.push('}');
+        text
+    }
+
     /// `method` is not one of the methods of `name`, whose trait is `descriptor`.
     pub(crate) fn unknown_method(
         name: &str,
@@ -217,7 +232,8 @@ impl IntoResponse for GatewayError {
         } else {
             tracing::debug!(kind = self.kind(), "{self}");
         }
-        let mut response = (status, axum::Json(self.body())).into_response();
+        let json = [(axum::http::header::CONTENT_TYPE, "application/json")];
+        let mut response = (status, json, self.body_text()).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
