@@ -132,6 +132,34 @@ fn the_seed_xmlrpc_client_calls_the_rosetta_handler_through_the_gateway() {
     );
 }
 
+/// The seed's HTTP variant: Python's `http.client` GETs the page; a path the gateway does not
+/// have is a 404 with a JSON reason.
+#[test]
+fn the_seeds_http_client_gets_the_page() {
+    let setup = Setup::start(&[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/http_client.py");
+    let port = setup.gateway.url.rsplit(':').next().unwrap().to_owned();
+    let get = |path: &str| {
+        let output = run(
+            tool("python3", "python3").args([script, "127.0.0.1", &port, path]),
+            "",
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let page = get("/");
+    assert!(
+        page.starts_with("Server Status: 200\nServer Message: <!doctype html>"),
+        "{page}"
+    );
+    assert!(page.contains("<title>rmi gateway</title>"), "{page}");
+    let missing = get("/somefile");
+    assert!(
+        missing.starts_with("Server Status: 404\nServer Message: {\"kind\":\"not_found\""),
+        "{missing}"
+    );
+}
+
 /// Python's `xmlrpc.client` at `/RPC2`: `object.method` names, introspection, faults with
 /// their codes, a stream gathered into an array, and the gateway serving on after each fault.
 #[test]
