@@ -54,6 +54,13 @@ pub enum GatewayError {
     /// The gateway wants a bearer token and the request has none, or another.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A browser sent the request from a page of another origin: a site the user visits
+    /// cannot make their browser call the gateway.
+    #[error("requests from pages of other origins ({origin}) are refused; call the gateway from its own page, or from a program")]
+    CrossOrigin {
+        /// The `Origin` the browser sent.
+        origin: String,
+    },
     /// The name is not one `--expose` allows.
     #[error("'{name}' is not exposed by this gateway; its --expose option says which names are")]
     NotExposed {
@@ -116,6 +123,7 @@ impl GatewayError {
             GatewayError::TooLarge { .. } => "too_large",
             GatewayError::Unauthorized(_) => "unauthorized",
             GatewayError::NotExposed { .. } => "not_exposed",
+            GatewayError::CrossOrigin { .. } => "cross_origin",
             GatewayError::UnknownName { .. } => "unknown_name",
             GatewayError::UnknownMethod { .. } => "unknown_method",
             GatewayError::BadArguments(_) => "bad_arguments",
@@ -146,7 +154,7 @@ impl GatewayError {
             "bad_request" | "bad_xml" | "bad_arguments" => StatusCode::BAD_REQUEST,
             "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
             "unauthorized" => StatusCode::UNAUTHORIZED,
-            "not_exposed" => StatusCode::FORBIDDEN,
+            "not_exposed" | "cross_origin" => StatusCode::FORBIDDEN,
             "unknown_name" | "unknown_method" | "not_found" => StatusCode::NOT_FOUND,
             // The request was right and the method ran: it refused this input.
             "method_error" => StatusCode::UNPROCESSABLE_ENTITY,

@@ -50,8 +50,24 @@ async fn not_found(request: Request) -> GatewayError {
     GatewayError::NotFound(format!("{} {}", request.method(), request.uri().path()))
 }
 
-/// Refuses requests without the gateway's bearer token, when it has one.
+/// Refuses requests that a browser sends from a page of another origin, and requests without
+/// the gateway's bearer token, when it has one.
 async fn authorize(State(shared): Gateway, request: Request, next: Next) -> Response {
+    // A browser may send a POST to any address from any page (a form, or a fetch with a plain
+    // text body); it names the page's origin in `Origin`. Programs (curl, Python) send none.
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let host = request.headers().get(header::HOST);
+        let from_here = origin
+            .to_str()
+            .ok()
+            .and_then(|origin| origin.split_once("://"))
+            .zip(host.and_then(|host| host.to_str().ok()))
+            .is_some_and(|((_, origin_host), host)| origin_host.eq_ignore_ascii_case(host));
+        if !from_here {
+            let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
+            return GatewayError::CrossOrigin { origin }.into_response();
+        }
+    }
     if let Some(token) = &shared.token {
         let given = request
             .headers()

@@ -330,6 +330,26 @@ fn json_calls_and_their_errors() {
     let wrong_verb = http().get(call("math/div")).send().unwrap();
     assert_eq!(wrong_verb.status().as_u16(), 405);
 
+    // A page of another origin cannot make a visitor's browser call the gateway; its own can.
+    let from = |origin: &str| {
+        let response = http()
+            .post(call("server/welcome_message"))
+            .header("Origin", origin)
+            .body(r#"["Ruvika"]"#)
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().unwrap())
+    };
+    assert_error(
+        from("http://evil.example"),
+        403,
+        "cross_origin",
+        "other origins",
+    );
+    assert_error(from("null"), 403, "cross_origin", "other origins");
+    assert_eq!(from(&setup.gateway.url), (200, json!("Hi welcome Ruvika")));
+
     // After all that, it serves as before.
     assert_eq!(
         post(&call("string/make_upper"), r#"["ok"]"#),
