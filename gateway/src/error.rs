@@ -61,6 +61,12 @@ pub enum GatewayError {
         /// The `Origin` the browser sent.
         origin: String,
     },
+    /// The request names a host the gateway does not answer for (its `Host` header).
+    #[error("the gateway does not answer for the host '{host}'; reach it by IP address or localhost, or start it with --allow-host {host}")]
+    UnknownHost {
+        /// The host the request named.
+        host: String,
+    },
     /// The name is not one `--expose` allows.
     #[error("'{name}' is not exposed by this gateway; its --expose option says which names are")]
     NotExposed {
@@ -124,6 +130,7 @@ impl GatewayError {
             GatewayError::Unauthorized(_) => "unauthorized",
             GatewayError::NotExposed { .. } => "not_exposed",
             GatewayError::CrossOrigin { .. } => "cross_origin",
+            GatewayError::UnknownHost { .. } => "unknown_host",
             GatewayError::UnknownName { .. } => "unknown_name",
             GatewayError::UnknownMethod { .. } => "unknown_method",
             GatewayError::BadArguments(_) => "bad_arguments",
@@ -154,7 +161,7 @@ impl GatewayError {
             "bad_request" | "bad_xml" | "bad_arguments" => StatusCode::BAD_REQUEST,
             "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
             "unauthorized" => StatusCode::UNAUTHORIZED,
-            "not_exposed" | "cross_origin" => StatusCode::FORBIDDEN,
+            "not_exposed" | "cross_origin" | "unknown_host" => StatusCode::FORBIDDEN,
             "unknown_name" | "unknown_method" | "not_found" => StatusCode::NOT_FOUND,
             // The request was right and the method ran: it refused this input.
             "method_error" => StatusCode::UNPROCESSABLE_ENTITY,

@@ -50,9 +50,17 @@ async fn not_found(request: Request) -> GatewayError {
     GatewayError::NotFound(format!("{} {}", request.method(), request.uri().path()))
 }
 
-/// Refuses requests that a browser sends from a page of another origin, and requests without
-/// the gateway's bearer token, when it has one.
+/// Refuses requests for a host the gateway does not answer for, requests that a browser sends
+/// from a page of another origin, and requests without the gateway's bearer token, when it has
+/// one.
 async fn authorize(State(shared): Gateway, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .map(|host| String::from_utf8_lossy(host.as_bytes()).into_owned());
+    if let Some(host) = host.filter(|host| !known_host(host, &shared.allowed_hosts)) {
+        return GatewayError::UnknownHost { host }.into_response();
+    }
     // A browser may send a POST to any address from any page (a form, or a fetch with a plain
     // text body); it names the page's origin in `Origin`. Programs (curl, Python) send none.
     if let Some(origin) = request.headers().get(header::ORIGIN) {
@@ -88,6 +96,19 @@ async fn authorize(State(shared): Gateway, request: Request, next: Next) -> Resp
         }
     }
     next.run(request).await
+}
+
+/// Whether `host` (a `Host` header: a name or address, and perhaps a port) is an IP address,
+/// `localhost`, or one of `allowed`.
+fn known_host(host: &str, allowed: &[String]) -> bool {
+    let name = match host.strip_prefix('[') {
+        // `[::1]:8080`
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    name.parse::<std::net::IpAddr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
 }
 
 /// Compares secrets in a time that does not depend on where they first differ.
@@ -420,6 +441,23 @@ async fn list_methods(shared: &Shared, scope: Option<&str>) -> Result<Value, Gat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_are_addresses_localhost_or_allowed() {
+        let allowed = ["gateway.example".to_owned()];
+        for host in [
+            "127.0.0.1:8080",
+            "[::1]:80",
+            "localhost:1",
+            "LOCALHOST",
+            "10.0.0.1",
+        ] {
+            assert!(known_host(host, &[]), "{host}");
+        }
+        assert!(known_host("Gateway.example:8080", &allowed));
+        assert!(!known_host("evil.example:8080", &allowed));
+        assert!(!known_host("localhost.evil.example", &[]));
+    }
 
     #[test]
     fn secrets_compare_whole() {

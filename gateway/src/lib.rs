@@ -59,6 +59,10 @@ pub struct Config {
     pub expose: Expose,
     /// A bearer token every request but `GET /` must carry (`Authorization: Bearer TOKEN`).
     pub token: Option<String>,
+    /// Host names (besides IP addresses and `localhost`) that requests may name in their
+    /// `Host` header: the names the gateway is reached by. Others are refused, so that a site
+    /// whose name is made to resolve to the gateway's address (DNS rebinding) cannot use it.
+    pub allowed_hosts: Vec<String>,
     /// The longest request body read, in bytes; longer ones are answered 413.
     pub max_body: usize,
     /// How long a call (and finding its object) may take.
@@ -70,6 +74,7 @@ impl Default for Config {
         Config {
             expose: Expose::nothing(),
             token: None,
+            allowed_hosts: Vec::new(),
             max_body: DEFAULT_MAX_BODY,
             timeout: rmi::DEFAULT_TIMEOUT,
         }
@@ -94,6 +99,7 @@ pub struct Gateway {
 pub(crate) struct Shared {
     pub(crate) objects: objects::Objects,
     pub(crate) token: Option<String>,
+    pub(crate) allowed_hosts: Vec<String>,
     pub(crate) max_body: usize,
 }
 
@@ -105,6 +111,7 @@ impl Gateway {
             shared: Arc::new(Shared {
                 objects,
                 token: config.token.filter(|t| !t.is_empty()),
+                allowed_hosts: config.allowed_hosts,
                 max_body: config.max_body,
             }),
         }

@@ -28,6 +28,10 @@ struct Args {
     /// (`Authorization: Bearer TOKEN`).
     #[arg(long, env = "RMI_GATEWAY_TOKEN_FILE")]
     token_file: Option<PathBuf>,
+    /// A host name the gateway is reached by, besides IP addresses and localhost (give it
+    /// several times for several); requests naming another host are refused.
+    #[arg(long, value_name = "NAME")]
+    allow_host: Vec<String>,
     /// The longest request body accepted, in bytes; longer ones are answered 413.
     #[arg(long, default_value_t = DEFAULT_MAX_BODY)]
     max_body: usize,
@@ -106,6 +110,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let config = Config {
         expose,
         token,
+        allowed_hosts: args.allow_host,
         max_body: args.max_body,
         timeout,
     };

@@ -349,6 +349,17 @@ fn json_calls_and_their_errors() {
     );
     assert_error(from("null"), 403, "cross_origin", "other origins");
     assert_eq!(from(&setup.gateway.url), (200, json!("Hi welcome Ruvika")));
+    // A site whose name resolves to the gateway's address (DNS rebinding) is refused too.
+    let port = setup.gateway.url.rsplit(':').next().unwrap().to_owned();
+    let rebound = http()
+        .post(call("server/welcome_message"))
+        .header("Host", format!("evil.example:{port}"))
+        .body(r#"["Ruvika"]"#)
+        .send()
+        .unwrap();
+    let status = rebound.status().as_u16();
+    let answer = (status, rebound.json::<Value>().unwrap());
+    assert_error(answer, 403, "unknown_host", "--allow-host evil.example");
 
     // After all that, it serves as before.
     assert_eq!(
