@@ -64,12 +64,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return serve().await;
     }
     let secs = Duration::from_secs(args.secs);
-    println!(
-        "| attack | daemon RSS before | at the end | lines logged | good calls | good p99 |"
-    );
+    println!("| attack | daemon RSS before | at the end | lines logged | good calls | good p99 |");
     println!("|---|---|---|---|---|---|");
     for attack in ATTACKS {
-        if args.only.as_deref().is_some_and(|only| !attack.contains(only)) {
+        if args
+            .only
+            .as_deref()
+            .is_some_and(|only| !attack.contains(only))
+        {
             continue;
         }
         let row = run_attack(attack, secs).await?;
@@ -196,7 +198,9 @@ async fn attack_until(attack: String, addr: SocketAddr, until: Instant) {
     while Instant::now() < until {
         match attack.as_str() {
             "no-read pipelining" => {
-                let Ok(mut stream) = connect(addr).await else { continue };
+                let Ok(mut stream) = connect(addr).await else {
+                    continue;
+                };
                 let frames = echo_frame().repeat(256);
                 while Instant::now() < until {
                     let write = stream.write_all(&frames);
