@@ -70,9 +70,12 @@ pub(crate) struct Settings {
 /// Sets up a daemon: its key and limits, then [`bind`](DaemonBuilder::bind).
 ///
 /// Over a limit, only the client that went over it is told: a connection over
-/// `max_connections` is refused at its handshake ([`Error::Connect`] says why), a call over
-/// `max_calls_in_flight` fails with [`Error::Busy`], a frame over `max_frame_bytes` ends that
-/// connection (proxies refuse such arguments themselves, as the daemon announces its limit).
+/// `max_connections` (or `max_connections_per_address`) is refused at its handshake
+/// ([`Error::Connect`] says the daemon is full), a connection with `max_calls_in_flight`
+/// calls in flight is not read until one is answered (its further calls wait; only requests
+/// already read fail with [`Error::Busy`]), a frame over `max_frame_bytes` ends that
+/// connection (proxies refuse such arguments themselves, as the daemon announces its limit),
+/// and a connection that sends no complete request in time is closed.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
@@ -164,8 +167,10 @@ impl DaemonBuilder {
         self
     }
 
-    /// How many calls may be in flight on one connection (default 1024); more fail with
-    /// [`Error::Busy`].
+    /// How many calls may be in flight on one connection (default 1024); a call counts until
+    /// its reply is handed to the connection's writer. At the limit the daemon stops reading
+    /// the connection, so more calls wait in the client's socket (and a client that does not
+    /// read its replies costs no more memory).
     pub fn max_calls_in_flight(mut self, calls: usize) -> Self {
         self.max_calls_in_flight = calls.max(1);
         self

@@ -77,7 +77,59 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let row = run_attack(attack, secs).await?;
         println!("{row}");
     }
+    if args.only.is_none() {
+        let (count, kib) = idle_cost(1000).await?;
+        println!(
+            "\nAn idle connection (one call made, then nothing) costs the daemon {kib:.1} KiB ({count} connections)."
+        );
+    }
     Ok(())
+}
+
+/// Starts the victim daemon: its process, address and the lines it logs, counted.
+fn start_victim(
+) -> Result<(std::process::Child, SocketAddr, Arc<AtomicU64>), Box<dyn std::error::Error>> {
+    let mut victim = Command::new(std::env::current_exe()?)
+        .arg("--serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdout = BufReader::new(victim.stdout.take().expect("piped"));
+    let mut line = String::new();
+    stdout.read_line(&mut line)?;
+    let addr: SocketAddr = line.trim().parse()?;
+    let logged = Arc::new(AtomicU64::new(0));
+    let stderr = victim.stderr.take().expect("piped");
+    let counter = logged.clone();
+    std::thread::spawn(move || {
+        for _ in BufReader::new(stderr).lines().map_while(Result::ok) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    Ok((victim, addr, logged))
+}
+
+/// What `count` idle connections, each past its first call, cost the daemon: KiB each.
+async fn idle_cost(count: usize) -> Result<(usize, f64), Box<dyn std::error::Error>> {
+    let (mut victim, addr, _) = start_victim()?;
+    let before = resident_kib(victim.id());
+    let mut held = Vec::with_capacity(count);
+    for i in 0..count {
+        // 100 connections per source address, under the per-address limit.
+        let from = format!("127.0.1.{}", 1 + i / 100);
+        let mut stream = connect_from(&from, addr).await?;
+        stream.write_all(&echo_frame()).await?;
+        let mut length = [0u8; 4];
+        stream.read_exact(&mut length).await?;
+        let mut reply = vec![0u8; u32::from_be_bytes(length) as usize];
+        stream.read_exact(&mut reply).await?;
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = resident_kib(victim.id());
+    let _ = victim.kill();
+    let _ = victim.wait();
+    Ok((count, after.saturating_sub(before) as f64 / count as f64))
 }
 
 /// The victim: a daemon with default settings, logging as the demos do.
@@ -97,23 +149,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
 
 /// One attack against a fresh daemon: its row of the table.
 async fn run_attack(attack: &str, secs: Duration) -> Result<String, Box<dyn std::error::Error>> {
-    let mut victim = Command::new(std::env::current_exe()?)
-        .arg("--serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut stdout = BufReader::new(victim.stdout.take().expect("piped"));
-    let mut line = String::new();
-    stdout.read_line(&mut line)?;
-    let addr: SocketAddr = line.trim().parse()?;
-    let logged = Arc::new(AtomicU64::new(0));
-    let stderr = victim.stderr.take().expect("piped");
-    let counter = logged.clone();
-    std::thread::spawn(move || {
-        for _ in BufReader::new(stderr).lines().map_while(Result::ok) {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-    });
+    let (mut victim, addr, logged) = start_victim()?;
     let uri: rmi::ObjectUri = format!("rmi:target@{addr}").parse()?;
     let good = TargetProxy::connect(&uri).await?;
     let before = resident_kib(victim.id());
@@ -164,8 +200,13 @@ fn resident_kib(pid: u32) -> u64 {
 
 /// Connects from `127.0.0.2` (the good client uses `127.0.0.1`) and reads the hello.
 async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    connect_from("127.0.0.2", addr).await
+}
+
+/// Connects from `from` (any `127.x.y.z` is this machine) and reads the hello.
+async fn connect_from(from: &str, addr: SocketAddr) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
-    socket.bind("127.0.0.2:0".parse().expect("an address"))?;
+    socket.bind(format!("{from}:0").parse().map_err(std::io::Error::other)?)?;
     let mut stream = socket.connect(addr).await?;
     let mut hello = [0u8; 9];
     stream.read_exact(&mut hello).await?;
