@@ -58,8 +58,9 @@ async fn a_flood_of_bad_connections_writes_a_few_lines() {
             continue;
         }
         // A frame of garbage with line breaks and escape codes in it.
-        let mut garbage = vec![0, 0, 0, 24];
-        garbage.extend_from_slice(b"\n\x1b[31mnot a request\r\n\0\0");
+        let body = b"\n\x1b[31mnot a request\r\n\0\0";
+        let mut garbage = (body.len() as u32).to_be_bytes().to_vec();
+        garbage.extend_from_slice(body);
         let _ = stream.write_all(&garbage).await;
         let _ = stream.read(&mut hello).await;
         connections += 1;
