@@ -66,6 +66,7 @@ pub use nameserver::{
     RegisterOptions, Registration, Tags, DEFAULT_NS_BCPORT, DEFAULT_NS_HOST, DEFAULT_NS_PORT,
     DISCOVERY_REQUEST, NAME_SERVER_ID,
 };
+pub use nameserver::{ns_endpoints_from_env, parse_ns_hosts, NS_CONNECT_TIMEOUT};
 pub use proxy::{connect, Proxy, ProxyCore};
 pub use remote::Remote;
 pub use security::tls::{ClientTls, ServerTls, TLS_ENV};

@@ -4,6 +4,7 @@
 //! The helpers build the programs once per test process and find them next to the test
 //! executable.
 
+pub mod etcd;
 pub mod pki;
 
 use std::io::{BufRead, BufReader, Write};
@@ -54,6 +55,9 @@ fn build_programs() {
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
         if build_dir().ends_with("release") {
             build.arg("--release");
+        }
+        if cfg!(feature = "etcd") {
+            build.args(["--features", "rmi-nameserver/etcd"]);
         }
         let status = build.status().expect("cargo runs");
         assert!(status.success(), "building the workspace's programs failed");

@@ -105,6 +105,57 @@ struct Link {
     current: ArcSwap<Bound>,
     /// Held while binding again, so that concurrent calls reconnect once.
     rebinding: tokio::sync::Mutex<()>,
+    /// Other URIs serving the same object (name servers sharing their names), bound in turn
+    /// when the current one's connection ends.
+    fail_over: Option<FailOver>,
+}
+
+/// The URIs a proxy may bind, in order, and how long each may take.
+struct FailOver {
+    candidates: Box<[Uri]>,
+    connect_timeout: Duration,
+}
+
+impl FailOver {
+    /// Binds the first candidate that answers within the connect timeout, starting after
+    /// `after` (the one that failed, tried last) or at the first.
+    async fn bind(
+        &self,
+        after: Option<&ObjectUri>,
+        binder: &Binder,
+        timeout: Duration,
+        config: &Arc<ClientConfig>,
+    ) -> Result<Bound, Error> {
+        let count = self.candidates.len();
+        let start = after
+            .and_then(|uri| {
+                self.candidates
+                    .iter()
+                    .position(|c| matches!(c, Uri::Object(o) if o == uri))
+            })
+            .map_or(0, |at| at + 1);
+        let mut errors = Vec::new();
+        for candidate in (0..count).map(|i| &self.candidates[(start + i) % count]) {
+            let binding = Bound::bind(candidate, binder, timeout, config);
+            match tokio::time::timeout(self.connect_timeout, binding).await {
+                Ok(Ok(bound)) => return Ok(bound),
+                Ok(Err(e)) => errors.push(e.to_string()),
+                Err(_) => errors.push(format!(
+                    "{candidate}: no answer within {:?}",
+                    self.connect_timeout
+                )),
+            }
+        }
+        Err(Error::Connect {
+            endpoint: self
+                .candidates
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            reason: errors.join("; "),
+        })
+    }
 }
 
 impl std::fmt::Debug for ProxyCore {
@@ -130,6 +181,35 @@ impl ProxyCore {
         Ok(ProxyCore::with_link(target, binder, bound, timeout, config))
     }
 
+    /// Binds the first of `candidates` (URIs of one object served in several places) that
+    /// answers within `connect_timeout`; when its connection ends, the next call binds the
+    /// next one that answers, in turn.
+    pub(crate) async fn connect_any(
+        candidates: Vec<Uri>,
+        binder: Binder,
+        timeout: Duration,
+        connect_timeout: Duration,
+        config: Arc<ClientConfig>,
+    ) -> Result<Self, Error> {
+        let fail_over = FailOver {
+            candidates: candidates.into(),
+            connect_timeout,
+        };
+        let bound = fail_over.bind(None, &binder, timeout, &config).await?;
+        let target = Uri::Object(bound.uri.clone());
+        let core = ProxyCore::with_link(target, binder, bound, timeout, config);
+        Ok(core.failing_over(fail_over))
+    }
+
+    /// The URIs this proxy moves between when its connection ends (see
+    /// [`connect_any`](ProxyCore::connect_any)); empty for a proxy of one URI.
+    pub(crate) fn candidates(&self) -> &[Uri] {
+        self.link
+            .fail_over
+            .as_ref()
+            .map_or(&[], |fail_over| &fail_over.candidates)
+    }
+
     /// A core over an object already bound, such as a daemon's own object.
     pub(crate) fn fixed(bound: Bound, timeout: Duration, config: Arc<ClientConfig>) -> Self {
         let target = Uri::Object(bound.uri.clone());
@@ -151,6 +231,20 @@ impl ProxyCore {
                 config,
                 current: ArcSwap::from_pointee(bound),
                 rebinding: tokio::sync::Mutex::new(()),
+                fail_over: None,
+            }),
+            timeout,
+        }
+    }
+
+    /// This new core, moving between `fail_over`'s candidates.
+    fn failing_over(self, fail_over: FailOver) -> Self {
+        let ProxyCore { link, timeout } = self;
+        let link = Arc::into_inner(link).expect("a new core's link is not shared yet");
+        ProxyCore {
+            link: Arc::new(Link {
+                fail_over: Some(fail_over),
+                ..link
             }),
             timeout,
         }
@@ -201,13 +295,27 @@ impl ProxyCore {
         }
         tracing::debug!(target = %self.link.target, "binding again");
         // Boxed: binding calls the daemon's own object, whose calls come back here.
-        let fresh = Box::pin(Bound::bind(
-            &self.link.target,
-            &self.link.binder,
-            self.timeout,
-            &self.link.config,
-        ));
-        let fresh = Arc::new(fresh.await?);
+        let fresh = match &self.link.fail_over {
+            Some(fail_over) => {
+                Box::pin(fail_over.bind(
+                    Some(&stale.uri),
+                    &self.link.binder,
+                    self.timeout,
+                    &self.link.config,
+                ))
+                .await
+            }
+            None => {
+                Box::pin(Bound::bind(
+                    &self.link.target,
+                    &self.link.binder,
+                    self.timeout,
+                    &self.link.config,
+                ))
+                .await
+            }
+        };
+        let fresh = Arc::new(fresh?);
         self.link.current.store(fresh.clone());
         Ok(fresh)
     }
