@@ -10,7 +10,9 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use std::time::Instant;
 
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, GetOptions, KeyValue, PutOptions, Txn, TxnOp,
@@ -27,10 +29,13 @@ use crate::EtcdOpenError;
 /// the retries.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// How often a failed request is tried in all, and the pause between tries: long enough for
-/// etcd to elect a new leader, short enough that a client's call does not time out.
-const ATTEMPTS: u32 = 4;
-const RETRY_PAUSE: Duration = Duration::from_millis(300);
+/// How long an operation keeps trying the members after a failure, and the pause between
+/// tries: long enough for etcd to elect a new leader (about a second with etcd's defaults),
+/// short enough that a client's call does not time out.
+const RETRY_BUDGET: Duration = Duration::from_secs(4);
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// A bound on the tries of one operation, whatever the clock says.
+const MAX_TRIES: usize = 64;
 /// How often a read-then-write is tried again when another name server changed the key in
 /// between. Each retry means another writer made progress, so this is reached only under a
 /// storm of writes to one name.
@@ -51,7 +56,12 @@ const LEASE_SLACK_S: i64 = 1;
 /// # Ok(()) }
 /// ```
 pub struct EtcdStore {
-    client: Client,
+    /// One client per member: the store talks to one member at a time and moves to the next
+    /// when a request to it fails, rather than leave the choice to a load balancer that may
+    /// pick the dead member again.
+    members: Vec<Client>,
+    /// The member in use, an index into `members`.
+    current: AtomicUsize,
     /// `PREFIX names/`: every key of a name starts with it.
     names: String,
     /// The endpoints, for messages.
@@ -78,11 +88,19 @@ impl EtcdStore {
             .with_keep_alive(Duration::from_secs(1), Duration::from_secs(1))
             // A member cut off from its cluster refuses at once instead of waiting.
             .with_require_leader(true);
-        let client = Client::connect(endpoints, Some(options))
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        if endpoints.is_empty() {
+            return Err(fail("no endpoint given".into()));
+        }
+        let mut members = Vec::new();
+        for endpoint in endpoints {
+            let client = Client::connect([endpoint], Some(options.clone()))
+                .await
+                .map_err(|e| fail(format!("{endpoint}: {e}")))?;
+            members.push(client);
+        }
         let store = EtcdStore {
-            client,
+            members,
+            current: AtomicUsize::new(0),
             names: format!("{prefix}names/"),
             endpoints: endpoints.join(","),
             runtime: tokio::runtime::Handle::current(),
@@ -107,29 +125,50 @@ impl EtcdStore {
         format!("{}{name}", self.names)
     }
 
-    /// Runs `op` until it gives an answer, at most [`ATTEMPTS`] times.
+    /// Runs `op` until it gives an answer, on the member in use, moving to the next member
+    /// after each failure, for at most [`RETRY_BUDGET`] (but a try per member at least) and
+    /// [`MAX_TRIES`].
     async fn retried<T, F, Fut>(&self, what: &str, op: F) -> Result<T, NsError>
     where
         F: Fn(Client, String) -> Fut,
         Fut: Future<Output = Tried<T>>,
     {
-        let mut failure = None;
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(RETRY_PAUSE).await;
-            }
-            match op(self.client.clone(), self.names.clone()).await {
+        let started = Instant::now();
+        let mut failures = Vec::new();
+        loop {
+            let at = self.current.load(Ordering::Relaxed) % self.members.len();
+            match op(self.members[at].clone(), self.names.clone()).await {
                 Ok(answer) => return answer,
                 Err(e) => {
-                    tracing::debug!(attempt, "etcd could not {what}: {e}");
-                    failure = Some(e);
+                    tracing::debug!(member = at, "etcd could not {what}: {e}");
+                    failures.push(e.to_string());
+                    // Others who failed on this member at the same time move on only once.
+                    let next = (at + 1) % self.members.len();
+                    let _ = self.current.compare_exchange(
+                        at,
+                        next,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
                 }
             }
+            let tries = failures.len();
+            let spent = started.elapsed() >= RETRY_BUDGET && tries >= self.members.len();
+            if spent || tries >= MAX_TRIES {
+                break;
+            }
+            // A member that refused is left at once; a pause only once all were tried, for
+            // an election to end.
+            if tries % self.members.len() == 0 {
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
         }
-        let failure = failure.map(|e| e.to_string()).unwrap_or_default();
+        let last = failures.last().cloned().unwrap_or_default();
         Err(NsError::Storage(format!(
-            "etcd at {} could not {what} in {ATTEMPTS} tries: {failure}; check that most of its members are up",
-            self.endpoints
+            "etcd at {} could not {what} in {} tries over {:?}, the last: {last}; check that most of its members are up",
+            self.endpoints,
+            failures.len(),
+            started.elapsed()
         )))
     }
 

@@ -67,20 +67,26 @@ fn free_ports(count: usize) -> Vec<u16> {
         .collect()
 }
 
-/// Whether the member at `client_url` says it is healthy (it has a leader).
-fn healthy(client_url: &str) -> bool {
+/// What the member at `client_url` answers to `GET path` (empty if it does not answer
+/// within 2 s).
+fn http_get(client_url: &str, path: &str) -> String {
     let address = client_url.trim_start_matches("http://");
     let Ok(mut stream) = TcpStream::connect(address) else {
-        return false;
+        return String::new();
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let request = format!("GET /health HTTP/1.0\r\nHost: {address}\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
-        return false;
+        return String::new();
     }
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
-    answer.contains("\"health\":\"true\"")
+    answer
+}
+
+/// Whether the member at `client_url` says it is healthy (it has a leader).
+fn healthy(client_url: &str) -> bool {
+    http_get(client_url, "/health").contains("\"health\":\"true\"")
 }
 
 impl EtcdCluster {
@@ -186,6 +192,17 @@ impl EtcdCluster {
             let _ = process.kill();
             let _ = process.wait();
         }
+    }
+
+    /// The member that leads the cluster now (from its `etcd_server_is_leader` metric), if
+    /// one says so.
+    pub fn leader(&mut self) -> Option<usize> {
+        (0..self.members.len()).find(|&i| {
+            self.members[i].is_running()
+                && http_get(&self.members[i].client_url, "/metrics")
+                    .lines()
+                    .any(|line| line.trim() == "etcd_server_is_leader 1")
+        })
     }
 
     /// Whether every member still running is healthy.
