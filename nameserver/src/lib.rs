@@ -5,6 +5,8 @@
 pub mod broadcast;
 #[cfg(feature = "etcd")]
 mod etcd;
+#[cfg(feature = "etcd")]
+pub mod local_etcd;
 mod server;
 mod sqlite;
 pub mod store;

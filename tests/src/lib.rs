@@ -4,8 +4,11 @@
 //! The helpers build the programs once per test process and find them next to the test
 //! executable.
 
-pub mod etcd;
 pub mod pki;
+
+/// A real etcd cluster on loopback (the `etcd` feature).
+#[cfg(feature = "etcd")]
+pub use rmi_nameserver::local_etcd as etcd;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;

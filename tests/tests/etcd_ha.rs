@@ -34,7 +34,7 @@ fn host_list(servers: &[NameServer]) -> String {
 #[test]
 #[ignore = "needs etcd: apt-get install etcd-server"]
 fn two_name_servers_on_one_cluster_share_their_names() {
-    let cluster = EtcdCluster::start(3);
+    let cluster = EtcdCluster::start(3).expect("an etcd cluster");
     let servers = name_servers(&cluster, 2);
     let (one, two) = (&servers[0], &servers[1]);
     let registered = one.nsc(&[
@@ -143,7 +143,7 @@ async fn register_until(ns: NameServerProxy, stop: Arc<AtomicBool>) -> Vec<(Stri
 #[test]
 #[ignore = "needs etcd: apt-get install etcd-server"]
 fn killing_an_etcd_member_then_a_name_server_loses_nothing() {
-    let mut cluster = EtcdCluster::start(3);
+    let mut cluster = EtcdCluster::start(3).expect("an etcd cluster");
     let mut servers = name_servers(&cluster, 3);
     let endpoints: Vec<Endpoint> = servers
         .iter()
@@ -212,7 +212,7 @@ fn killing_an_etcd_member_then_a_name_server_loses_nothing() {
         for looking in looking {
             looking.await.unwrap();
         }
-        let outages = outages.lock().unwrap();
+        let outages = std::mem::take(&mut *outages.lock().unwrap());
         eprintln!(
             "{} registrations acknowledged; longest time without a lookup: {:?}; {} failed lookups: {:?}",
             acknowledged.len(),
@@ -269,7 +269,7 @@ fn greet(list: &str) -> Result<(), String> {
 #[test]
 #[ignore = "needs etcd: apt-get install etcd-server"]
 fn the_chain_and_the_greeter_keep_working_while_a_name_server_and_an_etcd_member_die() {
-    let mut cluster = EtcdCluster::start(3);
+    let mut cluster = EtcdCluster::start(3).expect("an etcd cluster");
     let mut servers = name_servers(&cluster, 3);
     let list = host_list(&servers);
     let programs: Vec<Running> = (1..=3)

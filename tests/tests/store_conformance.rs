@@ -239,9 +239,11 @@ async fn the_sqlite_store_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs etcd: apt-get install etcd-server"]
 async fn the_etcd_store_conforms() {
-    let cluster = tokio::task::spawn_blocking(|| rmi_tests::etcd::EtcdCluster::start(3))
-        .await
-        .expect("the cluster starts");
+    let cluster = tokio::task::spawn_blocking(|| {
+        rmi_tests::etcd::EtcdCluster::start(3).expect("an etcd cluster")
+    })
+    .await
+    .expect("the cluster starts");
     let store = rmi_nameserver::EtcdStore::connect(&cluster.endpoints(), "/conformance/")
         .await
         .expect("etcd answers");
@@ -252,9 +254,11 @@ async fn the_etcd_store_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs etcd: apt-get install etcd-server"]
 async fn name_servers_sharing_etcd_see_each_others_changes_at_once() {
-    let cluster = tokio::task::spawn_blocking(|| rmi_tests::etcd::EtcdCluster::start(3))
-        .await
-        .expect("the cluster starts");
+    let cluster = tokio::task::spawn_blocking(|| {
+        rmi_tests::etcd::EtcdCluster::start(3).expect("an etcd cluster")
+    })
+    .await
+    .expect("the cluster starts");
     let endpoints = cluster.endpoints();
     // Each name server talks to a different member first.
     let mut servers = Vec::new();

@@ -375,10 +375,18 @@ impl ProxyCore {
                         .stale
                         .store(true, std::sync::atomic::Ordering::Release);
                 }
-                Err(match fault {
+                let error = match fault {
                     Fault::Local(error) => error,
                     Fault::Remote(fault) => call_error::fault(&bound, method, fault),
-                })
+                };
+                // A server whose machine vanished closes nothing: the call times out. A proxy
+                // with other servers to go to moves on at its next call.
+                if self.link.fail_over.is_some() && matches!(error, Error::Timeout { .. }) {
+                    bound
+                        .stale
+                        .store(true, std::sync::atomic::Ordering::Release);
+                }
+                Err(error)
             }
         }
     }

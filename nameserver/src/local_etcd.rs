@@ -1,5 +1,12 @@
-//! A real etcd cluster on loopback for the tests: `etcd` from the Debian package
-//! `etcd-server`, each member on ports the OS picked, its data in a temporary directory.
+//! A real etcd cluster on loopback, for tests, benchmarks and trying high availability on
+//! one machine: `etcd` from the Debian package `etcd-server`, each member on ports the OS
+//! picked, its data in a temporary directory removed when the cluster is dropped.
+//!
+//! ```no_run
+//! let cluster = rmi_nameserver::local_etcd::EtcdCluster::start(3)?;
+//! println!("rmi-ns --storage {}", cluster.storage());
+//! # Ok::<(), String>(())
+//! ```
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -7,7 +14,25 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::TempDir;
+/// A fresh temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> std::io::Result<TempDir> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("rmi-etcd-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// How long a cluster may take to elect a leader and answer on every member.
 const START_PATIENCE: Duration = Duration::from_secs(30);
@@ -41,30 +66,30 @@ pub struct EtcdCluster {
     _dir: TempDir,
 }
 
-/// The `etcd` program, or a failure that names the package to install.
-pub fn etcd_program() -> PathBuf {
+/// The `etcd` program on the `PATH`, or why there is none and which package to install.
+pub fn etcd_program() -> Result<PathBuf, String> {
     let found = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
             .map(|dir| dir.join("etcd"))
             .find(|etcd| etcd.is_file())
     });
-    found.unwrap_or_else(|| {
-        panic!(
-            "etcd is not installed: these tests run a real etcd cluster; install the Debian package etcd-server (apt-get install etcd-server), as .ci/run does"
-        )
+    found.ok_or_else(|| {
+        "etcd is not installed: a real etcd cluster is needed; install the Debian package etcd-server (apt-get install etcd-server), as .ci/run does".to_owned()
     })
 }
 
 /// `count` ports free on 127.0.0.1 now (the OS picks them; they are released at once, so
 /// another program may take one before etcd binds it: the caller retries).
-fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port on loopback"))
-        .collect();
+fn free_ports(count: usize) -> Result<Vec<u16>, String> {
+    let listeners = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| format!("no free port on loopback: {e}"))?;
     listeners
         .iter()
-        .map(|l| l.local_addr().expect("a bound address").port())
-        .collect()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| format!("no free port on loopback: {e}"))
 }
 
 /// What the member at `client_url` answers to `GET path` (empty if it does not answer
@@ -90,22 +115,25 @@ fn healthy(client_url: &str) -> bool {
 }
 
 impl EtcdCluster {
-    /// Starts a cluster of `size` members and waits until every one is healthy.
-    pub fn start(size: usize) -> EtcdCluster {
-        let program = etcd_program();
+    /// Starts a cluster of `size` members and waits until every one is healthy; on fresh
+    /// ports again (three times at most) if it does not come up.
+    pub fn start(size: usize) -> Result<EtcdCluster, String> {
+        let program = etcd_program()?;
         let mut failures = Vec::new();
         for _ in 0..START_TRIES {
             match EtcdCluster::try_start(&program, size) {
-                Ok(cluster) => return cluster,
+                Ok(cluster) => return Ok(cluster),
                 Err(why) => failures.push(why),
             }
         }
-        panic!("an etcd cluster of {size} did not start in {START_TRIES} tries: {failures:#?}");
+        Err(format!(
+            "an etcd cluster of {size} did not start in {START_TRIES} tries: {failures:#?}"
+        ))
     }
 
     fn try_start(program: &PathBuf, size: usize) -> Result<EtcdCluster, String> {
-        let dir = TempDir::new("etcd");
-        let ports = free_ports(2 * size);
+        let dir = TempDir::new().map_err(|e| format!("no temporary directory: {e}"))?;
+        let ports = free_ports(2 * size)?;
         let peer = |i: usize| format!("http://127.0.0.1:{}", ports[2 * i + 1]);
         let initial = (0..size)
             .map(|i| format!("m{i}={}", peer(i)))
