@@ -27,5 +27,6 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     daemon.register_with_id(ID, Calculator)?;
     println!("Listening on {}", daemon.local_addr());
-    cli::serve_until_ctrl_c(&daemon).await
+    daemon.serve_until_signal().await?;
+    Ok(())
 }

@@ -26,6 +26,13 @@ async fn main() {
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let server = chain::ChainServer::new(&args.this, &args.next, None, |line| println!("{line}"))?
         .with_delay(std::time::Duration::from_millis(args.delay_ms));
-    let ready = format!("server_{} started", args.this);
-    cli::serve_named(&args.listen, &chain::name_of(&args.this), server, |_| ready).await
+    let ns = rmi::locate_ns().await?;
+    let daemon = args.listen.bind().await?;
+    let uri = daemon.register_with_id(args.listen.object_id(), server)?;
+    daemon
+        .register_name(&ns, &chain::name_of(&args.this), &uri, args.listen.lease()?)
+        .await?;
+    println!("server_{} started", args.this);
+    daemon.serve_until_signal().await?;
+    Ok(())
 }

@@ -21,9 +21,13 @@ struct Args {
     /// The chat server: a URI, or a name in the name server.
     #[arg(long, default_value_t = format!("{}{NAME}", rmi::NAME_SCHEME))]
     uri: String,
-    /// The address the server calls this client back on: one it can reach.
-    #[arg(long, default_value = "127.0.0.1")]
-    callback_host: String,
+    /// The address the server calls this client back on; by default this host's address on
+    /// its connection to the server, which the server can reach.
+    #[arg(long, env = "RMI_CALLBACK_HOST")]
+    callback_host: Option<String>,
+    /// The port the server calls this client back on; by default a free one.
+    #[arg(long, env = "RMI_CALLBACK_PORT")]
+    callback_port: Option<u16>,
 }
 
 #[tokio::main]
@@ -33,12 +37,11 @@ async fn main() {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let chat = ChatRoomProxy::connect(args.uri.as_str()).await?;
-    let me = rmi::Daemon::bind(
-        rmi::Endpoint::new(&args.callback_host, 0)
-            .to_string()
-            .as_str(),
-    )
-    .await?;
+    // Listens where the server can reach it: by default, on this host's end of the
+    // connection to the server.
+    let me = rmi::Daemon::builder()
+        .bind_for_callbacks(&chat, args.callback_host.as_deref(), args.callback_port)
+        .await?;
     let callback = me.register(Printer)?;
     me.spawn();
     let seat = chat

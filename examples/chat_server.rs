@@ -25,9 +25,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let daemon = args.listen.bind().await?;
     // The server makes each member's seat in its own daemon.
     let rooms = chat::ChatServer::new(daemon.clone());
+    let uri = daemon.register_with_id(args.listen.object_id(), rooms)?;
     let uri = daemon
-        .register_named(&ns, chat::NAME, rooms, args.listen.lease()?)
+        .register_name(&ns, chat::NAME, &uri, args.listen.lease()?)
         .await?;
     println!("Chat ready. Object uri = {uri}");
-    cli::serve_until_ctrl_c(&daemon).await
+    daemon.serve_until_signal().await?;
+    Ok(())
 }

@@ -21,17 +21,23 @@ async fn main() {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let daemon = args.listen.bind().await?;
     let ns = rmi::locate_ns().await?;
-    let session = daemon.register_factory(rmi::Instances::PerConnection, Count::default)?;
-    ns.register(SESSION.into(), session).await??;
-    let per_call = daemon.register_factory(rmi::Instances::PerCall, Count::default)?;
-    ns.register(PER_CALL.into(), per_call).await??;
-    let options = rmi::RegisterOptions::default();
+    let daemon = args.listen.bind().await?;
+    let lease = args.listen.lease()?;
+    let (per_connection, per_call) = (rmi::Instances::PerConnection, rmi::Instances::PerCall);
+    let session_id = args.listen.object_id_of(SESSION);
+    let session = daemon.register_factory_with_id(session_id, per_connection, Count::default)?;
     daemon
-        .register_named(&ns, SHARED, Count::default(), options)
+        .register_name(&ns, SESSION, &session, lease.clone())
         .await?;
+    let per_call_id = args.listen.object_id_of(PER_CALL);
+    let per_call = daemon.register_factory_with_id(per_call_id, per_call, Count::default)?;
+    daemon
+        .register_name(&ns, PER_CALL, &per_call, lease.clone())
+        .await?;
+    let shared = daemon.register_with_id(args.listen.object_id_of(SHARED), Count::default())?;
+    daemon.register_name(&ns, SHARED, &shared, lease).await?;
     println!("counters ready: {SHARED}, {SESSION}, {PER_CALL}");
-    daemon.serve().await?;
+    daemon.serve_until_signal().await?;
     Ok(())
 }

@@ -20,11 +20,14 @@ async fn main() {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    cli::serve_named(
-        &args.listen,
-        feed::NAME,
-        feed::FeedServer::default(),
-        |uri| format!("Feed ready. Object uri = {uri}"),
-    )
-    .await
+    let ns = rmi::locate_ns().await?;
+    let daemon = args.listen.bind().await?;
+    let feed = feed::FeedServer::default();
+    let uri = daemon.register_with_id(args.listen.object_id(), feed)?;
+    let uri = daemon
+        .register_name(&ns, feed::NAME, &uri, args.listen.lease()?)
+        .await?;
+    println!("Feed ready. Object uri = {uri}");
+    daemon.serve_until_signal().await?;
+    Ok(())
 }

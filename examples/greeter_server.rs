@@ -1,11 +1,11 @@
-//! The greeter server: hosts a `Greeter`, registers it as `server` in the name server.
+//! The greeter server: hosts a `Greeter` and registers it in the name server as `server`.
 //!
-//! `cargo run --example greeter_server` (start `cargo run --bin rmi-ns` first).
+//! `cargo run --example greeter_server` (with `rmi-ns` running).
 
 use clap::Parser;
 use rmi_examples::{cli, greeter};
 
-/// Hosts the greeter object and registers it as `server`.
+/// Hosts the greeter, registered as `server`.
 #[derive(Parser)]
 struct Args {
     #[command(flatten)]
@@ -18,8 +18,14 @@ async fn main() {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    cli::serve_named(&args.listen, greeter::NAME, greeter::Server, |uri| {
-        format!("Ready. Object uri = {uri}")
-    })
-    .await
+    let ns = rmi::locate_ns().await?;
+    let daemon = args.listen.bind().await?;
+    let uri = daemon.register_with_id(args.listen.object_id(), greeter::Server)?;
+    let uri = daemon
+        .register_name(&ns, greeter::NAME, &uri, args.listen.lease()?)
+        .await?;
+    println!("Ready. Object uri = {uri}");
+    // Until Ctrl-C or SIGTERM; then the name is removed and calls in flight finish.
+    daemon.serve_until_signal().await?;
+    Ok(())
 }

@@ -24,11 +24,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let ns = rmi::locate_ns().await?;
     let daemon = args.listen.bind().await?;
     let lease = args.listen.lease()?;
+    let string = daemon.register_with_id(args.listen.object_id_of(STRING), StringServer)?;
     let string = daemon
-        .register_named(&ns, STRING, StringServer, lease.clone())
+        .register_name(&ns, STRING, &string, lease.clone())
         .await?;
-    let math = daemon.register_named(&ns, MATH, MathServer, lease).await?;
+    let math = daemon.register_with_id(args.listen.object_id_of(MATH), MathServer)?;
+    let math = daemon.register_name(&ns, MATH, &math, lease).await?;
     println!("Ready. {STRING} = {string}");
     println!("Ready. {MATH} = {math}");
-    cli::serve_until_ctrl_c(&daemon).await
+    daemon.serve_until_signal().await?;
+    Ok(())
 }

@@ -24,13 +24,15 @@ async fn main() {
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let ns = rmi::locate_ns().await?;
     let daemon = args.listen.bind().await?;
-    let name = format!("{WORKER_TAG}.{:08x}", rand::random::<u32>());
+    let id = args.listen.object_id();
+    let name = format!("{WORKER_TAG}.{id}");
     let registry = Registry::standard();
     let known = registry.names().join(", ");
+    // Registered by metadata: clients find every worker by the tag.
     let options = args.listen.lease()?.meta([WORKER_TAG]);
-    let uri = daemon
-        .register_named(&ns, &name, WorkerServer::new(registry), options)
-        .await?;
+    let uri = daemon.register_with_id(id, WorkerServer::new(registry))?;
+    let uri = daemon.register_name(&ns, &name, &uri, options).await?;
     println!("Worker {name} ready at {uri}; tasks: {known}");
-    cli::serve_until_ctrl_c(&daemon).await
+    daemon.serve_until_signal().await?;
+    Ok(())
 }

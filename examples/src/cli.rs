@@ -1,16 +1,14 @@
-//! What the demo programs share: logging, their listening address, error exits, and serving
-//! a named object until Ctrl-C.
+//! What the demo programs share: logging, their flags for where to listen, and error exits.
+//! The rmi calls themselves are in each program, where they can be read.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-/// Logs to stderr at `warn` unless `RUST_LOG` says otherwise.
+/// Logs to stderr at `warn` unless `RUST_LOG` says otherwise. tarpc's lines about deadlines
+/// that ran out are left out unless `RUST_LOG` names tarpc: the caller already has the error.
 fn init_logging() {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(rmi::log_filter(std::env::var("RUST_LOG").ok().as_deref()))
         .with_writer(std::io::stderr)
         .init();
 }
@@ -26,28 +24,70 @@ fn exit_on_error<T, E: std::fmt::Display>(result: Result<T, E>) -> T {
     }
 }
 
-/// Where a demo server listens (`--host`, `--port`) and how long its name outlives it
-/// (`--name-ttl`).
+/// Where a demo server listens and what its URIs say (`--host`, `--port`, `--advertise`),
+/// its objects' ids (`--id`), how long its name outlives it (`--name-ttl`) and how long it
+/// lets calls finish when stopped (`--grace-secs`).
 #[derive(clap::Args)]
 pub struct Listen {
-    /// The address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
+    /// The address to listen on: this host's address for clients on other machines,
+    /// 0.0.0.0 for every address.
+    #[arg(long, env = "RMI_HOST", default_value = "127.0.0.1")]
     pub host: String,
     /// The port to listen on; 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// The address (HOST or HOST:PORT) written into the URIs and registered in the name
+    /// server, when clients reach this server at another one (NAT, containers).
+    #[arg(long, env = "RMI_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// The object's id (with `--port`, a restarted server keeps its URI); by default a new
+    /// random one. A server hosting several objects gives each `ID.<object>`.
+    #[arg(long)]
+    pub id: Option<String>,
     /// The lease on the server's name, in seconds: renewed while it runs, so a server killed
     /// with `kill -9` disappears from the name server within this time.
     #[arg(long, default_value_t = 10.0)]
     pub name_ttl: f64,
+    /// On Ctrl-C or SIGTERM, how long calls in flight may take to finish before they are
+    /// cancelled; a second signal stops at once.
+    #[arg(long, default_value_t = 10.0)]
+    pub grace_secs: f64,
 }
 
 impl Listen {
     /// A daemon listening where the flags say.
-    pub async fn bind(&self) -> Result<rmi::Daemon, rmi::Error> {
-        let addr = rmi::Endpoint::new(&self.host, self.port).to_string();
-        rmi::Daemon::bind(addr.as_str()).await
+    pub async fn bind(&self) -> Result<rmi::Daemon, Box<dyn std::error::Error>> {
+        let grace = seconds("--grace-secs", self.grace_secs)?;
+        let mut builder = rmi::Daemon::builder().grace_period(grace);
+        if let Some(advertise) = &self.advertise {
+            builder = builder.advertise(advertise);
+        }
+        let host = rmi::unbracket(&self.host);
+        Ok(builder.bind((host, self.port)).await?)
     }
+
+    /// The id of the server's object: `--id`, else a new one.
+    pub fn object_id(&self) -> String {
+        self.id.clone().unwrap_or_else(rmi::new_object_id)
+    }
+
+    /// The id of the server's object `part`, for servers hosting several: `ID.part`.
+    pub fn object_id_of(&self, part: &str) -> String {
+        match &self.id {
+            Some(id) => format!("{id}.{part}"),
+            None => rmi::new_object_id(),
+        }
+    }
+
+    /// Registration options with the lease `--name-ttl` asks for.
+    pub fn lease(&self) -> Result<rmi::RegisterOptions, String> {
+        Ok(rmi::RegisterOptions::default().ttl(seconds("--name-ttl", self.name_ttl)?))
+    }
+}
+
+fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| format!("{flag} {value}: give a number of seconds"))
 }
 
 /// Sets up logging, runs a demo's `main` body and exits with its error, if any.
@@ -58,47 +98,4 @@ where
 {
     init_logging();
     exit_on_error(body.await);
-}
-
-/// Listens where `listen` says, hosts `object` under `name` (with a lease the daemon renews),
-/// prints `ready(uri)`, then serves until Ctrl-C; shutting down removes the name.
-pub async fn serve_named<P, O>(
-    listen: &Listen,
-    name: &str,
-    object: O,
-    ready: impl FnOnce(&rmi::ObjectUri) -> String,
-) -> Result<(), Box<dyn std::error::Error>>
-where
-    P: rmi::Proxy,
-    O: Send + Sync + 'static,
-    Arc<O>: rmi::Expose<P>,
-{
-    let ns = rmi::locate_ns().await?;
-    let daemon = listen.bind().await?;
-    let uri = daemon
-        .register_named(&ns, name, object, listen.lease()?)
-        .await?;
-    println!("{}", ready(&uri));
-    serve_until_ctrl_c(&daemon).await
-}
-
-impl Listen {
-    /// Registration options with the lease `--name-ttl` asks for.
-    pub fn lease(&self) -> Result<rmi::RegisterOptions, String> {
-        let ttl = Duration::try_from_secs_f64(self.name_ttl)
-            .map_err(|_| format!("--name-ttl {}: give a number of seconds", self.name_ttl))?;
-        Ok(rmi::RegisterOptions::default().ttl(ttl))
-    }
-}
-
-/// Serves until Ctrl-C, then shuts the daemon down (which removes its names).
-pub async fn serve_until_ctrl_c(daemon: &rmi::Daemon) -> Result<(), Box<dyn std::error::Error>> {
-    let stopper = daemon.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            stopper.shutdown().await;
-        }
-    });
-    daemon.serve().await?;
-    Ok(())
 }

@@ -390,6 +390,10 @@ impl Inner {
                 },
             }
         }
+        if pool.refreshed.is_none() && !workers.is_empty() {
+            // A new client starts at a random worker, so that one-shot clients spread too.
+            pool.next = rand::random_range(0..workers.len());
+        }
         pool.workers = workers;
         pool.refreshed = Some(Instant::now());
         Ok(())
@@ -413,16 +417,7 @@ fn worker_gone(error: &rmi::Error) -> bool {
 
 /// A random UUID (version 4), as Celery's task ids.
 pub fn new_task_id() -> String {
-    let bits = rand::random::<u128>() & !(0xf << 76) & !(0x3 << 62) | (0x4 << 76) | (0x2 << 62);
-    let hex = format!("{bits:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 #[cfg(test)]

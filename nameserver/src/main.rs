@@ -7,9 +7,9 @@ use rmi_nameserver::{Config, NameServerHost, Storage};
 #[derive(Parser)]
 #[command(name = "rmi-ns", version)]
 struct Args {
-    /// The address to listen on.
-    #[arg(long, env = "RMI_NS_HOST", default_value = rmi::DEFAULT_NS_HOST)]
-    host: String,
+    /// The address to listen on; without it, `RMI_HOST`, else 127.0.0.1.
+    #[arg(long, env = "RMI_NS_HOST")]
+    host: Option<String>,
     /// The port to listen on; 0 picks a free one.
     #[arg(long, env = "RMI_NS_PORT", default_value_t = rmi::DEFAULT_NS_PORT)]
     port: u16,
@@ -36,9 +36,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::new(rmi::log_filter(
+            std::env::var("RUST_LOG").ok().as_deref(),
+        )))
         .with_writer(std::io::stderr)
         .init();
     match run(Args::parse()).await {
@@ -51,14 +51,14 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    if args.host.contains(',') {
+    let host = args.host.unwrap_or_else(rmi::host_from_env);
+    if host.contains(',') {
         return Err(format!(
-            "--host (or RMI_NS_HOST) is '{}', a list of name servers, which clients take; rmi-ns listens on one address: give it with --host",
-            args.host
+            "--host (or RMI_NS_HOST) is '{host}', a list of name servers, which clients take; rmi-ns listens on one address: give it with --host"
         )
         .into());
     }
-    let host = args.host.trim_start_matches('[').trim_end_matches(']');
+    let host = rmi::unbracket(&host);
     let key = args
         .key_file
         .as_deref()
@@ -78,7 +78,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         key,
     };
     let open = config.key.is_none();
-    let ns = std::sync::Arc::new(NameServerHost::start(config).await?);
+    let ns = NameServerHost::start(config).await?;
     println!("NS running on {}", ns.uri().endpoint());
     println!("URI = {}", ns.uri());
     if open {
@@ -87,12 +87,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             ns.uri().endpoint()
         );
     }
-    let stopper = ns.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            stopper.shutdown().await;
-        }
-    });
-    ns.serve().await?;
+    // Until Ctrl-C or SIGTERM: then calls in flight finish (a second signal stops at once).
+    ns.daemon().serve_until_signal().await?;
     Ok(())
 }

@@ -180,6 +180,12 @@ async fn name_server(cli: &Cli) -> Result<NameServerProxy, rmi::Error> {
 
 async fn run_register(ns: &NameServerProxy, register: Register, json: bool) -> CliResult {
     let uri: ObjectUri = register.uri.parse()?;
+    let ns_host = ns.uri().endpoint().host().to_owned();
+    if rmi::is_loopback_host(uri.endpoint().host()) && !rmi::is_loopback_host(&ns_host) {
+        eprintln!(
+            "rmi-nsc: warning: {uri} names a loopback address, but the name server is at {ns_host}: clients on other machines cannot reach it; register the server's own address (its RMI_HOST, or what it advertises)"
+        );
+    }
     let mut options = RegisterOptions::default().meta(tags_of(&register.meta));
     options.safe = register.safe;
     if let Some(seconds) = register.ttl {

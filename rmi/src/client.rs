@@ -3,6 +3,7 @@
 //! server that resolves their `rminame:` URIs).
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use crate::dynamic::DynamicProxy;
 use crate::nameserver::NameServerProxy;
@@ -33,10 +34,29 @@ use crate::Error;
 /// client.connect::<PingProxy>(&uri).await?.ping().await?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ClientConfig {
     pub(crate) key: Option<Key>,
     pub(crate) tls: Option<ClientTls>,
+    /// The timeout of the proxies it connects: finding, connecting and binding included.
+    pub(crate) timeout: Duration,
+    /// The most that opening one connection (TCP, TLS, handshake) may take.
+    pub(crate) connect_timeout: Duration,
+}
+
+/// How long opening a connection may take unless `RMI_CONNECT_TIMEOUT` or
+/// [`ClientConfig::connect_timeout`] says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            key: None,
+            tls: None,
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
 }
 
 impl ClientConfig {
@@ -45,13 +65,43 @@ impl ClientConfig {
         ClientConfig::default()
     }
 
-    /// A config with the key in the file `RMI_KEY_FILE` names, if set, and TLS as
-    /// `RMI_TLS_CA` (with `RMI_TLS_CERT` and `RMI_TLS_KEY`) say, if set.
+    /// A config with the key in the file `RMI_KEY_FILE` names, if set, TLS as `RMI_TLS_CA`
+    /// (with `RMI_TLS_CERT` and `RMI_TLS_KEY`) say, if set, and the connect timeout
+    /// `RMI_CONNECT_TIMEOUT` gives in seconds, if set.
     pub fn from_env() -> Result<Self, Error> {
+        let connect_timeout = crate::net::seconds_from_env(crate::net::CONNECT_TIMEOUT_ENV)
+            .map_err(|reason| Error::InvalidUri {
+                uri: crate::net::CONNECT_TIMEOUT_ENV.into(),
+                reason,
+            })?;
         Ok(ClientConfig {
             key: Key::from_env()?,
             tls: ClientTls::from_env()?,
+            connect_timeout: connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            ..ClientConfig::default()
         })
+    }
+
+    /// This config, giving the proxies it connects `timeout` (default 30 s): how long each
+    /// call waits, and how long connecting may take in all (finding the name server, the
+    /// lookup, connecting, the handshake and binding).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = rmi::ClientConfig::new().timeout(Duration::from_secs(2));
+    /// # let _ = config;
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.min(crate::wire::MAX_TIMEOUT);
+        self
+    }
+
+    /// This config, giving up on opening a connection (TCP, TLS and the handshake) after
+    /// `timeout` (default 5 s, or `RMI_CONNECT_TIMEOUT`): a host that drops packets is given
+    /// up on then rather than after the call's whole timeout.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout.min(crate::wire::MAX_TIMEOUT);
+        self
     }
 
     /// This config, connecting over TLS as `tls` says (to every daemon).
@@ -107,27 +157,26 @@ impl ClientConfig {
     /// Connects a proxy of type `P` to `uri` with this config.
     pub async fn connect<P: Proxy>(&self, uri: impl IntoUri) -> Result<P, Error> {
         let binder = Binder::Typed(P::DESCRIPTOR);
-        let core =
-            ProxyCore::connect(uri.into_uri()?, binder, DEFAULT_TIMEOUT, self.shared()).await?;
+        let core = ProxyCore::connect(uri.into_uri()?, binder, self.timeout, self.shared()).await?;
         Ok(P::from_core(core))
     }
 
     /// Connects a [`DynamicProxy`] to `uri` with this config.
     pub async fn connect_dynamic(&self, uri: impl IntoUri) -> Result<DynamicProxy, Error> {
-        let core = ProxyCore::connect(uri.into_uri()?, Binder::Any, DEFAULT_TIMEOUT, self.shared())
-            .await?;
+        let core =
+            ProxyCore::connect(uri.into_uri()?, Binder::Any, self.timeout, self.shared()).await?;
         Ok(DynamicProxy::from_core(core))
     }
 
     /// Connects to the name server as [`rmi::locate_ns`](crate::locate_ns) does, with this
     /// config.
     pub async fn locate_ns(&self) -> Result<NameServerProxy, Error> {
-        crate::nameserver::locate_ns_with(&self.shared()).await
+        crate::nameserver::locate_ns_with(&self.shared(), self.timeout).await
     }
 
     /// Connects to the name server at `endpoint` with this config.
     pub async fn locate_ns_at(&self, endpoint: &Endpoint) -> Result<NameServerProxy, Error> {
-        crate::nameserver::locate_ns_at_with(endpoint, &self.shared()).await
+        crate::nameserver::locate_ns_at_with(endpoint, &self.shared(), self.timeout).await
     }
 
     /// Connects to the first of the name servers `endpoints` that answers, with this config;
@@ -141,7 +190,7 @@ impl ClientConfig {
     /// # Ok(()) }
     /// ```
     pub async fn locate_ns_among(&self, endpoints: &[Endpoint]) -> Result<NameServerProxy, Error> {
-        crate::nameserver::locate_ns_among_with(endpoints, &self.shared()).await
+        crate::nameserver::locate_ns_among_with(endpoints, &self.shared(), self.timeout).await
     }
 
     fn shared(&self) -> Arc<ClientConfig> {

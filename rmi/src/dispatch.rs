@@ -14,7 +14,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::daemon::Stop;
+use crate::daemon::{Stop, UntilClosed};
 use crate::describe::TraitDescriptor;
 use crate::proxy::Proxy;
 use crate::serving::{self, Serving};
@@ -202,14 +202,22 @@ pub(crate) type Request = tarpc::server::InFlightRequest<Invoke, Reply>;
 pub(crate) struct Session {
     instances: std::collections::HashMap<u64, Arc<dyn std::any::Any + Send + Sync>>,
     pub(crate) shared: Arc<ConnectionState>,
+    /// Where the daemon tracks its calls in flight, which shutdown waits for.
+    calls: tokio_util::task::TaskTracker,
 }
 
 impl Session {
     /// A connection's session, allowing `max_in_flight` calls at once and results of at most
     /// `max_payload` bytes; its calls about streams end when `stop` does.
-    pub(crate) fn new(max_in_flight: usize, max_payload: usize, stop: Stop) -> Self {
+    pub(crate) fn new(
+        max_in_flight: usize,
+        max_payload: usize,
+        stop: Stop,
+        calls: tokio_util::task::TaskTracker,
+    ) -> Self {
         Session {
             instances: Default::default(),
+            calls,
             shared: Arc::new(ConnectionState {
                 streams: OpenStreams::default(),
                 in_flight: AtomicUsize::new(0),
@@ -372,6 +380,7 @@ where
                 // stream it returns is hosted on its caller's connection.
                 let serving = Serving {
                     deadline: context.deadline,
+                    trace: Serving::trace_of(&context),
                     connection,
                     format: invoke.format,
                 };
@@ -381,9 +390,11 @@ where
                     args: invoke.args,
                     max_result: serving.connection.max_payload,
                 };
-                serving::scope(serving, object.dispatch(call)).map(Ok)
+                // A call still running when the daemon's grace period ends is cancelled.
+                let stop = serving.connection.stop.clone();
+                UntilClosed::new(serving::scope(serving, object.dispatch(call)), &stop).map(Ok)
             });
-        tokio::spawn(request.execute(serve));
+        session.calls.spawn(request.execute(serve));
     }
 }
 

@@ -122,7 +122,7 @@ impl DynamicProxy {
             method: method.to_owned(),
             reason,
         };
-        let bound = self.core.bound().await?;
+        let (bound, timeout) = self.core.bound().await?;
         let (index, descriptor) = bound.descriptor.method(method).ok_or_else(|| {
             let known: Vec<&str> = bound.descriptor.methods.iter().map(|m| &*m.name).collect();
             bad_call(format!(
@@ -152,7 +152,7 @@ impl DynamicProxy {
             .map_err(|e| bad_call(e.to_string()))?;
         let (bound, result) = self
             .core
-            .send(bound.clone(), index, Format::Json, payload)
+            .send(bound.clone(), timeout, index, Format::Json, payload)
             .await?;
         let value = decode_json(&result).map_err(|e| Error::Codec {
             uri: self.uri().to_string(),

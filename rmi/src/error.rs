@@ -164,6 +164,23 @@ pub enum Error {
         /// The timeout that ran out.
         after: Duration,
     },
+    /// The daemon is shutting down and takes no new calls; other servers may.
+    #[error("{uri} refused '{method}': its daemon is stopping; call another server, or retry once it is back")]
+    Stopping {
+        /// The object called.
+        uri: String,
+        /// The method called.
+        method: String,
+    },
+    /// The daemon stopped while the call ran: its grace period ended before the method did.
+    /// The method may have had some of its effects.
+    #[error("'{method}' on {uri} was cancelled: its daemon stopped, and its grace period ended before the call finished; the call may have had some of its effects")]
+    Cancelled {
+        /// The object called.
+        uri: String,
+        /// The method called.
+        method: String,
+    },
     /// The daemon refused the call: this connection has as many calls in flight as it allows.
     #[error("{uri} refused '{method}': this connection has as many calls in flight as the daemon allows; wait for some to finish, or raise its max_calls_in_flight")]
     Busy {
@@ -251,6 +268,19 @@ pub enum Error {
     /// `serve` called on a daemon that is already serving or was shut down.
     #[error("this daemon is already serving, or was shut down; call `serve` once per daemon")]
     AlreadyServing,
+}
+
+impl Error {
+    /// What went wrong, without the advice on what to do: for quoting inside another error's
+    /// message, which gives its own advice.
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            Error::Connect { reason, .. } | Error::NameServerUnreachable { reason, .. } => {
+                reason.clone()
+            }
+            other => other.to_string(),
+        }
+    }
 }
 
 /// A `Result` whose error is [`rmi::Error`](Error).

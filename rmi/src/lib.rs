@@ -46,6 +46,7 @@ mod dynamic;
 mod error;
 mod nameserver;
 mod nesting;
+mod net;
 mod proxy;
 mod remote;
 mod security;
@@ -54,9 +55,12 @@ mod stream;
 mod uri;
 pub mod wire;
 
-pub use client::ClientConfig;
+pub use client::{ClientConfig, DEFAULT_CONNECT_TIMEOUT};
 pub use daemon::builtin::{BindError, Binding, DaemonObject, DaemonObjectProxy, ObjectInfo};
-pub use daemon::{Daemon, DaemonBuilder, DAEMON_OBJECT_ID, DEFAULT_HANDSHAKE_TIMEOUT};
+pub use daemon::new_object_id;
+pub use daemon::{
+    Daemon, DaemonBuilder, DAEMON_OBJECT_ID, DEFAULT_GRACE_PERIOD, DEFAULT_HANDSHAKE_TIMEOUT,
+};
 pub use describe::{MethodDescriptor, Param, TraitDescriptor};
 pub use dispatch::{Expose, Instances};
 pub use dynamic::{DynamicProxy, JsonReply};
@@ -67,6 +71,10 @@ pub use nameserver::{
     DISCOVERY_REQUEST, NAME_SERVER_ID,
 };
 pub use nameserver::{ns_endpoints_from_env, parse_ns_hosts, NS_CONNECT_TIMEOUT};
+pub use net::{
+    host_from_env, is_loopback_host, unbracket, ADVERTISE_ENV, CALLBACK_HOST_ENV,
+    CALLBACK_PORT_ENV, CONNECT_TIMEOUT_ENV, HOST_ENV,
+};
 pub use proxy::{connect, Proxy, ProxyCore};
 pub use remote::Remote;
 pub use security::tls::{ClientTls, ServerTls, TLS_ENV};
@@ -136,6 +144,29 @@ pub use wire::{DEFAULT_TIMEOUT, MAX_FRAME_BYTES, MAX_PAYLOAD_BYTES, MAX_TIMEOUT}
 /// }
 /// ```
 pub use rmi_macros::expose;
+
+/// The `tracing` filter directives a program should log with: `rust_log` (what `RUST_LOG`
+/// says), else `warn`; and unless it names tarpc, without tarpc's `DeadlineExceeded` lines,
+/// which tarpc logs as errors for every call whose deadline passed although the caller (or
+/// nobody, for the server) already has the error. For `EnvFilter::new`.
+///
+/// ```
+/// assert_eq!(
+///     rmi::log_filter(Some("info")),
+///     "info,tarpc::client::in_flight_requests=off,tarpc::server::in_flight_requests=off"
+/// );
+/// assert_eq!(rmi::log_filter(Some("tarpc=trace")), "tarpc=trace");
+/// ```
+pub fn log_filter(rust_log: Option<&str>) -> String {
+    let user = rust_log
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .unwrap_or("warn");
+    if user.contains("tarpc") {
+        return user.to_owned();
+    }
+    format!("{user},tarpc::client::in_flight_requests=off,tarpc::server::in_flight_requests=off")
+}
 
 /// What generated code calls. Not a stable API.
 #[doc(hidden)]

@@ -15,6 +15,27 @@ pub(crate) struct Serving {
     pub(crate) connection: CallInFlight,
     /// How the call's arguments and result are encoded (and a returned stream's items).
     pub(crate) format: Format,
+    /// The trace the call belongs to, which the calls it makes carry on: a daemon that is
+    /// stopping still takes calls that carry a trace (made by a server while serving one,
+    /// such as re-entrant calls), and refuses those from clients.
+    pub(crate) trace: u128,
+}
+
+impl Serving {
+    /// The trace of a call that came with `context`: its own, or for a call from a client
+    /// (which carries none), one made from its span id, which is random.
+    pub(crate) fn trace_of(context: &tarpc::context::Context) -> u128 {
+        let trace = u128::from(context.trace_context.trace_id);
+        if trace != 0 {
+            return trace;
+        }
+        u128::from(u64::from(context.trace_context.span_id)) | 1 << 127
+    }
+}
+
+/// Whether a call came from a server serving a call (it carries a trace), not from a client.
+pub(crate) fn is_nested(context: &tarpc::context::Context) -> bool {
+    !context.trace_context.trace_id.is_none()
 }
 
 tokio::task_local! {
@@ -31,15 +52,26 @@ pub(crate) fn with<R>(f: impl FnOnce(&Serving) -> R) -> Option<R> {
     SERVING.try_with(f).ok()
 }
 
-/// The deadline of a call with `timeout`, and how long that gives it: the sooner of now +
-/// `timeout` and the deadline of the call being served, if any.
-pub(crate) fn for_call(timeout: Duration) -> (Instant, Duration) {
+/// The context of a call with `timeout` made by this task: its deadline is the sooner of now +
+/// `timeout` and the deadline of the call being served, if any, and it carries that call's
+/// trace. Also how long the deadline gives the call.
+pub(crate) fn for_call(timeout: Duration) -> (tarpc::context::Context, Duration) {
+    let mut context = tarpc::context::current();
     let now = Instant::now();
     let own = now + timeout;
-    match with(|serving| serving.deadline) {
-        Some(inherited) if inherited < own => (inherited, inherited.saturating_duration_since(now)),
-        _ => (own, timeout),
-    }
+    let (deadline, waited) = match with(|serving| (serving.deadline, serving.trace)) {
+        Some((inherited, trace)) => {
+            context.trace_context.trace_id = trace.into();
+            if inherited < own {
+                (inherited, inherited.saturating_duration_since(now))
+            } else {
+                (own, timeout)
+            }
+        }
+        None => (own, timeout),
+    };
+    context.deadline = deadline;
+    (context, waited)
 }
 
 /// What is left of the deadline of the call this task serves, if it serves one.

@@ -198,6 +198,34 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// Parses `HOST` or `HOST:PORT` (an IPv6 host in brackets when a port follows; a bare
+    /// IPv6 address is a host), with `default_port` when no port is given.
+    ///
+    /// ```
+    /// use rmi::Endpoint;
+    /// assert_eq!(Endpoint::parse_or_port("10.0.0.1", 9090)?, Endpoint::new("10.0.0.1", 9090));
+    /// assert_eq!(Endpoint::parse_or_port("ns1:7000", 9090)?, Endpoint::new("ns1", 7000));
+    /// assert_eq!(Endpoint::parse_or_port("[::1]", 9090)?, Endpoint::new("::1", 9090));
+    /// assert_eq!(Endpoint::parse_or_port("fe80::1", 9090)?, Endpoint::new("fe80::1", 9090));
+    /// # Ok::<(), rmi::Error>(())
+    /// ```
+    pub fn parse_or_port(text: &str, default_port: u16) -> Result<Endpoint, Error> {
+        let text = text.trim();
+        let bracketed_without_port = text.starts_with('[') && text.ends_with(']');
+        let bare_ipv6 = !text.starts_with('[') && text.matches(':').count() > 1;
+        let host_only = bracketed_without_port || bare_ipv6 || !text.contains(':');
+        if !host_only {
+            return text.parse();
+        }
+        let host = text.trim_start_matches('[').trim_end_matches(']');
+        // Checked as a whole, so a bad host is refused with the same words as in a URI.
+        let checked = Endpoint::new(host, default_port.max(1)).to_string();
+        let parsed = Endpoint::parse_in(&checked, text)?;
+        Ok(Endpoint::new(parsed.host, default_port))
+    }
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.host.contains(':') {

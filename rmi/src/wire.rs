@@ -155,6 +155,11 @@ pub enum Fault {
     Busy,
     /// A stream relayed from another server failed there; what it said.
     StreamBroken(String),
+    /// The daemon is stopping: it takes no new calls from clients (calls made by servers
+    /// while they serve one, such as re-entrant calls, are still taken until it closes).
+    Stopping,
+    /// The daemon stopped while the call ran: its grace period ended first.
+    Cancelled,
 }
 
 /// The encoding of arguments and results inside a call.

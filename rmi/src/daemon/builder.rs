@@ -19,6 +19,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// How many calls may be in flight on one connection unless told otherwise.
 pub const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 1024;
 
+/// How long shutdown lets calls in flight finish unless told otherwise.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
+
 /// The smallest frame limit a daemon accepts: room for the envelope and some arguments.
 const SMALLEST_FRAME: usize = 2 * ENVELOPE_BYTES;
 
@@ -39,6 +42,10 @@ pub(crate) struct Settings {
     pub(crate) idle_timeout: Option<Duration>,
     /// TLS, if the daemon speaks it.
     pub(crate) tls: Option<ServerTls>,
+    /// The address written into URIs (`HOST` or `HOST:PORT`), if not the one listened on.
+    pub(crate) advertise: Option<String>,
+    /// How long shutdown lets calls in flight finish before it cancels them.
+    pub(crate) grace_period: Duration,
 }
 
 /// Sets up a daemon: its key and limits, then [`bind`](DaemonBuilder::bind).
@@ -72,6 +79,9 @@ pub struct DaemonBuilder {
     max_connections: usize,
     max_calls_in_flight: usize,
     idle_timeout: Option<Duration>,
+    /// `None`: `RMI_ADVERTISE`, if set.
+    advertise: Option<Option<String>>,
+    grace_period: Duration,
 }
 
 impl DaemonBuilder {
@@ -84,7 +94,35 @@ impl DaemonBuilder {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
             idle_timeout: None,
+            advertise: None,
+            grace_period: DEFAULT_GRACE_PERIOD,
         }
+    }
+
+    /// Writes `address` (`HOST` or `HOST:PORT`) into the daemon's URIs, and so into the name
+    /// server, instead of the address it listens on: the address clients reach it at through
+    /// NAT, a container's port mapping or another interface (Pyro's `NATHOST`/`NATPORT`).
+    /// Without a port, the port listened on. Without this, `RMI_ADVERTISE` if set.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::builder()
+    ///     .advertise("203.0.113.7:7000")
+    ///     .bind("127.0.0.1:0")
+    ///     .await?;
+    /// assert_eq!(daemon.uri_for("x")?.to_string(), "rmi:x@203.0.113.7:7000");
+    /// # Ok(()) }
+    /// ```
+    pub fn advertise(mut self, address: impl Into<String>) -> Self {
+        self.advertise = Some(Some(address.into()));
+        self
+    }
+
+    /// How long [`shutdown`](Daemon::shutdown) lets the calls in flight finish (default 10 s);
+    /// calls still running then are cancelled, and their callers told the daemon stopped.
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace_period = grace.min(crate::wire::MAX_TIMEOUT);
+        self
     }
 
     /// The largest frame (one call with its arguments) read from a client; default 16 MiB,
@@ -147,8 +185,59 @@ impl DaemonBuilder {
         self
     }
 
-    /// Listens on `addr` (port 0 picks a free port) with these settings.
-    pub async fn bind(self, addr: impl ToSocketAddrs + std::fmt::Display) -> Result<Daemon, Error> {
+    /// Listens where the server `server` is connected to can call this process back: a
+    /// daemon for callbacks (the objects a client passes as [`Remote`](crate::Remote)s).
+    ///
+    /// It listens on `host`, else `RMI_CALLBACK_HOST`, else the local address of the client's
+    /// own connection to `server`, which that server can reach whatever the network between
+    /// them; on `port`, else `RMI_CALLBACK_PORT`, else a free one.
+    ///
+    /// ```
+    /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
+    /// # struct P; impl Ping for P { async fn ping(&self) {} }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
+    /// # let daemon = rmi::Daemon::bind("127.0.0.2:0").await?;
+    /// # let uri = daemon.register(P)?;
+    /// # daemon.spawn();
+    /// use rmi::Proxy;
+    /// let server = PingProxy::connect(&uri).await?;
+    /// let callbacks = rmi::Daemon::builder().bind_for_callbacks(&server, None, None).await?;
+    /// // Where the server sees this client come from.
+    /// assert_eq!(callbacks.local_addr().ip(), server.core().local_addr().unwrap().ip());
+    /// # Ok(()) }
+    /// ```
+    pub async fn bind_for_callbacks(
+        self,
+        server: &impl crate::Proxy,
+        host: Option<&str>,
+        port: Option<u16>,
+    ) -> Result<Daemon, Error> {
+        let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let host = match host
+            .map(str::to_owned)
+            .or_else(|| from_env(crate::net::CALLBACK_HOST_ENV))
+        {
+            Some(host) => crate::net::unbracket(host.trim()).to_owned(),
+            None => server
+                .core()
+                .local_addr()
+                .map_or_else(|| "127.0.0.1".to_owned(), |addr| addr.ip().to_string()),
+        };
+        let port = match (port, from_env(crate::net::CALLBACK_PORT_ENV)) {
+            (Some(port), _) => port,
+            (None, Some(text)) => text.trim().parse().map_err(|_| Error::InvalidUri {
+                uri: format!("{}={text}", crate::net::CALLBACK_PORT_ENV),
+                reason: "give a port number (0 picks a free one)".into(),
+            })?,
+            (None, None) => 0,
+        };
+        self.bind((host.as_str(), port)).await
+    }
+
+    /// Listens on `addr` (port 0 picks a free port) with these settings: anything
+    /// `TcpListener::bind` takes, such as `"127.0.0.1:0"`, `("0.0.0.0", 7000)` or a
+    /// `SocketAddr`.
+    pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Daemon, Error> {
         let key = match self.key {
             Some(key) => key,
             None => Key::from_env()?,
@@ -165,6 +254,13 @@ impl DaemonBuilder {
             max_connections: self.max_connections,
             max_calls_in_flight: self.max_calls_in_flight,
             idle_timeout: self.idle_timeout,
+            advertise: match self.advertise {
+                Some(advertise) => advertise,
+                None => std::env::var(crate::net::ADVERTISE_ENV)
+                    .ok()
+                    .filter(|text| !text.trim().is_empty()),
+            },
+            grace_period: self.grace_period,
         };
         Daemon::listen(addr, settings).await
     }

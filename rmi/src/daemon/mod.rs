@@ -10,7 +10,7 @@ mod names;
 mod objects;
 mod stop;
 
-pub(crate) use stop::Stop;
+pub(crate) use stop::{Stop, UntilClosed};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,7 +30,7 @@ use crate::uri::{Endpoint, ObjectUri};
 use crate::wire;
 use crate::Error;
 use builder::Settings;
-pub use builder::{DaemonBuilder, DEFAULT_HANDSHAKE_TIMEOUT};
+pub use builder::{DaemonBuilder, DEFAULT_GRACE_PERIOD, DEFAULT_HANDSHAKE_TIMEOUT};
 use objects::Objects;
 
 /// The id of the object every daemon hosts about itself (its objects, binding, ping).
@@ -69,20 +69,28 @@ pub(crate) struct Shared {
     settings: Settings,
     /// Connections being served (past their handshake or in it).
     connections: AtomicUsize,
+    /// The address in its URIs: advertised, listened on, or for a wildcard address, the
+    /// host's outward address.
     endpoint: Endpoint,
+    /// Bound to a wildcard address with nothing advertised: each name server is given a URI
+    /// with the address this host reaches it from.
+    wildcard: bool,
     local_addr: SocketAddr,
     listener: Mutex<Option<TcpListener>>,
     objects: Objects,
     names: names::Names,
     stop: stop::Stop,
+    /// The connections' tasks.
     tasks: TaskTracker,
+    /// The calls in flight, on every connection: shutdown waits for them, within its grace.
+    pub(crate) calls: TaskTracker,
 }
 
 impl Daemon {
     /// Listens on `addr`, such as `"127.0.0.1:0"` or a `SocketAddr` (port 0 picks a free
     /// port). URIs name the address actually bound. Clients must prove the key in the file
     /// `RMI_KEY_FILE` names, if it is set; [`Daemon::builder`] sets a key and limits.
-    pub async fn bind(addr: impl ToSocketAddrs + std::fmt::Display) -> Result<Daemon, Error> {
+    pub async fn bind(addr: impl ToSocketAddrs) -> Result<Daemon, Error> {
         Daemon::builder().bind(addr).await
     }
 
@@ -91,36 +99,38 @@ impl Daemon {
         DaemonBuilder::new()
     }
 
-    async fn listen(
-        addr: impl ToSocketAddrs + std::fmt::Display,
-        settings: Settings,
-    ) -> Result<Daemon, Error> {
-        let shown = addr.to_string();
-        let listener = TcpListener::bind(addr)
+    async fn listen(addr: impl ToSocketAddrs, settings: Settings) -> Result<Daemon, Error> {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr)
             .await
             .map_err(|source| Error::Listen {
-                addr: shown.clone(),
+                addr: "the address given".into(),
                 source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| Error::Listen {
-            addr: shown,
+            })?
+            .collect();
+        let shown = addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let listen_error = |source| Error::Listen {
+            addr: shown.clone(),
             source,
-        })?;
-        if local_addr.ip().is_unspecified() {
-            tracing::warn!(
-                "daemon bound to {local_addr}: its URIs name {local_addr}, which remote clients cannot reach; bind a concrete address"
-            );
-        }
+        };
+        let listener = TcpListener::bind(&addrs[..]).await.map_err(listen_error)?;
+        let local_addr = listener.local_addr().map_err(listen_error)?;
+        let (endpoint, wildcard) = advertised(settings.advertise.as_deref(), local_addr)?;
         let shared = Arc::new(Shared {
             settings,
             connections: AtomicUsize::new(0),
-            endpoint: Endpoint::from(local_addr),
+            endpoint,
+            wildcard,
             local_addr,
             listener: Mutex::new(Some(listener)),
             objects: Objects::default(),
             names: names::Names::default(),
             stop: stop::Stop::new(),
             tasks: TaskTracker::new(),
+            calls: TaskTracker::new(),
         });
         shared
             .objects
@@ -205,11 +215,40 @@ impl Daemon {
         Arc<O>: Expose<P>,
     {
         let uri = self.register::<P, O>(object)?;
-        let registered = names::register(ns, name, &uri, &options).await;
-        if let Err(e) = registered {
+        let registered = self.register_name(ns, name, &uri, options).await;
+        if registered.is_err() {
             self.unregister(uri.id());
-            return Err(e);
         }
+        registered
+    }
+
+    /// Registers the object at `uri`, which this daemon hosts, in the name server `ns` as
+    /// `name`, with a lease renewed as [`register_named`](Daemon::register_named) does, and
+    /// removed on shutdown. Returns the URI registered: for a daemon listening on every
+    /// address, the one with the address this host reaches the name server from.
+    ///
+    /// With [`register_with_id`](Daemon::register_with_id), a server restarted with the same
+    /// id and port keeps its URI, so even `rmi:` proxies to it reconnect.
+    ///
+    /// ```no_run
+    /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
+    /// # struct P; impl Ping for P { async fn ping(&self) {} }
+    /// # async fn run() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::bind("127.0.0.1:7000").await?;
+    /// let ns = rmi::locate_ns().await?;
+    /// let uri = daemon.register_with_id("pinger", P)?;
+    /// daemon.register_name(&ns, "pinger", &uri, rmi::RegisterOptions::default()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn register_name(
+        &self,
+        ns: &NameServerProxy,
+        name: &str,
+        uri: &ObjectUri,
+        options: RegisterOptions,
+    ) -> Result<ObjectUri, Error> {
+        let uri = self.uri_towards(uri, ns).await;
+        names::register(ns, name, &uri, &options).await?;
         let named = names::Named {
             ns: ns.clone(),
             name: name.to_owned(),
@@ -226,6 +265,27 @@ impl Daemon {
         Ok(uri)
     }
 
+    /// `uri` as the name server `ns` should hand it out: for a wildcard daemon, with the
+    /// address this host reaches `ns` from.
+    async fn uri_towards(&self, uri: &ObjectUri, ns: &NameServerProxy) -> ObjectUri {
+        if !self.shared.wildcard {
+            return uri.clone();
+        }
+        let ns_endpoint = ns.uri().endpoint().clone();
+        let peer = tokio::net::lookup_host(ns_endpoint.connect_target())
+            .await
+            .ok()
+            .and_then(|mut found| found.next())
+            .map(|addr| addr.ip());
+        let v6 = self.shared.local_addr.is_ipv6();
+        let (ip, why) = crate::net::address_for_wildcard(peer, v6);
+        let endpoint = Endpoint::new(ip.to_string(), self.shared.local_addr.port());
+        tracing::info!(%endpoint, "registering with {ns_endpoint}: {why}");
+        ObjectUri::new(uri.id(), endpoint)
+            .expect("the id was valid")
+            .with_tls(uri.tls())
+    }
+
     /// Hosts an object whose instances `factory` makes: one per client connection, or one per
     /// call, as `instances` says (see [`Instances`](crate::Instances)). Returns its URI.
     pub fn register_factory<P, O>(
@@ -238,10 +298,22 @@ impl Daemon {
         O: Send + Sync + 'static,
         Arc<O>: Expose<P>,
     {
-        self.host(
-            new_object_id(),
-            Host::<P, O>::with_factory(instances, factory),
-        )
+        self.register_factory_with_id(new_object_id(), instances, factory)
+    }
+
+    /// [`register_factory`](Daemon::register_factory) under `id`.
+    pub fn register_factory_with_id<P, O>(
+        &self,
+        id: impl Into<String>,
+        instances: crate::Instances,
+        factory: impl Fn() -> O + Send + Sync + 'static,
+    ) -> Result<ObjectUri, Error>
+    where
+        P: Proxy,
+        O: Send + Sync + 'static,
+        Arc<O>: Expose<P>,
+    {
+        self.host(id.into(), Host::<P, O>::with_factory(instances, factory))
     }
 
     /// Stops hosting the object `id`; returns whether there was one. Calls already running
@@ -380,10 +452,8 @@ impl Daemon {
         tokio::spawn(async move { daemon.serve().await })
     }
 
-    /// Stops accepting connections and calls, lets the calls in flight finish and returns
-    /// when they have. Proxies connected to it try to connect again on their next call, and
-    /// get [`Error::Connect`] while nothing listens there ([`Error::Disconnected`] if the call
-    /// went out before they noticed the connection was closed).
+    /// Stops the daemon within its grace period ([`DaemonBuilder::grace_period`], default
+    /// 10 s), as [`shutdown_within`](Daemon::shutdown_within) does.
     ///
     /// ```
     /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
@@ -399,7 +469,23 @@ impl Daemon {
     /// # Ok(()) }
     /// ```
     pub async fn shutdown(&self) {
-        // Names first, so that no client is sent here while the daemon stops.
+        self.shutdown_within(self.shared.settings.grace_period)
+            .await
+    }
+
+    /// Stops the daemon, letting calls in flight finish for at most `grace`:
+    ///
+    /// 1. removes its names from the name server, so no client is sent here any more;
+    /// 2. stops accepting connections; a new call from a client fails at once with
+    ///    [`Error::Stopping`], while calls that servers make as part of a call in flight
+    ///    (a chain through this daemon, a re-entrant call A → B → A) are still served;
+    /// 3. once no call is in flight, or `grace` has passed, closes: calls still running are
+    ///    cancelled and their callers get [`Error::Cancelled`]; connections close once their
+    ///    replies are written.
+    ///
+    /// Returns when all that is done. Proxies connected to it try to connect again on their
+    /// next call, and get [`Error::Connect`] while nothing listens there.
+    pub async fn shutdown_within(&self, grace: std::time::Duration) {
         self.shared.names.remove_all().await;
         self.shared.stop.stop();
         // A daemon never served closes its listener here; one serving closes it on stopping.
@@ -410,9 +496,127 @@ impl Daemon {
                 .expect("listener lock poisoned")
                 .take(),
         );
-        self.shared.tasks.close();
-        self.shared.tasks.wait().await;
+        self.shared.calls.close();
+        let grace = grace.min(crate::wire::MAX_TIMEOUT);
+        if tokio::time::timeout(grace, self.shared.calls.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("grace period of {grace:?} over: cancelling the calls still running");
+        }
+        self.close().await;
     }
+
+    /// Stops the daemon at once: what a second Ctrl-C asks. Calls still running are
+    /// cancelled, and their callers told so ([`Error::Cancelled`]).
+    pub async fn stop_now(&self) {
+        self.shared.stop.stop();
+        drop(
+            self.shared
+                .listener
+                .lock()
+                .expect("listener lock poisoned")
+                .take(),
+        );
+        self.close().await;
+    }
+
+    /// Ends reading, cancels the calls still running, and waits (briefly) for the connections
+    /// to write their last replies and close.
+    async fn close(&self) {
+        self.shared.stop.close();
+        self.shared.tasks.close();
+        if tokio::time::timeout(CLOSE_TIMEOUT, self.shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "connections still open {CLOSE_TIMEOUT:?} after the daemon closed: their clients do not read their replies"
+            );
+        }
+    }
+
+    /// Serves until the process is asked to stop (SIGINT, that is Ctrl-C, or SIGTERM, what
+    /// systemd and `docker stop` send), then shuts down within the grace period; a second
+    /// signal stops at once. What a server's `main` ends with.
+    ///
+    /// ```no_run
+    /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
+    /// # struct P; impl Ping for P { async fn ping(&self) {} }
+    /// # async fn run() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    /// daemon.register(P)?;
+    /// daemon.serve_until_signal().await?; // returns after Ctrl-C or SIGTERM
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve_until_signal(&self) -> Result<(), Error> {
+        let stopper = self.clone();
+        let signals = tokio::spawn(async move {
+            let signal = stop_signal().await;
+            tracing::info!("{signal}: stopping (again to stop at once)");
+            let graceful = stopper.clone();
+            let stopping = tokio::spawn(async move { graceful.shutdown().await });
+            let again = stop_signal().await;
+            tracing::warn!("{again} again: stopping at once");
+            stopper.stop_now().await;
+            stopping.abort();
+        });
+        // `serve` returns once the daemon closed, after its names were removed.
+        let served = self.serve().await;
+        signals.abort();
+        served
+    }
+}
+
+/// How long closing waits for connections to write their last replies.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Completes on the first SIGINT or SIGTERM; says which.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+/// The address a daemon listening on `local` writes into its URIs, and whether it listens
+/// on a wildcard address with nothing advertised (then each name server gets the address
+/// this host reaches it from).
+fn advertised(advertise: Option<&str>, local: SocketAddr) -> Result<(Endpoint, bool), Error> {
+    if let Some(text) = advertise {
+        let endpoint = Endpoint::parse_or_port(text, local.port()).map_err(|e| Error::Listen {
+            addr: local.to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("cannot advertise {text:?}: {e}"),
+            ),
+        })?;
+        return Ok((endpoint, false));
+    }
+    if !local.ip().is_unspecified() {
+        return Ok((Endpoint::from(local), false));
+    }
+    let (ip, why) = crate::net::address_for_wildcard(None, local.is_ipv6());
+    let endpoint = Endpoint::new(ip.to_string(), local.port());
+    tracing::info!(
+        "daemon listens on {local} (every address); its URIs name {endpoint}, {why}; set RMI_ADVERTISE or --advertise to name another"
+    );
+    Ok((endpoint, true))
 }
 
 /// A connection counted among the daemon's, until dropped.
@@ -504,8 +708,12 @@ where
     // The instances made for this connection (`Instances::PerConnection`), dropped with it.
     let max_payload = wire::payload_limit(settings.max_frame_bytes);
     let stop = shared.stop.clone();
-    let mut session =
-        crate::dispatch::Session::new(settings.max_calls_in_flight, max_payload, stop);
+    let mut session = crate::dispatch::Session::new(
+        settings.max_calls_in_flight,
+        max_payload,
+        stop,
+        shared.calls.clone(),
+    );
     // Each call runs in a task of its own, spawned by its object, untracked: the channel ends
     // only after the replies of all its calls in flight are written, so waiting for the
     // connection tasks waits for the calls too.
@@ -553,7 +761,13 @@ fn client_went_away(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-fn new_object_id() -> String {
+/// A fresh object id: `obj_` and 32 random hex digits, what [`Daemon::register`] uses.
+///
+/// ```
+/// let id = rmi::new_object_id();
+/// assert!(id.starts_with("obj_") && id.len() == 36);
+/// ```
+pub fn new_object_id() -> String {
     format!("obj_{:032x}", rand::random::<u128>())
 }
 

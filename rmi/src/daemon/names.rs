@@ -54,12 +54,28 @@ pub(crate) async fn register(
     uri: &ObjectUri,
     options: &RegisterOptions,
 ) -> Result<(), Error> {
+    warn_if_unreachable(ns, name, uri);
     ns.register_with(name.to_owned(), uri.clone(), options.clone())
         .await?
         .map_err(|source| Error::NameServerRefused {
             name_server: ns.uri().endpoint().to_string(),
             source,
         })
+}
+
+/// Warns when a loopback URI goes into a name server on another host: clients elsewhere
+/// would be sent to their own machine.
+fn warn_if_unreachable(ns: &NameServerProxy, name: &str, uri: &ObjectUri) {
+    let ns_host = ns.uri().endpoint().host().to_owned();
+    if crate::net::is_loopback_host(uri.endpoint().host())
+        && !crate::net::is_loopback_host(&ns_host)
+    {
+        tracing::warn!(
+            name,
+            %uri,
+            "registering a loopback URI in the name server at {ns_host}: clients on other machines cannot reach it; listen on this host's address (RMI_HOST or --host), or advertise one (RMI_ADVERTISE or --advertise)"
+        );
+    }
 }
 
 /// Renews the lease of `named` every third of its time to live until the daemon stops. A name

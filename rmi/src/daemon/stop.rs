@@ -1,4 +1,9 @@
-//! A stream that reads as closed once the daemon shuts down.
+//! The two stages of a daemon's stop, and a stream that reads as closed at the second.
+//!
+//! Shutting down first *drains*: the daemon stops accepting connections and new calls from
+//! clients, while connections are still read so that calls in flight, and the re-entrant
+//! calls they cause, complete. Then it *closes*: reads end, calls still running are
+//! cancelled and answered so, and connections close once their replies are written.
 
 use std::future::Future;
 use std::io;
@@ -11,41 +16,82 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-/// The daemon's stop signal as connections read it: a flag checked on every read (one
-/// atomic load: reads are on every call's path) and a token that wakes idle readers.
+/// One stage of the stop: a flag checked on every read (one atomic load: reads are on every
+/// call's path) and a token that wakes whatever waits for it.
+#[derive(Clone)]
+struct Stage {
+    flag: Arc<AtomicBool>,
+    token: CancellationToken,
+}
+
+impl Stage {
+    fn new() -> Self {
+        Stage {
+            flag: Arc::new(AtomicBool::new(false)),
+            token: CancellationToken::new(),
+        }
+    }
+
+    fn set(&self) {
+        self.flag.store(true, Ordering::Release);
+        self.token.cancel();
+    }
+
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+}
+
+/// The daemon's stop as its tasks see it: draining (no new connections nor client calls),
+/// then closed (no more reads; calls still running are cancelled).
 #[derive(Clone)]
 pub(crate) struct Stop {
-    stopped: Arc<AtomicBool>,
-    token: CancellationToken,
+    draining: Stage,
+    closed: Stage,
 }
 
 impl Stop {
     pub(crate) fn new() -> Self {
         Stop {
-            stopped: Arc::new(AtomicBool::new(false)),
-            token: CancellationToken::new(),
+            draining: Stage::new(),
+            closed: Stage::new(),
         }
     }
 
-    /// Sets the flag, then wakes everything waiting for it.
+    /// Begins the stop: no new connections, no new calls but re-entrant ones.
     pub(crate) fn stop(&self) {
-        self.stopped.store(true, Ordering::Release);
-        self.token.cancel();
+        self.draining.set();
     }
 
-    /// Whether [`stop`](Stop::stop) has been called.
+    /// Ends it: reads end, calls still running are cancelled. Implies [`stop`](Stop::stop).
+    pub(crate) fn close(&self) {
+        self.draining.set();
+        self.closed.set();
+    }
+
+    /// Whether the stop has begun.
     pub(crate) fn is_stopped(&self) -> bool {
-        self.stopped.load(Ordering::Acquire)
+        self.draining.is_set()
     }
 
-    /// Completes once [`stop`](Stop::stop) has been called.
+    /// Completes once the stop has begun.
     pub(crate) async fn stopped(&self) {
-        self.token.cancelled().await
+        self.draining.token.cancelled().await
+    }
+
+    /// Whether the stop has ended: calls still running are to be cancelled.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.is_set()
+    }
+
+    /// Completes once the stop has ended.
+    pub(crate) fn closed_owned(&self) -> WaitForCancellationFutureOwned {
+        self.closed.token.clone().cancelled_owned()
     }
 }
 
-/// Passes reads and writes through until the daemon stops, or the client has sent nothing
-/// for the idle timeout; from then on reads return end of stream, so the RPC layer finishes
+/// Passes reads and writes through until the daemon's stop ends (it is closed), or the client
+/// has sent nothing for the idle timeout; from then on reads return end of stream, so the RPC layer finishes
 /// the calls in flight and closes the connection.
 pub(crate) struct StopReading<S> {
     inner: S,
@@ -96,8 +142,8 @@ impl<S> StopReading<S> {
     pub(crate) fn new(inner: S, stop: &Stop, idle_timeout: Option<Duration>) -> Self {
         StopReading {
             inner,
-            stopped: stop.stopped.clone(),
-            wake_on_stop: Box::pin(stop.token.clone().cancelled_owned()),
+            stopped: stop.closed.flag.clone(),
+            wake_on_stop: Box::pin(stop.closed_owned()),
             registered: false,
             idle: idle_timeout.map(Idle::new),
         }
@@ -192,5 +238,48 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StopReading<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A call that ends with [`Fault::Cancelled`](crate::wire::Fault::Cancelled) when the
+    /// daemon's stop ends before it does. It registers for the stop's end only once it first
+    /// waits, so a call that completes at once pays one atomic load.
+    pub(crate) struct UntilClosed<F> {
+        #[pin]
+        call: F,
+        stop: Stop,
+        wake_on_close: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    }
+}
+
+impl<F> UntilClosed<F> {
+    pub(crate) fn new(call: F, stop: &Stop) -> Self {
+        UntilClosed {
+            call,
+            stop: stop.clone(),
+            wake_on_close: None,
+        }
+    }
+}
+
+impl<F: Future<Output = crate::wire::Reply>> Future for UntilClosed<F> {
+    type Output = crate::wire::Reply;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(reply) = this.call.poll(cx) {
+            return Poll::Ready(reply);
+        }
+        if this.stop.is_closed() {
+            return Poll::Ready(Err(crate::wire::Fault::Cancelled));
+        }
+        let wake = this
+            .wake_on_close
+            .get_or_insert_with(|| Box::pin(this.stop.closed_owned()));
+        match wake.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(crate::wire::Fault::Cancelled)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }

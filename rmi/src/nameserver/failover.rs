@@ -8,7 +8,6 @@ use super::{NameServerProxy, DEFAULT_NS_PORT, NAME_SERVER_ID};
 use crate::client::ClientConfig;
 use crate::proxy::{Binder, Proxy, ProxyCore};
 use crate::uri::{Endpoint, ObjectUri, Uri};
-use crate::wire::DEFAULT_TIMEOUT;
 use crate::Error;
 
 /// How long each name server of a list may take to connect and bind before the next is
@@ -84,14 +83,16 @@ pub fn ns_endpoints_from_env() -> Result<Option<Vec<Endpoint>>, Error> {
 }
 
 /// Connects to the first of `endpoints` that answers, each tried for at most
-/// [`NS_CONNECT_TIMEOUT`]. The proxy remembers the list: when its name server's connection
-/// ends, its next call binds the next name server that answers.
+/// [`NS_CONNECT_TIMEOUT`] (or the config's connect timeout, if shorter); the proxy's calls
+/// wait `timeout`. The proxy remembers the list: when its name server's connection ends,
+/// its next call binds the next name server that answers.
 pub(crate) async fn locate_ns_among_with(
     endpoints: &[Endpoint],
     config: &Arc<ClientConfig>,
+    timeout: Duration,
 ) -> Result<NameServerProxy, Error> {
     if let [only] = endpoints {
-        return super::locate_ns_at_with(only, config).await;
+        return super::locate_ns_at_with(only, config, timeout).await;
     }
     let candidates = endpoints
         .iter()
@@ -101,8 +102,8 @@ pub(crate) async fn locate_ns_among_with(
     ProxyCore::connect_any(
         candidates,
         binder,
-        DEFAULT_TIMEOUT,
-        NS_CONNECT_TIMEOUT,
+        timeout,
+        NS_CONNECT_TIMEOUT.min(config.connect_timeout),
         config.clone(),
     )
     .await
@@ -136,5 +137,6 @@ pub(crate) async fn reconnect(ns: &NameServerProxy) -> Result<NameServerProxy, E
     if endpoints.is_empty() {
         endpoints.push(current);
     }
-    locate_ns_among_with(&endpoints, core.config()).await
+    let config = core.config();
+    locate_ns_among_with(&endpoints, config, config.timeout).await
 }

@@ -4,15 +4,14 @@
 use std::sync::Arc;
 
 use crate::client::ClientConfig;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Duration;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 use rand::seq::IteratorRandom;
 
 use super::{NameServerProxy, NsError, NAME_SERVER_ID};
 use crate::proxy::{Binder, Proxy, ProxyCore};
 use crate::uri::{Endpoint, MetaUri, NameUri, ObjectUri, Uri};
-use crate::wire::DEFAULT_TIMEOUT;
 use crate::Error;
 
 /// The host a name server is looked for on when `RMI_NS_HOST` is not set.
@@ -67,7 +66,8 @@ fn broadcast_port() -> Result<u16, Error> {
 /// Connects to the name server: the one `RMI_NS_HOST` / `RMI_NS_PORT` name if set (the first
 /// that answers, if `RMI_NS_HOST` lists several: see [`parse_ns_hosts`](crate::parse_ns_hosts)); otherwise
 /// one at `127.0.0.1:9090`, else one that answers a UDP broadcast on the local network (port
-/// `RMI_NS_BCPORT`, default 9091).
+/// `RMI_NS_BCPORT`, default 9091), sent to `255.255.255.255` and to the broadcast address of
+/// every network interface, so that it needs no default route.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), rmi::Error> {
@@ -76,25 +76,34 @@ fn broadcast_port() -> Result<u16, Error> {
 /// # Ok(()) }
 /// ```
 pub async fn locate_ns() -> Result<NameServerProxy, Error> {
-    locate_ns_with(&ClientConfig::process_default()?).await
+    let config = ClientConfig::process_default()?;
+    let timeout = config.timeout;
+    locate_ns_with(&config, timeout).await
 }
 
-/// [`locate_ns`], connecting as `config` says.
-pub(crate) async fn locate_ns_with(config: &Arc<ClientConfig>) -> Result<NameServerProxy, Error> {
+/// [`locate_ns`], connecting as `config` says, within `timeout`.
+pub(crate) async fn locate_ns_with(
+    config: &Arc<ClientConfig>,
+    timeout: Duration,
+) -> Result<NameServerProxy, Error> {
+    let deadline = Instant::now() + timeout;
     if let Some(endpoints) = super::failover::ns_endpoints_from_env()? {
-        return super::failover::locate_ns_among_with(&endpoints, config).await;
+        return super::failover::locate_ns_among_with(&endpoints, config, timeout).await;
     }
     let local = Endpoint::new(DEFAULT_NS_HOST, DEFAULT_NS_PORT);
-    let local_error = match locate_ns_at_with(&local, config).await {
+    let local_error = match locate_ns_at_with(&local, config, timeout).await {
         Ok(ns) => return Ok(ns),
         Err(e) => e,
     };
     let port = broadcast_port()?;
-    match discover(port).await {
-        Some(uri) => locate_ns_at_with(uri.endpoint(), config).await,
-        None => Err(Error::NameServerUnreachable {
+    match discover(port, deadline).await {
+        Ok(uri) => locate_ns_at_with(uri.endpoint(), config, left(deadline)).await,
+        Err(tried) => Err(Error::NameServerUnreachable {
             endpoint: format!("{local} or by broadcast on UDP port {port}"),
-            reason: format!("{local_error}; and no name server answered the broadcast"),
+            reason: format!(
+                "nothing answers at {local} ({}); and no name server answered the broadcast: {tried}",
+                local_error.reason()
+            ),
         }),
     }
 }
@@ -108,67 +117,107 @@ pub(crate) async fn locate_ns_with(config: &Arc<ClientConfig>) -> Result<NameSer
 /// # Ok(()) }
 /// ```
 pub async fn locate_ns_at(endpoint: &Endpoint) -> Result<NameServerProxy, Error> {
-    locate_ns_at_with(endpoint, &ClientConfig::process_default()?).await
+    let config = ClientConfig::process_default()?;
+    let timeout = config.timeout;
+    locate_ns_at_with(endpoint, &config, timeout).await
 }
 
-/// [`locate_ns_at`], connecting as `config` says.
+/// [`locate_ns_at`], connecting as `config` says; the proxy's calls wait `timeout`, and so
+/// may connecting (bounded also by the config's connect timeout).
 pub(crate) async fn locate_ns_at_with(
     endpoint: &Endpoint,
     config: &Arc<ClientConfig>,
+    timeout: Duration,
 ) -> Result<NameServerProxy, Error> {
     let uri = ObjectUri::new(NAME_SERVER_ID, endpoint.clone())?;
     // Binds directly: `connect` resolves names through this very module.
     let binder = Binder::Typed(NameServerProxy::DESCRIPTOR);
-    ProxyCore::connect(Uri::Object(uri), binder, DEFAULT_TIMEOUT, config.clone())
+    ProxyCore::connect(Uri::Object(uri), binder, timeout, config.clone())
         .await
         .map(NameServerProxy::from_core)
         .map_err(|e| Error::NameServerUnreachable {
             endpoint: endpoint.to_string(),
-            reason: e.to_string(),
+            reason: e.reason(),
         })
 }
 
-/// Broadcasts [`DISCOVERY_REQUEST`] and returns the first name server URI that answers.
-async fn discover(port: u16) -> Option<ObjectUri> {
+/// What is left until `deadline`.
+fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// Broadcasts [`DISCOVERY_REQUEST`] to `255.255.255.255` and to every interface's broadcast
+/// address, and returns the first name server URI that answers by `deadline`; else what was
+/// tried, and why each failed.
+async fn discover(port: u16, deadline: Instant) -> Result<ObjectUri, String> {
     let socket = tokio::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
         .await
-        .ok()?;
-    socket.set_broadcast(true).ok()?;
-    let target = SocketAddr::from((Ipv4Addr::BROADCAST, port));
+        .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+    socket
+        .set_broadcast(true)
+        .map_err(|e| format!("cannot broadcast: {e}"))?;
+    let mut targets = vec![Ipv4Addr::BROADCAST];
+    targets.extend(crate::net::broadcast_addresses());
+    let mut failures: Vec<(Ipv4Addr, String)> = Vec::new();
     let mut answer = [0u8; 512];
     for _ in 0..DISCOVERY_TRIES {
-        if let Err(e) = socket.send_to(DISCOVERY_REQUEST, target).await {
-            tracing::debug!("discovery broadcast to {target} failed: {e}");
-            return None;
-        }
-        let Ok(Ok((len, from))) =
-            tokio::time::timeout(DISCOVERY_WAIT, socket.recv_from(&mut answer)).await
-        else {
-            continue;
-        };
-        match std::str::from_utf8(&answer[..len]).map(str::parse::<ObjectUri>) {
-            Ok(Ok(uri)) if uri.id() == NAME_SERVER_ID => {
-                tracing::debug!(%uri, %from, "name server discovered");
-                return Some(uri);
+        failures.clear();
+        for ip in &targets {
+            if let Err(e) = socket.send_to(DISCOVERY_REQUEST, (*ip, port)).await {
+                tracing::debug!("discovery broadcast to {ip}:{port} failed: {e}");
+                failures.push((*ip, e.to_string()));
             }
-            _ => tracing::debug!(%from, "ignored a discovery answer that is not a name server URI"),
+        }
+        if failures.len() == targets.len() {
+            break;
+        }
+        let wait = DISCOVERY_WAIT.min(left(deadline));
+        let until = tokio::time::Instant::now() + wait;
+        while let Ok(Ok((len, from))) =
+            tokio::time::timeout_at(until, socket.recv_from(&mut answer)).await
+        {
+            match std::str::from_utf8(&answer[..len]).map(str::parse::<ObjectUri>) {
+                Ok(Ok(uri)) if uri.id() == NAME_SERVER_ID => {
+                    tracing::debug!(%uri, %from, "name server discovered");
+                    return Ok(uri);
+                }
+                _ => {
+                    tracing::debug!(%from, "ignored a discovery answer that is not a name server URI")
+                }
+            }
+        }
+        if left(deadline).is_zero() {
+            break;
         }
     }
-    None
+    let sent: Vec<String> = targets
+        .iter()
+        .filter(|ip| failures.iter().all(|(failed, _)| failed != *ip))
+        .map(|ip| format!("{ip}:{port}"))
+        .collect();
+    let mut what = Vec::new();
+    if !sent.is_empty() {
+        what.push(format!("sent to {} with no answer", sent.join(", ")));
+    }
+    for (ip, why) in &failures {
+        what.push(format!("cannot send to {ip}:{port}: {why}"));
+    }
+    Err(what.join("; "))
 }
 
 /// The name server a `rminame:` or `rmimeta:` URI means: the one it names, else the default.
 async fn name_server_for(
     endpoint: Option<&Endpoint>,
     config: &Arc<ClientConfig>,
+    timeout: Duration,
 ) -> Result<(NameServerProxy, String), Error> {
     match endpoint {
         Some(endpoint) => Ok((
-            locate_ns_at_with(endpoint, config).await?,
+            locate_ns_at_with(endpoint, config, timeout).await?,
             endpoint.to_string(),
         )),
         None => {
-            let ns = locate_ns_with(config).await?;
+            let ns = locate_ns_with(config, timeout).await?;
             let at = ns.uri().endpoint().to_string();
             Ok((ns, at))
         }
@@ -179,8 +228,9 @@ async fn name_server_for(
 pub(crate) async fn resolve_name(
     name: &NameUri,
     config: &Arc<ClientConfig>,
+    timeout: Duration,
 ) -> Result<ObjectUri, Error> {
-    let (ns, at) = name_server_for(name.name_server(), config).await?;
+    let (ns, at) = name_server_for(name.name_server(), config, timeout).await?;
     ns.lookup(name.name().to_owned())
         .await?
         .map_err(|e| ns_error(e, &at, || name.to_string()))
@@ -191,8 +241,9 @@ pub(crate) async fn resolve_name(
 pub(crate) async fn resolve_meta(
     meta: &MetaUri,
     config: &Arc<ClientConfig>,
+    timeout: Duration,
 ) -> Result<ObjectUri, Error> {
-    let (ns, at) = name_server_for(meta.name_server(), config).await?;
+    let (ns, at) = name_server_for(meta.name_server(), config, timeout).await?;
     let matches = ns
         .lookup_all(meta.tags().clone())
         .await?

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Proxy, ProxyCore};
 use crate::client::ClientConfig;
@@ -16,15 +16,22 @@ use crate::wire::{self, Invoke, DAEMON_HANDLE};
 use crate::Error;
 
 /// The object a URI means: itself, or what the name server says for a name or tags.
+/// Asking the name server takes at most `timeout`.
 pub(crate) async fn resolve(
     uri: impl IntoUri,
     config: &Arc<ClientConfig>,
+    timeout: Duration,
 ) -> Result<ObjectUri, Error> {
     match uri.into_uri()? {
         Uri::Object(object) => Ok(object),
-        Uri::Name(name) => crate::nameserver::resolve_name(&name, config).await,
-        Uri::Meta(meta) => crate::nameserver::resolve_meta(&meta, config).await,
+        Uri::Name(name) => crate::nameserver::resolve_name(&name, config, timeout).await,
+        Uri::Meta(meta) => crate::nameserver::resolve_meta(&meta, config, timeout).await,
     }
+}
+
+/// What is left until `deadline` (nothing once it passed).
+pub(crate) fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
 }
 
 /// Where a local method goes on the server.
@@ -55,16 +62,19 @@ pub(crate) struct Connection {
     closed: Arc<AtomicBool>,
     /// The largest arguments the daemon takes.
     pub(crate) max_payload: usize,
+    /// This side's address of the connection: one the daemon can reach this host at.
+    pub(crate) local: Option<std::net::SocketAddr>,
 }
 
 impl Connection {
     /// Connects to the daemon of `object` (over TLS if `config` says so) and runs the
-    /// handshake, within `timeout`.
+    /// handshake, within `timeout` and the config's connect timeout.
     pub(crate) async fn open(
         object: &ObjectUri,
         timeout: Duration,
         config: &ClientConfig,
     ) -> Result<Self, Error> {
+        let timeout = timeout.min(config.connect_timeout);
         let endpoint = object.endpoint();
         let connect_error = |reason: String| Error::Connect {
             endpoint: endpoint.to_string(),
@@ -81,12 +91,13 @@ impl Connection {
                 .map_err(|e| connect_error(e.to_string()))?;
             // Small request/reply frames must not wait for Nagle's algorithm.
             let _ = stream.set_nodelay(true);
+            let local = stream.local_addr().ok();
             match &config.tls {
                 Some(tls) => {
                     let stream = tls.connect(stream, endpoint).await?;
-                    Connection::start(stream, endpoint, config).await
+                    Connection::start(stream, endpoint, config, local).await
                 }
-                None => Connection::start(stream, endpoint, config).await,
+                None => Connection::start(stream, endpoint, config, local).await,
             }
         };
         tokio::time::timeout(timeout, opening)
@@ -99,6 +110,7 @@ impl Connection {
         mut stream: S,
         endpoint: &Endpoint,
         config: &ClientConfig,
+        local: Option<std::net::SocketAddr>,
     ) -> Result<Self, Error>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
@@ -119,6 +131,7 @@ impl Connection {
             channel: client.client,
             closed,
             max_payload: wire::payload_limit(max_frame),
+            local,
         })
     }
 
@@ -146,16 +159,17 @@ impl Bound {
         self.connection.is_closed() || self.stale.load(Ordering::Acquire)
     }
 
-    /// Resolves `uri`, connects to its daemon and binds the object there.
+    /// Resolves `uri`, connects to its daemon and binds the object there, by `deadline`.
     pub(crate) async fn bind(
         uri: &Uri,
         binder: &Binder,
-        timeout: Duration,
+        deadline: Instant,
         config: &Arc<ClientConfig>,
     ) -> Result<Bound, Error> {
         // Boxed: resolving a name binds a name server proxy, which comes back here.
-        let object = Box::pin(resolve(uri, config)).await?;
-        let connection = Connection::open(&object, timeout, config).await?;
+        let object = Box::pin(resolve(uri, config, left(deadline))).await?;
+        let connection = Connection::open(&object, left(deadline), config).await?;
+        let timeout = left(deadline);
         if object.id() == crate::daemon::DAEMON_OBJECT_ID {
             // The daemon's own object needs no binding, but a proxy of another trait is as
             // wrong for it as for any object.

@@ -84,6 +84,14 @@ pub(crate) fn fault(bound: &Bound, method: usize, fault: wire::Fault) -> Error {
             method: method_name(bound, method),
             message,
         },
+        wire::Fault::Stopping => Error::Stopping {
+            uri,
+            method: method_name(bound, method),
+        },
+        wire::Fault::Cancelled => Error::Cancelled {
+            uri,
+            method: method_name(bound, method),
+        },
         wire::Fault::Busy => Error::Busy {
             uri,
             method: method_name(bound, method),

@@ -178,9 +178,7 @@ async fn send<A: serde::Serialize>(
     let args = Format::Bincode
         .encode(args)
         .map_err(|e| call_error::codec(bound, method, "encode a pull of", e.to_string()))?;
-    let mut context = tarpc::context::current();
-    let (deadline, waited) = crate::serving::for_call(MAX_TIMEOUT);
-    context.deadline = deadline;
+    let (context, waited) = crate::serving::for_call(MAX_TIMEOUT);
     let invoke = Invoke {
         handle: STREAMS_HANDLE,
         method: stream_method,
