@@ -159,8 +159,9 @@ fn killing_an_etcd_member_then_a_name_server_loses_nothing() {
     let config = ClientConfig::default();
     let locate = || config.locate_ns_among(&endpoints);
 
-    // Two servers whose leased names (2 s) are renewed through the list, a name without a
-    // lease, two clients looking them up, and one registering new names all along.
+    // Two servers whose leased names (5 s: a lease that outlasts an etcd election) are renewed
+    // through the list, a name without a lease, two clients looking them up, and one
+    // registering new names all along.
     let (daemons, registering, looking) = runtime.block_on(async {
         let ns = locate().await.expect("a name server answers");
         let mut names = Vec::new();
@@ -168,7 +169,7 @@ fn killing_an_etcd_member_then_a_name_server_loses_nothing() {
         for i in 0..2 {
             let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
             daemon.spawn();
-            let lease = RegisterOptions::default().ttl(Duration::from_secs(2));
+            let lease = RegisterOptions::default().ttl(Duration::from_secs(5));
             let name = format!("leased.{i}");
             let uri = daemon
                 .register_named(&ns, &name, Server, lease)
