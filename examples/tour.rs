@@ -139,11 +139,14 @@ async fn callbacks() -> TourResult {
     let server = rmi::Daemon::bind("127.0.0.1:0").await?;
     let clock_uri = server.register(clock::ClockServer)?;
     server.spawn();
-    let client = rmi::Daemon::bind("127.0.0.1:0").await?;
+    let clock = clock::ClockProxy::connect(&clock_uri).await?;
+    // The client listens where the server can reach it: its own end of the connection.
+    let client = rmi::Daemon::builder()
+        .bind_for_callbacks(&clock, None, None)
+        .await?;
     let me = client.register(TickPrinter)?;
     client.spawn();
     println!("    client: hosts its listener at {me}");
-    let clock = clock::ClockProxy::connect(&clock_uri).await?;
     let delivered = clock.subscribe(rmi::Remote::new(me), 3).await??;
     println!("    client: subscribe returned after {delivered} ticks");
     client.shutdown().await;

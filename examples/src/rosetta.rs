@@ -64,3 +64,36 @@ impl Math for MathServer {
         })
     }
 }
+
+/// The name of the XML-RPC handler object.
+pub const HANDLER: &str = "handler";
+
+/// The Rosetta Code XML-RPC variant's handler (`MyHandlerInstance` and `foo_function`): what
+/// its client calls through the HTTP gateway, as `rpc.echo(…)` and `rpc.div(8, 4)`.
+#[rmi::expose]
+pub trait Handler {
+    /// Method for returning data got from client.
+    async fn echo(&self, data: String) -> String;
+    /// Method for divide 2 numbers.
+    async fn div(&self, num1: i64, num2: i64) -> Result<i64, MathError>;
+    /// A function (not an instance method).
+    async fn foo_function(&self) -> bool;
+}
+
+/// The XML-RPC handler object.
+pub struct HandlerServer;
+
+impl Handler for HandlerServer {
+    async fn echo(&self, data: String) -> String {
+        format!("Server responded: {data}")
+    }
+
+    async fn div(&self, num1: i64, num2: i64) -> Result<i64, MathError> {
+        // The same arithmetic, and the same typed error, as the `math` object.
+        MathServer.div(num1, num2).await
+    }
+
+    async fn foo_function(&self) -> bool {
+        true
+    }
+}

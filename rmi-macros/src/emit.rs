@@ -246,12 +246,14 @@ fn descriptor(service: &Service) -> TokenStream {
         });
         let result = type_text(&output_type(method));
         let oneway = method.oneway;
+        let doc = doc_text(&method.docs);
         quote! {
             ::rmi::MethodDescriptor {
                 name: ::std::borrow::Cow::Borrowed(#name),
                 params: ::std::borrow::Cow::Borrowed(&[#(#params),*]),
                 result: ::std::borrow::Cow::Borrowed(#result),
                 oneway: #oneway,
+                doc: ::std::borrow::Cow::Borrowed(#doc),
             }
         }
     });
@@ -261,6 +263,28 @@ fn descriptor(service: &Service) -> TokenStream {
             methods: ::std::borrow::Cow::Borrowed(&[#(#methods),*]),
         }
     }
+}
+
+/// The text of `///` comments (`#[doc = "…"]` attributes), one line each, without the space
+/// that follows `///`. A `#[doc = …]` that is not a string literal (a macro) is skipped: its
+/// text is not known here.
+fn doc_text(docs: &[syn::Attribute]) -> String {
+    let lines: Vec<String> = docs
+        .iter()
+        .filter_map(|attr| match &attr.meta {
+            syn::Meta::NameValue(syn::MetaNameValue {
+                value:
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(text),
+                        ..
+                    }),
+                ..
+            }) => Some(text.value()),
+            _ => None,
+        })
+        .map(|line| line.strip_prefix(' ').map(str::to_owned).unwrap_or(line))
+        .collect();
+    lines.join("\n").trim().to_owned()
 }
 
 /// A type as a person writes it: `Vec<u8>`, `Result<u64, MathError>`, `(u64, String)`.
@@ -287,7 +311,22 @@ fn type_text(ty: &impl ToTokens) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::type_text;
+    use super::{doc_text, type_text};
+
+    #[test]
+    fn doc_comments_read_as_written() {
+        let method: syn::TraitItemFn = syn::parse_quote! {
+            /// `a / b`, or why not.
+            ///
+            ///  Indented.
+            async fn div(&self, a: i64, b: i64) -> i64;
+        };
+        assert_eq!(
+            doc_text(&method.attrs),
+            "`a / b`, or why not.\n\n Indented."
+        );
+        assert_eq!(doc_text(&[]), "");
+    }
 
     #[test]
     fn types_read_as_written() {

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 ///         params: Cow::Borrowed(&[rmi::Param { name: Cow::Borrowed("name"), ty: Cow::Borrowed("String") }]),
 ///         result: Cow::Borrowed("String"),
 ///         oneway: false,
+///         doc: Cow::Borrowed("`Hi welcome <name>`."),
 ///     }]),
 /// };
 /// assert_eq!(GREETER.methods[0].signature(), "fn welcome_message(name: String) -> String");
@@ -44,6 +45,7 @@ pub struct TraitDescriptor {
 ///     params: Cow::Borrowed(&[]),
 ///     result: Cow::Borrowed("()"),
 ///     oneway: true,
+///     doc: Cow::Borrowed(""),
 /// };
 /// assert_eq!(ping.signature(), "#[oneway] fn ping() -> ()");
 /// ```
@@ -57,6 +59,11 @@ pub struct MethodDescriptor {
     pub result: Cow<'static, str>,
     /// Whether callers return as soon as the call is sent (`#[oneway]`).
     pub oneway: bool,
+    /// Its doc comment as written in the trait, without the `///` (empty when there is none):
+    /// for tools that describe methods to people, such as XML-RPC's `system.methodHelp`.
+    /// Ignored when matching a proxy's methods to the server's.
+    #[serde(default)]
+    pub doc: Cow<'static, str>,
 }
 
 /// One parameter of a method.

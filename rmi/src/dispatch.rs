@@ -102,7 +102,7 @@ where
     let index = call.method;
     tokio::spawn(async move {
         if let Err(fault) = invoke(call, method).await {
-            tracing::warn!(method = index, "oneway call failed: {fault:?}");
+            crate::throttle::warn_throttled!(method = index, "oneway call failed: {fault:?}");
         }
     });
     std::future::ready(
@@ -222,6 +222,7 @@ impl Session {
                 streams: OpenStreams::default(),
                 in_flight: AtomicUsize::new(0),
                 max_in_flight,
+                reader: futures::task::AtomicWaker::new(),
                 max_payload,
                 stop,
             }),
@@ -233,8 +234,13 @@ impl Session {
 /// returned, and how many are in flight.
 pub(crate) struct ConnectionState {
     pub(crate) streams: OpenStreams,
+    /// Calls begun and not yet answered: a call counts until its reply is handed to the
+    /// connection's writer, so a client that does not read its replies stops being read.
     in_flight: AtomicUsize,
     max_in_flight: usize,
+    /// The connection's reader, waiting for a call to end while as many are in flight as
+    /// allowed.
+    reader: futures::task::AtomicWaker,
     /// The largest result (or stream item) the connection's frames carry.
     pub(crate) max_payload: usize,
     /// The daemon's stop: a pull waiting for items ends with it.
@@ -251,6 +257,18 @@ impl ConnectionState {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         Some(CallInFlight(Arc::clone(self)))
     }
+
+    /// Whether requests may be read: fewer calls than allowed are in flight. When not, the
+    /// task of `cx` is woken once one ends. Reading stops here, before the socket, so a
+    /// client's requests wait in its own socket buffer, not in the daemon's memory.
+    pub(crate) fn poll_room(&self, cx: &mut std::task::Context<'_>) -> bool {
+        if self.in_flight.load(Ordering::Acquire) < self.max_in_flight {
+            return true;
+        }
+        self.reader.register(cx.waker());
+        // A call may have ended between the load and the registration.
+        self.in_flight.load(Ordering::Acquire) < self.max_in_flight
+    }
 }
 
 /// One call counted in flight on its connection, until dropped: when its reply is sent, or
@@ -266,7 +284,26 @@ impl std::ops::Deref for CallInFlight {
 
 impl Drop for CallInFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let before = self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if before >= self.0.max_in_flight {
+            self.0.reader.wake();
+        }
+    }
+}
+
+impl CallInFlight {
+    /// The connection the call came on.
+    pub(crate) fn connection(&self) -> Arc<ConnectionState> {
+        Arc::clone(&self.0)
+    }
+
+    /// Runs `request` with `serve`, counted in flight until its reply is handed over.
+    pub(crate) async fn execute<S>(self, request: Request, serve: S)
+    where
+        S: tarpc::server::Serve<Req = Invoke, Resp = Reply>,
+    {
+        request.execute(serve).await;
+        drop(self);
     }
 }
 
@@ -370,9 +407,10 @@ where
     }
 
     fn execute(&self, handle: u64, request: Request, session: &mut Session) {
-        let Some(connection) = session.shared.begin_call() else {
+        let Some(in_flight) = session.shared.begin_call() else {
             return refuse(request, Fault::Busy);
         };
+        let connection = in_flight.connection();
         let object = self.instance(handle, session);
         let serve =
             tarpc::server::serve(move |context: tarpc::context::Context, invoke: Invoke| {
@@ -394,7 +432,7 @@ where
                 let stop = serving.connection.stop.clone();
                 UntilClosed::new(serving::scope(serving, object.dispatch(call)), &stop).map(Ok)
             });
-        session.calls.spawn(request.execute(serve));
+        session.calls.spawn(in_flight.execute(request, serve));
     }
 }
 

@@ -48,7 +48,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// No connection could be made to a daemon.
-    #[error("cannot connect to {endpoint}: {reason}; is a daemon running there?")]
+    #[error("cannot connect to {endpoint}: {reason}")]
     Connect {
         /// `HOST:PORT`.
         endpoint: String,

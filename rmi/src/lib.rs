@@ -52,6 +52,7 @@ mod remote;
 mod security;
 mod serving;
 mod stream;
+mod throttle;
 mod uri;
 pub mod wire;
 
@@ -59,7 +60,9 @@ pub use client::{ClientConfig, DEFAULT_CONNECT_TIMEOUT};
 pub use daemon::builtin::{BindError, Binding, DaemonObject, DaemonObjectProxy, ObjectInfo};
 pub use daemon::new_object_id;
 pub use daemon::{
-    Daemon, DaemonBuilder, DAEMON_OBJECT_ID, DEFAULT_GRACE_PERIOD, DEFAULT_HANDSHAKE_TIMEOUT,
+    Daemon, DaemonBuilder, DAEMON_OBJECT_ID, DEFAULT_FIRST_REQUEST_TIMEOUT, DEFAULT_GRACE_PERIOD,
+    DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+    DEFAULT_REQUEST_TIMEOUT,
 };
 pub use describe::{MethodDescriptor, Param, TraitDescriptor};
 pub use dispatch::{Expose, Instances};

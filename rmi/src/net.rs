@@ -123,13 +123,24 @@ pub(crate) fn broadcast_addresses() -> Vec<Ipv4Addr> {
         .into_iter()
         .filter(|iface| !iface.is_loopback())
         .filter_map(|iface| match iface.addr {
-            if_addrs::IfAddr::V4(v4) => v4.broadcast,
+            if_addrs::IfAddr::V4(v4) => subnet_broadcast(v4.ip, v4.netmask),
             if_addrs::IfAddr::V6(_) => None,
         })
         .collect();
     found.sort();
     found.dedup();
     found
+}
+
+/// The broadcast address of the subnet of `ip` with `netmask`, computed rather than read
+/// from the interface: an address added without `brd` has none. None for point-to-point
+/// subnets (/31, /32), which have no broadcast address.
+fn subnet_broadcast(ip: Ipv4Addr, netmask: Ipv4Addr) -> Option<Ipv4Addr> {
+    let mask = u32::from(netmask);
+    if mask.leading_ones() >= 31 {
+        return None;
+    }
+    Some(Ipv4Addr::from(u32::from(ip) | !mask))
 }
 
 /// Parses a seconds value from the environment variable `name`, if set.
@@ -160,6 +171,20 @@ mod tests {
     fn a_wildcard_daemon_never_names_the_wildcard() {
         let (ip, why) = address_for_wildcard(None, false);
         assert!(!ip.is_unspecified(), "{ip} ({why})");
+    }
+
+    #[test]
+    fn a_subnets_broadcast_address_has_every_host_bit_set() {
+        let b = |ip: &str, mask: &str| subnet_broadcast(ip.parse().unwrap(), mask.parse().unwrap());
+        assert_eq!(
+            b("10.1.2.3", "255.255.255.0"),
+            Some("10.1.2.255".parse().unwrap())
+        );
+        assert_eq!(
+            b("172.16.5.1", "255.255.240.0"),
+            Some("172.16.15.255".parse().unwrap())
+        );
+        assert_eq!(b("10.0.0.1", "255.255.255.254"), None);
     }
 
     #[test]

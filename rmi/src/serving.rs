@@ -4,15 +4,17 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::dispatch::CallInFlight;
+use std::sync::Arc;
+
+use crate::dispatch::ConnectionState;
 use crate::wire::Format;
 
 /// The call a task serves.
 pub(crate) struct Serving {
     /// When the caller stops waiting.
     pub(crate) deadline: Instant,
-    /// The call's place among its connection's calls in flight (and its open streams).
-    pub(crate) connection: CallInFlight,
+    /// The connection the call came on (its open streams, its limits).
+    pub(crate) connection: Arc<ConnectionState>,
     /// How the call's arguments and result are encoded (and a returned stream's items).
     pub(crate) format: Format,
     /// The trace the call belongs to, which the calls it makes carry on: a daemon that is

@@ -4,6 +4,7 @@
 //! The helpers build the programs once per test process and find them next to the test
 //! executable.
 
+pub mod netns;
 pub mod pki;
 
 /// A real etcd cluster on loopback (the `etcd` feature).
@@ -43,7 +44,13 @@ pub fn binary_path(name: &str) -> PathBuf {
 
 /// An example program, such as `greeter_server`.
 pub fn example(name: &str) -> Command {
-    command(build_dir().join("examples").join(name))
+    command(example_path(name))
+}
+
+/// The path of an example program, built.
+pub fn example_path(name: &str) -> PathBuf {
+    build_programs();
+    build_dir().join("examples").join(name)
 }
 
 /// Builds the workspace's binaries and examples once per test process, with the cargo and
@@ -147,6 +154,24 @@ impl Running {
                 }
             }
         }
+    }
+
+    /// Waits, at most `limit`, for the program to exit by itself; kills it and panics if it
+    /// does not.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .expect("the program can be waited for")
+            {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        panic!("{} did not exit within {limit:?}", self.name)
     }
 
     /// Every line the program has printed so far, without waiting for more.

@@ -16,6 +16,19 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many connections a daemon serves at once unless told otherwise.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
+/// How many connections one client address may have at once unless told otherwise: well
+/// under [`DEFAULT_MAX_CONNECTIONS`], so one address cannot take every slot.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 128;
+
+/// How long a connection may send nothing before the daemon closes it, unless told otherwise.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long after its handshake a connection has to send its first complete request.
+pub const DEFAULT_FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to send the rest of a request it has begun.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How many calls may be in flight on one connection unless told otherwise.
 pub const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 1024;
 
@@ -36,6 +49,12 @@ pub(crate) struct Settings {
     pub(crate) max_frame_bytes: usize,
     /// How many connections are served at once.
     pub(crate) max_connections: usize,
+    /// How many connections one client address may have at once.
+    pub(crate) max_connections_per_address: usize,
+    /// How long after the handshake the first request must be complete.
+    pub(crate) first_request_timeout: Duration,
+    /// How long a request begun may take to arrive whole.
+    pub(crate) request_timeout: Duration,
     /// How many calls may be in flight on one connection.
     pub(crate) max_calls_in_flight: usize,
     /// How long a connection may send nothing before the daemon closes it.
@@ -51,9 +70,12 @@ pub(crate) struct Settings {
 /// Sets up a daemon: its key and limits, then [`bind`](DaemonBuilder::bind).
 ///
 /// Over a limit, only the client that went over it is told: a connection over
-/// `max_connections` is refused at its handshake ([`Error::Connect`] says why), a call over
-/// `max_calls_in_flight` fails with [`Error::Busy`], a frame over `max_frame_bytes` ends that
-/// connection (proxies refuse such arguments themselves, as the daemon announces its limit).
+/// `max_connections` (or `max_connections_per_address`) is refused at its handshake
+/// ([`Error::Connect`] says the daemon is full), a connection with `max_calls_in_flight`
+/// calls in flight is not read until one is answered (its further calls wait; only requests
+/// already read fail with [`Error::Busy`]), a frame over `max_frame_bytes` ends that
+/// connection (proxies refuse such arguments themselves, as the daemon announces its limit),
+/// and a connection that sends no complete request in time is closed.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
@@ -77,6 +99,9 @@ pub struct DaemonBuilder {
     handshake_timeout: Duration,
     max_frame_bytes: usize,
     max_connections: usize,
+    max_connections_per_address: usize,
+    first_request_timeout: Duration,
+    request_timeout: Duration,
     max_calls_in_flight: usize,
     idle_timeout: Option<Duration>,
     /// `None`: `RMI_ADVERTISE`, if set.
@@ -92,8 +117,11 @@ impl DaemonBuilder {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             max_frame_bytes: MAX_FRAME_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+            first_request_timeout: DEFAULT_FIRST_REQUEST_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
-            idle_timeout: None,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             advertise: None,
             grace_period: DEFAULT_GRACE_PERIOD,
         }
@@ -139,17 +167,46 @@ impl DaemonBuilder {
         self
     }
 
-    /// How many calls may be in flight on one connection (default 1024); more fail with
-    /// [`Error::Busy`].
+    /// How many calls may be in flight on one connection (default 1024); a call counts until
+    /// its reply is handed to the connection's writer. At the limit the daemon stops reading
+    /// the connection, so more calls wait in the client's socket (and a client that does not
+    /// read its replies costs no more memory).
     pub fn max_calls_in_flight(mut self, calls: usize) -> Self {
         self.max_calls_in_flight = calls.max(1);
         self
     }
 
     /// Closes connections that send nothing for `timeout` (after the replies of their calls
-    /// in flight); proxies connect again on their next call. Off by default.
+    /// in flight); proxies connect again on their next call. Default 5 minutes.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Keeps connections that send nothing open for as long as they stay connected.
+    pub fn no_idle_timeout(mut self) -> Self {
+        self.idle_timeout = None;
+        self
+    }
+
+    /// How many connections one client address may have at once (default 128); more are
+    /// refused at their handshake, so that one address cannot take every slot.
+    pub fn max_connections_per_address(mut self, connections: usize) -> Self {
+        self.max_connections_per_address = connections.max(1);
+        self
+    }
+
+    /// How long after its handshake a connection has to send its first complete request
+    /// (default 10 s): silent connections are closed then.
+    pub fn first_request_timeout(mut self, timeout: Duration) -> Self {
+        self.first_request_timeout = timeout;
+        self
+    }
+
+    /// How long a client may take to send the rest of a request it has begun (default 30 s):
+    /// a client sending a byte now and then ("slowloris") is closed then.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
         self
     }
 
@@ -252,6 +309,9 @@ impl DaemonBuilder {
             handshake_timeout: self.handshake_timeout,
             max_frame_bytes: self.max_frame_bytes,
             max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            first_request_timeout: self.first_request_timeout,
+            request_timeout: self.request_timeout,
             max_calls_in_flight: self.max_calls_in_flight,
             idle_timeout: self.idle_timeout,
             advertise: match self.advertise {

@@ -12,7 +12,7 @@ mod stop;
 
 pub(crate) use stop::{Stop, UntilClosed};
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -30,7 +30,10 @@ use crate::uri::{Endpoint, ObjectUri};
 use crate::wire;
 use crate::Error;
 use builder::Settings;
-pub use builder::{DaemonBuilder, DEFAULT_GRACE_PERIOD, DEFAULT_HANDSHAKE_TIMEOUT};
+pub use builder::{
+    DaemonBuilder, DEFAULT_FIRST_REQUEST_TIMEOUT, DEFAULT_GRACE_PERIOD, DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_REQUEST_TIMEOUT,
+};
 use objects::Objects;
 
 /// The id of the object every daemon hosts about itself (its objects, binding, ping).
@@ -69,6 +72,8 @@ pub(crate) struct Shared {
     settings: Settings,
     /// Connections being served (past their handshake or in it).
     connections: AtomicUsize,
+    /// Connections being served, by client address.
+    by_address: Mutex<std::collections::HashMap<IpAddr, usize>>,
     /// The address in its URIs: advertised, listened on, or for a wildcard address, the
     /// host's outward address.
     endpoint: Endpoint,
@@ -122,6 +127,7 @@ impl Daemon {
         let shared = Arc::new(Shared {
             settings,
             connections: AtomicUsize::new(0),
+            by_address: Mutex::default(),
             endpoint,
             wildcard,
             local_addr,
@@ -399,18 +405,18 @@ impl Daemon {
             match accepted {
                 Ok((stream, peer)) => {
                     tracing::debug!(%peer, "connection accepted");
-                    match Connected::count(&self.shared) {
-                        Some(connected) => {
+                    match Connected::count(&self.shared, peer.ip()) {
+                        Ok(connected) => {
                             self.shared
                                 .tasks
                                 .spawn(serve_connection(connected, stream, peer));
                         }
-                        None => refuse_busy(&self.shared, stream, peer),
+                        Err(why) => refuse_busy(stream, peer, why),
                     }
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait a little rather than spin.
-                    tracing::warn!("accept failed: {e}");
+                    crate::throttle::warn_throttled!("accept failed: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             }
@@ -435,6 +441,10 @@ impl Daemon {
     }
 
     /// Runs [`serve`](Daemon::serve) in a background task.
+    ///
+    /// The daemon then serves until [`shutdown`](Daemon::shutdown) (or the end of the tokio
+    /// runtime), whether or not handles to it remain: keep one to stop it. Awaiting the
+    /// returned handle waits for the end of serving.
     ///
     /// ```
     /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
@@ -619,33 +629,56 @@ fn advertised(advertise: Option<&str>, local: SocketAddr) -> Result<(Endpoint, b
     Ok((endpoint, true))
 }
 
-/// A connection counted among the daemon's, until dropped.
-struct Connected(Arc<Shared>);
+/// A connection counted among the daemon's, and its client address's, until dropped.
+struct Connected(Arc<Shared>, IpAddr);
 
 impl Connected {
-    /// Counts one more connection, unless the daemon serves as many as it may.
-    fn count(shared: &Arc<Shared>) -> Option<Connected> {
+    /// Counts one more connection from `peer`, unless the daemon serves as many as it may in
+    /// all or from that address; else why not.
+    fn count(shared: &Arc<Shared>, peer: IpAddr) -> Result<Connected, String> {
         let limit = shared.settings.max_connections;
-        shared
+        let counted = shared
             .connections
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < limit).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Connected(shared.clone()))
+            });
+        if counted.is_err() {
+            return Err(format!(
+                "{limit} connections served already, the most allowed"
+            ));
+        }
+        let per_address = shared.settings.max_connections_per_address;
+        let mut by_address = shared.by_address.lock().unwrap_or_else(|p| p.into_inner());
+        let from_peer = by_address.entry(peer).or_insert(0);
+        if *from_peer >= per_address {
+            drop(by_address);
+            shared.connections.fetch_sub(1, Ordering::AcqRel);
+            return Err(format!(
+                "{per_address} connections from {peer} served already, the most allowed from one address"
+            ));
+        }
+        *from_peer += 1;
+        Ok(Connected(shared.clone(), peer))
     }
 }
 
 impl Drop for Connected {
     fn drop(&mut self) {
+        let mut by_address = self.0.by_address.lock().unwrap_or_else(|p| p.into_inner());
+        if let std::collections::hash_map::Entry::Occupied(mut entry) = by_address.entry(self.1) {
+            *entry.get_mut() -= 1;
+            if *entry.get() == 0 {
+                entry.remove();
+            }
+        }
+        drop(by_address);
         self.0.connections.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 /// Tells a client over the connection limit so, in a task of its own, and closes.
-fn refuse_busy(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) {
-    let limit = shared.settings.max_connections;
-    tracing::warn!(%peer, "connection refused: {limit} connections served already, the most allowed");
+fn refuse_busy(mut stream: TcpStream, peer: SocketAddr, why: String) {
+    crate::throttle::warn_throttled!(%peer, "connection refused: {why}");
     tokio::spawn(async move {
         let told = handshake::refuse_busy(&mut stream);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), told).await;
@@ -667,7 +700,7 @@ where
             Err(_) => format!("no handshake within {:?}", settings.handshake_timeout),
         },
     };
-    tracing::warn!(%peer, "connection refused: {refusal}");
+    crate::throttle::warn_throttled!(%peer, "connection refused: {}", crate::throttle::one_line(&refusal));
     false
 }
 
@@ -686,7 +719,7 @@ async fn serve_connection(connected: Connected, stream: TcpStream, peer: SocketA
             Err(_) => format!("no TLS handshake within {timeout:?}"),
         },
     };
-    tracing::warn!(%peer, "connection refused: {refusal}");
+    crate::throttle::warn_throttled!(%peer, "connection refused: {}", crate::throttle::one_line(&refusal));
 }
 
 /// Serves the calls of one connection, after its handshake.
@@ -701,10 +734,6 @@ where
     let settings = &shared.settings;
     // On shutdown (or after the idle timeout) the stream reads as closed: tarpc stops taking
     // requests, sends the replies of those in flight, then ends.
-    let stream = stop::StopReading::new(stream, &shared.stop, settings.idle_timeout);
-    let framed = wire::framed(stream, settings.max_frame_bytes);
-    let transport = tarpc::serde_transport::new(framed, wire::ServerCodec::default());
-    let mut requests = BaseChannel::with_defaults(transport).requests();
     // The instances made for this connection (`Instances::PerConnection`), dropped with it.
     let max_payload = wire::payload_limit(settings.max_frame_bytes);
     let stop = shared.stop.clone();
@@ -714,6 +743,16 @@ where
         stop,
         shared.calls.clone(),
     );
+    let limits = stop::ReadLimits {
+        idle: settings.idle_timeout,
+        first_frame: settings.first_request_timeout,
+        frame: settings.request_timeout,
+    };
+    let room = session.shared.clone();
+    let stream = stop::StopReading::new(stream, &shared.stop, limits, room, peer);
+    let framed = wire::framed(stream, settings.max_frame_bytes);
+    let transport = tarpc::serde_transport::new(framed, wire::ServerCodec::default());
+    let mut requests = BaseChannel::with_defaults(transport).requests();
     // Each call runs in a task of its own, spawned by its object, untracked: the channel ends
     // only after the replies of all its calls in flight are written, so waiting for the
     // connection tasks waits for the calls too.
@@ -725,7 +764,8 @@ where
                 break;
             }
             Err(e) => {
-                tracing::warn!("connection dropped: {}", crate::proxy::error_chain(&e));
+                let why = crate::throttle::one_line(&crate::proxy::error_chain(&e));
+                crate::throttle::warn_throttled!(%peer, "connection dropped: {why}");
                 break;
             }
         }

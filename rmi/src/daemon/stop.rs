@@ -90,9 +90,21 @@ impl Stop {
     }
 }
 
+/// How long a client may take, as the daemon reads it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadLimits {
+    /// No byte for this long closes the connection.
+    pub(crate) idle: Option<Duration>,
+    /// The first request must be complete this long after the handshake.
+    pub(crate) first_frame: Duration,
+    /// A request begun must be complete within this (slow senders, "slowloris").
+    pub(crate) frame: Duration,
+}
+
 /// Passes reads and writes through until the daemon's stop ends (it is closed), or the client
-/// has sent nothing for the idle timeout; from then on reads return end of stream, so the RPC layer finishes
-/// the calls in flight and closes the connection.
+/// breaks a [`ReadLimits`]; from then on reads return end of stream, so the RPC layer finishes
+/// the calls in flight and closes the connection. Reading also pauses while the connection
+/// has as many calls in flight as allowed (the client's requests then wait in its socket).
 pub(crate) struct StopReading<S> {
     inner: S,
     stopped: Arc<AtomicBool>,
@@ -100,57 +112,140 @@ pub(crate) struct StopReading<S> {
     /// Whether `wake_on_stop` holds this task's waker. The stream is only ever read by its
     /// connection's task, whose waker does not change, so one registration is enough.
     registered: bool,
-    idle: Option<Idle>,
+    room: Arc<crate::dispatch::ConnectionState>,
+    watch: Watch,
+    peer: std::net::SocketAddr,
 }
 
-/// When a connection that sends nothing is closed.
-struct Idle {
-    timeout: Duration,
-    /// When bytes last arrived: a read costs a clock reading, not a timer reset.
+/// Follows the frames going by (a 4-byte length, then that many bytes) and the clock, to
+/// tell a client too slow or too quiet.
+struct Watch {
+    limits: ReadLimits,
+    /// When bytes last arrived.
     last_read: Instant,
+    /// When the request being read (or the first one) must be complete; none between frames.
+    frame_deadline: Option<Instant>,
+    first_done: bool,
+    header: [u8; 4],
+    header_have: usize,
+    payload_left: u64,
+    /// Reading paused for room: the request in progress gets its time again after.
+    paused: bool,
     timer: Pin<Box<tokio::time::Sleep>>,
-    expired: bool,
+    /// Why the connection is closed, once it is.
+    expired: Option<&'static str>,
 }
 
-impl Idle {
-    fn new(timeout: Duration) -> Self {
+impl Watch {
+    fn new(limits: ReadLimits) -> Self {
         let now = Instant::now();
-        Idle {
-            timeout,
+        let first = now + limits.first_frame;
+        Watch {
+            limits,
             last_read: now,
-            timer: Box::pin(tokio::time::sleep_until((now + timeout).into())),
-            expired: false,
+            frame_deadline: Some(first),
+            first_done: false,
+            header: [0; 4],
+            header_have: 0,
+            payload_left: 0,
+            paused: false,
+            timer: Box::pin(tokio::time::sleep_until(first.into())),
+            expired: None,
         }
     }
 
-    /// Whether the connection has been idle for the timeout; else arranges to be woken when
-    /// it might have been.
+    /// Follows `bytes`, just read.
+    fn saw(&mut self, bytes: &[u8]) {
+        let now = Instant::now();
+        self.last_read = now;
+        if self.paused {
+            self.paused = false;
+            if self.frame_deadline.is_some() && self.first_done {
+                self.frame_deadline = Some(now + self.limits.frame);
+            }
+        }
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            if self.payload_left == 0 {
+                if self.header_have == 0 && self.first_done {
+                    self.frame_deadline = Some(now + self.limits.frame);
+                }
+                self.header[self.header_have] = rest[0];
+                self.header_have += 1;
+                rest = &rest[1..];
+                if self.header_have == 4 {
+                    self.header_have = 0;
+                    self.payload_left = u64::from(u32::from_be_bytes(self.header));
+                    if self.payload_left == 0 {
+                        self.frame_done();
+                    }
+                }
+            } else {
+                let take = rest.len().min(self.payload_left as usize);
+                self.payload_left -= take as u64;
+                rest = &rest[take..];
+                if self.payload_left == 0 {
+                    self.frame_done();
+                }
+            }
+        }
+    }
+
+    fn frame_done(&mut self) {
+        self.first_done = true;
+        self.frame_deadline = None;
+    }
+
+    /// Whether a limit has run out; else arranges to be woken when one might.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
-        while self.timer.as_mut().poll(cx).is_ready() {
-            let due = self.last_read + self.timeout;
+        loop {
+            let idle = self.limits.idle.map(|idle| self.last_read + idle);
+            let due = match (self.frame_deadline, idle) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => return false,
+            };
             if Instant::now() >= due {
-                self.expired = true;
+                self.expired = Some(if self.frame_deadline.is_some_and(|d| d <= due) {
+                    if self.first_done {
+                        "a request begun was not complete in time (a slow client)"
+                    } else {
+                        "no complete request in time after connecting (a silent client)"
+                    }
+                } else {
+                    "idle for the idle timeout"
+                });
                 return true;
             }
-            self.timer.as_mut().reset(due.into());
+            if self.timer.deadline() != due.into() {
+                self.timer.as_mut().reset(due.into());
+            }
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return false;
+            }
         }
-        false
     }
 }
 
 impl<S> StopReading<S> {
-    pub(crate) fn new(inner: S, stop: &Stop, idle_timeout: Option<Duration>) -> Self {
+    pub(crate) fn new(
+        inner: S,
+        stop: &Stop,
+        limits: ReadLimits,
+        room: Arc<crate::dispatch::ConnectionState>,
+        peer: std::net::SocketAddr,
+    ) -> Self {
         StopReading {
             inner,
             stopped: stop.closed.flag.clone(),
             wake_on_stop: Box::pin(stop.closed_owned()),
             registered: false,
-            idle: idle_timeout.map(Idle::new),
+            room,
+            watch: Watch::new(limits),
+            peer,
         }
     }
-}
 
-impl<S> StopReading<S> {
     /// After a read found nothing: arranges to be woken on shutdown (once), and says whether
     /// the daemon stopped meanwhile.
     fn poll_stop(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -171,18 +266,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for StopReading<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if this.stopped.load(Ordering::Acquire) {
+        if this.stopped.load(Ordering::Acquire) || this.watch.expired.is_some() {
             return Poll::Ready(Ok(()));
         }
-        if this.idle.is_none() {
-            // Every call's path: no clock, no timer.
-            return match Pin::new(&mut this.inner).poll_read(cx, buf) {
-                Poll::Pending => this.poll_stop(cx),
-                other => other,
-            };
-        }
-        if this.idle.as_ref().is_some_and(|idle| idle.expired) {
-            return Poll::Ready(Ok(()));
+        if !this.room.poll_room(cx) {
+            // As many calls in flight as allowed: read on once one is answered.
+            this.watch.paused = true;
+            return this.poll_stop(cx);
         }
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
@@ -190,20 +280,19 @@ impl<S: AsyncRead + Unpin> AsyncRead for StopReading<S> {
                 if this.poll_stop(cx).is_ready() {
                     return Poll::Ready(Ok(()));
                 }
-                if let Some(idle) = &mut this.idle {
-                    if idle.poll_expired(cx) {
-                        tracing::debug!("connection idle for {:?}: closing it", idle.timeout);
-                        return Poll::Ready(Ok(()));
+                if this.watch.poll_expired(cx) {
+                    let (peer, why) = (this.peer, this.watch.expired.unwrap_or_default());
+                    if this.watch.first_done && this.watch.frame_deadline.is_none() {
+                        tracing::debug!(%peer, "connection closed: {why}");
+                    } else {
+                        crate::throttle::warn_throttled!(%peer, "connection closed: {why}");
                     }
+                    return Poll::Ready(Ok(()));
                 }
                 Poll::Pending
             }
             Poll::Ready(Ok(())) => {
-                if let Some(idle) = &mut this.idle {
-                    if buf.filled().len() > before {
-                        idle.last_read = Instant::now();
-                    }
-                }
+                this.watch.saw(&buf.filled()[before..]);
                 Poll::Ready(Ok(()))
             }
             other => other,

@@ -148,7 +148,7 @@ where
         (BUSY, _) => {
             return Err(Error::Connect {
                 endpoint: endpoint.to_string(),
-                reason: "the daemon serves as many connections as it allows; try again later".into(),
+                reason: "the daemon is full: it serves as many connections as it allows, in all or from this address; retry later".into(),
             })
         }
         (OPEN, None) => return Ok(max_frame),

@@ -107,9 +107,10 @@ impl OpenStreams {
     /// A pull counts among the connection's calls in flight; it ends (as the stream's end)
     /// when the daemon stops.
     pub(crate) fn execute(connection: &Arc<ConnectionState>, request: Request) {
-        let Some(call) = connection.begin_call() else {
+        let Some(in_flight) = connection.begin_call() else {
             return crate::dispatch::refuse(request, Fault::Busy);
         };
+        let call = in_flight.connection();
         let serve = tarpc::server::serve(move |_context, invoke: Invoke| async move {
             let stop = call.stop.clone();
             let batch_bytes = BATCH_BYTES.min(call.max_payload);
@@ -120,7 +121,7 @@ impl OpenStreams {
                     .map_err(|e| Fault::BadResult(e.to_string()))),
             }
         });
-        tokio::spawn(request.execute(serve));
+        tokio::spawn(in_flight.execute(request, serve));
     }
 
     async fn answer(&self, invoke: Invoke, batch_bytes: usize) -> Reply {

@@ -1,0 +1,478 @@
+//! The HTTP side: routes, the bearer token, the body limit, JSON and NDJSON answers, and
+//! XML-RPC dispatch.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::objects::Outcome;
+use crate::xmlrpc;
+use crate::{GatewayError, Shared};
+
+/// The web page, built into the binary: no CDN, no build step.
+const PAGE: &str = include_str!("page.html");
+
+/// The most items of a stream gathered into one XML-RPC reply (which cannot stream).
+const MAX_GATHERED: usize = 100_000;
+
+type Gateway = State<Arc<Shared>>;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route("/objects", get(objects))
+        .route("/call/{name}/{method}", post(call))
+        .route("/RPC2", post(rpc2))
+        .route("/RPC2/{name}", post(rpc2_object))
+        .fallback(not_found)
+        .route_layer(middleware::from_fn_with_state(shared.clone(), authorize));
+    Router::new()
+        // The page itself holds no data: it asks for the token, and sends it with each call.
+        .route("/", get(page))
+        .merge(api)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(shared.max_body))
+        .with_state(shared)
+}
+
+async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+async fn not_found(request: Request) -> GatewayError {
+    GatewayError::NotFound(format!("{} {}", request.method(), request.uri().path()))
+}
+
+/// Refuses requests for a host the gateway does not answer for, requests that a browser sends
+/// from a page of another origin, and requests without the gateway's bearer token, when it has
+/// one.
+async fn authorize(State(shared): Gateway, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .map(|host| String::from_utf8_lossy(host.as_bytes()).into_owned());
+    if let Some(host) = host.filter(|host| !known_host(host, &shared.allowed_hosts)) {
+        return GatewayError::UnknownHost { host }.into_response();
+    }
+    // A browser may send a POST to any address from any page (a form, or a fetch with a plain
+    // text body); it names the page's origin in `Origin`. Programs (curl, Python) send none.
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let host = request.headers().get(header::HOST);
+        let from_here = origin
+            .to_str()
+            .ok()
+            .and_then(|origin| origin.split_once("://"))
+            .zip(host.and_then(|host| host.to_str().ok()))
+            .is_some_and(|((_, origin_host), host)| origin_host.eq_ignore_ascii_case(host));
+        if !from_here {
+            let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
+            return GatewayError::CrossOrigin { origin }.into_response();
+        }
+    }
+    if let Some(token) = &shared.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "));
+        let refused = match given {
+            None => Some(
+                "this gateway wants a bearer token: send the header `Authorization: Bearer TOKEN`",
+            ),
+            Some(given) if !same_secret(given.trim().as_bytes(), token.as_bytes()) => {
+                Some("the bearer token is not this gateway's")
+            }
+            Some(_) => None,
+        };
+        if let Some(reason) = refused {
+            return GatewayError::Unauthorized(reason).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether `host` (a `Host` header: a name or address, and perhaps a port) is an IP address,
+/// `localhost`, or one of `allowed`.
+fn known_host(host: &str, allowed: &[String]) -> bool {
+    let name = match host.strip_prefix('[') {
+        // `[::1]:8080`
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    name.parse::<std::net::IpAddr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
+}
+
+/// Compares secrets in a time that does not depend on where they first differ.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |differ, (a, b)| differ | (a ^ b))
+            == 0
+}
+
+/// The body, or why it could not be read (over the limit: 413).
+fn body(shared: &Shared, body: Result<Bytes, BytesRejection>) -> Result<Bytes, GatewayError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            GatewayError::TooLarge {
+                limit: shared.max_body,
+            }
+        } else {
+            GatewayError::BadRequest(rejection.body_text())
+        }
+    })
+}
+
+async fn objects(State(shared): Gateway) -> Result<Json<Value>, GatewayError> {
+    Ok(Json(Value::Array(shared.objects.list().await?)))
+}
+
+async fn call(
+    State(shared): Gateway,
+    Path((name, method)): Path<(String, String)>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, GatewayError> {
+    let raw = body(&shared, raw)?;
+    let how = "send the arguments as a JSON array, such as [\"Ruvika\"] (an empty body is [])";
+    let args = if raw.iter().all(u8::is_ascii_whitespace) {
+        Vec::new()
+    } else {
+        match serde_json::from_slice(&raw) {
+            Ok(Value::Array(args)) => args,
+            Ok(other) => {
+                return Err(GatewayError::BadRequest(format!(
+                    "the body is {}, not an array: {how}",
+                    json_kind(&other)
+                )))
+            }
+            Err(e) => {
+                return Err(GatewayError::BadRequest(format!(
+                    "the body is not JSON ({e}): {how}"
+                )))
+            }
+        }
+    };
+    match shared.objects.call(&name, &method, args).await? {
+        Outcome::Value(value) => Ok(Json(value).into_response()),
+        Outcome::Stream(items) => Ok(ndjson(name, method, items)),
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A stream as newline-delimited JSON, each item written when the server makes it.
+///
+/// When the HTTP client goes away, hyper drops the body, which drops the `rmi::Stream`: that
+/// closes it on the daemon and stops its producer. A stream that fails halfway ends the
+/// response without its last chunk, so the client sees a broken transfer, never a success.
+fn ndjson(name: String, method: String, items: rmi::Stream<Value>) -> Response {
+    let lines = futures::stream::unfold(Some(items), move |items| {
+        let (name, method) = (name.clone(), method.clone());
+        async move {
+            let mut items = items?;
+            match items.next().await? {
+                Ok(item) => {
+                    let mut line = item.to_string().into_bytes();
+                    line.push(b'\n');
+                    Some((Ok(Bytes::from(line)), Some(items)))
+                }
+                Err(error) => {
+                    tracing::warn!(%name, %method, "the stream broke: {error}");
+                    Some((Err(GatewayError::from(error)), None))
+                }
+            }
+        }
+    });
+    let mut response = Body::from_stream(lines).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    // Proxies and browsers must pass each line on as it comes.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+async fn rpc2(State(shared): Gateway, raw: Result<Bytes, BytesRejection>) -> Response {
+    xml_rpc(&shared, None, raw).await
+}
+
+async fn rpc2_object(
+    State(shared): Gateway,
+    Path(name): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    xml_rpc(&shared, Some(&name), raw).await
+}
+
+/// Answers an XML-RPC request: a response, or a fault (HTTP 200, as the spec asks: faults are
+/// answers). Only a body over the limit is an HTTP error, as any transport failure is.
+async fn xml_rpc(
+    shared: &Shared,
+    scope: Option<&str>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Response {
+    let raw = match body(shared, raw) {
+        Ok(raw) => raw,
+        Err(error) => return error.into_response(),
+    };
+    let answer = match xmlrpc::read_call(&raw) {
+        Ok(call) => match if call.method == MULTICALL {
+            multicall(shared, scope, call.params).await
+        } else {
+            rpc(shared, scope, call).await
+        } {
+            Ok(value) => xmlrpc::response(&value),
+            Err(error) => {
+                tracing::debug!(kind = error.kind(), "XML-RPC fault: {error}");
+                xmlrpc::fault(error.fault_code(), &error.to_string())
+            }
+        },
+        Err(xmlrpc::ReadError::Xml(reason)) => {
+            xmlrpc::fault(crate::fault::PARSE_ERROR, &format!("not XML: {reason}"))
+        }
+        Err(xmlrpc::ReadError::NotACall(reason)) => xmlrpc::fault(
+            crate::fault::INVALID_REQUEST,
+            &format!("not an XML-RPC call: {reason}"),
+        ),
+    };
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], answer).into_response()
+}
+
+/// The introspection methods every XML-RPC endpoint has, with their signatures and help.
+const SYSTEM: [(&str, &[&str], &str); 4] = [
+    (
+        "system.listMethods",
+        &["array"],
+        "The methods this endpoint offers.",
+    ),
+    (
+        "system.methodHelp",
+        &["string", "string"],
+        "What a method does: its doc comment and its Rust signature.",
+    ),
+    (
+        "system.methodSignature",
+        &["array", "string"],
+        "A method's XML-RPC types: [[result, parameter, …]].",
+    ),
+    (
+        MULTICALL,
+        &["array", "array"],
+        "Several calls in one request: [{methodName, params}, …] answers [[result] or a fault struct, …].",
+    ),
+];
+
+/// The common XML-RPC extension for several calls in one request.
+const MULTICALL: &str = "system.multicall";
+
+/// `system.multicall`: the calls run at once; each answers `[result]` or a fault struct, in
+/// order, and one call's fault does not stop the others.
+async fn multicall(
+    shared: &Shared,
+    scope: Option<&str>,
+    params: Vec<Value>,
+) -> Result<Value, GatewayError> {
+    let [Value::Array(calls)] = params.as_slice() else {
+        return Err(GatewayError::BadArguments(format!(
+            "{MULTICALL} takes one array of {{methodName, params}} structs"
+        )));
+    };
+    let answers = calls.iter().map(|one| async move {
+        let method = one.get("methodName").and_then(Value::as_str);
+        let params = one.get("params").and_then(Value::as_array);
+        let answer = match (method, params) {
+            (Some(MULTICALL), _) => Err(GatewayError::BadArguments(format!(
+                "{MULTICALL} cannot be nested"
+            ))),
+            (Some(method), Some(params)) => {
+                let call = xmlrpc::MethodCall {
+                    method: method.to_owned(),
+                    params: params.clone(),
+                };
+                rpc(shared, scope, call).await
+            }
+            _ => Err(GatewayError::BadArguments(format!(
+                "each call in {MULTICALL} is a struct with a methodName and params"
+            ))),
+        };
+        match answer {
+            Ok(value) => json!([value]),
+            Err(error) => {
+                json!({ "faultCode": error.fault_code(), "faultString": error.to_string() })
+            }
+        }
+    });
+    Ok(Value::Array(futures::future::join_all(answers).await))
+}
+
+async fn rpc(
+    shared: &Shared,
+    scope: Option<&str>,
+    call: xmlrpc::MethodCall,
+) -> Result<Value, GatewayError> {
+    let objects = &shared.objects;
+    match call.method.as_str() {
+        "system.listMethods" => list_methods(shared, scope).await,
+        "system.methodSignature" | "system.methodHelp" => {
+            let [Value::String(asked)] = call.params.as_slice() else {
+                return Err(GatewayError::BadArguments(format!(
+                    "{} takes one string, a method's name",
+                    call.method
+                )));
+            };
+            let help = call.method == "system.methodHelp";
+            if let Some((_, types, text)) = SYSTEM.iter().find(|(name, ..)| name == asked) {
+                return Ok(if help { json!(text) } else { json!([types]) });
+            }
+            let (name, method) = target(scope, asked)?;
+            let proxy = objects.object(name).await?;
+            let descriptor = proxy.descriptor();
+            let (_, found) = descriptor
+                .method(method)
+                .ok_or_else(|| GatewayError::unknown_method(name, &descriptor, method))?;
+            Ok(if help {
+                let signature = found.signature();
+                json!(if found.doc.is_empty() {
+                    signature
+                } else {
+                    format!("{}\n\n{signature}", found.doc)
+                })
+            } else {
+                let types: Vec<&str> = std::iter::once(&*found.result)
+                    .chain(found.params.iter().map(|p| &*p.ty))
+                    .map(xmlrpc::type_of)
+                    .collect();
+                json!([types])
+            })
+        }
+        asked => {
+            let (name, method) = target(scope, asked)?;
+            match objects.call(name, method, call.params).await? {
+                Outcome::Value(value) => Ok(value),
+                Outcome::Stream(mut items) => {
+                    let mut gathered = Vec::new();
+                    while let Some(item) = items.next().await {
+                        if gathered.len() == MAX_GATHERED {
+                            return Err(GatewayError::StreamTooLong {
+                                method: method.into(),
+                                limit: MAX_GATHERED,
+                            });
+                        }
+                        gathered.push(item?);
+                    }
+                    Ok(Value::Array(gathered))
+                }
+            }
+        }
+    }
+}
+
+/// The object and method an XML-RPC method name means: at `/RPC2/{name}` the method of that
+/// object; at `/RPC2`, `object.method` (split at the last dot: names may hold dots, Rust
+/// methods cannot).
+fn target<'a>(scope: Option<&'a str>, asked: &'a str) -> Result<(&'a str, &'a str), GatewayError> {
+    match scope {
+        Some(name) => Ok((name, asked)),
+        None => asked.rsplit_once('.').ok_or_else(|| {
+            GatewayError::NotFound(format!(
+                "the method '{asked}': at /RPC2 methods are named OBJECT.METHOD (or call POST /RPC2/OBJECT)"
+            ))
+        }),
+    }
+}
+
+async fn list_methods(shared: &Shared, scope: Option<&str>) -> Result<Value, GatewayError> {
+    let objects = &shared.objects;
+    let mut methods: Vec<String> = SYSTEM.iter().map(|(name, ..)| name.to_string()).collect();
+    match scope {
+        Some(name) => {
+            let proxy = objects.object(name).await?;
+            methods.extend(
+                proxy
+                    .descriptor()
+                    .methods
+                    .iter()
+                    .map(|m| m.name.to_string()),
+            );
+        }
+        None => {
+            for name in objects.names().await? {
+                match objects.object(&name).await {
+                    Ok(proxy) => methods.extend(
+                        proxy
+                            .descriptor()
+                            .methods
+                            .iter()
+                            .map(|m| format!("{name}.{}", m.name)),
+                    ),
+                    // One unreachable object does not hide the others' methods.
+                    Err(error) => tracing::warn!(%name, "not listed: {error}"),
+                }
+            }
+        }
+    }
+    methods.sort();
+    Ok(json!(methods))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_addresses_localhost_or_allowed() {
+        let allowed = ["gateway.example".to_owned()];
+        for host in [
+            "127.0.0.1:8080",
+            "[::1]:80",
+            "localhost:1",
+            "LOCALHOST",
+            "10.0.0.1",
+        ] {
+            assert!(known_host(host, &[]), "{host}");
+        }
+        assert!(known_host("Gateway.example:8080", &allowed));
+        assert!(!known_host("evil.example:8080", &allowed));
+        assert!(!known_host("localhost.evil.example", &[]));
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abd", b"abc"));
+        assert!(!same_secret(b"ab", b"abc"));
+    }
+
+    #[test]
+    fn xml_rpc_names_split_at_the_last_dot() {
+        assert_eq!(
+            target(None, "example.chain.1.process").unwrap(),
+            ("example.chain.1", "process")
+        );
+        assert_eq!(target(Some("math"), "div").unwrap(), ("math", "div"));
+        assert_eq!(target(None, "div").unwrap_err().kind(), "not_found");
+    }
+}

@@ -1,0 +1,131 @@
+//! `rmi-gateway`: the objects of a name server, called over HTTP with JSON, with XML-RPC, and
+//! from a web page.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use rmi_gateway::{Config, Expose, Gateway, DEFAULT_MAX_BODY};
+
+/// An HTTP gateway to rmi objects: `POST /call/NAME/METHOD` with a JSON array of arguments,
+/// `GET /objects`, XML-RPC at `/RPC2` and `/RPC2/NAME`, and a web page at `/`.
+///
+/// Only the names --expose allows are reachable. The rmi key and TLS settings are those of the
+/// other tools (--key-file or RMI_KEY_FILE; RMI_TLS_CA, RMI_TLS_CERT, RMI_TLS_KEY). Log with
+/// RMI_LOG or RUST_LOG (such as `RMI_LOG=debug`).
+#[derive(Parser)]
+#[command(name = "rmi-gateway", version)]
+struct Args {
+    /// The HTTP address to listen on; port 0 picks a free one (the address is printed).
+    #[arg(long, env = "RMI_GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// A regular expression of the names that may be reached (matched whole; give it several
+    /// times for several). Without one, no name is reachable.
+    #[arg(long, value_name = "REGEX")]
+    expose: Vec<String>,
+    /// A file holding a bearer token that every request but `GET /` must carry
+    /// (`Authorization: Bearer TOKEN`).
+    #[arg(long, env = "RMI_GATEWAY_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// A host name the gateway is reached by, besides IP addresses and localhost (give it
+    /// several times for several); requests naming another host are refused.
+    #[arg(long, value_name = "NAME")]
+    allow_host: Vec<String>,
+    /// The longest request body accepted, in bytes; longer ones are answered 413.
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY)]
+    max_body: usize,
+    /// How long a call may take, in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+    /// The name server's host (default: found through RMI_NS_HOST/RMI_NS_PORT, 127.0.0.1:9090,
+    /// or a discovery broadcast).
+    #[arg(long, env = "RMI_NS_HOST")]
+    ns_host: Option<String>,
+    /// The name server's port.
+    #[arg(long, env = "RMI_NS_PORT")]
+    ns_port: Option<u16>,
+    /// A file holding the key of the name server and the daemons.
+    #[arg(long, env = "RMI_KEY_FILE")]
+    key_file: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // RMI_LOG first, as the gateway's own setting; RUST_LOG as every other binary reads it.
+    let filter = ["RMI_LOG", "RUST_LOG"]
+        .iter()
+        .find_map(|var| tracing_subscriber::EnvFilter::try_from_env(var).ok())
+        .unwrap_or_else(|| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rmi-gateway: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let expose = Expose::new(&args.expose).map_err(|e| format!("--expose: {e}"))?;
+    let timeout = Duration::try_from_secs_f64(args.timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| format!("--timeout {}: give a number of seconds", args.timeout))?;
+    let token = match &args.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
+            let token = text.trim().to_owned();
+            if token.is_empty() {
+                return Err(format!("the token file {} is empty", path.display()).into());
+            }
+            Some(token)
+        }
+        None => None,
+    };
+    let client = rmi::ClientConfig::from_env()?.key_file(args.key_file.as_deref())?;
+    let ns = if args.ns_host.is_none() && args.ns_port.is_none() {
+        client.locate_ns().await?
+    } else {
+        let host = args.ns_host.as_deref().unwrap_or(rmi::DEFAULT_NS_HOST);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = args.ns_port.unwrap_or(rmi::DEFAULT_NS_PORT);
+        client.locate_ns_at(&rmi::Endpoint::new(host, port)).await?
+    };
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr()?;
+    if args.expose.is_empty() {
+        eprintln!("rmi-gateway: warning: no --expose: no name is reachable");
+    }
+    if token.is_none() && !addr.ip().is_loopback() {
+        eprintln!("rmi-gateway: warning: no --token-file: anyone who can reach {addr} can call the exposed objects");
+    }
+    let config = Config {
+        expose,
+        token,
+        allowed_hosts: args.allow_host,
+        max_body: args.max_body,
+        timeout,
+    };
+    let gateway = Gateway::new(ns.clone(), client, config);
+    println!("Gateway listening on http://{addr}");
+    println!("Name server: {}", ns.uri());
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        // Requests under way get a moment to finish; a stream may never end, so it does not
+        // hold the gateway up for longer.
+        tokio::spawn(async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            std::process::exit(0);
+        });
+    };
+    gateway.serve(listener, shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! The objects behind the gateway: which names it exposes, a proxy to each (kept for a while,
+//! so that a call costs one round trip, not a lookup and a bind), calls by name with JSON, and
+//! the listing of what is exposed.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+use serde_json::{json, Value};
+
+use crate::GatewayError;
+
+/// How long a proxy is kept before the name is looked up again: a name moved to another
+/// object is followed within this time (and at once when the old object is gone).
+const PROXY_TTL: Duration = Duration::from_secs(5);
+
+/// The names a gateway may reach: those that match one of the `--expose` regular
+/// expressions, whole. With none given, no name is reachable.
+///
+/// ```
+/// let expose = rmi_gateway::Expose::new(&["string|math".to_owned(), "example\\..*".to_owned()])?;
+/// assert!(expose.allows("math"));
+/// assert!(expose.allows("example.chainTopology.1"));
+/// assert!(!expose.allows("mathematics"));
+/// assert!(!rmi_gateway::Expose::nothing().allows("math"));
+/// # Ok::<(), regex::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Expose(Option<Regex>);
+
+impl Expose {
+    /// The names matching one of `patterns` (each anchored at both ends).
+    pub fn new(patterns: &[String]) -> Result<Expose, regex::Error> {
+        if patterns.is_empty() {
+            return Ok(Expose::nothing());
+        }
+        let alternatives: Vec<String> = patterns.iter().map(|p| format!("(?:{p})")).collect();
+        Regex::new(&format!("^(?:{})$", alternatives.join("|"))).map(|r| Expose(Some(r)))
+    }
+
+    /// No name at all.
+    pub fn nothing() -> Expose {
+        Expose(None)
+    }
+
+    /// Whether `name` may be reached.
+    pub fn allows(&self, name: &str) -> bool {
+        self.0.as_ref().is_some_and(|regex| regex.is_match(name))
+    }
+}
+
+/// What a call returned.
+pub(crate) enum Outcome {
+    /// A value (a method's `Ok` value when it returns a `Result`).
+    Value(Value),
+    /// A stream, read item by item.
+    Stream(rmi::Stream<Value>),
+}
+
+/// The exposed objects, reached through one name server.
+pub(crate) struct Objects {
+    ns: rmi::NameServerProxy,
+    client: rmi::ClientConfig,
+    expose: Expose,
+    timeout: Duration,
+    proxies: Mutex<HashMap<String, (rmi::DynamicProxy, Instant)>>,
+}
+
+impl Objects {
+    pub(crate) fn new(
+        ns: rmi::NameServerProxy,
+        client: rmi::ClientConfig,
+        expose: Expose,
+        timeout: Duration,
+    ) -> Objects {
+        Objects {
+            ns,
+            client,
+            expose,
+            timeout,
+            proxies: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A proxy to the object registered as `name`, if the gateway exposes it.
+    pub(crate) async fn object(&self, name: &str) -> Result<rmi::DynamicProxy, GatewayError> {
+        // Checked before anything else, so that the answer for a name outside --expose says
+        // nothing about whether it exists.
+        if !self.expose.allows(name) {
+            return Err(GatewayError::NotExposed { name: name.into() });
+        }
+        if let Some((proxy, since)) = self.proxies().get(name) {
+            if since.elapsed() < PROXY_TTL {
+                return Ok(proxy.clone());
+            }
+        }
+        let connecting = async {
+            let uri = self
+                .ns
+                .lookup(name.to_owned())
+                .await?
+                .map_err(|e| match e {
+                    rmi::NsError::NotFound(name) => GatewayError::UnknownName { name },
+                    other => GatewayError::BadRequest(other.to_string()),
+                })?;
+            let proxy = self.client.connect_dynamic(uri).await?;
+            Ok::<_, GatewayError>(proxy.with_timeout(self.timeout))
+        };
+        let proxy = tokio::time::timeout(self.timeout, connecting)
+            .await
+            .map_err(|_| {
+                GatewayError::Rmi(rmi::Error::Timeout {
+                    uri: format!("{}{name}", rmi::NAME_SCHEME),
+                    method: "bind".into(),
+                    after: self.timeout,
+                })
+            })??;
+        self.proxies()
+            .insert(name.to_owned(), (proxy.clone(), Instant::now()));
+        Ok(proxy)
+    }
+
+    fn proxies(&self) -> std::sync::MutexGuard<'_, HashMap<String, (rmi::DynamicProxy, Instant)>> {
+        // A panic while the map was held leaves it consistent: entries are whole values.
+        self.proxies.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Calls `method` of the object `name` with `args`, its arguments in order.
+    pub(crate) async fn call(
+        &self,
+        name: &str,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Result<Outcome, GatewayError> {
+        let proxy = self.object(name).await?;
+        let result = call_on(&proxy, name, method, args).await;
+        if result.as_ref().is_err_and(GatewayError::object_gone) {
+            self.proxies().remove(name);
+        }
+        result
+    }
+
+    /// The exposed names the name server has, sorted.
+    pub(crate) async fn names(&self) -> Result<Vec<String>, GatewayError> {
+        let all = self
+            .ns
+            .list(None)
+            .await?
+            .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+        Ok(all
+            .into_keys()
+            .filter(|name| self.expose.allows(name))
+            .collect())
+    }
+
+    /// Every exposed name with its object's trait and methods, or why it cannot be reached.
+    pub(crate) async fn list(&self) -> Result<Vec<Value>, GatewayError> {
+        let names = self.names().await?;
+        let described = names.iter().map(|name| async move {
+            match self.object(name).await {
+                Ok(proxy) => describe(name, &proxy),
+                Err(error) => json!({ "name": name, "error": error.body() }),
+            }
+        });
+        Ok(futures::future::join_all(described).await)
+    }
+}
+
+async fn call_on(
+    proxy: &rmi::DynamicProxy,
+    name: &str,
+    method: &str,
+    args: Vec<Value>,
+) -> Result<Outcome, GatewayError> {
+    let descriptor = proxy.descriptor();
+    let Some((_, found)) = descriptor.method(method) else {
+        return Err(GatewayError::unknown_method(name, &descriptor, method));
+    };
+    let fallible = is_result(&found.result);
+    match proxy
+        .call_json_streaming(method, Value::Array(args))
+        .await?
+    {
+        rmi::JsonReply::Stream { items, .. } => Ok(Outcome::Stream(items)),
+        rmi::JsonReply::Value(value) if fallible => match value {
+            Value::Object(mut map) if map.len() == 1 => {
+                if let Some(error) = map.remove("Err") {
+                    return Err(GatewayError::MethodError {
+                        method: method.into(),
+                        error,
+                    });
+                }
+                Ok(Outcome::Value(
+                    map.remove("Ok").unwrap_or(Value::Object(map)),
+                ))
+            }
+            other => Ok(Outcome::Value(other)),
+        },
+        rmi::JsonReply::Value(value) => Ok(Outcome::Value(value)),
+    }
+}
+
+/// Whether a result type as the trait writes it is a `Result` (`Result<…>`,
+/// `std::result::Result<…>`), whose JSON is `{"Ok": …}` or `{"Err": …}`.
+pub(crate) fn is_result(ty: &str) -> bool {
+    let path = ty.split_once('<').map_or(ty, |(path, _)| path).trim();
+    path.rsplit("::").next() == Some("Result")
+}
+
+/// Whether a result type is a stream (`rmi::Stream<T>`, perhaps inside a `Result`).
+pub(crate) fn is_stream(ty: &str) -> bool {
+    ty.match_indices("Stream<")
+        .any(|(at, _)| at == 0 || matches!(ty.as_bytes()[at - 1], b':' | b'<' | b' ' | b'('))
+}
+
+/// An object as `GET /objects` lists it.
+fn describe(name: &str, proxy: &rmi::DynamicProxy) -> Value {
+    let descriptor = proxy.descriptor();
+    let methods: Vec<Value> = descriptor
+        .methods
+        .iter()
+        .map(|m| {
+            let params: Vec<Value> = m
+                .params
+                .iter()
+                .map(|p| json!({ "name": p.name, "type": p.ty }))
+                .collect();
+            json!({
+                "name": m.name,
+                "params": params,
+                "result": m.result,
+                "signature": m.signature(),
+                "doc": m.doc,
+                "stream": is_stream(&m.result),
+                "oneway": m.oneway,
+            })
+        })
+        .collect();
+    json!({
+        "name": name,
+        "uri": proxy.uri().to_string(),
+        "trait": descriptor.name,
+        "methods": methods,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_and_stream_types_are_recognised() {
+        assert!(is_result("Result<i64, MathError>"));
+        assert!(is_result("std::result::Result<(), String>"));
+        assert!(!is_result("ResultSet"));
+        assert!(!is_result("Vec<Result<u8, E>>"));
+        assert!(is_stream("rmi::Stream<Line>"));
+        assert!(is_stream("Result<Stream<u8>, E>"));
+        assert!(!is_stream("Streamer"));
+    }
+
+    #[test]
+    fn expose_matches_whole_names() {
+        let expose = Expose::new(&["a.b".into()]).unwrap();
+        assert!(expose.allows("a.b") && expose.allows("axb"));
+        assert!(!expose.allows("a.bc") && !expose.allows("xa.b"));
+        assert!(Expose::new(&["(".into()]).is_err());
+    }
+}
