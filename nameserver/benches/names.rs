@@ -1,5 +1,8 @@
-//! How many lookups and registrations per second `rmi-ns` serves, with its memory store and
-//! with its SQLite store (which commits and syncs every registration before answering).
+//! How many lookups and registrations per second `rmi-ns` serves, with its memory store, with
+//! its SQLite store (which commits and syncs every registration before answering), and, built
+//! with `--features etcd` where the `etcd` program is installed, with its etcd store over a
+//! three-member cluster on loopback (each registration a Raft commit, each lookup a
+//! linearizable read).
 //!
 //! `cargo bench -p rmi-nameserver --bench names [-- --json] [-- --quick]`: one proxy with 64
 //! calls in flight against a name server in the same process on loopback; each figure is the
@@ -131,10 +134,29 @@ async fn main() -> BenchResult<()> {
     let settings = Settings::from_args()?;
     let dir = std::env::temp_dir().join(format!("rmi-bench-names-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let stores = [
+    #[allow(unused_mut)]
+    let mut stores = vec![
         ("memory", Storage::Memory),
         ("sqlite", Storage::Sqlite(dir.join("names.db"))),
     ];
+    // Kept until the end: dropping it stops the cluster.
+    #[cfg(feature = "etcd")]
+    let _cluster = match rmi_nameserver::local_etcd::EtcdCluster::start(3) {
+        Ok(cluster) => {
+            stores.push((
+                "etcd",
+                Storage::Etcd {
+                    endpoints: cluster.endpoints(),
+                    prefix: rmi_nameserver::DEFAULT_ETCD_PREFIX.to_owned(),
+                },
+            ));
+            Some(cluster)
+        }
+        Err(why) => {
+            eprintln!("no etcd row: {why}");
+            None
+        }
+    };
     if !settings.json {
         println!(
             "one proxy, {IN_FLIGHT} calls in flight, loopback; median of {} runs",

@@ -3,6 +3,10 @@
 //! `rmi-ns` binary runs it; [`NameServerHost`] runs it inside another program.
 
 pub mod broadcast;
+#[cfg(feature = "etcd")]
+mod etcd;
+#[cfg(feature = "etcd")]
+pub mod local_etcd;
 mod server;
 mod sqlite;
 pub mod store;
@@ -14,6 +18,8 @@ use std::time::Duration;
 use rmi::{Daemon, NameServerProxy, ObjectUri};
 use tokio::task::JoinHandle;
 
+#[cfg(feature = "etcd")]
+pub use etcd::EtcdStore;
 pub use server::NameServerImpl;
 pub use sqlite::OpenError;
 pub use store::{Entry, MemoryStore, SqliteStore, Store};
@@ -28,18 +34,62 @@ pub enum Storage {
     Memory,
     /// In a SQLite database at this path: kept across restarts.
     Sqlite(PathBuf),
+    /// In an etcd cluster, shared with the other name servers pointed at it (needs the
+    /// `etcd` feature).
+    Etcd {
+        /// The cluster's members, `http://HOST:PORT`.
+        endpoints: Vec<String>,
+        /// What every key starts with ([`DEFAULT_ETCD_PREFIX`] unless `--etcd-prefix` says).
+        prefix: String,
+    },
 }
+
+/// What the names' keys start with in etcd unless `--etcd-prefix` says.
+pub const DEFAULT_ETCD_PREFIX: &str = "/rmi/";
+
+/// How to build `rmi-ns` with etcd support, for the messages of a build without it.
+const ETCD_BUILD_HINT: &str = "this rmi-ns was built without etcd support; build it with `cargo build --release -p rmi-nameserver --features etcd` (which needs protoc: apt-get install protobuf-compiler)";
 
 impl std::str::FromStr for Storage {
     type Err = String;
 
-    /// `memory` or `sqlite:PATH`.
+    /// `memory`, `sqlite:PATH` or `etcd:http://HOST:PORT[,http://HOST:PORT…]`.
+    ///
+    /// ```
+    /// use rmi_nameserver::Storage;
+    /// assert_eq!("memory".parse(), Ok(Storage::Memory));
+    /// let etcd = "etcd:http://10.0.0.1:2379,http://10.0.0.2:2379".parse::<Storage>();
+    /// if cfg!(feature = "etcd") {
+    ///     let Ok(Storage::Etcd { endpoints, prefix }) = etcd else { panic!("{etcd:?}") };
+    ///     assert_eq!(endpoints, ["http://10.0.0.1:2379", "http://10.0.0.2:2379"]);
+    ///     assert_eq!(prefix, "/rmi/");
+    /// } else {
+    ///     assert!(etcd.unwrap_err().contains("--features etcd"));
+    /// }
+    /// ```
     fn from_str(text: &str) -> Result<Self, String> {
         match text.split_once(':') {
             None if text == "memory" => Ok(Storage::Memory),
             Some(("sqlite", path)) if !path.is_empty() => Ok(Storage::Sqlite(path.into())),
+            Some(("etcd", _)) if !cfg!(feature = "etcd") => {
+                Err(format!("'{text}': {ETCD_BUILD_HINT}"))
+            }
+            Some(("etcd", list)) => {
+                let endpoints: Vec<String> = list.split(',').map(|e| e.trim().to_owned()).collect();
+                match endpoints.iter().find(|e| {
+                    !(e.starts_with("http://") || e.starts_with("https://")) || e.len() < 9
+                }) {
+                    Some(bad) => Err(format!(
+                        "'{bad}' in '{text}' is not an etcd endpoint: write etcd:http://HOST:PORT[,http://HOST:PORT…]"
+                    )),
+                    None => Ok(Storage::Etcd {
+                        endpoints,
+                        prefix: DEFAULT_ETCD_PREFIX.to_owned(),
+                    }),
+                }
+            }
             _ => Err(format!(
-                "'{text}' is not a storage: use 'memory' or 'sqlite:PATH'"
+                "'{text}' is not a storage: use 'memory', 'sqlite:PATH' or 'etcd:http://HOST:PORT[,…]'"
             )),
         }
     }
@@ -79,6 +129,19 @@ pub enum StartError {
     /// Its database could not be used.
     #[error(transparent)]
     Storage(#[from] OpenError),
+    /// Its etcd cluster could not be used.
+    #[error(transparent)]
+    Etcd(#[from] EtcdOpenError),
+}
+
+/// Why an etcd cluster could not be used as a name server's store.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot keep the names in etcd at {endpoints}: {reason}")]
+pub struct EtcdOpenError {
+    /// The endpoints given.
+    pub endpoints: String,
+    /// What went wrong, and what to do.
+    pub reason: String,
 }
 
 /// A name server running on its own daemon, with its background tasks.
@@ -107,6 +170,17 @@ impl NameServerHost {
         let server = match &config.storage {
             Storage::Memory => NameServerImpl::new(MemoryStore::default()),
             Storage::Sqlite(path) => NameServerImpl::new(SqliteStore::open(path)?),
+            #[cfg(feature = "etcd")]
+            Storage::Etcd { endpoints, prefix } => {
+                NameServerImpl::new(EtcdStore::connect(endpoints, prefix).await?)
+            }
+            #[cfg(not(feature = "etcd"))]
+            Storage::Etcd { endpoints, .. } => {
+                return Err(StartError::Etcd(EtcdOpenError {
+                    endpoints: endpoints.join(","),
+                    reason: ETCD_BUILD_HINT.to_owned(),
+                }))
+            }
         };
         let daemon = match &config.key {
             Some(key) => Daemon::builder().key(key.clone()),

@@ -13,9 +13,14 @@ struct Args {
     /// The port to listen on; 0 picks a free one.
     #[arg(long, env = "RMI_NS_PORT", default_value_t = rmi::DEFAULT_NS_PORT)]
     port: u16,
-    /// Where to keep the names: `memory`, or `sqlite:PATH` to keep them across restarts.
+    /// Where to keep the names: `memory`; `sqlite:PATH` to keep them across restarts;
+    /// `etcd:http://HOST:PORT[,http://HOST:PORT…]` to share them with other name servers
+    /// (built with `--features etcd`).
     #[arg(long, env = "RMI_NS_STORAGE", default_value = "memory")]
     storage: Storage,
+    /// What the keys of the names start with in etcd (with `--storage etcd:…`).
+    #[arg(long, env = "RMI_NS_ETCD_PREFIX", default_value = rmi_nameserver::DEFAULT_ETCD_PREFIX)]
+    etcd_prefix: String,
     /// The UDP port to answer discovery broadcasts on.
     #[arg(long, env = "RMI_NS_BCPORT", default_value_t = rmi::DEFAULT_NS_BCPORT)]
     bc_port: u16,
@@ -47,15 +52,28 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let host = args.host.unwrap_or_else(rmi::host_from_env);
+    if host.contains(',') {
+        return Err(format!(
+            "--host (or RMI_NS_HOST) is '{host}', a list of name servers, which clients take; rmi-ns listens on one address: give it with --host"
+        )
+        .into());
+    }
     let host = rmi::unbracket(&host);
     let key = args
         .key_file
         .as_deref()
         .map(rmi::Key::from_file)
         .transpose()?;
+    let storage = match args.storage {
+        Storage::Etcd { endpoints, .. } => Storage::Etcd {
+            endpoints,
+            prefix: args.etcd_prefix,
+        },
+        other => other,
+    };
     let config = Config {
         addr: rmi::Endpoint::new(host, args.port).to_string(),
-        storage: args.storage,
+        storage,
         broadcast_port: (!args.no_broadcast).then_some(args.bc_port),
         key,
     };

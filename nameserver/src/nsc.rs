@@ -12,8 +12,9 @@ use serde_json::json;
 #[derive(Parser)]
 #[command(name = "rmi-nsc", version)]
 struct Cli {
-    /// The name server's host (default: found through RMI_NS_HOST/RMI_NS_PORT, 127.0.0.1:9090,
-    /// or a discovery broadcast).
+    /// The name server's host, or several sharing their names, `host[:port],host[:port],…`
+    /// (the first that answers is used); default: found through RMI_NS_HOST/RMI_NS_PORT,
+    /// 127.0.0.1:9090, or a discovery broadcast.
     #[arg(long, env = "RMI_NS_HOST", global = true)]
     ns_host: Option<String>,
     /// The name server's port.
@@ -173,9 +174,8 @@ async fn name_server(cli: &Cli) -> Result<NameServerProxy, rmi::Error> {
         return config.locate_ns().await;
     }
     let host = cli.ns_host.as_deref().unwrap_or(rmi::DEFAULT_NS_HOST);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let endpoint = rmi::Endpoint::new(host, cli.ns_port.unwrap_or(rmi::DEFAULT_NS_PORT));
-    config.locate_ns_at(&endpoint).await
+    let endpoints = rmi::parse_ns_hosts(host, cli.ns_port.unwrap_or(rmi::DEFAULT_NS_PORT))?;
+    config.locate_ns_among(&endpoints).await
 }
 
 async fn run_register(ns: &NameServerProxy, register: Register, json: bool) -> CliResult {

@@ -179,6 +179,20 @@ impl ClientConfig {
         crate::nameserver::locate_ns_at_with(endpoint, &self.shared(), self.timeout).await
     }
 
+    /// Connects to the first of the name servers `endpoints` that answers, with this config;
+    /// the proxy moves to the next that answers when its name server's connection ends.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), rmi::Error> {
+    /// let list = rmi::parse_ns_hosts("ns1:9090,ns2:9090", rmi::DEFAULT_NS_PORT)?;
+    /// let ns = rmi::ClientConfig::from_env()?.locate_ns_among(&list).await?;
+    /// ns.ping().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn locate_ns_among(&self, endpoints: &[Endpoint]) -> Result<NameServerProxy, Error> {
+        crate::nameserver::locate_ns_among_with(endpoints, &self.shared(), self.timeout).await
+    }
+
     fn shared(&self) -> Arc<ClientConfig> {
         Arc::new(self.clone())
     }

@@ -73,6 +73,7 @@ pub use nameserver::{
     RegisterOptions, Registration, Tags, DEFAULT_NS_BCPORT, DEFAULT_NS_HOST, DEFAULT_NS_PORT,
     DISCOVERY_REQUEST, NAME_SERVER_ID,
 };
+pub use nameserver::{ns_endpoints_from_env, parse_ns_hosts, NS_CONNECT_TIMEOUT};
 pub use net::{
     host_from_env, is_loopback_host, unbracket, ADVERTISE_ENV, CALLBACK_HOST_ENV,
     CALLBACK_PORT_ENV, CONNECT_TIMEOUT_ENV, HOST_ENV,

@@ -66,7 +66,12 @@ async fn a_flood_of_bad_connections_writes_a_few_lines() {
         connections += 1;
     }
     // The daemon still serves.
-    QuietProxy::connect(&uri).await.unwrap().ping().await.unwrap();
+    QuietProxy::connect(&uri)
+        .await
+        .unwrap()
+        .ping()
+        .await
+        .unwrap();
     daemon.shutdown().await;
 
     let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
@@ -77,10 +82,16 @@ async fn a_flood_of_bad_connections_writes_a_few_lines() {
         "{connections} bad connections in {flood_for:?} wrote {} lines:\n{text}",
         lines.len()
     );
-    assert!(lines.iter().any(|l| l.contains("connection dropped")), "{text}");
+    assert!(
+        lines.iter().any(|l| l.contains("connection dropped")),
+        "{text}"
+    );
     assert!(lines.iter().any(|l| l.contains("suppressed=")), "{text}");
     // Each line is one event: it starts with its timestamp.
     for line in &lines {
-        assert!(line.starts_with(|c: char| c.is_ascii_digit()), "a split line: {line:?}");
+        assert!(
+            line.starts_with(|c: char| c.is_ascii_digit()),
+            "a split line: {line:?}"
+        );
     }
 }

@@ -7,6 +7,10 @@
 pub mod netns;
 pub mod pki;
 
+/// A real etcd cluster on loopback (the `etcd` feature).
+#[cfg(feature = "etcd")]
+pub use rmi_nameserver::local_etcd as etcd;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -61,6 +65,9 @@ fn build_programs() {
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
         if build_dir().ends_with("release") {
             build.arg("--release");
+        }
+        if cfg!(feature = "etcd") {
+            build.args(["--features", "rmi-nameserver/etcd"]);
         }
         let status = build.status().expect("cargo runs");
         assert!(status.success(), "building the workspace's programs failed");

@@ -106,15 +106,10 @@ pub(crate) async fn renew_until_stopped(mut named: Named, stop: Stop) {
             Ok(Err(e)) => tracing::warn!(name = %named.name, "lease not renewed: {e}"),
             Err(e) => {
                 tracing::warn!(name = %named.name, "lease not renewed: {e}");
-                // The connection broke: the name server may have restarted. Reconnect and
-                // register again; if it is still down, try again at the next renewal.
-                let (at, config) = (
-                    named.ns.uri().endpoint().clone(),
-                    crate::Proxy::core(&named.ns).config().clone(),
-                );
-                if let Ok(ns) =
-                    crate::nameserver::locate_ns_at_with(&at, &config, config.timeout).await
-                {
+                // The connection broke: the name server may have restarted, or died with
+                // others of its list still up. Reconnect (to the others first) and register
+                // again; if none answers, try again at the next renewal.
+                if let Ok(ns) = crate::nameserver::reconnect(&named.ns).await {
                     named.ns = ns;
                     if let Err(e) =
                         register(&named.ns, &named.name, &named.uri, &named.options).await

@@ -28,7 +28,8 @@ const DISCOVERY_TRIES: u32 = 3;
 const DISCOVERY_WAIT: Duration = Duration::from_millis(700);
 
 /// The name server's address from `RMI_NS_HOST` and `RMI_NS_PORT`, when either is set (the
-/// other then takes its default).
+/// other then takes its default). When `RMI_NS_HOST` lists several name servers, the first;
+/// [`ns_endpoints_from_env`](crate::ns_endpoints_from_env) gives them all.
 ///
 /// ```
 /// // With neither variable set there is nothing configured.
@@ -42,16 +43,10 @@ pub fn ns_endpoint_from_env() -> Result<Option<Endpoint>, Error> {
     if host.is_none() && port.is_none() {
         return Ok(None);
     }
-    let port = match port {
-        Some(text) => parse_port("RMI_NS_PORT", &text)?,
-        None => DEFAULT_NS_PORT,
-    };
-    let host = host.unwrap_or_else(|| DEFAULT_NS_HOST.to_owned());
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok(Some(Endpoint::new(host, port)))
+    Ok(super::failover::ns_endpoints_from_env()?.and_then(|list| list.into_iter().next()))
 }
 
-fn parse_port(variable: &str, text: &str) -> Result<u16, Error> {
+pub(crate) fn parse_port(variable: &str, text: &str) -> Result<u16, Error> {
     text.parse::<u16>()
         .ok()
         .filter(|port| *port != 0)
@@ -68,7 +63,8 @@ fn broadcast_port() -> Result<u16, Error> {
     }
 }
 
-/// Connects to the name server: the one `RMI_NS_HOST` / `RMI_NS_PORT` name if set; otherwise
+/// Connects to the name server: the one `RMI_NS_HOST` / `RMI_NS_PORT` name if set (the first
+/// that answers, if `RMI_NS_HOST` lists several: see [`parse_ns_hosts`](crate::parse_ns_hosts)); otherwise
 /// one at `127.0.0.1:9090`, else one that answers a UDP broadcast on the local network (port
 /// `RMI_NS_BCPORT`, default 9091), sent to `255.255.255.255` and to the broadcast address of
 /// every network interface, so that it needs no default route.
@@ -91,8 +87,8 @@ pub(crate) async fn locate_ns_with(
     timeout: Duration,
 ) -> Result<NameServerProxy, Error> {
     let deadline = Instant::now() + timeout;
-    if let Some(endpoint) = ns_endpoint_from_env()? {
-        return locate_ns_at_with(&endpoint, config, timeout).await;
+    if let Some(endpoints) = super::failover::ns_endpoints_from_env()? {
+        return super::failover::locate_ns_among_with(&endpoints, config, timeout).await;
     }
     let local = Endpoint::new(DEFAULT_NS_HOST, DEFAULT_NS_PORT);
     let local_error = match locate_ns_at_with(&local, config, timeout).await {

@@ -5,6 +5,7 @@
 //! [`NameServer`] under the id [`NAME_SERVER_ID`], and clients call it through
 //! [`NameServerProxy`].
 
+mod failover;
 mod locate;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::uri::ObjectUri;
 
+pub(crate) use failover::{locate_ns_among_with, reconnect};
+pub use failover::{ns_endpoints_from_env, parse_ns_hosts, NS_CONNECT_TIMEOUT};
 pub use locate::{
     locate_ns, locate_ns_at, ns_endpoint_from_env, DEFAULT_NS_BCPORT, DEFAULT_NS_HOST,
     DEFAULT_NS_PORT, DISCOVERY_REQUEST,

@@ -108,6 +108,58 @@ struct Link {
     current: ArcSwap<Bound>,
     /// Held while binding again, so that concurrent calls reconnect once.
     rebinding: tokio::sync::Mutex<()>,
+    /// Other URIs serving the same object (name servers sharing their names), bound in turn
+    /// when the current one's connection ends.
+    fail_over: Option<FailOver>,
+}
+
+/// The URIs a proxy may bind, in order, and how long each may take.
+struct FailOver {
+    candidates: Box<[Uri]>,
+    connect_timeout: Duration,
+}
+
+impl FailOver {
+    /// Binds the first candidate that answers within the connect timeout, starting after
+    /// `after` (the one that failed, tried last) or at the first.
+    async fn bind(
+        &self,
+        after: Option<&ObjectUri>,
+        binder: &Binder,
+        config: &Arc<ClientConfig>,
+    ) -> Result<Bound, Error> {
+        let count = self.candidates.len();
+        let start = after
+            .and_then(|uri| {
+                self.candidates
+                    .iter()
+                    .position(|c| matches!(c, Uri::Object(o) if o == uri))
+            })
+            .map_or(0, |at| at + 1);
+        let mut errors = Vec::new();
+        for candidate in (0..count).map(|i| &self.candidates[(start + i) % count]) {
+            let deadline = std::time::Instant::now() + self.connect_timeout;
+            let binding = Bound::bind(candidate, binder, deadline, config);
+            // Each step is bounded by the deadline; this is a safety net.
+            match tokio::time::timeout_at((deadline + SAFETY_MARGIN).into(), binding).await {
+                Ok(Ok(bound)) => return Ok(bound),
+                Ok(Err(e)) => errors.push(e.to_string()),
+                Err(_) => errors.push(format!(
+                    "{candidate}: no answer within {:?}",
+                    self.connect_timeout
+                )),
+            }
+        }
+        Err(Error::Connect {
+            endpoint: self
+                .candidates
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            reason: errors.join("; "),
+        })
+    }
 }
 
 impl std::fmt::Debug for ProxyCore {
@@ -145,6 +197,35 @@ impl ProxyCore {
         Ok(ProxyCore::with_link(target, binder, bound, timeout, config))
     }
 
+    /// Binds the first of `candidates` (URIs of one object served in several places) that
+    /// answers within `connect_timeout`; when its connection ends, the next call binds the
+    /// next one that answers, in turn.
+    pub(crate) async fn connect_any(
+        candidates: Vec<Uri>,
+        binder: Binder,
+        timeout: Duration,
+        connect_timeout: Duration,
+        config: Arc<ClientConfig>,
+    ) -> Result<Self, Error> {
+        let fail_over = FailOver {
+            candidates: candidates.into(),
+            connect_timeout,
+        };
+        let bound = fail_over.bind(None, &binder, &config).await?;
+        let target = Uri::Object(bound.uri.clone());
+        let core = ProxyCore::with_link(target, binder, bound, timeout, config);
+        Ok(core.failing_over(fail_over))
+    }
+
+    /// The URIs this proxy moves between when its connection ends (see
+    /// [`connect_any`](ProxyCore::connect_any)); empty for a proxy of one URI.
+    pub(crate) fn candidates(&self) -> &[Uri] {
+        self.link
+            .fail_over
+            .as_ref()
+            .map_or(&[], |fail_over| &fail_over.candidates)
+    }
+
     /// A core over an object already bound, such as a daemon's own object.
     pub(crate) fn fixed(bound: Bound, timeout: Duration, config: Arc<ClientConfig>) -> Self {
         let target = Uri::Object(bound.uri.clone());
@@ -166,6 +247,20 @@ impl ProxyCore {
                 config,
                 current: ArcSwap::from_pointee(bound),
                 rebinding: tokio::sync::Mutex::new(()),
+                fail_over: None,
+            }),
+            timeout,
+        }
+    }
+
+    /// This new core, moving between `fail_over`'s candidates.
+    fn failing_over(self, fail_over: FailOver) -> Self {
+        let ProxyCore { link, timeout } = self;
+        let link = Arc::into_inner(link).expect("a new core's link is not shared yet");
+        ProxyCore {
+            link: Arc::new(Link {
+                fail_over: Some(fail_over),
+                ..link
             }),
             timeout,
         }
@@ -239,13 +334,22 @@ impl ProxyCore {
         }
         tracing::debug!(target = %self.link.target, "binding again");
         // Boxed: binding calls the daemon's own object, whose calls come back here.
-        let fresh = Box::pin(Bound::bind(
-            &self.link.target,
-            &self.link.binder,
-            std::time::Instant::now() + self.timeout,
-            &self.link.config,
-        ));
-        let fresh = Arc::new(fresh.await?);
+        let fresh = match &self.link.fail_over {
+            Some(fail_over) => {
+                Box::pin(fail_over.bind(Some(&stale.uri), &self.link.binder, &self.link.config))
+                    .await
+            }
+            None => {
+                Box::pin(Bound::bind(
+                    &self.link.target,
+                    &self.link.binder,
+                    std::time::Instant::now() + self.timeout,
+                    &self.link.config,
+                ))
+                .await
+            }
+        };
+        let fresh = Arc::new(fresh?);
         self.link.current.store(fresh.clone());
         Ok(fresh)
     }
@@ -310,10 +414,18 @@ impl ProxyCore {
                         .stale
                         .store(true, std::sync::atomic::Ordering::Release);
                 }
-                Err(match fault {
+                let error = match fault {
                     Fault::Local(error) => error,
                     Fault::Remote(fault) => call_error::fault(&bound, method, fault),
-                })
+                };
+                // A server whose machine vanished closes nothing: the call times out. A proxy
+                // with other servers to go to moves on at its next call.
+                if self.link.fail_over.is_some() && matches!(error, Error::Timeout { .. }) {
+                    bound
+                        .stale
+                        .store(true, std::sync::atomic::Ordering::Release);
+                }
+                Err(error)
             }
         }
     }
