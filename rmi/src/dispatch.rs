@@ -258,6 +258,17 @@ impl ConnectionState {
         Some(CallInFlight(Arc::clone(self)))
     }
 
+    /// Counts one more call in flight, even past the limit: for answers that run nothing.
+    pub(crate) fn force_call(self: &Arc<Self>) -> CallInFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        CallInFlight(Arc::clone(self))
+    }
+
+    /// Whether a call is in flight on the connection.
+    pub(crate) fn has_calls_in_flight(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) > 0
+    }
+
     /// Whether requests may be read: fewer calls than allowed are in flight. When not, the
     /// task of `cx` is woken once one ends. Reading stops here, before the socket, so a
     /// client's requests wait in its own socket buffer, not in the daemon's memory.
@@ -408,7 +419,7 @@ where
 
     fn execute(&self, handle: u64, request: Request, session: &mut Session) {
         let Some(in_flight) = session.shared.begin_call() else {
-            return refuse(request, Fault::Busy);
+            return refuse(&session.shared, request, Fault::Busy);
         };
         let connection = in_flight.connection();
         let object = self.instance(handle, session);
@@ -436,11 +447,13 @@ where
     }
 }
 
-/// Answers `request` with `fault` without running anything.
-pub(crate) fn refuse(request: Request, fault: Fault) {
+/// Answers `request` with `fault` without running anything. The answer counts among the
+/// calls in flight of `connection` until it is handed over (even past the limit), so that a
+/// client that does not read its replies cannot pile up refusals either.
+pub(crate) fn refuse(connection: &Arc<ConnectionState>, request: Request, fault: Fault) {
     let serve =
         tarpc::server::serve(move |_context, _invoke: Invoke| std::future::ready(Ok(Err(fault))));
-    tokio::spawn(request.execute(serve));
+    tokio::spawn(connection.force_call().execute(request, serve));
 }
 
 #[cfg(test)]

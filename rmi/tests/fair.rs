@@ -196,3 +196,37 @@ async fn one_address_holding_and_flooding_connections_cannot_lock_out_another() 
     assert_eq!(target.echo("after".into()).await.unwrap(), "after");
     daemon.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_even_when_a_client_never_takes_its_replies() {
+    let daemon = rmi::Daemon::builder()
+        .grace_period(Duration::from_millis(200))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    daemon.register_with_id("target", Server).unwrap();
+    let serving = daemon.spawn();
+    let mut stream = connect_from("127.0.0.2", daemon.local_addr())
+        .await
+        .unwrap();
+    // Requests until the daemon stops reading them, and no reply ever read.
+    let frames = echo_frame(1).repeat(256);
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let write = stream.write_all(&frames);
+        let _ = tokio::time::timeout(Duration::from_millis(100), write).await;
+    }
+    let started = Instant::now();
+    daemon.shutdown().await;
+    tokio::time::timeout(Duration::from_secs(10), serving)
+        .await
+        .expect("serve returns although the client takes no reply")
+        .unwrap()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(stream);
+}

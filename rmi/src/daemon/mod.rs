@@ -285,6 +285,11 @@ impl Daemon {
             .map(|addr| addr.ip());
         let v6 = self.shared.local_addr.is_ipv6();
         let (ip, why) = crate::net::address_for_wildcard(peer, v6);
+        if ip.is_loopback() {
+            // The name server is on this host: what it hands out must still reach this host
+            // from elsewhere, so the address chosen at bind (the default route's) stays.
+            return uri.clone();
+        }
         let endpoint = Endpoint::new(ip.to_string(), self.shared.local_addr.port());
         tracing::info!(%endpoint, "registering with {ns_endpoint}: {why}");
         ObjectUri::new(uri.id(), endpoint)
@@ -541,8 +546,10 @@ impl Daemon {
             .is_err()
         {
             tracing::warn!(
-                "connections still open {CLOSE_TIMEOUT:?} after the daemon closed: their clients do not read their replies"
+                "connections still open {CLOSE_TIMEOUT:?} after the daemon closed: their clients do not read their replies; dropping them"
             );
+            self.shared.stop.abandon();
+            self.shared.tasks.wait().await;
         }
     }
 
@@ -756,7 +763,17 @@ where
     // Each call runs in a task of its own, spawned by its object, untracked: the channel ends
     // only after the replies of all its calls in flight are written, so waiting for the
     // connection tasks waits for the calls too.
-    while let Some(request) = requests.next().await {
+    // Once the daemon gives up on connections that do not take their last replies, the
+    // connection is dropped with them.
+    let abandoned = shared.stop.abandoned_owned();
+    tokio::pin!(abandoned);
+    loop {
+        let request = tokio::select! {
+            biased;
+            request = requests.next() => request,
+            () = &mut abandoned => break,
+        };
+        let Some(request) = request else { break };
         match request {
             Ok(request) => shared.objects.execute(request, &mut session),
             Err(e) if client_went_away(&e) => {

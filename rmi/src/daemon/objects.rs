@@ -50,7 +50,7 @@ impl Objects {
         if session.shared.stop.is_stopped() && !crate::serving::is_nested(&request.get().context) {
             // Stopping: calls from servers serving a call (re-entrant ones among them) still
             // run; a client is told at once, so it can go elsewhere.
-            return refuse(request, Fault::Stopping);
+            return refuse(&session.shared, request, Fault::Stopping);
         }
         let handle = request.get().message.handle;
         if handle == STREAMS_HANDLE {
@@ -58,7 +58,7 @@ impl Objects {
         }
         match self.table.load().by_handle.get(&handle) {
             Some(entry) => entry.object.execute(handle, request, session),
-            None => refuse(request, Fault::UnknownObject),
+            None => refuse(&session.shared, request, Fault::UnknownObject),
         }
     }
 

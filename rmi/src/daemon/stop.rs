@@ -48,6 +48,8 @@ impl Stage {
 pub(crate) struct Stop {
     draining: Stage,
     closed: Stage,
+    /// After the stop: connections whose clients do not take their last replies are dropped.
+    abandoned: Stage,
 }
 
 impl Stop {
@@ -55,6 +57,7 @@ impl Stop {
         Stop {
             draining: Stage::new(),
             closed: Stage::new(),
+            abandoned: Stage::new(),
         }
     }
 
@@ -87,6 +90,17 @@ impl Stop {
     /// Completes once the stop has ended.
     pub(crate) fn closed_owned(&self) -> WaitForCancellationFutureOwned {
         self.closed.token.clone().cancelled_owned()
+    }
+
+    /// Gives up on the connections still open after the stop: they are dropped.
+    pub(crate) fn abandon(&self) {
+        self.close();
+        self.abandoned.set();
+    }
+
+    /// Completes once the daemon gave up on its connections.
+    pub(crate) fn abandoned_owned(&self) -> WaitForCancellationFutureOwned {
+        self.abandoned.token.clone().cancelled_owned()
     }
 }
 
@@ -154,16 +168,21 @@ impl Watch {
         }
     }
 
+    /// Reading goes on after a pause for room: what the client was given time for starts
+    /// again from now.
+    fn resume(&mut self) {
+        let now = Instant::now();
+        self.paused = false;
+        self.last_read = now;
+        if self.frame_deadline.is_some() && self.first_done {
+            self.frame_deadline = Some(now + self.limits.frame);
+        }
+    }
+
     /// Follows `bytes`, just read.
     fn saw(&mut self, bytes: &[u8]) {
         let now = Instant::now();
         self.last_read = now;
-        if self.paused {
-            self.paused = false;
-            if self.frame_deadline.is_some() && self.first_done {
-                self.frame_deadline = Some(now + self.limits.frame);
-            }
-        }
         let mut rest = bytes;
         while !rest.is_empty() {
             if self.payload_left == 0 {
@@ -274,11 +293,19 @@ impl<S: AsyncRead + Unpin> AsyncRead for StopReading<S> {
             this.watch.paused = true;
             return this.poll_stop(cx);
         }
+        if this.watch.paused {
+            // The daemon was the one not reading: the client's clocks start again.
+            this.watch.resume();
+        }
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Pending => {
                 if this.poll_stop(cx).is_ready() {
                     return Poll::Ready(Ok(()));
+                }
+                // A connection waiting for its calls' replies is not idle.
+                if this.room.has_calls_in_flight() {
+                    this.watch.last_read = Instant::now();
                 }
                 if this.watch.poll_expired(cx) {
                     let (peer, why) = (this.peer, this.watch.expired.unwrap_or_default());

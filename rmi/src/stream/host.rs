@@ -108,7 +108,7 @@ impl OpenStreams {
     /// when the daemon stops.
     pub(crate) fn execute(connection: &Arc<ConnectionState>, request: Request) {
         let Some(in_flight) = connection.begin_call() else {
-            return crate::dispatch::refuse(request, Fault::Busy);
+            return crate::dispatch::refuse(connection, request, Fault::Busy);
         };
         let call = in_flight.connection();
         let serve = tarpc::server::serve(move |_context, invoke: Invoke| async move {
