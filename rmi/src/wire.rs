@@ -311,16 +311,8 @@ where
     let codec = LengthDelimitedCodec::builder()
         .max_frame_length(max_frame)
         .new_codec();
-    // Small buffers to start with (they grow with the frames they carry): an idle connection
-    // should cost the daemon little.
-    let mut parts = tokio_util::codec::FramedParts::new::<bytes::Bytes>(stream, codec);
-    parts.read_buf = bytes::BytesMut::with_capacity(START_BUFFER_BYTES);
-    parts.write_buf = bytes::BytesMut::with_capacity(START_BUFFER_BYTES);
-    Framed::from_parts(parts)
+    Framed::new(stream, codec)
 }
-
-/// The read and write buffers a connection starts with.
-const START_BUFFER_BYTES: usize = 512;
 
 /// The client end of a connection over the stream `S`.
 pub(crate) type ClientTransport<S> = tarpc::serde_transport::Transport<
