@@ -236,8 +236,12 @@ impl Watch {
                 });
                 return true;
             }
-            if self.timer.deadline() != due.into() {
-                self.timer.as_mut().reset(due.into());
+            // The timer is moved earlier at once, but never later: a deadline pushed back (by
+            // every read, for the idle one) is found when the timer fires, so a read costs a
+            // clock reading, not a timer reset.
+            let due_at = tokio::time::Instant::from_std(due);
+            if due_at < self.timer.deadline() || self.timer.is_elapsed() {
+                self.timer.as_mut().reset(due_at);
             }
             if self.timer.as_mut().poll(cx).is_pending() {
                 return false;
