@@ -70,7 +70,7 @@ where
     let run = async move {
         let args: A = match format {
             Format::Json => A::from_json(&call.args)?,
-            Format::Bincode => format
+            Format::Bincode | Format::MessagePack => format
                 .decode(&call.args)
                 .map_err(|e| Fault::BadArguments(e.to_string()))?,
         };

@@ -265,6 +265,20 @@ pub enum Error {
         /// What the codec said.
         message: String,
     },
+    /// A value could not be encoded on this side, so nothing was sent: its `Serialize` failed.
+    #[error("cannot encode {what} {uri} '{method}' ({type_name}): {reason}; nothing was sent")]
+    Unencodable {
+        /// The object's URI.
+        uri: String,
+        /// The method called.
+        method: String,
+        /// What was being encoded: `the arguments of`.
+        what: &'static str,
+        /// The Rust type that did not encode.
+        type_name: &'static str,
+        /// What its `Serialize` said.
+        reason: String,
+    },
     /// `serve` called on a daemon that is already serving or was shut down.
     #[error("this daemon is already serving, or was shut down; call `serve` once per daemon")]
     AlreadyServing,

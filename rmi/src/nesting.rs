@@ -1,6 +1,6 @@
-//! bincode decoding with a bound on nesting.
+//! Decoding with a bound on nesting, for bincode and MessagePack.
 //!
-//! bincode decodes a recursive type (`enum Tree { Leaf, Node(Box<Tree>) }`) recursively, one
+//! Both decoders read through [`Guarded`]. bincode decodes a recursive type (`enum Tree { Leaf, Node(Box<Tree>) }`) recursively, one
 //! stack frame or more per level, and each level costs the sender one byte: a 16 MiB frame
 //! could nest deep enough to overflow any thread's stack, which aborts the process. Every
 //! level reads at least one byte through the reader, so the reader is where the depth is
@@ -45,6 +45,30 @@ pub(crate) fn decode<T: DeserializeOwned>(
             "{} bytes left over after the value: it was encoded from another type",
             left.get()
         ))));
+    }
+    Ok(value)
+}
+
+/// Decodes a `T` from all of `bytes`, written as MessagePack, refusing trailing bytes and
+/// nesting that would take more than [`MAX_STACK_BYTES`] of stack.
+pub(crate) fn decode_msgpack<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<T, rmp_serde::decode::Error> {
+    let left = Cell::new(bytes.len());
+    let reader = Guarded {
+        slice: bytes,
+        left: &left,
+        base: stack_position(),
+    };
+    let mut deserializer = rmp_serde::Deserializer::new(reader);
+    // The stack is the bound that matters; a count of levels would refuse values that fit.
+    deserializer.set_max_depth(usize::MAX);
+    let value = T::deserialize(&mut deserializer)?;
+    if left.get() != 0 {
+        return Err(serde::de::Error::custom(format_args!(
+            "{} bytes left over after the value: it was encoded from another type",
+            left.get()
+        )));
     }
     Ok(value)
 }
@@ -176,5 +200,22 @@ mod tests {
         // A shallow tree is fine.
         let shallow = [1u8, 1, 1, 0];
         assert!(super::decode::<Tree>(&shallow, options()).is_ok());
+    }
+
+    #[test]
+    fn messagepack_nested_past_the_bound_is_refused_not_a_crash() {
+        // `Node(Box<Tree>)` is `{"Node": …}`: a one-entry map (0x81), the name, the value.
+        let level = [&[0x81, 0xa4][..], b"Node"].concat();
+        let mut bytes = level.repeat(2_000_000);
+        bytes.extend([0xa4]);
+        bytes.extend(b"Leaf");
+        let refused = super::decode_msgpack::<Tree>(&bytes).unwrap_err();
+        let message = refused.to_string();
+        assert!(message.contains("nested too deeply"), "{message}");
+        let shallow = rmp_serde::to_vec(&Tree::Node(Box::new(Tree::Leaf))).unwrap();
+        assert!(super::decode_msgpack::<Tree>(&shallow).is_ok());
+        let mut longer = shallow.clone();
+        longer.push(0xc0);
+        assert!(super::decode_msgpack::<Tree>(&longer).is_err());
     }
 }
