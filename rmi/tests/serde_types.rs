@@ -137,7 +137,10 @@ impl Mirror for MirrorImpl {
         value
     }
     async fn refuse(&self, _: Refuses) -> u8 {
-        self.0.lock().unwrap().push(serde_json::Value::from("refuse ran"));
+        self.0
+            .lock()
+            .unwrap()
+            .push(serde_json::Value::from("refuse ran"));
         1
     }
     async fn remember(&self, value: serde_json::Value) {
@@ -158,13 +161,17 @@ async fn mirror() -> (rmi::Daemon, MirrorProxy) {
 #[tokio::test]
 async fn self_describing_values_travel_both_ways() {
     let (daemon, mirror) = mirror().await;
-    let value = json!({"name": "ada", "tags": [1, 2.5, "x", null, true], "nested": {"deep": [[{}]]}});
+    let value =
+        json!({"name": "ada", "tags": [1, 2.5, "x", null, true], "nested": {"deep": [[{}]]}});
     assert_eq!(mirror.json(value.clone()).await.unwrap(), value);
     let flattened = Flattened {
         id: 7,
         extra: HashMap::from([("colour".into(), json!("red")), ("size".into(), json!(3))]),
     };
-    assert_eq!(mirror.flattened(flattened.clone()).await.unwrap(), flattened);
+    assert_eq!(
+        mirror.flattened(flattened.clone()).await.unwrap(),
+        flattened
+    );
     daemon.shutdown().await;
 }
 
@@ -175,13 +182,19 @@ async fn every_enum_representation_travels() {
         External::Unit,
         External::Newtype(3),
         External::Tuple(-4, "t".into()),
-        External::Struct { a: true, b: Some(0.5) },
+        External::Struct {
+            a: true,
+            b: Some(0.5),
+        },
         External::Struct { a: false, b: None },
     ];
     assert_eq!(mirror.external(external.clone()).await.unwrap(), external);
     let internal = vec![
         Internal::Circle { radius: 1.5 },
-        Internal::Square { side: 2, label: "sq".into() },
+        Internal::Square {
+            side: 2,
+            label: "sq".into(),
+        },
         Internal::Nothing,
     ];
     assert_eq!(mirror.internal(internal.clone()).await.unwrap(), internal);
@@ -275,7 +288,10 @@ async fn a_value_that_cannot_be_encoded_fails_before_it_is_sent() {
         "{err}"
     );
     assert!(err.to_string().contains("nothing was sent"), "{err}");
-    assert!(mirror.remembered().await.unwrap().is_empty(), "the method ran");
+    assert!(
+        mirror.remembered().await.unwrap().is_empty(),
+        "the method ran"
+    );
     daemon.shutdown().await;
 }
 
@@ -354,6 +370,9 @@ async fn a_client_one_field_ahead_of_its_server_is_served() {
         branch: Some("north".into()),
     };
     let back = bank.open(sent).await.unwrap();
-    assert_eq!((back.owner.as_str(), back.balance, back.branch), ("ada", 10, None));
+    assert_eq!(
+        (back.owner.as_str(), back.balance, back.branch),
+        ("ada", 10, None)
+    );
     daemon.shutdown().await;
 }
