@@ -315,10 +315,12 @@ impl Settings {
                 // cargo passes it to every bench target.
                 "--bench" => {}
                 "--one-process" => settings.two_processes = false,
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "unknown argument {other:?}; usage: calls [--json] [--quick] [--one-process]"
                 )
-                .into()),
+                    .into())
+                }
             }
         }
         Ok(settings)
