@@ -328,8 +328,21 @@ where
     let codec = LengthDelimitedCodec::builder()
         .max_frame_length(max_frame)
         .new_codec();
-    Framed::new(stream, codec)
+    // Small buffers to start with: they grow to what the connection's traffic needs and
+    // keep that size, so an idle connection costs the daemon little and a busy one no more
+    // reads than with large buffers. Replies are still written in batches of up to
+    // `WRITE_BATCH_BYTES` (the buffer grows to hold them).
+    let mut framed = Framed::with_capacity(stream, codec, START_BUFFER_BYTES);
+    framed.set_backpressure_boundary(WRITE_BATCH_BYTES);
+    framed
 }
+
+/// The read and write buffers a connection starts with. (`Framed::from_parts` would grow
+/// them to 8 KiB each at once: `with_capacity` keeps them to this.)
+const START_BUFFER_BYTES: usize = 2 * 1024;
+
+/// How many bytes of replies (or requests) are gathered before they must be written.
+const WRITE_BATCH_BYTES: usize = 8 * 1024;
 
 /// The client end of a connection over the stream `S`.
 pub(crate) type ClientTransport<S> = tarpc::serde_transport::Transport<

@@ -26,7 +26,7 @@ struct Args {
     /// How long each attack lasts, in seconds.
     #[arg(long, default_value_t = 20)]
     secs: u64,
-    /// Only the attacks whose names contain this.
+    /// Only the attacks (and measures: `idle connections`) whose names contain this.
     #[arg(long)]
     only: Option<String>,
     /// (internal) Serve the target daemon, as the attacks' victim.
@@ -77,7 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let row = run_attack(attack, secs).await?;
         println!("{row}");
     }
-    if args.only.is_none() {
+    if args.only.as_deref().is_none_or(|only| IDLE.contains(only)) {
         let (count, kib) = idle_cost(1000).await?;
         println!(
             "\nAn idle connection (one call made, then nothing) costs the daemon {kib:.1} KiB ({count} connections)."
@@ -85,6 +85,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     Ok(())
 }
+
+/// The name `--only` selects the measure of idle connections by.
+const IDLE: &str = "idle connections";
 
 /// Starts the victim daemon: its process, address and the lines it logs, counted.
 fn start_victim(
