@@ -321,6 +321,8 @@ impl CallInFlight {
 /// An object as a daemon holds it: its trait, and how to run a call on it, types erased.
 pub(crate) trait Hosted: Send + Sync {
     fn descriptor(&self) -> &'static TraitDescriptor;
+    /// Names the object's URI, which errors its methods return record as where they arose.
+    fn set_uri(&mut self, uri: Arc<str>);
     /// Spawns a task that runs `request` on the object (of `handle`, on a connection whose
     /// instances are in `session`) and sends the reply.
     fn execute(&self, handle: u64, request: Request, session: &mut Session);
@@ -361,6 +363,8 @@ enum Source<O> {
 /// Erases an `Expose<P>` object into a [`Hosted`] one.
 pub(crate) struct Host<P, O> {
     source: Source<O>,
+    /// The object's URI, once the daemon hosts it.
+    uri: Option<Arc<str>>,
     proxy: PhantomData<fn() -> P>,
 }
 
@@ -368,6 +372,7 @@ impl<P, O> Host<P, O> {
     pub(crate) fn new(object: O) -> Self {
         Host {
             source: Source::Shared(Arc::new(object)),
+            uri: None,
             proxy: PhantomData,
         }
     }
@@ -378,6 +383,7 @@ impl<P, O> Host<P, O> {
     ) -> Self {
         Host {
             source: Source::Factory(instances, Box::new(factory)),
+            uri: None,
             proxy: PhantomData,
         }
     }
@@ -417,12 +423,17 @@ where
         P::DESCRIPTOR
     }
 
+    fn set_uri(&mut self, uri: Arc<str>) {
+        self.uri = Some(uri);
+    }
+
     fn execute(&self, handle: u64, request: Request, session: &mut Session) {
         let Some(in_flight) = session.shared.begin_call() else {
             return refuse(&session.shared, request, Fault::Busy);
         };
         let connection = in_flight.connection();
         let object = self.instance(handle, session);
+        let uri = self.uri.clone();
         let serve =
             tarpc::server::serve(move |context: tarpc::context::Context, invoke: Invoke| {
                 // Calls this method makes inherit what is left of its caller's deadline, and a
@@ -432,6 +443,7 @@ where
                     trace: Serving::trace_of(&context),
                     connection,
                     format: invoke.format,
+                    object: uri.clone(),
                 };
                 let call = Call {
                     method: invoke.method,

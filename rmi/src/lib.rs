@@ -67,7 +67,7 @@ pub use daemon::{
 pub use describe::{MethodDescriptor, Param, TraitDescriptor};
 pub use dispatch::{Expose, Instances};
 pub use dynamic::{DynamicProxy, JsonReply};
-pub use error::{Error, Result};
+pub use error::{Error, Hop, Result};
 pub use nameserver::{
     check_tag, locate_ns, locate_ns_at, ns_endpoint_from_env, NameServer, NameServerProxy, NsError,
     RegisterOptions, Registration, Tags, DEFAULT_NS_BCPORT, DEFAULT_NS_HOST, DEFAULT_NS_PORT,

@@ -285,6 +285,7 @@ impl DaemonBuilder {
             (None, Some(text)) => text.trim().parse().map_err(|_| Error::InvalidUri {
                 uri: format!("{}={text}", crate::net::CALLBACK_PORT_ENV),
                 reason: "give a port number (0 picks a free one)".into(),
+                hop: Default::default(),
             })?,
             (None, None) => 0,
         };

@@ -110,6 +110,7 @@ impl Daemon {
             .map_err(|source| Error::Listen {
                 addr: "the address given".into(),
                 source,
+                hop: Default::default(),
             })?
             .collect();
         let shown = addrs
@@ -120,6 +121,7 @@ impl Daemon {
         let listen_error = |source| Error::Listen {
             addr: shown.clone(),
             source,
+            hop: Default::default(),
         };
         let listener = TcpListener::bind(&addrs[..]).await.map_err(listen_error)?;
         let local_addr = listener.local_addr().map_err(listen_error)?;
@@ -183,8 +185,9 @@ impl Daemon {
     }
 
     /// Hosts `host` under `id`.
-    fn host(&self, id: String, host: impl Hosted + 'static) -> Result<ObjectUri, Error> {
+    fn host(&self, id: String, mut host: impl Hosted + 'static) -> Result<ObjectUri, Error> {
         let uri = self.uri_for(&id)?;
+        host.set_uri(uri.to_string().into());
         let trait_name = host.descriptor().name.clone();
         self.shared.objects.insert(uri.id(), Arc::new(host))?;
         tracing::debug!(%uri, %trait_name, "registered");
@@ -399,7 +402,9 @@ impl Daemon {
             if self.shared.stop.is_stopped() {
                 return Ok(());
             }
-            return Err(Error::AlreadyServing);
+            return Err(Error::AlreadyServing {
+                hop: Default::default(),
+            });
         };
         tracing::info!(addr = %self.shared.local_addr, "daemon serving");
         loop {
@@ -622,6 +627,7 @@ fn advertised(advertise: Option<&str>, local: SocketAddr) -> Result<(Endpoint, b
                 std::io::ErrorKind::InvalidInput,
                 format!("cannot advertise {text:?}: {e}"),
             ),
+            hop: Default::default(),
         })?;
         return Ok((endpoint, false));
     }

@@ -53,6 +53,7 @@ pub(crate) fn parse_port(variable: &str, text: &str) -> Result<u16, Error> {
         .ok_or_else(|| Error::InvalidUri {
             uri: format!("{variable}={text}"),
             reason: format!("{variable} must be a port number (1-65535)"),
+            hop: Default::default(),
         })
 }
 
@@ -103,7 +104,7 @@ pub(crate) async fn locate_ns_with(
             reason: format!(
                 "nothing answers at {local} ({}); and no name server answered the broadcast: {tried}",
                 local_error.reason()
-            ),
+            ), hop: Default::default(),
         }),
     }
 }
@@ -138,6 +139,7 @@ pub(crate) async fn locate_ns_at_with(
         .map_err(|e| Error::NameServerUnreachable {
             endpoint: endpoint.to_string(),
             reason: e.reason(),
+            hop: Default::default(),
         })
 }
 
@@ -255,6 +257,7 @@ pub(crate) async fn resolve_meta(
         .ok_or_else(|| Error::NoObjectWithTags {
             tags: meta.tags().iter().cloned().collect::<Vec<_>>().join(","),
             name_server: at,
+            hop: Default::default(),
         })
 }
 
@@ -263,10 +266,12 @@ fn ns_error(error: NsError, at: &str, uri: impl Fn() -> String) -> Error {
         NsError::NotFound(name) => Error::NameNotFound {
             name,
             name_server: at.to_owned(),
+            hop: Default::default(),
         },
         other => Error::InvalidUri {
             uri: uri(),
             reason: other.to_string(),
+            hop: Default::default(),
         },
     }
 }

@@ -25,11 +25,13 @@ pub(super) fn route(bound: &Bound, method: usize) -> Error {
             method: method_name(bound, method),
             client: client.signature(),
             server: server.clone(),
+            hop: Default::default(),
         },
         _ => Error::UnknownMethod {
             uri: bound.uri_text.clone(),
             trait_name: bound.descriptor.name.to_string(),
             method: method_name(bound, method),
+            hop: Default::default(),
         },
     }
 }
@@ -38,8 +40,9 @@ pub(crate) fn codec(bound: &Bound, method: usize, action: &'static str, message:
     Error::Codec {
         uri: bound.uri_text.clone(),
         method: method_name(bound, method),
-        action,
+        action: action.into(),
         message,
+        hop: Default::default(),
     }
 }
 
@@ -50,11 +53,13 @@ pub(crate) fn fault(bound: &Bound, method: usize, fault: wire::Fault) -> Error {
         wire::Fault::UnknownObject => Error::UnknownObject {
             uri,
             id: bound.uri.id().to_owned(),
+            hop: Default::default(),
         },
         wire::Fault::UnknownMethod => Error::UnknownMethod {
             uri,
             trait_name: bound.descriptor.name.to_string(),
             method: method_name(bound, method),
+            hop: Default::default(),
         },
         wire::Fault::BadArguments(message) => codec(
             bound,
@@ -72,6 +77,7 @@ pub(crate) fn fault(bound: &Bound, method: usize, fault: wire::Fault) -> Error {
                 .and_then(|m| m.params.get(index as usize))
                 .map_or_else(|| format!("#{index}"), |p| p.to_string()),
             message,
+            hop: Default::default(),
         },
         wire::Fault::BadResult(message) => codec(
             bound,
@@ -83,27 +89,33 @@ pub(crate) fn fault(bound: &Bound, method: usize, fault: wire::Fault) -> Error {
             uri,
             method: method_name(bound, method),
             message,
+            hop: Default::default(),
         },
         wire::Fault::Stopping => Error::Stopping {
             uri,
             method: method_name(bound, method),
+            hop: Default::default(),
         },
         wire::Fault::Cancelled => Error::Cancelled {
             uri,
             method: method_name(bound, method),
+            hop: Default::default(),
         },
         wire::Fault::Busy => Error::Busy {
             uri,
             method: method_name(bound, method),
+            hop: Default::default(),
         },
         wire::Fault::UnknownStream => Error::StreamClosed {
             uri,
             method: method_name(bound, method),
+            hop: Default::default(),
         },
         wire::Fault::StreamBroken(reason) => Error::StreamBroken {
             uri,
             method: method_name(bound, method),
             reason,
+            hop: Default::default(),
         },
     }
 }
@@ -118,16 +130,19 @@ pub(crate) fn transport(bound: &Bound, method: usize, error: RpcError, waited: D
             uri,
             method,
             after: waited,
+            hop: Default::default(),
         },
         RpcError::Server(e) if e.kind == std::io::ErrorKind::TimedOut => Error::Timeout {
             uri,
             method,
             after: waited,
+            hop: Default::default(),
         },
         other => Error::Disconnected {
             uri,
             method,
             reason: error_chain(&other),
+            hop: Default::default(),
         },
     }
 }

@@ -158,6 +158,7 @@ impl FailOver {
                 .collect::<Vec<_>>()
                 .join(","),
             reason: errors.join("; "),
+            hop: Default::default(),
         })
     }
 }
@@ -193,6 +194,7 @@ impl ProxyCore {
         .map_err(|_| Error::Connect {
             endpoint: target.to_string(),
             reason: format!("finding and binding the object took the whole timeout of {timeout:?}"),
+            hop: Default::default(),
         })??;
         Ok(ProxyCore::with_link(target, binder, bound, timeout, config))
     }
@@ -321,6 +323,7 @@ impl ProxyCore {
                     "connecting again to {} took the whole timeout of {:?}",
                     self.link.target, self.timeout
                 ),
+                hop: Default::default(),
             })??;
         Ok((fresh, self.timeout.saturating_sub(started.elapsed())))
     }
