@@ -402,9 +402,10 @@ impl Error {
     /// message, which gives its own advice.
     pub(crate) fn reason(&self) -> String {
         match self {
-            Error::Connect { reason, .. } | Error::NameServerUnreachable { reason, .. } => {
-                reason.clone()
-            }
+            Error::Connect { reason, .. } | Error::NameServerUnreachable { reason, .. } => reason
+                .strip_suffix(DAEMON_ADVICE)
+                .unwrap_or(reason)
+                .to_owned(),
             other => other.to_string(),
         }
     }
@@ -572,6 +573,10 @@ mod io_error {
         .unwrap_or(Other)
     }
 }
+
+/// The advice a refused connection's reason ends with; left out where the error is quoted in
+/// another that gives its own (an unreachable name server: start one).
+pub(crate) const DAEMON_ADVICE: &str = "; is a daemon running there?";
 
 /// A `Result` whose error is [`rmi::Error`](Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -116,7 +116,7 @@ pub(crate) async fn locate_ns_among_with(
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(","),
-        reason: e.to_string(),
+        reason: e.reason(),
         hop: Default::default(),
     })
 }

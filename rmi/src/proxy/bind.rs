@@ -89,7 +89,7 @@ impl Connection {
         let opening = async {
             let stream = tokio::net::TcpStream::connect(endpoint.connect_target())
                 .await
-                .map_err(|e| connect_error(format!("{e}; is a daemon running there?")))?;
+                .map_err(|e| connect_error(format!("{e}{}", crate::error::DAEMON_ADVICE)))?;
             // Small request/reply frames must not wait for Nagle's algorithm.
             let _ = stream.set_nodelay(true);
             let local = stream.local_addr().ok();

@@ -141,9 +141,20 @@ pub(crate) fn transport(bound: &Bound, method: usize, error: RpcError, waited: D
         other => Error::Disconnected {
             uri,
             method,
-            reason: error_chain(&other),
+            reason: lost(&other),
             hop: Default::default(),
         },
+    }
+}
+
+/// Why a connection was lost, in words about the connection: tarpc says `Shutdown` ("the
+/// connection to the server was already shutdown") whenever its connection task has ended,
+/// which here means the daemon closed the connection or went away, not that anyone shut
+/// anything down on this side.
+fn lost(error: &RpcError) -> String {
+    match error {
+        RpcError::Shutdown => "the daemon closed the connection or went away".to_owned(),
+        other => error_chain(other),
     }
 }
 
@@ -157,4 +168,25 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
         source = e.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_connection_is_not_called_a_shutdown() {
+        let reason = lost(&RpcError::Shutdown);
+        assert!(!reason.contains("shutdown"), "{reason}");
+        let error = Error::Disconnected {
+            uri: "rmi:obj_1@127.0.0.1:4000".into(),
+            method: "f".into(),
+            reason,
+            hop: Default::default(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "the connection to rmi:obj_1@127.0.0.1:4000 was lost during 'f': the daemon closed the connection or went away; check that its server is still running, then retry (the proxy reconnects on its next call)"
+        );
+    }
 }

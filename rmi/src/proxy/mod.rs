@@ -143,7 +143,7 @@ impl FailOver {
             // Each step is bounded by the deadline; this is a safety net.
             match tokio::time::timeout_at((deadline + SAFETY_MARGIN).into(), binding).await {
                 Ok(Ok(bound)) => return Ok(bound),
-                Ok(Err(e)) => errors.push(e.to_string()),
+                Ok(Err(e)) => errors.push(format!("{candidate}: {}", e.reason())),
                 Err(_) => errors.push(format!(
                     "{candidate}: no answer within {:?}",
                     self.connect_timeout
