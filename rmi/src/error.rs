@@ -580,3 +580,87 @@ pub(crate) const DAEMON_ADVICE: &str = "; is a daemon running there?";
 
 /// A `Result` whose error is [`rmi::Error`](Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Format;
+
+    /// `error` after a trip through each format, outside any call served (so its hop stays).
+    fn round_trips(error: &Error) -> Vec<Error> {
+        [Format::Bincode, Format::Json]
+            .into_iter()
+            .map(|format| format.decode(&format.encode(error).unwrap()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_of_field_crosses_and_keeps_its_message() {
+        let errors = [
+            Error::Listen {
+                addr: "127.0.0.1:80".into(),
+                source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
+                hop: Hop::at("rmi:obj_1@127.0.0.1:4000"),
+            },
+            Error::Codec {
+                uri: "rmi:obj_1@127.0.0.1:4000".into(),
+                method: "f".into(),
+                action: "decode the result of".into(),
+                message: "bad".into(),
+                hop: Hop::default(),
+            },
+            Error::Timeout {
+                uri: "rmi:obj_1@127.0.0.1:4000".into(),
+                method: "f".into(),
+                after: Duration::from_millis(1500),
+                hop: Hop::default(),
+            },
+            crate::NsError::Storage("disk full".into()).into(),
+            Error::AlreadyServing {
+                hop: Hop::at("rmi:x@h:1"),
+            },
+        ];
+        for error in &errors {
+            for back in round_trips(error) {
+                assert_eq!(back.to_string(), error.to_string());
+                assert_eq!(back.hop(), error.hop());
+                assert_eq!(std::mem::discriminant(&back), std::mem::discriminant(error));
+            }
+        }
+        let listen = round_trips(&errors[0]).remove(0);
+        match listen {
+            Error::Listen { source, .. } => {
+                assert_eq!(source.kind(), std::io::ErrorKind::PermissionDenied)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refusal_from_ns_error_names_the_name_server_only_when_known() {
+        let err: Error = crate::NsError::NotFound("bank".into()).into();
+        assert_eq!(
+            err.to_string(),
+            "the name server refused: the name 'bank' is not registered"
+        );
+        let err = Error::NameServerRefused {
+            name_server: "127.0.0.1:9090".into(),
+            source: crate::NsError::NotFound("bank".into()),
+            hop: Hop::default(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "the name server at 127.0.0.1:9090 refused: the name 'bank' is not registered"
+        );
+    }
+
+    /// The README's registration line, `??` and all, in a function returning `rmi::Result`.
+    #[allow(dead_code)]
+    async fn register(uri: crate::ObjectUri) -> Result<()> {
+        crate::locate_ns()
+            .await?
+            .register("server".into(), uri)
+            .await??;
+        Ok(())
+    }
+}
