@@ -16,6 +16,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::daemon::{Stop, UntilClosed};
 use crate::describe::TraitDescriptor;
+use crate::oneway::{OnewayReport, OnewayWatch};
 use crate::proxy::Proxy;
 use crate::serving::{self, Serving};
 use crate::stream::OpenStreams;
@@ -29,6 +30,8 @@ pub struct Call {
     pub(crate) args: Payload,
     /// The largest result the connection's frames carry.
     pub(crate) max_result: usize,
+    /// For a `#[oneway]` method: where its failure goes, as nobody waits for it.
+    pub(crate) oneway: Option<OnewayReport>,
 }
 
 impl Call {
@@ -88,9 +91,10 @@ where
 }
 
 /// Runs a `#[oneway]` method: answers at once, and runs the method in a task of its own, which
-/// the caller's leaving does not cancel; its failures are logged here, as no one waits for them.
+/// the caller's leaving does not cancel. No one waits for its failures: the daemon counts
+/// them, hands them to its `on_oneway_failure` hook and logs them (see [`crate::OnewayFailure`]).
 pub fn invoke_oneway<A, F, Fut>(
-    call: Call,
+    mut call: Call,
     method: F,
 ) -> impl Future<Output = Reply> + Send + 'static
 where
@@ -100,9 +104,18 @@ where
 {
     let format = call.format;
     let index = call.method;
+    let report = call.oneway.take();
     tokio::spawn(async move {
         if let Err(fault) = invoke(call, method).await {
-            crate::throttle::warn_throttled!(method = index, "oneway call failed: {fault:?}");
+            match report {
+                Some(report) => report.failed(index, fault),
+                None => {
+                    crate::throttle::warn_throttled!(
+                        method = index,
+                        "oneway call failed: {fault:?}"
+                    )
+                }
+            }
         }
     });
     std::future::ready(
@@ -214,6 +227,7 @@ impl Session {
         max_payload: usize,
         stop: Stop,
         calls: tokio_util::task::TaskTracker,
+        oneway: Arc<OnewayWatch>,
     ) -> Self {
         Session {
             instances: Default::default(),
@@ -225,6 +239,7 @@ impl Session {
                 reader: futures::task::AtomicWaker::new(),
                 max_payload,
                 stop,
+                oneway,
             }),
         }
     }
@@ -245,6 +260,8 @@ pub(crate) struct ConnectionState {
     pub(crate) max_payload: usize,
     /// The daemon's stop: a pull waiting for items ends with it.
     pub(crate) stop: Stop,
+    /// Where the failures of its `#[oneway]` calls go.
+    pub(crate) oneway: Arc<OnewayWatch>,
 }
 
 impl ConnectionState {
@@ -445,11 +462,18 @@ where
                     format: invoke.format,
                     object: uri.clone(),
                 };
+                let oneway = OnewayReport::for_call(
+                    &serving.connection.oneway,
+                    &uri,
+                    P::DESCRIPTOR,
+                    invoke.method,
+                );
                 let call = Call {
                     method: invoke.method,
                     format: invoke.format,
                     args: invoke.args,
                     max_result: serving.connection.max_payload,
+                    oneway,
                 };
                 // A call still running when the daemon's grace period ends is cancelled.
                 let stop = serving.connection.stop.clone();
@@ -478,6 +502,7 @@ mod tests {
             format: Format::Bincode,
             args: Format::Bincode.encode(args).unwrap(),
             max_result: crate::wire::MAX_PAYLOAD_BYTES,
+            oneway: None,
         }
     }
 

@@ -47,6 +47,7 @@ mod error;
 mod nameserver;
 mod nesting;
 mod net;
+mod oneway;
 mod proxy;
 mod remote;
 mod security;
@@ -78,6 +79,7 @@ pub use net::{
     host_from_env, is_loopback_host, unbracket, ADVERTISE_ENV, CALLBACK_HOST_ENV,
     CALLBACK_PORT_ENV, CONNECT_TIMEOUT_ENV, HOST_ENV,
 };
+pub use oneway::OnewayFailure;
 pub use proxy::{connect, Proxy, ProxyCore};
 pub use remote::Remote;
 pub use security::tls::{ClientTls, ServerTls, TLS_ENV};

@@ -373,6 +373,20 @@ impl Daemon {
         self.shared.local_addr
     }
 
+    /// How many `#[oneway]` calls have failed on this daemon (their method panicked, or their
+    /// arguments did not decode). Their callers never hear of it: this count, the hook set with
+    /// [`DaemonBuilder::on_oneway_failure`] and the log are where such failures go.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    /// assert_eq!(daemon.oneway_failures(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn oneway_failures(&self) -> u64 {
+        self.shared.settings.oneway.failures()
+    }
+
     /// Serves calls until [`shutdown`](Daemon::shutdown), then waits for the calls in flight.
     /// Fails with [`Error::AlreadyServing`] if it is already serving; returns at once if the
     /// daemon was shut down.
@@ -755,6 +769,7 @@ where
         max_payload,
         stop,
         shared.calls.clone(),
+        settings.oneway.clone(),
     );
     let limits = stop::ReadLimits {
         idle: settings.idle_timeout,
