@@ -134,7 +134,7 @@ pub use wire::{DEFAULT_TIMEOUT, MAX_FRAME_BYTES, MAX_PAYLOAD_BYTES, MAX_TIMEOUT}
 /// # Ok(()) }
 /// ```
 ///
-/// A method's error may be [`rmi::Error`](Error) itself, for a server that forwards calls to
+/// A method's error may be [`rmi::Error`] itself, for a server that forwards calls to
 /// others: it arrives as the same variant, naming the server where it arose ([`Error::hop`]).
 ///
 /// # `#[oneway]`

@@ -20,7 +20,7 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// How many connections one client address may have at once unless told otherwise: well
-/// under [`DEFAULT_MAX_CONNECTIONS`], so one address cannot take every slot.
+/// under the 10,000 connections a daemon serves by default, so one address cannot take every slot.
 pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 128;
 
 /// How long a connection may send nothing before the daemon closes it, unless told otherwise.
