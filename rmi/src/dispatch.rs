@@ -339,7 +339,7 @@ impl CallInFlight {
 pub(crate) trait Hosted: Send + Sync {
     fn descriptor(&self) -> &'static TraitDescriptor;
     /// Names the object's URI, which errors its methods return record as where they arose.
-    fn set_uri(&mut self, uri: Arc<str>);
+    fn set_uri(&mut self, uri: Arc<String>);
     /// Spawns a task that runs `request` on the object (of `handle`, on a connection whose
     /// instances are in `session`) and sends the reply.
     fn execute(&self, handle: u64, request: Request, session: &mut Session);
@@ -381,7 +381,7 @@ enum Source<O> {
 pub(crate) struct Host<P, O> {
     source: Source<O>,
     /// The object's URI, once the daemon hosts it.
-    uri: Option<Arc<str>>,
+    uri: Option<Arc<String>>,
     proxy: PhantomData<fn() -> P>,
 }
 
@@ -440,7 +440,7 @@ where
         P::DESCRIPTOR
     }
 
-    fn set_uri(&mut self, uri: Arc<str>) {
+    fn set_uri(&mut self, uri: Arc<String>) {
         self.uri = Some(uri);
     }
 

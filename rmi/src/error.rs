@@ -419,7 +419,7 @@ impl Error {
     /// assert_eq!(err.hop(), None);
     /// ```
     pub fn hop(&self) -> Option<&str> {
-        self.hop_field().0.as_deref()
+        self.hop_field().0.as_deref().map(String::as_str)
     }
 
     fn hop_field(&self) -> &Hop {
@@ -464,7 +464,7 @@ impl Error {
 /// Serialized inside a call being served, a `Hop` not yet set becomes the URI of the object
 /// serving the call: that is how an error records the server it arose on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Hop(Option<Arc<str>>);
+pub struct Hop(Option<Arc<String>>);
 
 impl Hop {
     /// The hop of an error that arose at the object `uri`.
@@ -475,7 +475,7 @@ impl Hop {
     /// assert_eq!(rmi::Hop::default().to_string(), "");
     /// ```
     pub fn at(uri: impl std::fmt::Display) -> Self {
-        Hop(Some(uri.to_string().into()))
+        Hop(Some(Arc::new(uri.to_string())))
     }
 }
 

@@ -100,7 +100,7 @@ impl OnewayWatch {
 #[derive(Debug)]
 pub(crate) struct OnewayReport {
     pub(crate) watch: Arc<OnewayWatch>,
-    pub(crate) uri: Option<Arc<str>>,
+    pub(crate) uri: Option<Arc<String>>,
     pub(crate) descriptor: &'static TraitDescriptor,
 }
 
@@ -109,7 +109,7 @@ impl OnewayReport {
     /// `#[oneway]`; other calls have their caller to report to.
     pub(crate) fn for_call(
         watch: &Arc<OnewayWatch>,
-        uri: &Option<Arc<str>>,
+        uri: &Option<Arc<String>>,
         descriptor: &'static TraitDescriptor,
         method: u32,
     ) -> Option<Self> {
@@ -123,7 +123,11 @@ impl OnewayReport {
 
     /// Reports that the call of `method` failed with `fault`.
     pub(crate) fn failed(self, method: u32, fault: Fault) {
-        let uri = self.uri.as_deref().unwrap_or("(an object)").to_owned();
+        let uri = self
+            .uri
+            .as_deref()
+            .map_or("(an object)", String::as_str)
+            .to_owned();
         let descriptor = self.descriptor.methods.get(method as usize);
         let method = descriptor.map_or_else(|| format!("#{method}"), |m| m.name.to_string());
         let error = error_of(&uri, &method, descriptor, fault);

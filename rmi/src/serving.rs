@@ -22,7 +22,7 @@ pub(crate) struct Serving {
     /// such as re-entrant calls), and refuses those from clients.
     pub(crate) trace: u128,
     /// The URI of the object serving the call: where an `rmi::Error` it returns arose.
-    pub(crate) object: Option<Arc<str>>,
+    pub(crate) object: Option<Arc<String>>,
 }
 
 impl Serving {

@@ -187,7 +187,7 @@ impl Daemon {
     /// Hosts `host` under `id`.
     fn host(&self, id: String, mut host: impl Hosted + 'static) -> Result<ObjectUri, Error> {
         let uri = self.uri_for(&id)?;
-        host.set_uri(uri.to_string().into());
+        host.set_uri(Arc::new(uri.to_string()));
         let trait_name = host.descriptor().name.clone();
         self.shared.objects.insert(uri.id(), Arc::new(host))?;
         tracing::debug!(%uri, %trait_name, "registered");
