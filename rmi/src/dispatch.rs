@@ -8,7 +8,7 @@ use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use futures::FutureExt;
@@ -73,7 +73,7 @@ where
     let run = async move {
         let args: A = match format {
             Format::Json => A::from_json(&call.args)?,
-            Format::Bincode => format
+            Format::Bincode | Format::MessagePack => format
                 .decode(&call.args)
                 .map_err(|e| Fault::BadArguments(e.to_string()))?,
         };
@@ -215,8 +215,6 @@ pub(crate) type Request = tarpc::server::InFlightRequest<Invoke, Reply>;
 pub(crate) struct Session {
     instances: std::collections::HashMap<u64, Arc<dyn std::any::Any + Send + Sync>>,
     pub(crate) shared: Arc<ConnectionState>,
-    /// Where the daemon tracks its calls in flight, which shutdown waits for.
-    calls: tokio_util::task::TaskTracker,
 }
 
 impl Session {
@@ -231,8 +229,8 @@ impl Session {
     ) -> Self {
         Session {
             instances: Default::default(),
-            calls,
             shared: Arc::new(ConnectionState {
+                calls,
                 streams: OpenStreams::default(),
                 in_flight: AtomicUsize::new(0),
                 max_in_flight,
@@ -249,6 +247,9 @@ impl Session {
 /// returned, and how many are in flight.
 pub(crate) struct ConnectionState {
     pub(crate) streams: OpenStreams,
+    /// Where the daemon tracks the calls that run in tasks of their own, which shutdown
+    /// waits for.
+    calls: tokio_util::task::TaskTracker,
     /// Calls begun and not yet answered: a call counts until its reply is handed to the
     /// connection's writer, so a client that does not read its replies stops being read.
     in_flight: AtomicUsize,
@@ -279,6 +280,37 @@ impl ConnectionState {
     pub(crate) fn force_call(self: &Arc<Self>) -> CallInFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         CallInFlight(Arc::clone(self))
+    }
+
+    /// Runs `call` (a [`CallInFlight::execute`]).
+    ///
+    /// It is first polled here, in the connection's task: most calls finish without waiting,
+    /// and their reply is then written by the task that read the request, with no other
+    /// thread woken. A call that waits moves to a task of its own. `slow` is the method's
+    /// mark: a call that ran longer than [`INLINE_BUDGET`] before it finished or waited sets
+    /// it, and from then on the method's calls start in tasks of their own, so a CPU-heavy
+    /// method holds up its connection's other calls once at most.
+    pub(crate) fn answer<F>(&self, call: F, slow: &AtomicBool)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let call = self.calls.track_future(call);
+        if slow.load(Ordering::Relaxed) {
+            tokio::spawn(call);
+            return;
+        }
+        let mut call = Box::pin(call);
+        let started = std::time::Instant::now();
+        // A waker that does nothing: a call still pending is polled again by its own task
+        // at once, which registers that task's waker.
+        let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
+        let finished = call.as_mut().poll(&mut cx).is_ready();
+        if started.elapsed() > INLINE_BUDGET {
+            slow.store(true, Ordering::Relaxed);
+        }
+        if !finished {
+            tokio::spawn(call);
+        }
     }
 
     /// Whether a call is in flight on the connection.
@@ -325,7 +357,8 @@ impl CallInFlight {
         Arc::clone(&self.0)
     }
 
-    /// Runs `request` with `serve`, counted in flight until its reply is handed over.
+    /// Runs `request` with `serve`, counted in flight until its reply is handed over. Give
+    /// it to [`ConnectionState::answer`].
     pub(crate) async fn execute<S>(self, request: Request, serve: S)
     where
         S: tarpc::server::Serve<Req = Invoke, Resp = Reply>,
@@ -334,6 +367,13 @@ impl CallInFlight {
         drop(self);
     }
 }
+
+/// How long a call may run in its connection's task before it finishes or waits; one that
+/// takes longer marks its method to run in tasks of its own (see [`ConnectionState::answer`]).
+pub(crate) const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_micros(500);
+
+/// The mark of answers that are always quick (refusals): never set.
+static QUICK: AtomicBool = AtomicBool::new(false);
 
 /// An object as a daemon holds it: its trait, and how to run a call on it, types erased.
 pub(crate) trait Hosted: Send + Sync {
@@ -382,25 +422,30 @@ pub(crate) struct Host<P, O> {
     source: Source<O>,
     /// The object's URI, once the daemon hosts it.
     uri: Option<Arc<String>>,
+    /// Per method, whether its calls start in tasks of their own (see
+    /// [`ConnectionState::answer`]).
+    slow: Box<[AtomicBool]>,
     proxy: PhantomData<fn() -> P>,
 }
 
-impl<P, O> Host<P, O> {
+impl<P: Proxy, O> Host<P, O> {
     pub(crate) fn new(object: O) -> Self {
-        Host {
-            source: Source::Shared(Arc::new(object)),
-            uri: None,
-            proxy: PhantomData,
-        }
+        Self::from_source(Source::Shared(Arc::new(object)))
     }
 
     pub(crate) fn with_factory(
         instances: Instances,
         factory: impl Fn() -> O + Send + Sync + 'static,
     ) -> Self {
+        Self::from_source(Source::Factory(instances, Box::new(factory)))
+    }
+
+    fn from_source(source: Source<O>) -> Self {
+        let methods = P::DESCRIPTOR.methods.len();
         Host {
-            source: Source::Factory(instances, Box::new(factory)),
+            source,
             uri: None,
+            slow: (0..methods).map(|_| AtomicBool::new(false)).collect(),
             proxy: PhantomData,
         }
     }
@@ -451,6 +496,7 @@ where
         let connection = in_flight.connection();
         let object = self.instance(handle, session);
         let uri = self.uri.clone();
+        let method = request.get().message.method;
         let serve =
             tarpc::server::serve(move |context: tarpc::context::Context, invoke: Invoke| {
                 // Calls this method makes inherit what is left of its caller's deadline, and a
@@ -479,7 +525,10 @@ where
                 let stop = serving.connection.stop.clone();
                 UntilClosed::new(serving::scope(serving, object.dispatch(call)), &stop).map(Ok)
             });
-        session.calls.spawn(in_flight.execute(request, serve));
+        let slow = self.slow.get(method as usize).unwrap_or(&QUICK);
+        session
+            .shared
+            .answer(in_flight.execute(request, serve), slow);
     }
 }
 
@@ -489,7 +538,7 @@ where
 pub(crate) fn refuse(connection: &Arc<ConnectionState>, request: Request, fault: Fault) {
     let serve =
         tarpc::server::serve(move |_context, _invoke: Invoke| std::future::ready(Ok(Err(fault))));
-    tokio::spawn(connection.force_call().execute(request, serve));
+    connection.answer(connection.force_call().execute(request, serve), &QUICK);
 }
 
 #[cfg(test)]

@@ -388,6 +388,25 @@ pub enum Error {
         #[serde(default)]
         hop: Hop,
     },
+    /// A value could not be encoded on this side, so nothing was sent: its `Serialize` failed.
+    #[error(
+        "cannot encode {what} {uri} '{method}' ({type_name}): {reason}; nothing was sent{hop}"
+    )]
+    Unencodable {
+        /// The object's URI.
+        uri: String,
+        /// The method called.
+        method: String,
+        /// What was being encoded: `the arguments of`.
+        what: Box<str>,
+        /// The Rust type that did not encode.
+        type_name: Box<str>,
+        /// What its `Serialize` said.
+        reason: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
+    },
     /// `serve` called on a daemon that is already serving or was shut down.
     #[error("this daemon is already serving, or was shut down; call `serve` once per daemon{hop}")]
     AlreadyServing {
@@ -452,6 +471,7 @@ impl Error {
             | BadArgument { hop, .. }
             | BadCall { hop, .. }
             | Codec { hop, .. }
+            | Unencodable { hop, .. }
             | AlreadyServing { hop } => hop,
         }
     }

@@ -162,13 +162,21 @@ pub enum Fault {
     Cancelled,
 }
 
-/// The encoding of arguments and results inside a call.
+/// The encoding of arguments and results inside a call. The daemon answers in the format it
+/// was called in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Format {
-    /// bincode: what typed proxies use.
+    /// bincode: compact, but not self-describing. Types that need to see what comes next
+    /// (`serde_json::Value`, `#[serde(flatten)]`, internally tagged and untagged enums) and
+    /// structs that differ by a field between client and server do not decode. Kept for
+    /// callers that send it and for rmi's own control messages.
     Bincode,
     /// JSON: for callers that have no Rust types, such as a command line.
     Json,
+    /// MessagePack, structs as maps of field names: what typed proxies use. Self-describing,
+    /// so every type serde can write and read travels, and a struct may gain `Option` (or
+    /// `#[serde(default)]`) fields on one side before the other.
+    MessagePack,
 }
 
 /// Why a value did not encode or decode.
@@ -201,6 +209,12 @@ impl Format {
                 serde_json::to_writer(&mut bytes, value).map_err(|e| codec_error(&e))?;
                 Ok(Payload(bytes))
             }
+            Format::MessagePack => {
+                // Written once: inline while it fits, then on the heap.
+                let mut bytes = SmallVec::new();
+                rmp_serde::encode::write_named(&mut bytes, value).map_err(|e| codec_error(&e))?;
+                Ok(Payload(bytes))
+            }
         }
     }
 
@@ -210,6 +224,9 @@ impl Format {
             Format::Bincode => crate::nesting::decode(bytes, bincode_options())
                 .map_err(|e| CodecError(e.to_string())),
             Format::Json => serde_json::from_slice(bytes).map_err(|e| CodecError(e.to_string())),
+            Format::MessagePack => {
+                crate::nesting::decode_msgpack(bytes).map_err(|e| CodecError(e.to_string()))
+            }
         }
     }
 }
@@ -336,7 +353,7 @@ mod tests {
 
     #[test]
     fn formats_round_trip_tuples() {
-        for format in [Format::Bincode, Format::Json] {
+        for format in [Format::Bincode, Format::Json, Format::MessagePack] {
             let bytes = format.encode(&("a".to_string(), 5u64)).unwrap();
             let (a, b): (String, u64) = format.decode(&bytes).unwrap();
             assert_eq!((a.as_str(), b), ("a", 5));

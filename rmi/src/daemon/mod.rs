@@ -781,9 +781,8 @@ where
     let framed = wire::framed(stream, settings.max_frame_bytes);
     let transport = tarpc::serde_transport::new(framed, wire::ServerCodec::default());
     let mut requests = BaseChannel::with_defaults(transport).requests();
-    // Each call runs in a task of its own, spawned by its object, untracked: the channel ends
-    // only after the replies of all its calls in flight are written, so waiting for the
-    // connection tasks waits for the calls too.
+    // A call that finishes without waiting is answered right here; one that waits runs in a
+    // task of its own, tracked in `shared.calls` (see `ConnectionState::answer`).
     // Once the daemon gives up on connections that do not take their last replies, the
     // connection is dropped with them.
     let abandoned = shared.stop.abandoned_owned();

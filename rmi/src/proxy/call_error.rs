@@ -46,6 +46,18 @@ pub(crate) fn codec(bound: &Bound, method: usize, action: &'static str, message:
     }
 }
 
+/// The error for arguments of type `A` that did not encode: nothing was sent.
+pub(crate) fn unencodable<A: ?Sized>(bound: &Bound, method: usize, reason: String) -> Error {
+    Error::Unencodable {
+        uri: bound.uri_text.clone(),
+        method: method_name(bound, method),
+        what: "the arguments of".into(),
+        type_name: std::any::type_name::<A>().into(),
+        reason,
+        hop: Default::default(),
+    }
+}
+
 /// The error for the server's `fault`.
 pub(crate) fn fault(bound: &Bound, method: usize, fault: wire::Fault) -> Error {
     let uri = bound.uri_text.clone();

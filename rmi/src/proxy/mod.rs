@@ -26,6 +26,18 @@ use crate::uri::{IntoUri, ObjectUri, Uri};
 use crate::wire::{self, check_size, Format, Invoke, Payload, MAX_TIMEOUT};
 use crate::Error;
 
+/// How typed proxies encode arguments and expect results: self-describing, so every serde
+/// type travels (see [`Format::MessagePack`]).
+const FORMAT: Format = Format::MessagePack;
+
+/// `args` encoded for `method` on `bound`; a value whose `Serialize` fails is an error here,
+/// naming its type, before anything is sent.
+fn encode_args<A: Serialize>(bound: &Bound, method: usize, args: &A) -> Result<Payload, Error> {
+    FORMAT
+        .encode(args)
+        .map_err(|e| call_error::unencodable::<A>(bound, method, e.to_string()))
+}
+
 /// How much later than its own deadline connecting is cut short, if a step overran it.
 const SAFETY_MARGIN: Duration = Duration::from_millis(250);
 
@@ -366,17 +378,11 @@ impl ProxyCore {
         R: DeserializeOwned,
     {
         let (bound, timeout) = self.bound().await?;
-        let args = Format::Bincode.encode(args).map_err(|e| {
-            call_error::codec(&bound, method, "encode the arguments of", e.to_string())
-        })?;
-        let (bound, result) = self
-            .send(bound, timeout, method, Format::Bincode, args)
-            .await?;
+        let args = encode_args(&bound, method, args)?;
+        let (bound, result) = self.send(bound, timeout, method, FORMAT, args).await?;
         // A stream in the result pulls its items over this binding.
-        crate::stream::receiving(&bound, method, Format::Bincode, || {
-            Format::Bincode.decode(&result)
-        })
-        .map_err(|e| call_error::codec(&bound, method, "decode the result of", e.to_string()))
+        crate::stream::receiving(&bound, method, FORMAT, || FORMAT.decode(&result))
+            .map_err(|e| call_error::codec(&bound, method, "decode the result of", e.to_string()))
     }
 
     /// Sends a `#[oneway]` call: returns once it is handed to the connection, without waiting
@@ -384,12 +390,10 @@ impl ProxyCore {
     #[doc(hidden)]
     pub async fn call_oneway<A: Serialize>(&self, method: usize, args: &A) -> Result<(), Error> {
         let (bound, timeout) = self.bound().await?;
-        let args = Format::Bincode.encode(args).map_err(|e| {
-            call_error::codec(&bound, method, "encode the arguments of", e.to_string())
-        })?;
+        let args = encode_args(&bound, method, args)?;
         let core = self.clone();
         tokio::spawn(async move {
-            let sent = core.send(bound, timeout, method, Format::Bincode, args);
+            let sent = core.send(bound, timeout, method, FORMAT, args);
             if let Err(e) = sent.await {
                 tracing::warn!("oneway call not delivered: {e}");
             }

@@ -15,6 +15,10 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::dispatch::{panic_message, ConnectionState, Request};
+
+/// The mark that sends every pull to a task of its own: a pull runs the producer, user code
+/// that may take its time (see `ConnectionState::answer`).
+static PULLS_WAIT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 use crate::wire::{check_size, Fault, Format, Invoke, Payload, Reply};
 use crate::Error;
 
@@ -103,7 +107,7 @@ impl OpenStreams {
         drop(closed);
     }
 
-    /// Answers a call on [`STREAMS_HANDLE`], in a task of its own.
+    /// Answers a call on [`STREAMS_HANDLE`].
     /// A pull counts among the connection's calls in flight; it ends (as the stream's end)
     /// when the daemon stops.
     pub(crate) fn execute(connection: &Arc<ConnectionState>, request: Request) {
@@ -121,7 +125,8 @@ impl OpenStreams {
                     .map_err(|e| Fault::BadResult(e.to_string()))),
             }
         });
-        tokio::spawn(in_flight.execute(request, serve));
+        // A pull waits for the producer's items: always in a task of its own.
+        connection.answer(in_flight.execute(request, serve), &PULLS_WAIT);
     }
 
     async fn answer(&self, invoke: Invoke, batch_bytes: usize) -> Reply {

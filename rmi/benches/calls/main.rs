@@ -2,15 +2,22 @@
 //! connection, with a raw tokio socket as the floor.
 //!
 //! `cargo bench -p rmi --bench calls [-- --json] [-- --quick]` measures `add(u64, u64) -> u64`
-//! and an echo of 1 KiB, each as sequential latency (`1x1`: one proxy, one call at a time) and
-//! throughput (`1x64`: one proxy, 64 calls in flight). Client and servers share one
-//! current-thread runtime on loopback, as the baseline figures were taken, so the figures
-//! count the CPU work of both ends rather than thread hand-offs.
+//! and an echo of 1 KiB in two settings:
+//!
+//! - **one process:** client and servers share one current-thread runtime on loopback, so
+//!   the figures count the CPU work of both ends rather than thread hand-offs; sequential
+//!   latency (`1x1`: one proxy, one call at a time) and throughput (`1x64`: one proxy, 64
+//!   calls in flight);
+//! - **two processes** (`procs.rs`): servers in one, clients in the other, both on tokio's
+//!   multi-threaded runtime, as users deploy: sequential calls, a new connection per call,
+//!   8 connections, and 64 calls in flight.
 //!
 //! Each figure is the median of several timed runs, each sized to take about the same wall
 //! time after a warm-up; the stacks' runs are interleaved (rmi, tarpc, tokio, tarpc, tokio,
 //! rmi, …) so that noise on the machine hits them alike. The raw tokio rows at 1x64 pipeline
 //! 64 requests before reading the 64 replies: a socket has no calls to keep in flight.
+
+mod procs;
 
 use std::error::Error;
 use std::future::Future;
@@ -244,31 +251,33 @@ async fn rmi_client() -> BenchProxy {
     BenchProxy::connect(&uri).await.expect("connect the proxy")
 }
 
+/// Serves plain tarpc on `stream`, one task per call, as rmi's daemon does.
+fn tarpc_serve(stream: TcpStream) -> impl Future<Output = ()> + Send {
+    let transport = tarpc::serde_transport::new(framed(stream), Bincode::default());
+    BaseChannel::with_defaults(transport)
+        .execute(PlainBenchImpl.serve())
+        .for_each(|call| async {
+            tokio::spawn(call);
+        })
+}
+
+/// Echoes every frame on `stream`: the floor.
+async fn raw_echo(stream: TcpStream) {
+    let (replies, requests) = framed(stream).split();
+    // `forward` flushes only when no further request is readable, so a pipeline of
+    // requests is answered in one write, as an RPC server batches its replies.
+    let _ = requests.map_ok(BytesMut::freeze).forward(replies).await;
+}
+
 async fn tarpc_client() -> PlainBenchClient {
-    let addr = listen(|stream| {
-        let transport = tarpc::serde_transport::new(framed(stream), Bincode::default());
-        BaseChannel::with_defaults(transport)
-            .execute(PlainBenchImpl.serve())
-            // One task per call, as rmi's daemon does.
-            .for_each(|call| async {
-                tokio::spawn(call);
-            })
-    })
-    .await;
+    let addr = listen(tarpc_serve).await;
     let transport = tarpc::serde_transport::new(connect(addr).await, Bincode::default());
     PlainBenchClient::new(tarpc::client::Config::default(), transport).spawn()
 }
 
 async fn raw_client() -> Raw {
-    let addr = listen(|stream| async {
-        let (replies, requests) = framed(stream).split();
-        // `forward` flushes only when no further request is readable, so a pipeline of
-        // requests is answered in one write, as an RPC server batches its replies.
-        let _ = requests.map_ok(BytesMut::freeze).forward(replies).await;
-    })
-    .await;
     Raw {
-        framed: connect(addr).await,
+        framed: connect(listen(raw_echo).await).await,
     }
 }
 
@@ -281,6 +290,8 @@ struct Settings {
     /// About how long each timed run takes.
     run_time: Duration,
     json: bool,
+    /// Whether to measure the two-process shape too (`--one-process` leaves it out).
+    two_processes: bool,
 }
 
 impl Settings {
@@ -290,6 +301,7 @@ impl Settings {
             warmup: Duration::from_millis(100),
             run_time: Duration::from_millis(150),
             json: false,
+            two_processes: true,
         };
         for arg in args {
             match arg.as_str() {
@@ -302,10 +314,11 @@ impl Settings {
                 }
                 // cargo passes it to every bench target.
                 "--bench" => {}
+                "--one-process" => settings.two_processes = false,
                 other => {
                     return Err(format!(
-                        "unknown argument {other:?}; usage: calls [--json] [--quick]"
-                    )
+                    "unknown argument {other:?}; usage: calls [--json] [--quick] [--one-process]"
+                )
                     .into())
                 }
             }
@@ -438,21 +451,33 @@ struct JsonLine<'a> {
     stack: &'a str,
     op: &'a str,
     shape: String,
-    us_per_call: f64,
+    procs: u8,
     calls_per_s: f64,
+    us_per_call: f64,
 }
 
-fn print_json(rows: &[Row]) -> BenchResult<()> {
+fn json_line(stack: &str, op: &str, shape: String, procs: u8, us: f64) -> BenchResult<()> {
+    let line = JsonLine {
+        stack,
+        op,
+        shape,
+        procs,
+        calls_per_s: 1e6 / us,
+        us_per_call: us,
+    };
+    println!("{}", serde_json::to_string(&line)?);
+    Ok(())
+}
+
+fn print_json(rows: &[Row], two: &[procs::Row]) -> BenchResult<()> {
     for row in rows {
         for (stack, &us) in STACKS.iter().zip(&row.us_per_call) {
-            let line = JsonLine {
-                stack,
-                op: row.op.name(),
-                shape: shape(row.depth),
-                us_per_call: us,
-                calls_per_s: 1e6 / us,
-            };
-            println!("{}", serde_json::to_string(&line)?);
+            json_line(stack, row.op.name(), shape(row.depth), 1, us)?;
+        }
+    }
+    for row in two {
+        for (stack, &per_s) in STACKS.iter().zip(&row.calls_per_s) {
+            json_line(stack, row.test.op(), row.test.shape(), 2, 1e6 / per_s)?;
         }
     }
     Ok(())
@@ -509,17 +534,90 @@ fn verdict(rows: &[Row], depth: usize) -> String {
     format!("{} (worst {worst:.3})", if met { "met" } else { "MISSED" })
 }
 
+/// The goal of a two-process test: rmi's calls/s at least this share of the floor's (or, for
+/// 64 in flight, this multiple of tarpc's), and which it is measured against.
+fn two_process_goal(test: procs::Test) -> (usize, f64) {
+    use procs::Test;
+    const FLOOR: usize = 2;
+    match test {
+        Test::Sequential(Op::Add) => (FLOOR, 0.70),
+        Test::Sequential(Op::Echo1k) => (FLOOR, 0.65),
+        Test::ConnectAndCall => (FLOOR, 0.60),
+        Test::Connections(_) => (FLOOR, 0.75),
+        Test::InFlight(_) => (TARPC, 1.2),
+    }
+}
+
+fn print_two_process_table(rows: &[procs::Row], settings: &Settings) {
+    println!();
+    println!(
+        "two processes (servers | clients), multi-threaded runtimes, loopback; calls/s, median of {} runs; tokio 1x64 uses 64 connections",
+        settings.runs
+    );
+    println!(
+        "{:<12} {:<6} {:>10} {:>10} {:>10} {:>9} {:>10}  goal",
+        "op", "shape", "rmi", "tarpc", "tokio", "rmi/tokio", "rmi/tarpc"
+    );
+    for row in rows {
+        let per_s = &row.calls_per_s;
+        let (against, goal) = two_process_goal(row.test);
+        let ratio = per_s[RMI] / per_s[against];
+        let verdict = if ratio >= goal { "met" } else { "MISSED" };
+        println!(
+            "{:<12} {:<6} {:>10.0} {:>10.0} {:>10.0} {:>9.3} {:>10.3}  {} >= {goal:.2}: {verdict}",
+            row.test.op(),
+            row.test.shape(),
+            per_s[RMI],
+            per_s[TARPC],
+            per_s[2],
+            per_s[RMI] / per_s[2],
+            per_s[RMI] / per_s[TARPC],
+            if against == TARPC {
+                "rmi/tarpc"
+            } else {
+                "rmi/tokio"
+            },
+        );
+    }
+}
+
+async fn bench_two_processes(settings: &Settings) -> BenchResult<Vec<procs::Row>> {
+    let (_server, servers) = procs::start_servers().await?;
+    let mut rows = Vec::new();
+    for test in procs::Test::ALL {
+        rows.push(procs::measure(&servers, test, settings).await?);
+    }
+    Ok(rows)
+}
+
 fn main() -> BenchResult<()> {
-    let settings = Settings::from_args(std::env::args().skip(1))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let multi_threaded = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a multi-threaded tokio runtime")
+    };
+    if args.iter().any(|arg| arg == "--serve") {
+        return multi_threaded().block_on(procs::serve());
+    }
+    let settings = Settings::from_args(args.into_iter())?;
+    let one_process = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("a current-thread tokio runtime");
-    let rows = runtime.block_on(bench(&settings))?;
-    if settings.json {
-        print_json(&rows)
+        .expect("a current-thread tokio runtime")
+        .block_on(bench(&settings))?;
+    let two_processes = if settings.two_processes {
+        multi_threaded().block_on(bench_two_processes(&settings))?
     } else {
-        print_table(&rows, &settings);
-        Ok(())
+        Vec::new()
+    };
+    if settings.json {
+        return print_json(&one_process, &two_processes);
     }
+    print_table(&one_process, &settings);
+    if settings.two_processes {
+        print_two_process_table(&two_processes, &settings);
+    }
+    Ok(())
 }

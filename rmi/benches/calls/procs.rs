@@ -1,0 +1,301 @@
+//! The deployment shape: servers in one process, clients in another, each on tokio's
+//! multi-threaded runtime, over loopback.
+//!
+//! The bench runs itself again with `--serve` as the server process: it starts the three
+//! servers, prints where they listen on stdout, and exits when its stdin closes (when the
+//! client process ends, whatever the way).
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use tarpc::tokio_serde::formats::Bincode;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio_util::bytes::Bytes;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+use super::{
+    connect, median, payload, raw_echo, tarpc_serve, BenchImpl, BenchProxy, BenchResult, Op,
+    PlainBenchClient, Settings, STACKS,
+};
+
+/// One test of the deployment shape, as the table lists them.
+#[derive(Clone, Copy)]
+pub enum Test {
+    /// One connection, one call at a time.
+    Sequential(Op),
+    /// A new connection for each call: connecting, and the first call on it.
+    ConnectAndCall,
+    /// `n` connections, each with one call at a time.
+    Connections(usize),
+    /// `n` calls in flight: on one connection for rmi and tarpc, on `n` for the raw socket,
+    /// which cannot multiplex.
+    InFlight(usize),
+}
+
+impl Test {
+    pub const ALL: [Test; 5] = [
+        Test::Sequential(Op::Add),
+        Test::Sequential(Op::Echo1k),
+        Test::ConnectAndCall,
+        Test::Connections(8),
+        Test::InFlight(64),
+    ];
+
+    pub fn op(self) -> &'static str {
+        match self {
+            Test::Sequential(op) => op.name(),
+            Test::ConnectAndCall => "connect+add",
+            Test::Connections(_) | Test::InFlight(_) => "add",
+        }
+    }
+
+    pub fn shape(self) -> String {
+        match self {
+            Test::Sequential(_) | Test::ConnectAndCall => "1x1".into(),
+            Test::Connections(n) => format!("{n}x1"),
+            Test::InFlight(n) => format!("1x{n}"),
+        }
+    }
+
+    /// Calls in flight at once: runs are sized in multiples of it.
+    fn width(self) -> u64 {
+        match self {
+            Test::Sequential(_) | Test::ConnectAndCall => 1,
+            Test::Connections(n) | Test::InFlight(n) => n as u64,
+        }
+    }
+}
+
+/// Where the server process listens, one line per stack.
+#[derive(Clone)]
+pub struct Servers {
+    rmi: String,
+    tarpc: SocketAddr,
+    raw: SocketAddr,
+}
+
+/// The server process: runs until its stdin closes.
+pub async fn serve() -> BenchResult<()> {
+    let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    let uri = daemon.register(BenchImpl)?;
+    daemon.spawn();
+    println!("rmi {uri}");
+    println!("tarpc {}", super::listen(tarpc_serve).await);
+    println!("raw {}", super::listen(raw_echo).await);
+    let mut stdin = tokio::io::stdin();
+    let mut sink = [0u8; 64];
+    while stdin.read(&mut sink).await? > 0 {}
+    Ok(())
+}
+
+/// Starts the server process and reads where it listens. The child dies with this process:
+/// its stdin is a pipe from here.
+pub async fn start_servers() -> BenchResult<(tokio::process::Child, Servers)> {
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("--serve")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or("the server process has no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let rmi = announced(&mut lines, "rmi").await?;
+    let tarpc = announced(&mut lines, "tarpc").await?.parse()?;
+    let raw = announced(&mut lines, "raw").await?.parse()?;
+    Ok((child, Servers { rmi, tarpc, raw }))
+}
+
+/// The server process's next line, `STACK ADDRESS`: the address.
+async fn announced(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    stack: &str,
+) -> BenchResult<String> {
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .map_err(|_| format!("the server process did not say where {stack} listens"))??
+        .ok_or("the server process ended before it was ready")?;
+    match line.strip_prefix(stack) {
+        Some(address) => Ok(address.trim().to_owned()),
+        None => Err(format!("expected `{stack} …` from the server process, got {line:?}").into()),
+    }
+}
+
+/// A connected client of one stack.
+enum Client {
+    Rmi(BenchProxy),
+    Tarpc(PlainBenchClient),
+    Raw(Framed<tokio::net::TcpStream, LengthDelimitedCodec>),
+}
+
+impl Servers {
+    async fn connect(&self, stack: usize) -> BenchResult<Client> {
+        Ok(match STACKS[stack] {
+            "rmi" => Client::Rmi(BenchProxy::connect(&self.rmi).await?),
+            "tarpc" => Client::Tarpc(
+                PlainBenchClient::new(
+                    tarpc::client::Config::default(),
+                    tarpc::serde_transport::new(connect(self.tarpc).await, Bincode::default()),
+                )
+                .spawn(),
+            ),
+            _ => Client::Raw(connect(self.raw).await),
+        })
+    }
+}
+
+impl Client {
+    /// A second handle on the same connection, for the stacks that multiplex.
+    fn share(&self) -> Option<Client> {
+        match self {
+            Client::Rmi(proxy) => Some(Client::Rmi(proxy.clone())),
+            Client::Tarpc(client) => Some(Client::Tarpc(client.clone())),
+            Client::Raw(_) => None,
+        }
+    }
+
+    /// Makes `calls` calls of `op`, one after another, each reply checked.
+    async fn call_loop(&mut self, op: Op, calls: u64) -> BenchResult<()> {
+        let data = payload();
+        let raw_request = match op {
+            Op::Add => Bytes::from(vec![0u8; 16]),
+            Op::Echo1k => Bytes::from(data.to_vec()),
+        };
+        for i in 0..calls {
+            let right = match (&mut *self, op) {
+                (Client::Rmi(proxy), Op::Add) => proxy.add(i, 1).await? == i + 1,
+                (Client::Rmi(proxy), Op::Echo1k) => proxy.echo(data.clone()).await? == data,
+                (Client::Tarpc(client), Op::Add) => {
+                    client.add(tarpc::context::current(), i, 1).await? == i + 1
+                }
+                (Client::Tarpc(client), Op::Echo1k) => {
+                    client.echo(tarpc::context::current(), data.clone()).await? == data
+                }
+                (Client::Raw(framed), _) => {
+                    framed.send(raw_request.clone()).await?;
+                    let reply = framed.next().await.ok_or("raw: connection closed")??;
+                    reply == raw_request
+                }
+            };
+            if !right {
+                return Err(format!("{}: wrong reply to call {i}", op.name()).into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one stack keeps between the runs of one test: its connections, made once.
+struct Prepared {
+    stack: usize,
+    clients: Vec<Client>,
+}
+
+async fn prepare(servers: &Servers, stack: usize, test: Test) -> BenchResult<Prepared> {
+    let mut clients = Vec::new();
+    match test {
+        Test::Sequential(_) => clients.push(servers.connect(stack).await?),
+        Test::ConnectAndCall => {}
+        Test::Connections(n) => {
+            for _ in 0..n {
+                clients.push(servers.connect(stack).await?);
+            }
+        }
+        Test::InFlight(n) => {
+            let first = servers.connect(stack).await?;
+            while clients.len() + 1 < n {
+                match first.share() {
+                    Some(shared) => clients.push(shared),
+                    None => clients.push(servers.connect(stack).await?),
+                }
+            }
+            clients.push(first);
+        }
+    }
+    Ok(Prepared { stack, clients })
+}
+
+impl Prepared {
+    /// Makes `calls` calls (a multiple of the test's width) and returns how long they took.
+    async fn run(&mut self, servers: &Servers, test: Test, calls: u64) -> BenchResult<Duration> {
+        let start = Instant::now();
+        match test {
+            Test::ConnectAndCall => {
+                for _ in 0..calls {
+                    let mut client = servers.connect(self.stack).await?;
+                    client.call_loop(Op::Add, 1).await?;
+                }
+            }
+            Test::Sequential(op) => self.clients[0].call_loop(op, calls).await?,
+            Test::Connections(_) | Test::InFlight(_) => {
+                // One task per connection (or per shared handle), as independent clients
+                // are: the runtime spreads them over its threads.
+                let per_task = calls / self.clients.len() as u64;
+                let tasks: Vec<_> = std::mem::take(&mut self.clients)
+                    .into_iter()
+                    .map(|mut client| {
+                        tokio::spawn(async move {
+                            let result = client.call_loop(Op::Add, per_task).await;
+                            result.map(|()| client).map_err(|e| e.to_string())
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    self.clients.push(task.await??);
+                }
+            }
+        }
+        Ok(start.elapsed())
+    }
+}
+
+/// calls/s of each stack (in [`STACKS`] order) on one test, medians over interleaved rounds.
+pub struct Row {
+    pub test: Test,
+    pub calls_per_s: Vec<f64>,
+}
+
+pub async fn measure(servers: &Servers, test: Test, settings: &Settings) -> BenchResult<Row> {
+    let mut prepared = Vec::new();
+    let mut calls = Vec::new();
+    for stack in 0..STACKS.len() {
+        let mut stack = prepare(servers, stack, test).await?;
+        calls.push(calibrate(&mut stack, servers, test, settings).await?);
+        prepared.push(stack);
+    }
+    let mut samples = vec![Vec::with_capacity(settings.runs); STACKS.len()];
+    for round in 0..settings.runs {
+        for i in (0..STACKS.len()).map(|k| (round + k) % STACKS.len()) {
+            let elapsed = prepared[i].run(servers, test, calls[i]).await?;
+            samples[i].push(calls[i] as f64 / elapsed.as_secs_f64());
+        }
+    }
+    Ok(Row {
+        test,
+        calls_per_s: samples.into_iter().map(median).collect(),
+    })
+}
+
+/// Warms up with doubling batches until one takes `settings.warmup`; returns how many calls
+/// take about `settings.run_time`.
+async fn calibrate(
+    stack: &mut Prepared,
+    servers: &Servers,
+    test: Test,
+    settings: &Settings,
+) -> BenchResult<u64> {
+    let width = test.width();
+    let mut calls = width;
+    loop {
+        let elapsed = stack.run(servers, test, calls).await?;
+        if elapsed >= settings.warmup {
+            let wanted = calls as f64 * settings.run_time.as_secs_f64() / elapsed.as_secs_f64();
+            return Ok((wanted as u64).div_ceil(width).max(1) * width);
+        }
+        calls *= 2;
+    }
+}

@@ -1,0 +1,103 @@
+//! Quick calls share a connection with slow ones and still finish on time: a call that waits
+//! runs in a task of its own, and a method that keeps the CPU busy without waiting holds up
+//! its connection's other calls once at most (then its calls start in tasks of their own).
+
+use std::time::{Duration, Instant};
+
+#[rmi::expose]
+pub trait Work {
+    async fn quick(&self, n: u64) -> u64;
+    /// Waits (an await): never holds up the others.
+    async fn nap(&self, millis: u64) -> u64;
+    /// Keeps its thread busy without awaiting, as CPU-heavy code does.
+    async fn crunch(&self, millis: u64) -> u64;
+}
+
+struct WorkImpl;
+
+impl Work for WorkImpl {
+    async fn quick(&self, n: u64) -> u64 {
+        n + 1
+    }
+    async fn nap(&self, millis: u64) -> u64 {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        millis
+    }
+    async fn crunch(&self, millis: u64) -> u64 {
+        std::thread::sleep(Duration::from_millis(millis));
+        millis
+    }
+}
+
+async fn work() -> (rmi::Daemon, WorkProxy) {
+    let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
+    let uri = daemon.register(WorkImpl).unwrap();
+    daemon.spawn();
+    (daemon, WorkProxy::connect(&uri).await.unwrap())
+}
+
+/// Makes `count` quick calls one after another on `work` and returns the slowest one's time.
+async fn slowest_quick_call(work: &WorkProxy, count: u64) -> Duration {
+    let mut slowest = Duration::ZERO;
+    for n in 0..count {
+        let start = Instant::now();
+        assert_eq!(work.quick(n).await.unwrap(), n + 1);
+        slowest = slowest.max(start.elapsed());
+    }
+    slowest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_calls_pass_a_call_that_waits() {
+    let (daemon, work) = work().await;
+    let napping = tokio::spawn({
+        let work = work.clone();
+        async move { work.nap(1500).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let start = Instant::now();
+    let slowest = slowest_quick_call(&work, 200).await;
+    assert!(
+        start.elapsed() < Duration::from_millis(1000),
+        "200 quick calls took {:?} beside a call that waits",
+        start.elapsed()
+    );
+    assert!(
+        !napping.is_finished(),
+        "the slow call was not running alongside"
+    );
+    assert!(
+        slowest < Duration::from_millis(200),
+        "slowest quick call: {slowest:?}"
+    );
+    assert_eq!(napping.await.unwrap().unwrap(), 1500);
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_heavy_method_holds_up_its_connection_once_at_most() {
+    let (daemon, work) = work().await;
+    // The first call runs in the connection's task and holds it for its whole time.
+    assert_eq!(work.crunch(300).await.unwrap(), 300);
+    // From now on the method's calls start in tasks of their own.
+    for _ in 0..3 {
+        let crunching = tokio::spawn({
+            let work = work.clone();
+            async move { work.crunch(800).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let start = Instant::now();
+        let slowest = slowest_quick_call(&work, 20).await;
+        assert!(
+            !crunching.is_finished(),
+            "the CPU-heavy call was not running alongside (the quick calls took {:?})",
+            start.elapsed()
+        );
+        assert!(
+            slowest < Duration::from_millis(250),
+            "a quick call waited {slowest:?} behind a CPU-heavy call on its connection"
+        );
+        assert_eq!(crunching.await.unwrap().unwrap(), 800);
+    }
+    daemon.shutdown().await;
+}
