@@ -114,6 +114,7 @@ impl Objects {
                     uri: format!("{}{name}", rmi::NAME_SCHEME),
                     method: "bind".into(),
                     after: self.timeout,
+                    hop: Default::default(),
                 })
             })??;
         self.proxies()

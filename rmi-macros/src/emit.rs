@@ -111,10 +111,14 @@ fn proxy(service: &Service) -> TokenStream {
                 self.core.timeout()
             }
 
-            /// This proxy, with calls that wait at most `timeout` for their reply.
-            pub fn with_timeout(mut self, timeout: ::core::time::Duration) -> Self {
-                self.core.set_timeout(timeout);
-                self
+            /// A proxy of the same object whose calls wait at most `timeout` for their reply
+            /// (at most `rmi::MAX_TIMEOUT`). It shares this proxy's connection, and this proxy
+            /// keeps its own timeout, so it is cheap to make for one call:
+            /// `proxy.with_timeout(Duration::from_secs(2)).method(…).await`.
+            pub fn with_timeout(&self, timeout: ::core::time::Duration) -> Self {
+                let mut core = ::core::clone::Clone::clone(&self.core);
+                core.set_timeout(timeout);
+                #proxy { core }
             }
 
             #(#methods)*

@@ -10,7 +10,19 @@ use proc_macro::TokenStream;
 
 /// Makes a trait callable over the network: generates `<Trait>Proxy` and the server dispatch.
 ///
-/// See `rmi::expose` for the full documentation.
+/// A method marked `#[oneway]` (and returning nothing) is sent without waiting for it to run;
+/// its failures go to the daemon's `on_oneway_failure` hook, its `oneway_failures()` count and
+/// its log, never to the caller:
+///
+/// ```ignore
+/// #[rmi::expose]
+/// pub trait Audit {
+///     #[oneway]
+///     async fn record(&self, line: String);
+/// }
+/// ```
+///
+/// See `rmi::expose` for the full documentation, with examples that run.
 #[proc_macro_attribute]
 pub fn expose(args: TokenStream, input: TokenStream) -> TokenStream {
     let args = proc_macro2::TokenStream::from(args);

@@ -73,6 +73,7 @@ impl ClientConfig {
             .map_err(|reason| Error::InvalidUri {
                 uri: crate::net::CONNECT_TIMEOUT_ENV.into(),
                 reason,
+                hop: Default::default(),
             })?;
         Ok(ClientConfig {
             key: Key::from_env()?,
@@ -151,6 +152,7 @@ impl ClientConfig {
             .map_err(|reason| Error::BadKey {
                 origin: format!("${}", crate::security::KEY_FILE_ENV),
                 reason,
+                hop: Default::default(),
             })
     }
 

@@ -16,6 +16,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::daemon::{Stop, UntilClosed};
 use crate::describe::TraitDescriptor;
+use crate::oneway::{OnewayReport, OnewayWatch};
 use crate::proxy::Proxy;
 use crate::serving::{self, Serving};
 use crate::stream::OpenStreams;
@@ -29,6 +30,8 @@ pub struct Call {
     pub(crate) args: Payload,
     /// The largest result the connection's frames carry.
     pub(crate) max_result: usize,
+    /// For a `#[oneway]` method: where its failure goes, as nobody waits for it.
+    pub(crate) oneway: Option<OnewayReport>,
 }
 
 impl Call {
@@ -88,9 +91,10 @@ where
 }
 
 /// Runs a `#[oneway]` method: answers at once, and runs the method in a task of its own, which
-/// the caller's leaving does not cancel; its failures are logged here, as no one waits for them.
+/// the caller's leaving does not cancel. No one waits for its failures: the daemon counts
+/// them, hands them to its `on_oneway_failure` hook and logs them (see [`crate::OnewayFailure`]).
 pub fn invoke_oneway<A, F, Fut>(
-    call: Call,
+    mut call: Call,
     method: F,
 ) -> impl Future<Output = Reply> + Send + 'static
 where
@@ -100,9 +104,18 @@ where
 {
     let format = call.format;
     let index = call.method;
+    let report = call.oneway.take();
     tokio::spawn(async move {
         if let Err(fault) = invoke(call, method).await {
-            crate::throttle::warn_throttled!(method = index, "oneway call failed: {fault:?}");
+            match report {
+                Some(report) => report.failed(index, fault),
+                None => {
+                    crate::throttle::warn_throttled!(
+                        method = index,
+                        "oneway call failed: {fault:?}"
+                    )
+                }
+            }
         }
     });
     std::future::ready(
@@ -212,6 +225,7 @@ impl Session {
         max_payload: usize,
         stop: Stop,
         calls: tokio_util::task::TaskTracker,
+        oneway: Arc<OnewayWatch>,
     ) -> Self {
         Session {
             instances: Default::default(),
@@ -223,6 +237,7 @@ impl Session {
                 reader: futures::task::AtomicWaker::new(),
                 max_payload,
                 stop,
+                oneway,
             }),
         }
     }
@@ -246,6 +261,8 @@ pub(crate) struct ConnectionState {
     pub(crate) max_payload: usize,
     /// The daemon's stop: a pull waiting for items ends with it.
     pub(crate) stop: Stop,
+    /// Where the failures of its `#[oneway]` calls go.
+    pub(crate) oneway: Arc<OnewayWatch>,
 }
 
 impl ConnectionState {
@@ -361,6 +378,8 @@ static QUICK: AtomicBool = AtomicBool::new(false);
 /// An object as a daemon holds it: its trait, and how to run a call on it, types erased.
 pub(crate) trait Hosted: Send + Sync {
     fn descriptor(&self) -> &'static TraitDescriptor;
+    /// Names the object's URI, which errors its methods return record as where they arose.
+    fn set_uri(&mut self, uri: Arc<String>);
     /// Spawns a task that runs `request` on the object (of `handle`, on a connection whose
     /// instances are in `session`) and sends the reply.
     fn execute(&self, handle: u64, request: Request, session: &mut Session);
@@ -401,6 +420,8 @@ enum Source<O> {
 /// Erases an `Expose<P>` object into a [`Hosted`] one.
 pub(crate) struct Host<P, O> {
     source: Source<O>,
+    /// The object's URI, once the daemon hosts it.
+    uri: Option<Arc<String>>,
     /// Per method, whether its calls start in tasks of their own (see
     /// [`ConnectionState::answer`]).
     slow: Box<[AtomicBool]>,
@@ -423,6 +444,7 @@ impl<P: Proxy, O> Host<P, O> {
         let methods = P::DESCRIPTOR.methods.len();
         Host {
             source,
+            uri: None,
             slow: (0..methods).map(|_| AtomicBool::new(false)).collect(),
             proxy: PhantomData,
         }
@@ -463,12 +485,17 @@ where
         P::DESCRIPTOR
     }
 
+    fn set_uri(&mut self, uri: Arc<String>) {
+        self.uri = Some(uri);
+    }
+
     fn execute(&self, handle: u64, request: Request, session: &mut Session) {
         let Some(in_flight) = session.shared.begin_call() else {
             return refuse(&session.shared, request, Fault::Busy);
         };
         let connection = in_flight.connection();
         let object = self.instance(handle, session);
+        let uri = self.uri.clone();
         let method = request.get().message.method;
         let serve =
             tarpc::server::serve(move |context: tarpc::context::Context, invoke: Invoke| {
@@ -479,12 +506,20 @@ where
                     trace: Serving::trace_of(&context),
                     connection,
                     format: invoke.format,
+                    object: uri.clone(),
                 };
+                let oneway = OnewayReport::for_call(
+                    &serving.connection.oneway,
+                    &uri,
+                    P::DESCRIPTOR,
+                    invoke.method,
+                );
                 let call = Call {
                     method: invoke.method,
                     format: invoke.format,
                     args: invoke.args,
                     max_result: serving.connection.max_payload,
+                    oneway,
                 };
                 // A call still running when the daemon's grace period ends is cancelled.
                 let stop = serving.connection.stop.clone();
@@ -516,6 +551,7 @@ mod tests {
             format: Format::Bincode,
             args: Format::Bincode.encode(args).unwrap(),
             max_result: crate::wire::MAX_PAYLOAD_BYTES,
+            oneway: None,
         }
     }
 

@@ -121,6 +121,7 @@ impl DynamicProxy {
             uri: self.uri().to_string(),
             method: method.to_owned(),
             reason,
+            hop: Default::default(),
         };
         let (bound, timeout) = self.core.bound().await?;
         let (index, descriptor) = bound.descriptor.method(method).ok_or_else(|| {
@@ -157,8 +158,9 @@ impl DynamicProxy {
         let value = decode_json(&result).map_err(|e| Error::Codec {
             uri: self.uri().to_string(),
             method: method.to_owned(),
-            action: "decode the result of",
+            action: "decode the result of".into(),
             message: e,
+            hop: Default::default(),
         })?;
         let stream = |id| Stream::received(bound.clone(), index, Format::Json, id);
         Ok(match stream_id(&value) {

@@ -1,6 +1,10 @@
 //! [`Error`]: everything that can go wrong between a proxy and a daemon, by kind.
 
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 /// What went wrong in rmi. Each message says what happened, names the URI and method where
 /// there is one, and says what to do about it.
@@ -13,116 +17,192 @@ use std::time::Duration;
 /// assert!(matches!(err, rmi::Error::InvalidUri { .. }));
 /// assert!(err.to_string().contains("'rmi:nowhere'"));
 /// ```
-#[derive(Debug, thiserror::Error)]
+///
+/// An `rmi::Error` can itself be a remote method's error: a server that forwards calls
+/// declares `-> Result<T, rmi::Error>` and returns what its own calls failed with, `?` and all.
+/// The error crosses the wire as the same variant with the same fields, and records where it
+/// arose: the URI of the object whose method first returned it ([`Error::hop`]), which its
+/// message ends with (`… (from rmi:obj_…@host:port)`). Forwarded again down a chain of servers,
+/// it keeps that first hop. What cannot travel as it is (the OS error inside
+/// [`Error::Listen`]) travels as its kind and message.
+///
+/// ```
+/// #[rmi::expose]
+/// pub trait Front {
+///     /// Looks `name` up in a name server that does not run.
+///     async fn find(&self, name: String) -> Result<rmi::ObjectUri, rmi::Error>;
+/// }
+///
+/// struct Forwarder;
+/// impl Front for Forwarder {
+///     async fn find(&self, name: String) -> Result<rmi::ObjectUri, rmi::Error> {
+///         Err(rmi::Error::NameNotFound { name, name_server: "10.0.0.1:9090".into(), hop: Default::default() })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), rmi::Error> {
+/// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+/// let uri = daemon.register(Forwarder)?;
+/// daemon.spawn();
+/// let front = FrontProxy::connect(&uri).await?;
+/// let err = front.find("bank".into()).await?.unwrap_err();
+/// assert!(matches!(&err, rmi::Error::NameNotFound { name, .. } if name == "bank"));
+/// assert_eq!(err.hop(), Some(uri.to_string().as_str()));
+/// assert!(err.to_string().ends_with(&format!(" (from {uri})")));
+/// # daemon.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, thiserror::Error, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Error {
     /// A URI that does not parse.
-    #[error("invalid URI '{uri}': {reason}")]
+    #[error("invalid URI '{uri}': {reason}{hop}")]
     InvalidUri {
         /// The text as given.
         uri: String,
         /// What is wrong with it.
         reason: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// An object id that cannot be used.
-    #[error("invalid object id '{id}': {reason}")]
+    #[error("invalid object id '{id}': {reason}{hop}")]
     InvalidObjectId {
         /// The id as given.
         id: String,
         /// What is wrong with it.
         reason: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// `register_with_id` with an id already in use on that daemon.
-    #[error("an object is already registered as '{id}' on this daemon; unregister it first or choose another id")]
+    #[error("an object is already registered as '{id}' on this daemon; unregister it first or choose another id{hop}")]
     DuplicateObjectId {
         /// The id in use.
         id: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// The daemon could not listen on its address.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {source}{hop}")]
     Listen {
         /// The address asked for.
         addr: String,
-        /// Why the OS refused.
+        /// Why the OS refused. Received from a server, its kind and message.
         #[source]
+        #[serde(with = "io_error")]
         source: std::io::Error,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// No connection could be made to a daemon.
-    #[error("cannot connect to {endpoint}: {reason}")]
+    #[error("cannot connect to {endpoint}: {reason}{hop}")]
     Connect {
         /// `HOST:PORT`.
         endpoint: String,
         /// What the OS said.
         reason: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// The name server could not be reached or did not answer.
-    #[error("cannot reach the name server at {endpoint}: {reason}; start one with `cargo run --bin rmi-ns`, or point RMI_NS_HOST and RMI_NS_PORT at a running one")]
+    #[error("cannot reach the name server at {endpoint}: {reason}; start one with `rmi-ns` (install it with `cargo install --path nameserver` from the rmi repository, or run `cargo run --bin rmi-ns` inside it), or point RMI_NS_HOST and RMI_NS_PORT at a running one{hop}")]
     NameServerUnreachable {
         /// `HOST:PORT` of the name server tried.
         endpoint: String,
         /// What failed.
         reason: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// A `rminame:` URI whose name is not registered.
-    #[error("the name '{name}' is not registered in the name server at {name_server}; check the name, and that its server is running and registered it")]
+    #[error("the name '{name}' is not registered in the name server at {name_server}; check the name, and that its server is running and registered it{hop}")]
     NameNotFound {
         /// The name looked up.
         name: String,
         /// `HOST:PORT` of the name server asked.
         name_server: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// The name server refused a registration or another request.
-    #[error("the name server at {name_server} refused: {source}")]
+    #[error("the name server{} refused: {source}{hop}", at(.name_server))]
     NameServerRefused {
-        /// `HOST:PORT` of the name server.
+        /// `HOST:PORT` of the name server; empty when not known (made from an [`NsError`](crate::NsError) by `?`).
         name_server: String,
         /// What it said.
         #[source]
         source: crate::NsError,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// A `rmimeta:` URI that no registered object matches.
-    #[error("no object registered in the name server at {name_server} carries all of the tags {tags}; check the tags, and that such servers are running")]
+    #[error("no object registered in the name server at {name_server} carries all of the tags {tags}; check the tags, and that such servers are running{hop}")]
     NoObjectWithTags {
         /// The tags asked for, comma-separated.
         tags: String,
         /// `HOST:PORT` of the name server asked.
         name_server: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// The handshake found that client and daemon do not share a key.
-    #[error("not allowed to talk to the daemon at {endpoint}: {reason}")]
+    #[error("not allowed to talk to the daemon at {endpoint}: {reason}{hop}")]
     Authentication {
         /// `HOST:PORT` of the daemon.
         endpoint: String,
         /// What the handshake found.
         reason: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// A key that cannot be used.
-    #[error("cannot use {origin} as a key: {reason}")]
+    #[error("cannot use {origin} as a key: {reason}{hop}")]
     BadKey {
         /// Where the key came from: a file, or the key given.
         origin: String,
         /// What is wrong with it.
         reason: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// TLS could not be set up from these files.
-    #[error("cannot use {what} for TLS: {reason}")]
+    #[error("cannot use {what} for TLS: {reason}{hop}")]
     Tls {
         /// What was being used: a certificate, key or CA file.
         what: String,
         /// What is wrong with it.
         reason: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// The daemon has no object with the URI's id.
-    #[error("no object '{id}' is registered at {uri}; it was never registered there, or it was unregistered")]
+    #[error("no object '{id}' is registered at {uri}; it was never registered there, or it was unregistered{hop}")]
     UnknownObject {
         /// The object's URI.
         uri: String,
         /// The object id.
         id: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// A proxy of one trait was bound to an object of another.
     #[error(
-        "{uri} is a {found}, not a {expected}; connect a {found}Proxy to it, or check the URI"
+        "{uri} is a {found}, not a {expected}; connect a {found}Proxy to it, or check the URI{hop}"
     )]
     WrongTrait {
         /// The object's URI.
@@ -131,9 +211,12 @@ pub enum Error {
         expected: String,
         /// The trait of the object.
         found: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// The object's trait has no such method (client and server built from different traits).
-    #[error("{uri} has no method '{method}'; the server's {trait_name} lacks it: build client and server from the same trait")]
+    #[error("{uri} has no method '{method}'; the server's {trait_name} lacks it: build client and server from the same trait{hop}")]
     UnknownMethod {
         /// The object's URI.
         uri: String,
@@ -141,9 +224,12 @@ pub enum Error {
         trait_name: String,
         /// The method called.
         method: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// The method exists on both sides with different argument or result types.
-    #[error("method '{method}' of {uri} has different types on each side: the client has `{client}`, the server `{server}`; build client and server from the same trait")]
+    #[error("method '{method}' of {uri} has different types on each side: the client has `{client}`, the server `{server}`; build client and server from the same trait{hop}")]
     SignatureMismatch {
         /// The object's URI.
         uri: String,
@@ -153,9 +239,12 @@ pub enum Error {
         client: String,
         /// The server's signature.
         server: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// No reply within the proxy's timeout.
-    #[error("call to '{method}' on {uri} timed out after {after:?}; if the method is slow, raise the timeout with `with_timeout`")]
+    #[error("call to '{method}' on {uri} timed out after {after:?}; if the method is slow, raise the timeout with `with_timeout`{hop}")]
     Timeout {
         /// The object's URI.
         uri: String,
@@ -163,36 +252,47 @@ pub enum Error {
         method: String,
         /// The timeout that ran out.
         after: Duration,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// The daemon is shutting down and takes no new calls; other servers may.
-    #[error("{uri} refused '{method}': its daemon is stopping; call another server, or retry once it is back")]
+    #[error("{uri} refused '{method}': its daemon is stopping; call another server, or retry once it is back{hop}")]
     Stopping {
         /// The object called.
         uri: String,
         /// The method called.
         method: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// The daemon stopped while the call ran: its grace period ended before the method did.
     /// The method may have had some of its effects.
-    #[error("'{method}' on {uri} was cancelled: its daemon stopped, and its grace period ended before the call finished; the call may have had some of its effects")]
+    #[error("'{method}' on {uri} was cancelled: its daemon stopped, and its grace period ended before the call finished; the call may have had some of its effects{hop}")]
     Cancelled {
         /// The object called.
         uri: String,
         /// The method called.
         method: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// The daemon refused the call: this connection has as many calls in flight as it allows.
-    #[error("{uri} refused '{method}': this connection has as many calls in flight as the daemon allows; wait for some to finish, or raise its max_calls_in_flight")]
+    #[error("{uri} refused '{method}': this connection has as many calls in flight as the daemon allows; wait for some to finish, or raise its max_calls_in_flight{hop}")]
     Busy {
         /// The object's URI.
         uri: String,
         /// The method called.
         method: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
-    /// The connection failed while the call was in flight.
-    #[error(
-        "the connection to {uri} broke during '{method}': {reason}; the daemon may have stopped"
-    )]
+    /// The connection failed while the call was in flight: the daemon stopped or was killed,
+    /// or the network failed. The call may or may not have run.
+    #[error("the connection to {uri} was lost during '{method}': {reason}; check that its server is still running, then retry (the proxy reconnects on its next call){hop}")]
     Disconnected {
         /// The object's URI.
         uri: String,
@@ -200,9 +300,12 @@ pub enum Error {
         method: String,
         /// What the transport said.
         reason: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// The remote method panicked. The daemon goes on serving.
-    #[error("the remote method '{method}' on {uri} panicked: {message}")]
+    #[error("the remote method '{method}' on {uri} panicked: {message}{hop}")]
     Panicked {
         /// The object's URI.
         uri: String,
@@ -210,17 +313,25 @@ pub enum Error {
         method: String,
         /// The panic message.
         message: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// The server no longer has the stream being read: it was closed there.
-    #[error("the stream returned by '{method}' on {uri} is no longer open on the server; call '{method}' again for a new one")]
+    #[error("the stream returned by '{method}' on {uri} is no longer open on the server; call '{method}' again for a new one{hop}")]
     StreamClosed {
         /// The object's URI.
         uri: String,
         /// The method that returned the stream.
         method: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// A stream that the server relays from another server failed there.
-    #[error("the stream returned by '{method}' on {uri} broke on the server's side: {reason}")]
+    #[error(
+        "the stream returned by '{method}' on {uri} broke on the server's side: {reason}{hop}"
+    )]
     StreamBroken {
         /// The object's URI.
         uri: String,
@@ -228,9 +339,12 @@ pub enum Error {
         method: String,
         /// What the server said.
         reason: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// One argument of a call made with JSON values does not fit its parameter's type.
-    #[error("argument `{param}` of '{method}' on {uri} does not fit: {message}")]
+    #[error("argument `{param}` of '{method}' on {uri} does not fit: {message}{hop}")]
     BadArgument {
         /// The object's URI.
         uri: String,
@@ -240,9 +354,12 @@ pub enum Error {
         param: String,
         /// What the decoder said.
         message: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// A call made with JSON values has the wrong number of arguments or no method of that name.
-    #[error("cannot call '{method}' on {uri}: {reason}")]
+    #[error("cannot call '{method}' on {uri}: {reason}{hop}")]
     BadCall {
         /// The object's URI.
         uri: String,
@@ -250,10 +367,13 @@ pub enum Error {
         method: String,
         /// What is wrong.
         reason: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// A value could not be encoded or decoded (the types of the two sides disagree).
     #[error(
-        "cannot {action} {uri} '{method}': {message}; do client and server use the same types?"
+        "cannot {action} {uri} '{method}': {message}; do client and server use the same types?{hop}"
     )]
     Codec {
         /// The object's URI.
@@ -261,27 +381,39 @@ pub enum Error {
         /// The method called.
         method: String,
         /// What was being done: `encode the arguments of`, `decode the result of`, …
-        action: &'static str,
+        action: Cow<'static, str>,
         /// What the codec said.
         message: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// A value could not be encoded on this side, so nothing was sent: its `Serialize` failed.
-    #[error("cannot encode {what} {uri} '{method}' ({type_name}): {reason}; nothing was sent")]
+    #[error(
+        "cannot encode {what} {uri} '{method}' ({type_name}): {reason}; nothing was sent{hop}"
+    )]
     Unencodable {
         /// The object's URI.
         uri: String,
         /// The method called.
         method: String,
         /// What was being encoded: `the arguments of`.
-        what: &'static str,
+        what: Box<str>,
         /// The Rust type that did not encode.
-        type_name: &'static str,
+        type_name: Box<str>,
         /// What its `Serialize` said.
         reason: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
     },
     /// `serve` called on a daemon that is already serving or was shut down.
-    #[error("this daemon is already serving, or was shut down; call `serve` once per daemon")]
-    AlreadyServing,
+    #[error("this daemon is already serving, or was shut down; call `serve` once per daemon{hop}")]
+    AlreadyServing {
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
+    },
 }
 
 impl Error {
@@ -289,13 +421,266 @@ impl Error {
     /// message, which gives its own advice.
     pub(crate) fn reason(&self) -> String {
         match self {
-            Error::Connect { reason, .. } | Error::NameServerUnreachable { reason, .. } => {
-                reason.clone()
-            }
+            Error::Connect { reason, .. } | Error::NameServerUnreachable { reason, .. } => reason
+                .strip_suffix(DAEMON_ADVICE)
+                .unwrap_or(reason)
+                .to_owned(),
             other => other.to_string(),
+        }
+    }
+
+    /// Where the error arose when it came from a remote method that returned it (a server
+    /// forwarding a failure of its own calls): the URI of the object whose method first
+    /// returned it. `None` for an error that arose in this process.
+    ///
+    /// ```
+    /// let err = "rmi:nowhere".parse::<rmi::Uri>().unwrap_err();
+    /// assert_eq!(err.hop(), None);
+    /// ```
+    pub fn hop(&self) -> Option<&str> {
+        self.hop_field().0.as_deref().map(String::as_str)
+    }
+
+    fn hop_field(&self) -> &Hop {
+        use Error::*;
+        match self {
+            InvalidUri { hop, .. }
+            | InvalidObjectId { hop, .. }
+            | DuplicateObjectId { hop, .. }
+            | Listen { hop, .. }
+            | Connect { hop, .. }
+            | NameServerUnreachable { hop, .. }
+            | NameNotFound { hop, .. }
+            | NameServerRefused { hop, .. }
+            | NoObjectWithTags { hop, .. }
+            | Authentication { hop, .. }
+            | BadKey { hop, .. }
+            | Tls { hop, .. }
+            | UnknownObject { hop, .. }
+            | WrongTrait { hop, .. }
+            | UnknownMethod { hop, .. }
+            | SignatureMismatch { hop, .. }
+            | Timeout { hop, .. }
+            | Stopping { hop, .. }
+            | Cancelled { hop, .. }
+            | Busy { hop, .. }
+            | Disconnected { hop, .. }
+            | Panicked { hop, .. }
+            | StreamClosed { hop, .. }
+            | StreamBroken { hop, .. }
+            | BadArgument { hop, .. }
+            | BadCall { hop, .. }
+            | Codec { hop, .. }
+            | Unencodable { hop, .. }
+            | AlreadyServing { hop } => hop,
         }
     }
 }
 
+/// Where an [`Error`] arose: nowhere yet (`Hop::default()`, an error of this process), or the
+/// URI of the remote object whose method returned it. Its `Display` is what the error's message
+/// ends with: nothing, or ` (from URI)`.
+///
+/// Serialized inside a call being served, a `Hop` not yet set becomes the URI of the object
+/// serving the call: that is how an error records the server it arose on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hop(Option<Arc<String>>);
+
+impl Hop {
+    /// The hop of an error that arose at the object `uri`.
+    ///
+    /// ```
+    /// let hop = rmi::Hop::at("rmi:obj_1@127.0.0.1:4000");
+    /// assert_eq!(hop.to_string(), " (from rmi:obj_1@127.0.0.1:4000)");
+    /// assert_eq!(rmi::Hop::default().to_string(), "");
+    /// ```
+    pub fn at(uri: impl std::fmt::Display) -> Self {
+        Hop(Some(Arc::new(uri.to_string())))
+    }
+}
+
+impl std::fmt::Display for Hop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(uri) => write!(f, " (from {uri})"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Serialize for Hop {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // An error leaving this process for the first time records the object serving.
+        let here = || crate::serving::with(|serving| serving.object.clone()).flatten();
+        self.0.clone().or_else(here).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Hop {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Hop(
+            Option::<String>::deserialize(deserializer)?.map(Into::into)
+        ))
+    }
+}
+
+/// ` at HOST:PORT` for a known name server, else nothing.
+fn at(name_server: &str) -> String {
+    if name_server.is_empty() {
+        String::new()
+    } else {
+        format!(" at {name_server}")
+    }
+}
+
+/// The name server's refusal, for `?` on a call that returns `Result<_, NsError>` (such as
+/// `ns.register(name, uri).await??`) in a function returning [`rmi::Result`](Result).
+///
+/// ```
+/// let err: rmi::Error = rmi::NsError::NotFound("bank".into()).into();
+/// assert!(matches!(err, rmi::Error::NameServerRefused { source: rmi::NsError::NotFound(_), .. }));
+/// assert_eq!(err.to_string(), "the name server refused: the name 'bank' is not registered");
+/// ```
+impl From<crate::NsError> for Error {
+    fn from(source: crate::NsError) -> Self {
+        Error::NameServerRefused {
+            name_server: String::new(),
+            source,
+            hop: Hop::default(),
+        }
+    }
+}
+
+/// An OS error as it crosses the wire: its kind (by name) and its message.
+mod io_error {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct IoError {
+        kind: String,
+        message: String,
+    }
+
+    pub(super) fn serialize<S: Serializer>(
+        error: &std::io::Error,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        IoError {
+            kind: format!("{:?}", error.kind()),
+            message: error.to_string(),
+        }
+        .serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<std::io::Error, D::Error> {
+        let IoError { kind, message } = IoError::deserialize(d)?;
+        Ok(std::io::Error::new(kind_named(&kind), message))
+    }
+
+    /// The kinds a listener's failure has; others arrive as `Other`, with their message.
+    fn kind_named(name: &str) -> std::io::ErrorKind {
+        use std::io::ErrorKind::*;
+        [
+            AddrInUse,
+            AddrNotAvailable,
+            PermissionDenied,
+            InvalidInput,
+            NotFound,
+            TimedOut,
+        ]
+        .into_iter()
+        .find(|kind| format!("{kind:?}") == name)
+        .unwrap_or(Other)
+    }
+}
+
+/// The advice a refused connection's reason ends with; left out where the error is quoted in
+/// another that gives its own (an unreachable name server: start one).
+pub(crate) const DAEMON_ADVICE: &str = "; is a daemon running there?";
+
 /// A `Result` whose error is [`rmi::Error`](Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Format;
+
+    /// `error` after a trip through each format, outside any call served (so its hop stays).
+    fn round_trips(error: &Error) -> Vec<Error> {
+        [Format::Bincode, Format::Json]
+            .into_iter()
+            .map(|format| format.decode(&format.encode(error).unwrap()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_of_field_crosses_and_keeps_its_message() {
+        let errors = [
+            Error::Listen {
+                addr: "127.0.0.1:80".into(),
+                source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
+                hop: Hop::at("rmi:obj_1@127.0.0.1:4000"),
+            },
+            Error::Codec {
+                uri: "rmi:obj_1@127.0.0.1:4000".into(),
+                method: "f".into(),
+                action: "decode the result of".into(),
+                message: "bad".into(),
+                hop: Hop::default(),
+            },
+            Error::Timeout {
+                uri: "rmi:obj_1@127.0.0.1:4000".into(),
+                method: "f".into(),
+                after: Duration::from_millis(1500),
+                hop: Hop::default(),
+            },
+            crate::NsError::Storage("disk full".into()).into(),
+            Error::AlreadyServing {
+                hop: Hop::at("rmi:x@h:1"),
+            },
+        ];
+        for error in &errors {
+            for back in round_trips(error) {
+                assert_eq!(back.to_string(), error.to_string());
+                assert_eq!(back.hop(), error.hop());
+                assert_eq!(std::mem::discriminant(&back), std::mem::discriminant(error));
+            }
+        }
+        let listen = round_trips(&errors[0]).remove(0);
+        match listen {
+            Error::Listen { source, .. } => {
+                assert_eq!(source.kind(), std::io::ErrorKind::PermissionDenied)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refusal_from_ns_error_names_the_name_server_only_when_known() {
+        let err: Error = crate::NsError::NotFound("bank".into()).into();
+        assert_eq!(
+            err.to_string(),
+            "the name server refused: the name 'bank' is not registered"
+        );
+        let err = Error::NameServerRefused {
+            name_server: "127.0.0.1:9090".into(),
+            source: crate::NsError::NotFound("bank".into()),
+            hop: Hop::default(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "the name server at 127.0.0.1:9090 refused: the name 'bank' is not registered"
+        );
+    }
+
+    /// The README's registration line, `??` and all, in a function returning `rmi::Result`.
+    #[allow(dead_code)]
+    async fn register(uri: crate::ObjectUri) -> Result<()> {
+        crate::locate_ns()
+            .await?
+            .register("server".into(), uri)
+            .await??;
+        Ok(())
+    }
+}

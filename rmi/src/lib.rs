@@ -47,6 +47,7 @@ mod error;
 mod nameserver;
 mod nesting;
 mod net;
+mod oneway;
 mod proxy;
 mod remote;
 mod security;
@@ -67,7 +68,7 @@ pub use daemon::{
 pub use describe::{MethodDescriptor, Param, TraitDescriptor};
 pub use dispatch::{Expose, Instances};
 pub use dynamic::{DynamicProxy, JsonReply};
-pub use error::{Error, Result};
+pub use error::{Error, Hop, Result};
 pub use nameserver::{
     check_tag, locate_ns, locate_ns_at, ns_endpoint_from_env, NameServer, NameServerProxy, NsError,
     RegisterOptions, Registration, Tags, DEFAULT_NS_BCPORT, DEFAULT_NS_HOST, DEFAULT_NS_PORT,
@@ -78,6 +79,7 @@ pub use net::{
     host_from_env, is_loopback_host, unbracket, ADVERTISE_ENV, CALLBACK_HOST_ENV,
     CALLBACK_PORT_ENV, CONNECT_TIMEOUT_ENV, HOST_ENV,
 };
+pub use oneway::OnewayFailure;
 pub use proxy::{connect, Proxy, ProxyCore};
 pub use remote::Remote;
 pub use security::tls::{ClientTls, ServerTls, TLS_ENV};
@@ -132,6 +134,62 @@ pub use wire::{DEFAULT_TIMEOUT, MAX_FRAME_BYTES, MAX_PAYLOAD_BYTES, MAX_TIMEOUT}
 /// # Ok(()) }
 /// ```
 ///
+/// A method's error may be [`rmi::Error`] itself, for a server that forwards calls to
+/// others: it arrives as the same variant, naming the server where it arose ([`Error::hop`]).
+///
+/// # `#[oneway]`
+///
+/// Mark a method `#[oneway]` when its caller need not wait for it to run: the proxy returns
+/// `Ok(())` once the call is sent, and the daemon runs the method in a task of its own, which
+/// the caller's leaving does not cancel. A oneway method returns nothing (`-> ()`). Oneway
+/// calls are not ordered with respect to each other. As nobody waits for them, their failures
+/// (a panic, arguments that do not decode) never reach the caller: the daemon counts them
+/// ([`Daemon::oneway_failures`]), hands each to the hook set with
+/// [`DaemonBuilder::on_oneway_failure`] as an [`OnewayFailure`], and logs it as a `tracing`
+/// warning.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// #[rmi::expose]
+/// pub trait Audit {
+///     /// Records `line`; the caller does not wait for it.
+///     #[oneway]
+///     async fn record(&self, line: String);
+///     async fn count(&self) -> u64;
+/// }
+///
+/// #[derive(Default)]
+/// struct Log(AtomicU64);
+/// impl Audit for Log {
+///     async fn record(&self, line: String) {
+///         assert!(!line.is_empty(), "an empty line");
+///         self.0.fetch_add(1, Ordering::SeqCst);
+///     }
+///     async fn count(&self) -> u64 {
+///         self.0.load(Ordering::SeqCst)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), rmi::Error> {
+/// let daemon = rmi::Daemon::builder()
+///     .on_oneway_failure(|failure: &rmi::OnewayFailure| eprintln!("{failure}"))
+///     .bind("127.0.0.1:0")
+///     .await?;
+/// let uri = daemon.register(Log::default())?;
+/// daemon.spawn();
+/// let audit = AuditProxy::connect(&uri).await?;
+/// audit.record("hello".into()).await?; // returns once sent
+/// audit.record(String::new()).await?; // Ok too: the panic happens on the server
+/// # while audit.count().await? < 1 || daemon.oneway_failures() < 1 {
+/// #     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+/// # }
+/// assert_eq!(daemon.oneway_failures(), 1);
+/// # daemon.shutdown().await;
+/// # Ok(()) }
+/// ```
+///
 /// What cannot travel is refused at compile time, pointing at the offending code: generic
 /// methods, `&mut self` or `self` receivers, reference arguments, `impl Trait`, `Self`,
 /// non-`async` methods, and names the proxy reserves (`connect`, `uri`, `timeout`,
@@ -170,6 +228,12 @@ pub fn log_filter(rust_log: Option<&str>) -> String {
     }
     format!("{user},tarpc::client::in_flight_requests=off,tarpc::server::in_flight_requests=off")
 }
+
+/// The README's Rust code blocks, which `cargo test --doc` compiles (and runs, unless
+/// `no_run`), so that what it shows stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 
 /// What generated code calls. Not a stable API.
 #[doc(hidden)]

@@ -21,6 +21,8 @@ pub(crate) struct Serving {
     /// stopping still takes calls that carry a trace (made by a server while serving one,
     /// such as re-entrant calls), and refuses those from clients.
     pub(crate) trace: u128,
+    /// The URI of the object serving the call: where an `rmi::Error` it returns arose.
+    pub(crate) object: Option<Arc<String>>,
 }
 
 impl Serving {

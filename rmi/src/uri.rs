@@ -256,6 +256,7 @@ impl ObjectUri {
         check_object_id(&id).map_err(|reason| Error::InvalidObjectId {
             id: id.clone(),
             reason,
+            hop: Default::default(),
         })?;
         Ok(ObjectUri {
             id,
@@ -372,6 +373,7 @@ fn invalid(uri: &str, reason: &str) -> Error {
     Error::InvalidUri {
         uri: uri.to_owned(),
         reason: reason.to_owned(),
+        hop: Default::default(),
     }
 }
 

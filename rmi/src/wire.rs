@@ -79,8 +79,8 @@ pub type Reply = Result<Payload, Fault>;
 const INLINE_PAYLOAD: usize = 24;
 
 /// Encoded arguments or an encoded result: a byte string on the wire. Most calls carry a few
-/// numbers or a short string, so up to [`INLINE_PAYLOAD`] bytes are held inline: the nested
-/// encoding then costs no allocation.
+/// numbers or a short string, so up to 24 bytes are held inline: the nested encoding then
+/// costs no allocation.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Payload(SmallVec<[u8; INLINE_PAYLOAD]>);
 

@@ -63,3 +63,78 @@ async fn a_oneway_call_returns_before_the_method_runs() {
     assert_eq!(record.signature(), "#[oneway] fn record(n: u64) -> ()");
     daemon.shutdown().await;
 }
+
+/// Waits until `done` holds, for at most 2 s.
+async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..40 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    done()
+}
+
+#[tokio::test]
+async fn a_failed_oneway_call_is_counted_and_handed_to_the_hook() {
+    let (tx, mut failures) = tokio::sync::mpsc::unbounded_channel();
+    let daemon = rmi::Daemon::builder()
+        .on_oneway_failure(move |failure: &rmi::OnewayFailure| {
+            let _ = tx.send((
+                failure.uri.clone(),
+                failure.method.clone(),
+                failure.error.to_string(),
+                matches!(failure.error, rmi::Error::Panicked { .. }),
+            ));
+        })
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let uri = daemon.register(RecorderImpl(Arc::default())).unwrap();
+    daemon.spawn();
+    let recorder = RecorderProxy::connect(&uri).await.unwrap();
+    assert_eq!(daemon.oneway_failures(), 0);
+    recorder.explode().await.unwrap(); // the caller hears nothing
+    let (at, method, message, panicked) = failures.recv().await.unwrap();
+    assert_eq!(
+        (at.as_str(), method.as_str(), panicked),
+        (uri.to_string().as_str(), "explode", true)
+    );
+    assert!(message.contains("nobody is listening"), "{message}");
+    assert!(eventually(|| daemon.oneway_failures() == 1).await);
+    // A call that succeeds counts nothing.
+    recorder.record(1).await.unwrap();
+    for _ in 0..40 {
+        if recorder.recorded().await.unwrap() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(recorder.recorded().await.unwrap(), 1);
+    assert_eq!(daemon.oneway_failures(), 1);
+    daemon.shutdown().await;
+}
+
+#[tokio::test]
+async fn oneway_arguments_that_do_not_decode_are_counted() {
+    let (tx, mut failures) = tokio::sync::mpsc::unbounded_channel();
+    let daemon = rmi::Daemon::builder()
+        .on_oneway_failure(move |failure: &rmi::OnewayFailure| {
+            let _ = tx.send(failure.error.to_string());
+        })
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let uri = daemon.register(RecorderImpl(Arc::default())).unwrap();
+    daemon.spawn();
+    let dynamic = rmi::DynamicProxy::connect(&uri).await.unwrap();
+    // A string where the server's `record` takes a u64: the caller is told Ok all the same.
+    dynamic
+        .call_json("record", serde_json::json!(["seven"]))
+        .await
+        .unwrap();
+    let message = failures.recv().await.unwrap();
+    assert!(message.contains("`n: u64`"), "{message}");
+    assert!(eventually(|| daemon.oneway_failures() == 1).await);
+    daemon.shutdown().await;
+}

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use tokio::net::ToSocketAddrs;
 
+use std::sync::Arc;
+
 use super::Daemon;
+use crate::oneway::OnewayWatch;
 use crate::security::tls::ServerTls;
 use crate::security::Key;
 use crate::wire::{ENVELOPE_BYTES, MAX_FRAME_BYTES};
@@ -17,7 +20,7 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// How many connections one client address may have at once unless told otherwise: well
-/// under [`DEFAULT_MAX_CONNECTIONS`], so one address cannot take every slot.
+/// under the 10,000 connections a daemon serves by default, so one address cannot take every slot.
 pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 128;
 
 /// How long a connection may send nothing before the daemon closes it, unless told otherwise.
@@ -65,6 +68,8 @@ pub(crate) struct Settings {
     pub(crate) advertise: Option<String>,
     /// How long shutdown lets calls in flight finish before it cancels them.
     pub(crate) grace_period: Duration,
+    /// Where the failures of `#[oneway]` calls go: a count, and the user's hook.
+    pub(crate) oneway: Arc<OnewayWatch>,
 }
 
 /// Sets up a daemon: its key and limits, then [`bind`](DaemonBuilder::bind).
@@ -107,6 +112,7 @@ pub struct DaemonBuilder {
     /// `None`: `RMI_ADVERTISE`, if set.
     advertise: Option<Option<String>>,
     grace_period: Duration,
+    oneway: OnewayWatch,
 }
 
 impl DaemonBuilder {
@@ -123,6 +129,7 @@ impl DaemonBuilder {
             max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             advertise: None,
+            oneway: OnewayWatch::default(),
             grace_period: DEFAULT_GRACE_PERIOD,
         }
     }
@@ -150,6 +157,29 @@ impl DaemonBuilder {
     /// calls still running then are cancelled, and their callers told the daemon stopped.
     pub fn grace_period(mut self, grace: Duration) -> Self {
         self.grace_period = grace.min(crate::wire::MAX_TIMEOUT);
+        self
+    }
+
+    /// Calls `hook` with each `#[oneway]` call that fails on this daemon (its method panicked,
+    /// or its arguments did not decode): its caller already returned, so without a hook such
+    /// a failure is only counted ([`Daemon::oneway_failures`]) and logged (a `tracing`
+    /// warning, which needs a subscriber to be seen). The hook runs in the failed call's task;
+    /// keep it short, or send the failure to a channel. See [`OnewayFailure`](crate::OnewayFailure).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::builder()
+    ///     .on_oneway_failure(|failure: &rmi::OnewayFailure| eprintln!("{failure}"))
+    ///     .bind("127.0.0.1:0")
+    ///     .await?;
+    /// assert_eq!(daemon.oneway_failures(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn on_oneway_failure(
+        mut self,
+        hook: impl Fn(&crate::OnewayFailure) + Send + Sync + 'static,
+    ) -> Self {
+        self.oneway = OnewayWatch::new(Some(Box::new(hook)));
         self
     }
 
@@ -285,6 +315,7 @@ impl DaemonBuilder {
             (None, Some(text)) => text.trim().parse().map_err(|_| Error::InvalidUri {
                 uri: format!("{}={text}", crate::net::CALLBACK_PORT_ENV),
                 reason: "give a port number (0 picks a free one)".into(),
+                hop: Default::default(),
             })?,
             (None, None) => 0,
         };
@@ -321,6 +352,7 @@ impl DaemonBuilder {
                     .filter(|text| !text.trim().is_empty()),
             },
             grace_period: self.grace_period,
+            oneway: Arc::new(self.oneway),
         };
         Daemon::listen(addr, settings).await
     }

@@ -110,6 +110,7 @@ impl Daemon {
             .map_err(|source| Error::Listen {
                 addr: "the address given".into(),
                 source,
+                hop: Default::default(),
             })?
             .collect();
         let shown = addrs
@@ -120,6 +121,7 @@ impl Daemon {
         let listen_error = |source| Error::Listen {
             addr: shown.clone(),
             source,
+            hop: Default::default(),
         };
         let listener = TcpListener::bind(&addrs[..]).await.map_err(listen_error)?;
         let local_addr = listener.local_addr().map_err(listen_error)?;
@@ -183,8 +185,9 @@ impl Daemon {
     }
 
     /// Hosts `host` under `id`.
-    fn host(&self, id: String, host: impl Hosted + 'static) -> Result<ObjectUri, Error> {
+    fn host(&self, id: String, mut host: impl Hosted + 'static) -> Result<ObjectUri, Error> {
         let uri = self.uri_for(&id)?;
+        host.set_uri(Arc::new(uri.to_string()));
         let trait_name = host.descriptor().name.clone();
         self.shared.objects.insert(uri.id(), Arc::new(host))?;
         tracing::debug!(%uri, %trait_name, "registered");
@@ -370,6 +373,20 @@ impl Daemon {
         self.shared.local_addr
     }
 
+    /// How many `#[oneway]` calls have failed on this daemon (their method panicked, or their
+    /// arguments did not decode). Their callers never hear of it: this count, the hook set with
+    /// [`DaemonBuilder::on_oneway_failure`] and the log are where such failures go.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    /// assert_eq!(daemon.oneway_failures(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn oneway_failures(&self) -> u64 {
+        self.shared.settings.oneway.failures()
+    }
+
     /// Serves calls until [`shutdown`](Daemon::shutdown), then waits for the calls in flight.
     /// Fails with [`Error::AlreadyServing`] if it is already serving; returns at once if the
     /// daemon was shut down.
@@ -399,7 +416,9 @@ impl Daemon {
             if self.shared.stop.is_stopped() {
                 return Ok(());
             }
-            return Err(Error::AlreadyServing);
+            return Err(Error::AlreadyServing {
+                hop: Default::default(),
+            });
         };
         tracing::info!(addr = %self.shared.local_addr, "daemon serving");
         loop {
@@ -622,6 +641,7 @@ fn advertised(advertise: Option<&str>, local: SocketAddr) -> Result<(Endpoint, b
                 std::io::ErrorKind::InvalidInput,
                 format!("cannot advertise {text:?}: {e}"),
             ),
+            hop: Default::default(),
         })?;
         return Ok((endpoint, false));
     }
@@ -749,6 +769,7 @@ where
         max_payload,
         stop,
         shared.calls.clone(),
+        settings.oneway.clone(),
     );
     let limits = stop::ReadLimits {
         idle: settings.idle_timeout,

@@ -60,6 +60,7 @@ pub(crate) async fn register(
         .map_err(|source| Error::NameServerRefused {
             name_server: ns.uri().endpoint().to_string(),
             source,
+            hop: Default::default(),
         })
 }
 

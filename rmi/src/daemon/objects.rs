@@ -86,7 +86,10 @@ impl Objects {
         let handle = self.next_handle.fetch_add(1, Ordering::Relaxed);
         self.write_with(|table| {
             if table.by_id.contains_key(id) {
-                return Err(Error::DuplicateObjectId { id: id.to_owned() });
+                return Err(Error::DuplicateObjectId {
+                    id: id.to_owned(),
+                    hop: Default::default(),
+                });
             }
             table.add(handle, id, object);
             Ok(handle)

@@ -29,6 +29,7 @@ pub fn parse_ns_hosts(text: &str, default_port: u16) -> Result<Vec<Endpoint>, Er
     let invalid = |reason: String| Error::InvalidUri {
         uri: text.to_owned(),
         reason,
+        hop: Default::default(),
     };
     text.split(',')
         .map(str::trim)
@@ -79,6 +80,7 @@ pub fn ns_endpoints_from_env() -> Result<Option<Vec<Endpoint>>, Error> {
         .map_err(|e| Error::InvalidUri {
             uri: format!("RMI_NS_HOST={host}"),
             reason: e.to_string(),
+            hop: Default::default(),
         })
 }
 
@@ -114,7 +116,8 @@ pub(crate) async fn locate_ns_among_with(
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(","),
-        reason: e.to_string(),
+        reason: e.reason(),
+        hop: Default::default(),
     })
 }
 

@@ -53,6 +53,7 @@ pub(crate) fn parse_port(variable: &str, text: &str) -> Result<u16, Error> {
         .ok_or_else(|| Error::InvalidUri {
             uri: format!("{variable}={text}"),
             reason: format!("{variable} must be a port number (1-65535)"),
+            hop: Default::default(),
         })
 }
 
@@ -98,13 +99,21 @@ pub(crate) async fn locate_ns_with(
     let port = broadcast_port()?;
     match discover(port, deadline).await {
         Ok(uri) => locate_ns_at_with(uri.endpoint(), config, left(deadline)).await,
-        Err(tried) => Err(Error::NameServerUnreachable {
-            endpoint: format!("{local} or by broadcast on UDP port {port}"),
-            reason: format!(
-                "nothing answers at {local} ({}); and no name server answered the broadcast: {tried}",
-                local_error.reason()
-            ),
-        }),
+        Err(tried) => Err(not_found(&local, &local_error, port, &tried)),
+    }
+}
+
+/// Neither the name server at `local` (which failed with `local_error`) nor discovery on
+/// `port` (which `tried`) found one. The local failure is quoted by its reason alone, so that
+/// the advice (start a name server) is given once, by this error.
+fn not_found(local: &Endpoint, local_error: &Error, port: u16, tried: &str) -> Error {
+    Error::NameServerUnreachable {
+        endpoint: format!("{local} or by broadcast on UDP port {port}"),
+        reason: format!(
+            "nothing answers at {local} ({}); and no name server answered the broadcast: {tried}",
+            local_error.reason()
+        ),
+        hop: Default::default(),
     }
 }
 
@@ -138,6 +147,7 @@ pub(crate) async fn locate_ns_at_with(
         .map_err(|e| Error::NameServerUnreachable {
             endpoint: endpoint.to_string(),
             reason: e.reason(),
+            hop: Default::default(),
         })
 }
 
@@ -255,6 +265,7 @@ pub(crate) async fn resolve_meta(
         .ok_or_else(|| Error::NoObjectWithTags {
             tags: meta.tags().iter().cloned().collect::<Vec<_>>().join(","),
             name_server: at,
+            hop: Default::default(),
         })
 }
 
@@ -263,10 +274,64 @@ fn ns_error(error: NsError, at: &str, uri: impl Fn() -> String) -> Error {
         NsError::NotFound(name) => Error::NameNotFound {
             name,
             name_server: at.to_owned(),
+            hop: Default::default(),
         },
         other => Error::InvalidUri {
             uri: uri(),
             reason: other.to_string(),
+            hop: Default::default(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loopback endpoint where nothing listens.
+    fn nothing_listening() -> Endpoint {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        Endpoint::new("127.0.0.1", port)
+    }
+
+    fn assert_advice_once(message: &str) {
+        assert_eq!(message.matches("start one with").count(), 1, "{message}");
+        assert_eq!(message.matches("cannot reach").count(), 1, "{message}");
+        assert!(!message.contains("is a daemon running there"), "{message}");
+        assert!(
+            message.contains("cargo install --path nameserver"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_discovery_gives_its_advice_once() {
+        let config = ClientConfig::process_default().unwrap();
+        let local = nothing_listening();
+        let local_error = locate_ns_at_with(&local, &config, Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        assert_advice_once(&local_error.to_string());
+        let error = not_found(
+            &local,
+            &local_error,
+            9091,
+            "sent to 255.255.255.255:9091 with no answer",
+        );
+        assert_advice_once(&error.to_string());
+    }
+
+    #[tokio::test]
+    async fn a_list_of_dead_name_servers_gives_its_advice_once() {
+        let config = ClientConfig::process_default().unwrap();
+        let list = [nothing_listening(), nothing_listening()];
+        let error = super::super::locate_ns_among_with(&list, &config, Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        let message = error.to_string();
+        assert_advice_once(&message);
+        assert_eq!(message.matches("cannot connect").count(), 0, "{message}");
     }
 }

@@ -79,6 +79,7 @@ impl Connection {
         let connect_error = |reason: String| Error::Connect {
             endpoint: endpoint.to_string(),
             reason,
+            hop: Default::default(),
         };
         if object.tls() && config.tls.is_none() {
             return Err(connect_error(
@@ -88,7 +89,7 @@ impl Connection {
         let opening = async {
             let stream = tokio::net::TcpStream::connect(endpoint.connect_target())
                 .await
-                .map_err(|e| connect_error(format!("{e}; is a daemon running there?")))?;
+                .map_err(|e| connect_error(format!("{e}{}", crate::error::DAEMON_ADVICE)))?;
             // Small request/reply frames must not wait for Nagle's algorithm.
             let _ = stream.set_nodelay(true);
             let local = stream.local_addr().ok();
@@ -180,6 +181,7 @@ impl Bound {
                         uri: object.to_string(),
                         expected: descriptor.name.to_string(),
                         found: daemon_trait.to_string(),
+                        hop: Default::default(),
                     });
                 }
             }
@@ -193,6 +195,7 @@ impl Bound {
         let unknown = || Error::UnknownObject {
             uri: object.to_string(),
             id: object.id().to_owned(),
+            hop: Default::default(),
         };
         let (binding, descriptor, routes) = match binder {
             Binder::Typed(descriptor) => {
@@ -205,6 +208,7 @@ impl Bound {
                             uri: object.to_string(),
                             expected: descriptor.name.to_string(),
                             found,
+                            hop: Default::default(),
                         },
                     })?;
                 let routes = route(descriptor, &binding.descriptor);

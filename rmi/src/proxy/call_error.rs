@@ -25,11 +25,13 @@ pub(super) fn route(bound: &Bound, method: usize) -> Error {
             method: method_name(bound, method),
             client: client.signature(),
             server: server.clone(),
+            hop: Default::default(),
         },
         _ => Error::UnknownMethod {
             uri: bound.uri_text.clone(),
             trait_name: bound.descriptor.name.to_string(),
             method: method_name(bound, method),
+            hop: Default::default(),
         },
     }
 }
@@ -38,8 +40,9 @@ pub(crate) fn codec(bound: &Bound, method: usize, action: &'static str, message:
     Error::Codec {
         uri: bound.uri_text.clone(),
         method: method_name(bound, method),
-        action,
+        action: action.into(),
         message,
+        hop: Default::default(),
     }
 }
 
@@ -48,9 +51,10 @@ pub(crate) fn unencodable<A: ?Sized>(bound: &Bound, method: usize, reason: Strin
     Error::Unencodable {
         uri: bound.uri_text.clone(),
         method: method_name(bound, method),
-        what: "the arguments of",
-        type_name: std::any::type_name::<A>(),
+        what: "the arguments of".into(),
+        type_name: std::any::type_name::<A>().into(),
         reason,
+        hop: Default::default(),
     }
 }
 
@@ -61,11 +65,13 @@ pub(crate) fn fault(bound: &Bound, method: usize, fault: wire::Fault) -> Error {
         wire::Fault::UnknownObject => Error::UnknownObject {
             uri,
             id: bound.uri.id().to_owned(),
+            hop: Default::default(),
         },
         wire::Fault::UnknownMethod => Error::UnknownMethod {
             uri,
             trait_name: bound.descriptor.name.to_string(),
             method: method_name(bound, method),
+            hop: Default::default(),
         },
         wire::Fault::BadArguments(message) => codec(
             bound,
@@ -83,6 +89,7 @@ pub(crate) fn fault(bound: &Bound, method: usize, fault: wire::Fault) -> Error {
                 .and_then(|m| m.params.get(index as usize))
                 .map_or_else(|| format!("#{index}"), |p| p.to_string()),
             message,
+            hop: Default::default(),
         },
         wire::Fault::BadResult(message) => codec(
             bound,
@@ -94,27 +101,33 @@ pub(crate) fn fault(bound: &Bound, method: usize, fault: wire::Fault) -> Error {
             uri,
             method: method_name(bound, method),
             message,
+            hop: Default::default(),
         },
         wire::Fault::Stopping => Error::Stopping {
             uri,
             method: method_name(bound, method),
+            hop: Default::default(),
         },
         wire::Fault::Cancelled => Error::Cancelled {
             uri,
             method: method_name(bound, method),
+            hop: Default::default(),
         },
         wire::Fault::Busy => Error::Busy {
             uri,
             method: method_name(bound, method),
+            hop: Default::default(),
         },
         wire::Fault::UnknownStream => Error::StreamClosed {
             uri,
             method: method_name(bound, method),
+            hop: Default::default(),
         },
         wire::Fault::StreamBroken(reason) => Error::StreamBroken {
             uri,
             method: method_name(bound, method),
             reason,
+            hop: Default::default(),
         },
     }
 }
@@ -129,17 +142,31 @@ pub(crate) fn transport(bound: &Bound, method: usize, error: RpcError, waited: D
             uri,
             method,
             after: waited,
+            hop: Default::default(),
         },
         RpcError::Server(e) if e.kind == std::io::ErrorKind::TimedOut => Error::Timeout {
             uri,
             method,
             after: waited,
+            hop: Default::default(),
         },
         other => Error::Disconnected {
             uri,
             method,
-            reason: error_chain(&other),
+            reason: lost(&other),
+            hop: Default::default(),
         },
+    }
+}
+
+/// Why a connection was lost, in words about the connection: tarpc says `Shutdown` ("the
+/// connection to the server was already shutdown") whenever its connection task has ended,
+/// which here means the daemon closed the connection or went away, not that anyone shut
+/// anything down on this side.
+fn lost(error: &RpcError) -> String {
+    match error {
+        RpcError::Shutdown => "the daemon closed the connection or went away".to_owned(),
+        other => error_chain(other),
     }
 }
 
@@ -153,4 +180,25 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
         source = e.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_connection_is_not_called_a_shutdown() {
+        let reason = lost(&RpcError::Shutdown);
+        assert!(!reason.contains("shutdown"), "{reason}");
+        let error = Error::Disconnected {
+            uri: "rmi:obj_1@127.0.0.1:4000".into(),
+            method: "f".into(),
+            reason,
+            hop: Default::default(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "the connection to rmi:obj_1@127.0.0.1:4000 was lost during 'f': the daemon closed the connection or went away; check that its server is still running, then retry (the proxy reconnects on its next call)"
+        );
+    }
 }

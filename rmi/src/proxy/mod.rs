@@ -155,7 +155,7 @@ impl FailOver {
             // Each step is bounded by the deadline; this is a safety net.
             match tokio::time::timeout_at((deadline + SAFETY_MARGIN).into(), binding).await {
                 Ok(Ok(bound)) => return Ok(bound),
-                Ok(Err(e)) => errors.push(e.to_string()),
+                Ok(Err(e)) => errors.push(format!("{candidate}: {}", e.reason())),
                 Err(_) => errors.push(format!(
                     "{candidate}: no answer within {:?}",
                     self.connect_timeout
@@ -170,6 +170,7 @@ impl FailOver {
                 .collect::<Vec<_>>()
                 .join(","),
             reason: errors.join("; "),
+            hop: Default::default(),
         })
     }
 }
@@ -205,6 +206,7 @@ impl ProxyCore {
         .map_err(|_| Error::Connect {
             endpoint: target.to_string(),
             reason: format!("finding and binding the object took the whole timeout of {timeout:?}"),
+            hop: Default::default(),
         })??;
         Ok(ProxyCore::with_link(target, binder, bound, timeout, config))
     }
@@ -333,6 +335,7 @@ impl ProxyCore {
                     "connecting again to {} took the whole timeout of {:?}",
                     self.link.target, self.timeout
                 ),
+                hop: Default::default(),
             })??;
         Ok((fresh, self.timeout.saturating_sub(started.elapsed())))
     }

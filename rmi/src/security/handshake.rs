@@ -122,17 +122,19 @@ where
     let refused = |reason: String| Error::Authentication {
         endpoint: endpoint.to_string(),
         reason,
+        hop: Default::default(),
     };
     let broken = |e: std::io::Error| Error::Connect {
         endpoint: endpoint.to_string(),
         reason: format!("the connection broke during the handshake: {e}"),
+        hop: Default::default(),
     };
     let mut head = [0u8; 9];
     stream.read_exact(&mut head).await.map_err(|e| Error::Connect {
         endpoint: endpoint.to_string(),
         reason: format!(
             "the daemon closed the connection before its hello ({e}): it may speak TLS (give the client RMI_TLS_CA), or not be an rmi daemon"
-        ),
+        ), hop: Default::default(),
     })?;
     if head[..4] != MAGIC {
         return Err(Error::Connect {
@@ -141,6 +143,7 @@ where
                 "it is not an rmi daemon (it began with {:02x?})",
                 &head[..5]
             ),
+            hop: Default::default(),
         });
     }
     let max_frame = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) as usize;
@@ -148,7 +151,7 @@ where
         (BUSY, _) => {
             return Err(Error::Connect {
                 endpoint: endpoint.to_string(),
-                reason: "the daemon is full: it serves as many connections as it allows, in all or from this address; retry later".into(),
+                reason: "the daemon is full: it serves as many connections as it allows, in all or from this address; retry later".into(), hop: Default::default(),
             })
         }
         (OPEN, None) => return Ok(max_frame),

@@ -33,6 +33,7 @@ impl Key {
             return Err(Error::BadKey {
                 origin: "the key given".into(),
                 reason: "it is empty".into(),
+                hop: Default::default(),
             });
         }
         Ok(Key(secret.into()))
@@ -53,6 +54,7 @@ impl Key {
         let bad = |reason: String| Error::BadKey {
             origin: format!("the key file {}", path.display()),
             reason,
+            hop: Default::default(),
         };
         let mut bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
         while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {

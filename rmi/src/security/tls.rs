@@ -26,6 +26,7 @@ fn tls_error(what: impl std::fmt::Display, reason: impl std::fmt::Display) -> Er
     Error::Tls {
         what: what.to_string(),
         reason: reason.to_string(),
+        hop: Default::default(),
     }
 }
 
@@ -221,6 +222,7 @@ impl ClientTls {
                     "'{}' cannot be checked against a certificate: {e}",
                     endpoint.host()
                 ),
+                hop: Default::default(),
             })?;
         self.0
             .connect(name, stream)
@@ -228,6 +230,7 @@ impl ClientTls {
             .map_err(|e| Error::Authentication {
                 endpoint: endpoint.to_string(),
                 reason: format!("the TLS handshake failed: {e}"),
+                hop: Default::default(),
             })
     }
 }
