@@ -6,6 +6,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// The error beneath an [`Error::Connect`] or [`Error::Disconnected`] (an I/O error, say),
+/// returned by its `source()` so that code can inspect it, not only read it.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `error` as a [`Cause`].
+pub(crate) fn cause(error: impl std::error::Error + Send + Sync + 'static) -> Option<Cause> {
+    Some(Box::new(error))
+}
+
 /// What went wrong in rmi. Each message says what happened, names the URI and method where
 /// there is one, and says what to do about it.
 ///
@@ -107,6 +116,11 @@ pub enum Error {
         endpoint: String,
         /// What the OS said.
         reason: String,
+        /// The error beneath, as this error's `source()`, on the side where it happened
+        /// (across the wire only `reason` travels).
+        #[source]
+        #[serde(skip)]
+        cause: Option<Cause>,
         /// Where the error arose, if on a server: see [`Error::hop`].
         #[serde(default)]
         hop: Hop,
@@ -300,6 +314,11 @@ pub enum Error {
         method: String,
         /// What the transport said.
         reason: String,
+        /// The transport's error, as this error's `source()`, on the side where it happened
+        /// (across the wire only `reason` travels).
+        #[source]
+        #[serde(skip)]
+        cause: Option<Cause>,
         /// Where the error arose, if on a server: see [`Error::hop`].
         #[serde(default)]
         hop: Hop,

@@ -396,3 +396,39 @@ async fn an_endless_timeout_is_cut_not_a_panic() {
     // Shut down: serving returns at once.
     assert!(daemon.serve().await.is_ok());
 }
+
+#[tokio::test]
+async fn a_refused_connection_keeps_the_os_error_as_its_source() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let uri = format!("rmi:obj_gone@127.0.0.1:{port}");
+    let err = KitchenProxy::connect(uri.as_str()).await.unwrap_err();
+    assert!(matches!(&err, rmi::Error::Connect { .. }), "{err}");
+    let source = std::error::Error::source(&err).expect("the OS error is the source");
+    let io = source
+        .downcast_ref::<std::io::Error>()
+        .expect("an io::Error");
+    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+    // The message quotes it once, with the advice.
+    assert!(
+        err.to_string().contains("is a daemon running there?"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_lost_in_a_call_is_disconnected_naming_no_shutdown() {
+    let (daemon, kitchen) = kitchen().await;
+    assert!(kitchen.add(1, 2).await.is_ok());
+    daemon.stop_now().await;
+    let err = kitchen.add(1, 2).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            rmi::Error::Disconnected { .. } | rmi::Error::Connect { .. }
+        ),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("shutdown"), "{err}");
+}

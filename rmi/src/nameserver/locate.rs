@@ -243,7 +243,7 @@ pub(crate) async fn resolve_name(
     let (ns, at) = name_server_for(name.name_server(), config, timeout).await?;
     ns.lookup(name.name().to_owned())
         .await?
-        .map_err(|e| ns_error(e, &at, || name.to_string()))
+        .map_err(|e| ns_error(e, &at))
 }
 
 /// Resolves a `rmimeta:` URI to one of the objects carrying all its tags, picked at random so
@@ -257,7 +257,7 @@ pub(crate) async fn resolve_meta(
     let matches = ns
         .lookup_all(meta.tags().clone())
         .await?
-        .map_err(|e| ns_error(e, &at, || meta.to_string()))?;
+        .map_err(|e| ns_error(e, &at))?;
     matches
         .into_values()
         .choose(&mut rand::rng())
@@ -269,16 +269,18 @@ pub(crate) async fn resolve_meta(
         })
 }
 
-fn ns_error(error: NsError, at: &str, uri: impl Fn() -> String) -> Error {
+/// The error for the name server at `at` refusing a lookup: a name it does not know is
+/// `NameNotFound`; any other refusal is the name server's own, kept as the source.
+fn ns_error(error: NsError, at: &str) -> Error {
     match error {
         NsError::NotFound(name) => Error::NameNotFound {
             name,
             name_server: at.to_owned(),
             hop: Default::default(),
         },
-        other => Error::InvalidUri {
-            uri: uri(),
-            reason: other.to_string(),
+        other => Error::NameServerRefused {
+            name_server: at.to_owned(),
+            source: other,
             hop: Default::default(),
         },
     }
@@ -287,6 +289,21 @@ fn ns_error(error: NsError, at: &str, uri: impl Fn() -> String) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_other_than_not_found_is_the_name_servers_not_a_bad_uri() {
+        let invalid = NsError::InvalidName {
+            name: "a b".into(),
+            reason: "spaces".into(),
+        };
+        let refused = ns_error(invalid, "10.0.0.1:9090");
+        assert!(
+            matches!(&refused, Error::NameServerRefused { name_server, source: NsError::InvalidName { .. }, .. } if name_server == "10.0.0.1:9090"),
+            "{refused}"
+        );
+        let missing = ns_error(NsError::NotFound("x".into()), "10.0.0.1:9090");
+        assert!(matches!(missing, Error::NameNotFound { .. }), "{missing}");
+    }
 
     /// A loopback endpoint where nothing listens.
     fn nothing_listening() -> Endpoint {

@@ -76,20 +76,25 @@ impl Connection {
     ) -> Result<Self, Error> {
         let timeout = timeout.min(config.connect_timeout);
         let endpoint = object.endpoint();
-        let connect_error = |reason: String| Error::Connect {
+        let connect_error = |reason: String, cause: Option<crate::error::Cause>| Error::Connect {
             endpoint: endpoint.to_string(),
             reason,
+            cause,
             hop: Default::default(),
         };
         if object.tls() && config.tls.is_none() {
             return Err(connect_error(
                 "its URI (rmis:) says the daemon speaks TLS; give the client the CA that signed the daemon's certificate (RMI_TLS_CA, or ClientConfig::tls)".into(),
+                None,
             ));
         }
         let opening = async {
             let stream = tokio::net::TcpStream::connect(endpoint.connect_target())
                 .await
-                .map_err(|e| connect_error(format!("{e}{}", crate::error::DAEMON_ADVICE)))?;
+                .map_err(|e| {
+                    let reason = format!("{e}{}", crate::error::DAEMON_ADVICE);
+                    connect_error(reason, crate::error::cause(e))
+                })?;
             // Small request/reply frames must not wait for Nagle's algorithm.
             let _ = stream.set_nodelay(true);
             let local = stream.local_addr().ok();
@@ -103,7 +108,7 @@ impl Connection {
         };
         tokio::time::timeout(timeout, opening)
             .await
-            .map_err(|_| connect_error(format!("no answer within {timeout:?}")))?
+            .map_err(|_| connect_error(format!("no answer within {timeout:?}"), None))?
     }
 
     /// Runs the handshake on a connected stream and starts the connection's dispatch task.

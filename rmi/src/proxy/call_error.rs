@@ -154,6 +154,11 @@ pub(crate) fn transport(bound: &Bound, method: usize, error: RpcError, waited: D
             uri,
             method,
             reason: lost(&other),
+            // tarpc's `Shutdown` says nothing more than `lost` does (and says it wrongly).
+            cause: match other {
+                RpcError::Shutdown => None,
+                other => crate::error::cause(other),
+            },
             hop: Default::default(),
         },
     }
@@ -170,13 +175,17 @@ fn lost(error: &RpcError) -> String {
     }
 }
 
-/// An error and its sources, as one line.
+/// An error and its sources, as one line. A source whose words the line already holds (an
+/// error that quotes its cause) is not repeated.
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
+        let words = e.to_string();
+        if !text.contains(&words) {
+            text.push_str(": ");
+            text.push_str(&words);
+        }
         source = e.source();
     }
     text
@@ -194,6 +203,7 @@ mod tests {
             uri: "rmi:obj_1@127.0.0.1:4000".into(),
             method: "f".into(),
             reason,
+            cause: None,
             hop: Default::default(),
         };
         assert_eq!(

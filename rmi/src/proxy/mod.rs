@@ -170,6 +170,7 @@ impl FailOver {
                 .collect::<Vec<_>>()
                 .join(","),
             reason: errors.join("; "),
+            cause: None,
             hop: Default::default(),
         })
     }
@@ -206,6 +207,7 @@ impl ProxyCore {
         .map_err(|_| Error::Connect {
             endpoint: target.to_string(),
             reason: format!("finding and binding the object took the whole timeout of {timeout:?}"),
+            cause: None,
             hop: Default::default(),
         })??;
         Ok(ProxyCore::with_link(target, binder, bound, timeout, config))
@@ -335,6 +337,7 @@ impl ProxyCore {
                     "connecting again to {} took the whole timeout of {:?}",
                     self.link.target, self.timeout
                 ),
+                cause: None,
                 hop: Default::default(),
             })??;
         Ok((fresh, self.timeout.saturating_sub(started.elapsed())))

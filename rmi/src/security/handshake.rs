@@ -127,6 +127,7 @@ where
     let broken = |e: std::io::Error| Error::Connect {
         endpoint: endpoint.to_string(),
         reason: format!("the connection broke during the handshake: {e}"),
+        cause: crate::error::cause(e),
         hop: Default::default(),
     };
     let mut head = [0u8; 9];
@@ -134,7 +135,9 @@ where
         endpoint: endpoint.to_string(),
         reason: format!(
             "the daemon closed the connection before its hello ({e}): it may speak TLS (give the client RMI_TLS_CA), or not be an rmi daemon"
-        ), hop: Default::default(),
+        ),
+        cause: crate::error::cause(e),
+        hop: Default::default(),
     })?;
     if head[..4] != MAGIC {
         return Err(Error::Connect {
@@ -143,6 +146,7 @@ where
                 "it is not an rmi daemon (it began with {:02x?})",
                 &head[..5]
             ),
+            cause: None,
             hop: Default::default(),
         });
     }
@@ -151,7 +155,9 @@ where
         (BUSY, _) => {
             return Err(Error::Connect {
                 endpoint: endpoint.to_string(),
-                reason: "the daemon is full: it serves as many connections as it allows, in all or from this address; retry later".into(), hop: Default::default(),
+                reason: "the daemon is full: it serves as many connections as it allows, in all or from this address; retry later".into(),
+                cause: None,
+                hop: Default::default(),
             })
         }
         (OPEN, None) => return Ok(max_frame),

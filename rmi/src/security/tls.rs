@@ -222,6 +222,7 @@ impl ClientTls {
                     "'{}' cannot be checked against a certificate: {e}",
                     endpoint.host()
                 ),
+                cause: crate::error::cause(e),
                 hop: Default::default(),
             })?;
         self.0
