@@ -109,8 +109,8 @@ where
     Ok(())
 }
 
-/// The client's side: answers the daemon's challenge and checks its proof. Returns the
-/// largest frame the daemon reads.
+/// The client's side: reads the daemon's hello, then, if the daemon has a key, answers its
+/// challenge and checks its proof. Returns the largest frame the daemon reads.
 pub(crate) async fn connect<S>(
     stream: &mut S,
     key: Option<&Key>,
@@ -119,17 +119,18 @@ pub(crate) async fn connect<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let refused = |reason: String| Error::Authentication {
-        endpoint: endpoint.to_string(),
-        reason,
-        hop: Default::default(),
-    };
-    let broken = |e: std::io::Error| Error::Connect {
-        endpoint: endpoint.to_string(),
-        reason: format!("the connection broke during the handshake: {e}"),
-        cause: crate::error::cause(e),
-        hop: Default::default(),
-    };
+    let (mode, max_frame) = read_hello(stream, endpoint).await?;
+    if let Some(key) = key_for(mode, key, endpoint)? {
+        prove_both_ways(stream, key, endpoint).await?;
+    }
+    Ok(max_frame)
+}
+
+/// The daemon's hello: its mode byte and its frame limit.
+async fn read_hello<S>(stream: &mut S, endpoint: &Endpoint) -> Result<(u8, usize), Error>
+where
+    S: AsyncRead + Unpin,
+{
     let mut head = [0u8; 9];
     stream.read_exact(&mut head).await.map_err(|e| Error::Connect {
         endpoint: endpoint.to_string(),
@@ -151,28 +152,49 @@ where
         });
     }
     let max_frame = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) as usize;
-    let key = match (head[4], key) {
-        (BUSY, _) => {
-            return Err(Error::Connect {
-                endpoint: endpoint.to_string(),
-                reason: "the daemon is full: it serves as many connections as it allows, in all or from this address; retry later".into(),
-                cause: None,
-                hop: Default::default(),
-            })
-        }
-        (OPEN, None) => return Ok(max_frame),
-        (OPEN, Some(_)) => {
-            return Err(refused(
-                "the daemon has no key, so it cannot prove it holds ours; give it the same key, or connect without one".into(),
-            ))
-        }
-        (KEYED, None) => {
-            return Err(refused(
-                "the daemon requires a key; give this client the daemon's key (--key-file or RMI_KEY_FILE)".into(),
-            ))
-        }
-        (KEYED, Some(key)) => key,
-        (mode, _) => return Err(refused(format!("unknown handshake mode {mode}: is the daemon a newer rmi?"))),
+    Ok((head[4], max_frame))
+}
+
+/// What the daemon's `mode` asks of this client holding `key`: nothing more (`None`), to
+/// prove the key (`Some`), or an error saying why the two cannot talk.
+fn key_for<'k>(
+    mode: u8,
+    key: Option<&'k Key>,
+    endpoint: &Endpoint,
+) -> Result<Option<&'k Key>, Error> {
+    let refused = |reason: &str| refused(endpoint, reason.to_owned());
+    match (mode, key) {
+        (BUSY, _) => Err(Error::Connect {
+            endpoint: endpoint.to_string(),
+            reason: "the daemon is full: it serves as many connections as it allows, in all or from this address; retry later".into(),
+            cause: None,
+            hop: Default::default(),
+        }),
+        (OPEN, None) => Ok(None),
+        (OPEN, Some(_)) => Err(refused(
+            "the daemon has no key, so it cannot prove it holds ours; give it the same key, or connect without one",
+        )),
+        (KEYED, None) => Err(refused(
+            "the daemon requires a key; give this client the daemon's key (--key-file or RMI_KEY_FILE)",
+        )),
+        (KEYED, Some(key)) => Ok(Some(key)),
+        (mode, _) => Err(refused(&format!(
+            "unknown handshake mode {mode}: is the daemon a newer rmi?"
+        ))),
+    }
+}
+
+/// Answers the daemon's challenge with this client's proof of `key`, and checks the daemon's
+/// proof in return.
+async fn prove_both_ways<S>(stream: &mut S, key: &Key, endpoint: &Endpoint) -> Result<(), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let broken = |e: std::io::Error| Error::Connect {
+        endpoint: endpoint.to_string(),
+        reason: format!("the connection broke during the handshake: {e}"),
+        cause: crate::error::cause(e),
+        hop: Default::default(),
     };
     let mut challenge = [0u8; NONCE];
     stream.read_exact(&mut challenge).await.map_err(broken)?;
@@ -189,6 +211,7 @@ where
     stream.read_exact(&mut status).await.map_err(broken)?;
     if status[0] != ACCEPTED {
         return Err(refused(
+            endpoint,
             "the daemon refused our key: the client's and the daemon's keys differ".into(),
         ));
     }
@@ -198,10 +221,19 @@ where
         .verify_slice(&theirs)
         .map_err(|_| {
             refused(
+                endpoint,
                 "the daemon did not prove it holds the key: it is not the daemon you expect".into(),
             )
-        })?;
-    Ok(max_frame)
+        })
+}
+
+/// The error for a handshake the two sides' keys do not allow.
+fn refused(endpoint: &Endpoint, reason: String) -> Error {
+    Error::Authentication {
+        endpoint: endpoint.to_string(),
+        reason,
+        hop: Default::default(),
+    }
 }
 
 #[cfg(test)]
