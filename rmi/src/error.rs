@@ -6,6 +6,22 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// An error and its sources, as one line. A source whose words the line already holds (an
+/// error that quotes its cause) is not repeated.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let words = e.to_string();
+        if !text.contains(&words) {
+            text.push_str(": ");
+            text.push_str(&words);
+        }
+        source = e.source();
+    }
+    text
+}
+
 /// The error beneath an [`Error::Connect`] or [`Error::Disconnected`] (an I/O error, say),
 /// returned by its `source()` so that code can inspect it, not only read it.
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -70,7 +70,7 @@ pub use dispatch::{Expose, Instances};
 pub use dynamic::{DynamicProxy, JsonReply};
 pub use error::{Error, Hop, Result};
 pub use nameserver::{
-    check_tag, locate_ns, locate_ns_at, ns_endpoint_from_env, NameServer, NameServerProxy, NsError,
+    locate_ns, locate_ns_at, ns_endpoint_from_env, NameServer, NameServerProxy, NsError,
     RegisterOptions, Registration, Tags, DEFAULT_NS_BCPORT, DEFAULT_NS_HOST, DEFAULT_NS_PORT,
     DISCOVERY_REQUEST, NAME_SERVER_ID,
 };
@@ -87,8 +87,8 @@ pub use security::{Key, KEY_FILE_ENV};
 pub use serving::time_left;
 pub use stream::Stream;
 pub use uri::{
-    check_name, check_object_id, Endpoint, IntoUri, MetaUri, NameUri, ObjectUri, Uri, META_SCHEME,
-    NAME_SCHEME, OBJECT_SCHEME, TLS_OBJECT_SCHEME,
+    check_name, check_object_id, check_tag, Endpoint, IntoUri, MetaUri, NameUri, ObjectUri, Uri,
+    META_SCHEME, NAME_SCHEME, OBJECT_SCHEME, TLS_OBJECT_SCHEME,
 };
 pub use wire::{DEFAULT_TIMEOUT, MAX_FRAME_BYTES, MAX_PAYLOAD_BYTES, MAX_TIMEOUT};
 

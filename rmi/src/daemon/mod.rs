@@ -797,11 +797,11 @@ where
         match request {
             Ok(request) => shared.objects.execute(request, &mut session),
             Err(e) if client_went_away(&e) => {
-                tracing::debug!("connection ended: {}", crate::proxy::error_chain(&e));
+                tracing::debug!("connection ended: {}", crate::error::error_chain(&e));
                 break;
             }
             Err(e) => {
-                let why = crate::throttle::one_line(&crate::proxy::error_chain(&e));
+                let why = crate::throttle::one_line(&crate::error::error_chain(&e));
                 crate::throttle::warn_throttled!(%peer, "connection dropped: {why}");
                 break;
             }

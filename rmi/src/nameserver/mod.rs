@@ -178,27 +178,3 @@ pub trait NameServer {
     /// Answers when the name server is alive.
     async fn ping(&self);
 }
-
-/// Checks a metadata tag: 1 to 256 bytes, no white space, control characters or commas.
-///
-/// ```
-/// assert!(rmi::check_tag("tasks.worker").is_ok());
-/// assert!(rmi::check_tag("a,b").is_err());
-/// ```
-pub fn check_tag(tag: &str) -> Result<(), String> {
-    if tag.is_empty() {
-        return Err("the tag is empty".into());
-    }
-    if tag.len() > 256 {
-        return Err(format!("the tag is {} bytes long; at most 256", tag.len()));
-    }
-    match tag
-        .chars()
-        .find(|c| c.is_whitespace() || c.is_control() || *c == ',')
-    {
-        Some(c) => Err(format!(
-            "the tag contains {c:?}; tags may not hold white space, control characters or ','"
-        )),
-        None => Ok(()),
-    }
-}

@@ -171,24 +171,8 @@ pub(crate) fn transport(bound: &Bound, method: usize, error: RpcError, waited: D
 fn lost(error: &RpcError) -> String {
     match error {
         RpcError::Shutdown => "the daemon closed the connection or went away".to_owned(),
-        other => error_chain(other),
+        other => crate::error::error_chain(other),
     }
-}
-
-/// An error and its sources, as one line. A source whose words the line already holds (an
-/// error that quotes its cause) is not repeated.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let words = e.to_string();
-        if !text.contains(&words) {
-            text.push_str(": ");
-            text.push_str(&words);
-        }
-        source = e.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 mod bind;
 pub(crate) mod call_error;
 
-pub(crate) use call_error::{error_chain, method_name};
+pub(crate) use call_error::method_name;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,214 @@
+//! The layer rule of `ARCHITECTURE.md`, checked: a module of `rmi/src` imports only from its
+//! own layer or the ones below. The imports that still go up are listed in
+//! [`KNOWN_UPWARD`], each a debt to pay; the test fails on a new one, and on a listed one
+//! that is gone (so the list only shrinks).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The layers, bottom first, and the top-level modules of each.
+const LAYERS: &[(&str, &[&str])] = &[
+    (
+        "base",
+        &[
+            "error", "uri", "describe", "nesting", "wire", "security", "net", "throttle",
+        ],
+    ),
+    ("client", &["client", "proxy"]),
+    ("server", &["dispatch", "serving", "oneway", "daemon"]),
+    ("features", &["stream", "remote", "dynamic", "nameserver"]),
+];
+
+/// Imports that go up a layer today, `(from, to)`: each one is work left (issue 15).
+const KNOWN_UPWARD: &[(&str, &str)] = &[
+    // An error returned by a method records the object serving it (`Hop`).
+    ("error", "serving"),
+    // The advice in name-server errors names the discovery defaults.
+    ("error", "nameserver"),
+    // `ClientConfig` holds the entry points that connect proxies of every kind.
+    ("client", "dynamic"),
+    ("client", "nameserver"),
+    // Binding calls the daemon's own object; resolving names calls the name server: rmi calls
+    // made by the client itself (the deliberate recursion).
+    ("proxy", "daemon"),
+    ("proxy", "nameserver"),
+    // Nested calls inherit the deadline of the call being served.
+    ("proxy", "serving"),
+    // A result may carry a stream, pulled over the proxy's connection.
+    ("proxy", "stream"),
+    ("dispatch", "stream"),
+    ("daemon", "stream"),
+    // A daemon registers its names and renews their leases.
+    ("daemon", "nameserver"),
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS
+        .iter()
+        .position(|(_, modules)| modules.contains(&module))
+}
+
+/// The crate root's re-exports: name → the top-level module it comes from.
+fn root_names(lib: &str) -> BTreeMap<String, String> {
+    let mut names = BTreeMap::new();
+    let mut statement = String::new();
+    for line in lib.lines().map(str::trim) {
+        if !(line.starts_with("pub use ") || !statement.is_empty()) {
+            continue;
+        }
+        statement.push_str(line);
+        statement.push(' ');
+        if !line.ends_with(';') {
+            continue;
+        }
+        let body = statement
+            .trim_start_matches("pub use ")
+            .trim_end_matches("; ");
+        let module = body.split("::").next().unwrap_or_default().to_owned();
+        let items = body.rsplit("::").next().unwrap_or_default();
+        for item in items
+            .trim_matches(|c| c == '{' || c == '}' || c == ';')
+            .split(',')
+        {
+            let item = item.trim().trim_end_matches(';').trim();
+            if !item.is_empty() {
+                names.insert(item.to_owned(), module.clone());
+            }
+        }
+        statement.clear();
+    }
+    names
+}
+
+/// The top-level modules each top-level module refers to through `crate::…` paths (in `use`
+/// or inline, comments left out).
+fn imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let roots = root_names(&std::fs::read_to_string(src.join("lib.rs")).unwrap());
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut files = vec![src.to_path_buf()];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let relative = path
+            .strip_prefix(src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let from = relative
+            .split('/')
+            .next()
+            .unwrap()
+            .trim_end_matches(".rs")
+            .to_owned();
+        if from == "lib" || path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for to in referenced_modules(&text, &roots) {
+            if to != from {
+                edges.entry(from.clone()).or_default().insert(to);
+            }
+        }
+    }
+    edges
+}
+
+/// The modules `text` names after `crate::` (in paths, or inside `use crate::{…}`).
+fn referenced_modules(text: &str, roots: &BTreeMap<String, String>) -> BTreeSet<String> {
+    let code: String = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut found = BTreeSet::new();
+    let resolve = |name: &str| -> Option<String> {
+        if layer_of(name).is_some() {
+            Some(name.to_owned())
+        } else {
+            // Re-exports of other crates (`rmi_macros::expose`) are no module of this one.
+            roots.get(name).filter(|m| layer_of(m).is_some()).cloned()
+        }
+    };
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        let names: Vec<&str> = match rest.strip_prefix('{') {
+            // `use crate::{a::X, b, c::{…}}`: the first segment of each top-level item.
+            Some(group) => top_level_items(group),
+            None => vec![rest],
+        };
+        for name in names {
+            let name: String = name
+                .trim()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if let Some(module) = resolve(&name) {
+                found.insert(module);
+            }
+        }
+    }
+    found
+}
+
+/// The items of a `{…}` group (its text starting after `{`), split at its own commas.
+fn top_level_items(group: &str) -> Vec<&str> {
+    let (mut depth, mut start, mut items) = (0usize, 0usize, Vec::new());
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                items.push(&group[start..i]);
+                return items;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&group[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items
+}
+
+#[test]
+fn no_module_imports_from_a_layer_above_but_the_known_ones() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let edges = imports(&src);
+    let mut upward = BTreeSet::new();
+    for (from, targets) in &edges {
+        let from_layer = layer_of(from)
+            .unwrap_or_else(|| panic!("module `{from}` is in no layer: add it to LAYERS"));
+        for to in targets {
+            let to_layer = layer_of(to)
+                .unwrap_or_else(|| panic!("module `{to}` is in no layer: add it to LAYERS"));
+            if to_layer > from_layer {
+                upward.insert((from.as_str(), to.as_str()));
+            }
+        }
+    }
+    let known: BTreeSet<(&str, &str)> = KNOWN_UPWARD.iter().copied().collect();
+    let new: Vec<_> = upward.difference(&known).collect();
+    assert!(
+        new.is_empty(),
+        "imports that go up a layer (see ARCHITECTURE.md, \"Layers\"): {new:?}"
+    );
+    let paid: Vec<_> = known.difference(&upward).collect();
+    assert!(
+        paid.is_empty(),
+        "these imports no longer go up: remove them from KNOWN_UPWARD: {paid:?}"
+    );
+}
+
+#[test]
+fn the_scan_sees_paths_groups_and_re_exports() {
+    let roots = BTreeMap::from([("locate_ns".to_owned(), "nameserver".to_owned())]);
+    let text = "use crate::{wire::{Fault, Invoke}, error};\n\
+                // crate::daemon in a comment\n\
+                fn f() { crate::locate_ns(); crate::proxy::Proxy::x(); }";
+    let found = referenced_modules(text, &roots);
+    let found: Vec<&str> = found.iter().map(String::as_str).collect();
+    assert_eq!(found, ["error", "nameserver", "proxy", "wire"]);
+}
