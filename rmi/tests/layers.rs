@@ -23,7 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
 const KNOWN_UPWARD: &[(&str, &str)] = &[
     // An error returned by a method records the object serving it (`Hop`).
     ("error", "serving"),
-    // The advice in name-server errors names the discovery defaults.
+    // `NameServerRefused` carries the name server's own `NsError`.
     ("error", "nameserver"),
     // `ClientConfig` holds the entry points that connect proxies of every kind.
     ("client", "dynamic"),
