@@ -116,9 +116,11 @@ async fn a_value_that_does_not_decode_is_a_codec_error() {
 
 #[tokio::test]
 async fn ipv6_daemons_have_bracketed_uris() {
-    let Ok(daemon) = rmi::Daemon::bind("[::1]:0").await else {
-        eprintln!("skipped: this machine has no IPv6 loopback");
-        return;
+    let daemon = match rmi::Daemon::bind("[::1]:0").await {
+        Ok(daemon) => daemon,
+        Err(e) => panic!(
+            "this test needs the IPv6 loopback [::1], which this machine lacks ({e}); enable it (sysctl net.ipv6.conf.lo.disable_ipv6=0)"
+        ),
     };
     let uri = daemon.register(v1::ShopImpl).unwrap();
     assert!(uri.to_string().contains("@[::1]:"), "{uri}");
