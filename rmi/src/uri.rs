@@ -348,21 +348,7 @@ pub fn check_object_id(id: &str) -> Result<(), String> {
 /// assert!(rmi::check_tag("a,b").is_err());
 /// ```
 pub fn check_tag(tag: &str) -> Result<(), String> {
-    if tag.is_empty() {
-        return Err("the tag is empty".into());
-    }
-    if tag.len() > 256 {
-        return Err(format!("the tag is {} bytes long; at most 256", tag.len()));
-    }
-    match tag
-        .chars()
-        .find(|c| c.is_whitespace() || c.is_control() || *c == ',')
-    {
-        Some(c) => Err(format!(
-            "the tag contains {c:?}; tags may not hold white space, control characters or ','"
-        )),
-        None => Ok(()),
-    }
+    check_word("tag", tag, ',')
 }
 
 /// Checks a name for the name server: non-empty, at most 256 bytes, no white space, control
@@ -373,21 +359,27 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
 /// assert!(rmi::check_name("two words").is_err());
 /// ```
 pub fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("the name is empty".into());
+    check_word("name", name, '@')
+}
+
+/// Checks `text`, a `what` (`name`, `tag`): 1 to 256 bytes, no white space, control
+/// characters or `forbidden` (the character that separates it from what follows).
+fn check_word(what: &str, text: &str, forbidden: char) -> Result<(), String> {
+    if text.is_empty() {
+        return Err(format!("the {what} is empty"));
     }
-    if name.len() > 256 {
+    if text.len() > 256 {
         return Err(format!(
-            "the name is {} bytes long; at most 256",
-            name.len()
+            "the {what} is {} bytes long; at most 256",
+            text.len()
         ));
     }
-    match name
+    match text
         .chars()
-        .find(|c| c.is_whitespace() || c.is_control() || *c == '@')
+        .find(|c| c.is_whitespace() || c.is_control() || *c == forbidden)
     {
         Some(c) => Err(format!(
-            "the name contains {c:?}; names may not hold white space, control characters or '@'"
+            "the {what} contains {c:?}; {what}s may not hold white space, control characters or '{forbidden}'"
         )),
         None => Ok(()),
     }
