@@ -27,7 +27,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let server = chain::ChainServer::new(&args.this, &args.next, None, |line| println!("{line}"))?
         .with_delay(std::time::Duration::from_millis(args.delay_ms));
     let ns = rmi::locate_ns().await?;
-    let daemon = args.listen.bind().await?;
+    let daemon = args.listen.settings(rmi::Daemon::builder())?;
+    let daemon = daemon.bind(args.listen.address()).await?;
     let uri = daemon.register_with_id(args.listen.object_id(), server)?;
     daemon
         .register_name(&ns, &chain::name_of(&args.this), &uri, args.listen.lease()?)

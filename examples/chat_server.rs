@@ -22,7 +22,8 @@ async fn main() {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let ns = rmi::locate_ns().await?;
-    let daemon = args.listen.bind().await?;
+    let daemon = args.listen.settings(rmi::Daemon::builder())?;
+    let daemon = daemon.bind(args.listen.address()).await?;
     // The server makes each member's seat in its own daemon.
     let rooms = chat::ChatServer::new(daemon.clone());
     let uri = daemon.register_with_id(args.listen.object_id(), rooms)?;

@@ -22,7 +22,8 @@ async fn main() {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let ns = rmi::locate_ns().await?;
-    let daemon = args.listen.bind().await?;
+    let daemon = args.listen.settings(rmi::Daemon::builder())?;
+    let daemon = daemon.bind(args.listen.address()).await?;
     let lease = args.listen.lease()?;
     let (per_connection, per_call) = (rmi::Instances::PerConnection, rmi::Instances::PerCall);
     let session_id = args.listen.object_id_of(SESSION);

@@ -21,7 +21,8 @@ async fn main() {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let ns = rmi::locate_ns().await?;
-    let daemon = args.listen.bind().await?;
+    let daemon = args.listen.settings(rmi::Daemon::builder())?;
+    let daemon = daemon.bind(args.listen.address()).await?;
     let feed = feed::FeedServer::default();
     let uri = daemon.register_with_id(args.listen.object_id(), feed)?;
     let uri = daemon

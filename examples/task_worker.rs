@@ -23,7 +23,8 @@ async fn main() {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let ns = rmi::locate_ns().await?;
-    let daemon = args.listen.bind().await?;
+    let daemon = args.listen.settings(rmi::Daemon::builder())?;
+    let daemon = daemon.bind(args.listen.address()).await?;
     let id = args.listen.object_id();
     let name = format!("{WORKER_TAG}.{id}");
     let registry = Registry::standard();

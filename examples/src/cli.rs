@@ -55,15 +55,19 @@ pub struct Listen {
 }
 
 impl Listen {
-    /// A daemon listening where the flags say.
-    pub async fn bind(&self) -> Result<rmi::Daemon, Box<dyn std::error::Error>> {
-        let grace = seconds("--grace-secs", self.grace_secs)?;
-        let mut builder = rmi::Daemon::builder().grace_period(grace);
-        if let Some(advertise) = &self.advertise {
-            builder = builder.advertise(advertise);
-        }
-        let host = rmi::unbracket(&self.host);
-        Ok(builder.bind((host, self.port)).await?)
+    /// `builder` with what the flags say of the daemon: its grace period and the address its
+    /// URIs name. The program builds and binds the daemon itself, where it can be read.
+    pub fn settings(&self, builder: rmi::DaemonBuilder) -> Result<rmi::DaemonBuilder, String> {
+        let builder = builder.grace_period(seconds("--grace-secs", self.grace_secs)?);
+        Ok(match &self.advertise {
+            Some(advertise) => builder.advertise(advertise),
+            None => builder,
+        })
+    }
+
+    /// The address to listen on: `--host` (brackets of an IPv6 address taken off) and `--port`.
+    pub fn address(&self) -> (&str, u16) {
+        (rmi::unbracket(&self.host), self.port)
     }
 
     /// The id of the server's object: `--id`, else a new one.

@@ -93,7 +93,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         client.locate_ns().await?
     } else {
         let host = args.ns_host.as_deref().unwrap_or(rmi::DEFAULT_NS_HOST);
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = rmi::unbracket(host);
         let port = args.ns_port.unwrap_or(rmi::DEFAULT_NS_PORT);
         client.locate_ns_at(&rmi::Endpoint::new(host, port)).await?
     };

@@ -12,7 +12,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use rmi_tests::{binary, example, run, stderr, stdout, NameServer, Running, TempDir, PATIENCE};
+use rmi_tests::{
+    binary, example, run, stderr, stdout, temp_dir, NameServer, Running, TempDir, PATIENCE,
+};
 use serde_json::{json, Value};
 
 /// The names the test gateways expose: the demos' objects, and `ghost`, which nobody registers.
@@ -371,8 +373,8 @@ fn json_calls_and_their_errors() {
 
 #[test]
 fn a_bearer_token_guards_everything_but_the_page() {
-    let dir = TempDir::new("gateway-token");
-    let token_file = dir.0.join("token");
+    let dir = temp_dir("gateway-token");
+    let token_file = dir.path().join("token");
     std::fs::write(&token_file, "s3cret-token\n").unwrap();
     let setup = Setup::start(&["--token-file", token_file.to_str().unwrap()]);
     let url = setup.url("/call/server/welcome_message");
@@ -498,8 +500,8 @@ fn the_gateway_explains_its_flags_and_refuses_bad_ones() {
 
 #[test]
 fn with_the_rmi_key_the_gateway_reaches_daemons_that_ask_for_it() {
-    let dir = TempDir::new("gateway-key");
-    let key = dir.0.join("key");
+    let dir = temp_dir("gateway-key");
+    let key = dir.path().join("key");
     std::fs::write(&key, "open sesame\n").unwrap();
     let key = key.to_str().unwrap();
     let ns = NameServer::start_with(&["--key-file", key]);
@@ -617,7 +619,7 @@ impl WebDriver {
         command.arg(format!("--port={port}"));
         let mut driver = Running::start("chromedriver", command);
         driver.expect_line("started successfully");
-        let profile = TempDir::new("gateway-chromium");
+        let profile = temp_dir("gateway-chromium");
         let mut webdriver = WebDriver {
             _driver: driver,
             session: format!("http://127.0.0.1:{port}/session"),
@@ -629,7 +631,7 @@ impl WebDriver {
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--window-size=1000,1750",
-                format!("--user-data-dir={}", webdriver._profile.0.display()),
+                format!("--user-data-dir={}", webdriver._profile.path().display()),
             ],
         }}}});
         let created = webdriver.send("POST", "", capabilities);

@@ -3,6 +3,7 @@
 //! `rmi-ns` binary runs it; [`NameServerHost`] runs it inside another program.
 
 pub mod broadcast;
+pub mod cli;
 #[cfg(feature = "etcd")]
 mod etcd;
 #[cfg(feature = "etcd")]

@@ -14,26 +14,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A fresh temporary directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> std::io::Result<TempDir> {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("rmi-etcd-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path)?;
-        Ok(TempDir(path))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// How long a cluster may take to elect a leader and answer on every member.
 const START_PATIENCE: Duration = Duration::from_secs(30);
 /// How many times a cluster is started on fresh ports when another program took one of them
@@ -63,7 +43,7 @@ impl Member {
 pub struct EtcdCluster {
     /// Its members, in the order of their names.
     pub members: Vec<Member>,
-    _dir: TempDir,
+    _dir: tempfile::TempDir,
 }
 
 /// The `etcd` program on the `PATH`, or why there is none and which package to install.
@@ -132,7 +112,10 @@ impl EtcdCluster {
     }
 
     fn try_start(program: &PathBuf, size: usize) -> Result<EtcdCluster, String> {
-        let dir = TempDir::new().map_err(|e| format!("no temporary directory: {e}"))?;
+        let dir = tempfile::Builder::new()
+            .prefix("rmi-etcd-")
+            .tempdir()
+            .map_err(|e| format!("no temporary directory: {e}"))?;
         let ports = free_ports(2 * size)?;
         let peer = |i: usize| format!("http://127.0.0.1:{}", ports[2 * i + 1]);
         let initial = (0..size)
@@ -142,18 +125,18 @@ impl EtcdCluster {
         let token = format!(
             "rmi-test-{}-{}",
             std::process::id(),
-            dir.0.file_name().unwrap_or_default().to_string_lossy()
+            dir.path().file_name().unwrap_or_default().to_string_lossy()
         );
         let mut members = Vec::new();
         for i in 0..size {
             let name = format!("m{i}");
             let client_url = format!("http://127.0.0.1:{}", ports[2 * i]);
-            let log = dir.0.join(format!("{name}.log"));
+            let log = dir.path().join(format!("{name}.log"));
             let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
             let process = Command::new(program)
                 .args(["--name", &name])
                 .arg("--data-dir")
-                .arg(dir.0.join(&name))
+                .arg(dir.path().join(&name))
                 .args(["--listen-client-urls", &client_url])
                 .args(["--advertise-client-urls", &client_url])
                 .args(["--listen-peer-urls", &peer(i)])

@@ -1,11 +1,13 @@
 //! `rmi-ns`: the rmi name server.
 
 use clap::Parser;
+use rmi_nameserver::cli::KeyFile;
 use rmi_nameserver::{Config, NameServerHost, Storage};
 
 /// The rmi name server: maps names to object URIs, so clients can say `rminame:server`.
 #[derive(Parser)]
 #[command(name = "rmi-ns", version)]
+#[command(mut_arg("key_file", |arg| arg.help(KEY_FILE_HELP)))]
 struct Args {
     /// The address to listen on; without it, `RMI_HOST`, else 127.0.0.1.
     #[arg(long, env = "RMI_NS_HOST")]
@@ -27,11 +29,12 @@ struct Args {
     /// Do not answer discovery broadcasts.
     #[arg(long)]
     no_broadcast: bool,
-    /// A file holding the key clients must prove (HMAC challenge–response); without one,
-    /// anyone who can reach the name server can register and remove names.
-    #[arg(long, env = "RMI_KEY_FILE")]
-    key_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    key_file: KeyFile,
 }
+
+const KEY_FILE_HELP: &str = "A file holding the key clients must prove (HMAC challenge–response); \
+    without one, anyone who can reach the name server can register and remove names";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -59,11 +62,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .into());
     }
     let host = rmi::unbracket(&host);
-    let key = args
-        .key_file
-        .as_deref()
-        .map(rmi::Key::from_file)
-        .transpose()?;
+    let key = args.key_file.key()?;
     let storage = match args.storage {
         Storage::Etcd { endpoints, .. } => Storage::Etcd {
             endpoints,

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use rmi::{NameServerProxy, ObjectUri, RegisterOptions, Registration, Tags};
+use rmi_nameserver::cli::KeyFile;
 use serde_json::json;
 
 /// Lists, looks up, registers and removes names in an rmi name server.
 #[derive(Parser)]
 #[command(name = "rmi-nsc", version)]
+#[command(mut_arg("key_file", |arg| arg.help("A file holding the name server's key")))]
 struct Cli {
     /// The name server's host, or several sharing their names, `host[:port],host[:port],…`
     /// (the first that answers is used); default: found through RMI_NS_HOST/RMI_NS_PORT,
@@ -23,9 +25,8 @@ struct Cli {
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
-    /// A file holding the name server's key.
-    #[arg(long, env = "RMI_KEY_FILE", global = true)]
-    key_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    key_file: KeyFile,
     #[command(subcommand)]
     command: Command,
 }
@@ -169,7 +170,7 @@ async fn run(cli: Cli) -> CliResult {
 }
 
 async fn name_server(cli: &Cli) -> Result<NameServerProxy, rmi::Error> {
-    let config = rmi::ClientConfig::from_env()?.key_file(cli.key_file.as_deref())?;
+    let config = cli.key_file.client_config()?;
     if cli.ns_host.is_none() && cli.ns_port.is_none() {
         return config.locate_ns().await;
     }

@@ -5,18 +5,19 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use rmi::{DaemonObjectProxy, JsonReply, TraitDescriptor};
+use rmi_nameserver::cli::KeyFile;
 use serde_json::Value;
 
 /// Calls exposed methods and lists objects and their methods, without writing Rust.
 #[derive(Parser)]
 #[command(name = "rmi", version)]
+#[command(mut_arg("key_file", |arg| arg.help("A file holding the daemon's key")))]
 struct Cli {
     /// How long to wait for each reply, in seconds.
     #[arg(long, global = true, default_value_t = 30.0)]
     timeout: f64,
-    /// A file holding the daemon's key.
-    #[arg(long, env = "RMI_KEY_FILE", global = true)]
-    key_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    key_file: KeyFile,
     #[command(subcommand)]
     command: Command,
 }
@@ -77,7 +78,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), Failure> {
     let timeout = std::time::Duration::try_from_secs_f64(cli.timeout)
         .map_err(|_| format!("--timeout {}: give a number of seconds", cli.timeout))?;
-    let config = rmi::ClientConfig::from_env()?.key_file(cli.key_file.as_deref())?;
+    let config = cli.key_file.client_config()?;
     match cli.command {
         Command::Call { uri, method, args } => {
             let args: Value = serde_json::from_str(&args)

@@ -218,7 +218,7 @@ impl Endpoint {
         if !host_only {
             return text.parse();
         }
-        let host = text.trim_start_matches('[').trim_end_matches(']');
+        let host = crate::net::unbracket(text);
         // Checked as a whole, so a bad host is refused with the same words as in a URI.
         let checked = Endpoint::new(host, default_port.max(1)).to_string();
         let parsed = Endpoint::parse_in(&checked, text)?;

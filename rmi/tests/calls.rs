@@ -1,11 +1,13 @@
 //! Calls through a real daemon and proxy on loopback: values, concurrency, re-entrancy,
 //! panics and every kind of error.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use support::Count;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Point {
@@ -43,12 +45,12 @@ pub trait Kitchen {
 
 #[derive(Default)]
 struct KitchenImpl {
-    calls: AtomicU64,
+    calls: Count,
 }
 
 impl Kitchen for KitchenImpl {
     async fn add(&self, a: u64, b: u64) -> u64 {
-        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.calls.one_more();
         a + b
     }
     async fn shapes(
@@ -70,7 +72,7 @@ impl Kitchen for KitchenImpl {
         ms
     }
     async fn count(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
+        self.calls.get()
     }
 }
 
@@ -80,11 +82,7 @@ pub trait Other {
 }
 
 async fn kitchen() -> (rmi::Daemon, KitchenProxy) {
-    let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
-    let uri = daemon.register(KitchenImpl::default()).unwrap();
-    daemon.spawn();
-    let proxy = KitchenProxy::connect(&uri).await.unwrap();
-    (daemon, proxy)
+    support::serve_and_connect(KitchenImpl::default()).await
 }
 
 #[tokio::test]
@@ -364,13 +362,8 @@ impl Edges for EdgesImpl {
 
 #[tokio::test]
 async fn panics_in_decoding_and_oversized_values_fail_only_their_call() {
-    let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
-    let uri = daemon.register(EdgesImpl).unwrap();
-    daemon.spawn();
-    let edges = EdgesProxy::connect(&uri)
-        .await
-        .unwrap()
-        .with_timeout(Duration::from_secs(5));
+    let (daemon, edges) = support::serve_and_connect::<EdgesProxy, _>(EdgesImpl).await;
+    let edges = edges.with_timeout(Duration::from_secs(5));
     let err = edges.take(Fragile(13)).await.unwrap_err();
     assert!(
         matches!(&err, rmi::Error::Panicked { message, .. } if message == "unlucky 13"),

@@ -1,5 +1,7 @@
 //! Deadlines flow down a chain of calls, and a caller that gives up cancels the work.
 
+mod support;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,13 +43,12 @@ async fn chain() -> (rmi::ObjectUri, Vec<rmi::Daemon>, Arc<AtomicBool>) {
     let mut next = None;
     let mut daemons = Vec::new();
     for _ in 0..3 {
-        let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
         let link = Link {
             next: next.take(),
             finished: finished.clone(),
         };
-        next = Some(daemon.register(link).unwrap());
-        daemon.spawn();
+        let (daemon, uri) = support::serve(link).await;
+        next = Some(uri);
         daemons.push(daemon);
     }
     (next.unwrap(), daemons, finished)

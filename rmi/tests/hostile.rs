@@ -4,11 +4,14 @@
 //! Every good call's result is right, memory stays bounded, and the connection count
 //! returns to zero.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rmi::wire::{encode_request, Format, Invoke};
+use support::{resident_kib, Count};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -32,13 +35,6 @@ impl Target for Server {
 /// Held by the tests that measure this process's memory or use much of it, so that none
 /// counts another's.
 static MEMORY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The resident memory of this process, in KiB.
-fn resident_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
 
 /// Connects and reads the daemon's 9-byte hello, as a client must before it sends.
 async fn raw(addr: std::net::SocketAddr) -> TcpStream {
@@ -97,7 +93,7 @@ fn request_until(invoke: Invoke, deadline: std::time::Instant) -> Vec<u8> {
 }
 
 /// Calls the daemon the right way, over and over, checking every result, until `stop`.
-async fn good_client(uri: rmi::ObjectUri, stop: Arc<AtomicBool>, calls: Arc<AtomicU64>) {
+async fn good_client(uri: rmi::ObjectUri, stop: Arc<AtomicBool>, calls: Count) {
     let target = TargetProxy::connect(&uri).await.unwrap();
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -108,7 +104,7 @@ async fn good_client(uri: rmi::ObjectUri, stop: Arc<AtomicBool>, calls: Arc<Atom
             target.total(vec![vec![n, 1], vec![2]]).await.unwrap(),
             n + 3
         );
-        calls.fetch_add(1, Ordering::Relaxed);
+        calls.one_more();
     }
 }
 
@@ -127,10 +123,7 @@ async fn hostile_clients_hurt_no_one() {
     let addr = daemon.local_addr();
     let before = resident_kib();
 
-    let (stop, calls) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicU64::new(0)),
-    );
+    let (stop, calls) = (Arc::new(AtomicBool::new(false)), Count::default());
     let good: Vec<_> = (0..4)
         .map(|_| tokio::spawn(good_client(uri.clone(), stop.clone(), calls.clone())))
         .collect();
@@ -240,19 +233,16 @@ async fn hostile_clients_hurt_no_one() {
     for client in good {
         client.await.unwrap();
     }
-    assert!(calls.load(Ordering::Relaxed) > 0);
+    assert!(calls.get() > 0);
     drop(any);
 
     // Every connection ends; memory stayed bounded.
-    let mut connections = daemon.connections();
-    for _ in 0..200 {
-        if connections == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        connections = daemon.connections();
-    }
-    assert_eq!(connections, 0, "connections left open");
+    let all_closed = || async { daemon.connections() == 0 };
+    assert!(
+        support::eventually(Duration::from_secs(10), all_closed).await,
+        "{} connections left open",
+        daemon.connections()
+    );
     let grew_mib = resident_kib().saturating_sub(before) / 1024;
     assert!(grew_mib < 64, "memory grew by {grew_mib} MiB");
 }

@@ -1,8 +1,10 @@
 //! Instance modes: one shared instance, one per client connection, or a fresh one per call.
 
+mod support;
+
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+
+use support::Count as Alive;
 
 #[rmi::expose]
 pub trait Counter {
@@ -11,12 +13,12 @@ pub trait Counter {
 
 struct Count {
     count: AtomicU64,
-    alive: Arc<AtomicU64>,
+    alive: Alive,
 }
 
 impl Count {
-    fn new(alive: &Arc<AtomicU64>) -> Count {
-        alive.fetch_add(1, Ordering::SeqCst);
+    fn new(alive: &Alive) -> Count {
+        alive.one_more();
         Count {
             count: AtomicU64::new(0),
             alive: alive.clone(),
@@ -26,7 +28,7 @@ impl Count {
 
 impl Drop for Count {
     fn drop(&mut self) {
-        self.alive.fetch_sub(1, Ordering::SeqCst);
+        self.alive.one_less();
     }
 }
 
@@ -47,7 +49,7 @@ async fn counts(proxy: &CounterProxy, n: usize) -> Vec<u64> {
 #[tokio::test]
 async fn each_mode_gives_the_state_it_should() {
     let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
-    let alive = Arc::new(AtomicU64::new(0));
+    let alive = Alive::default();
     let shared = daemon.register(Count::new(&alive)).unwrap();
     let session = daemon
         .register_factory(rmi::Instances::PerConnection, {
@@ -83,17 +85,13 @@ async fn each_mode_gives_the_state_it_should() {
     assert_eq!(counts(&c, 3).await, [1, 1, 1]);
 
     // The shared instance and the two sessions' are alive; per-call ones are gone.
-    assert_eq!(alive.load(Ordering::SeqCst), 3);
+    assert_eq!(alive.get(), 3);
     // A session's instance goes with its connection.
     drop((a, b));
-    let mut left = 0;
-    for _ in 0..40 {
-        left = alive.load(Ordering::SeqCst);
-        if left == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(left, 1, "session instances outlived their connections");
+    assert!(
+        support::eventually(support::PATIENCE, || async { alive.get() == 1 }).await,
+        "session instances outlived their connections: {} alive",
+        alive.get()
+    );
     daemon.shutdown().await;
 }

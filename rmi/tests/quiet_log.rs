@@ -1,6 +1,8 @@
 //! A flood of bad connections leaves a short log: warnings about peers are written at most
 //! once a second per kind, each on one line, whatever the peers sent.
 
+mod support;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,9 +43,7 @@ async fn a_flood_of_bad_connections_writes_a_few_lines() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .init();
-    let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
-    let uri = daemon.register(Server).unwrap();
-    daemon.spawn();
+    let (daemon, uri) = support::serve(Server).await;
     let addr = daemon.local_addr();
 
     let flood_for = Duration::from_secs(3);

@@ -1,6 +1,8 @@
 //! Remote references: callbacks from server to client, and objects a server makes on the fly
 //! and hands back.
 
+mod support;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rmi::Remote;
@@ -41,13 +43,9 @@ impl Listener for Collector {
 
 #[tokio::test]
 async fn a_server_calls_the_client_back() {
-    let server = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
-    let ticker = server.register(TickerImpl).unwrap();
-    server.spawn();
-    let client = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
+    let (server, ticker) = support::serve(TickerImpl).await;
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
-    let me = client.register(Collector(events)).unwrap();
-    client.spawn();
+    let (client, me) = support::serve(Collector(events)).await;
 
     let ticker = TickerProxy::connect(&ticker).await.unwrap();
     assert_eq!(

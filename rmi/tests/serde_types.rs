@@ -3,6 +3,8 @@
 //! wide integers, maps keyed by anything, attributes that leave fields out, and structs one
 //! field apart between client and server.
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
@@ -152,10 +154,7 @@ impl Mirror for MirrorImpl {
 }
 
 async fn mirror() -> (rmi::Daemon, MirrorProxy) {
-    let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
-    let uri = daemon.register(MirrorImpl::default()).unwrap();
-    daemon.spawn();
-    (daemon, MirrorProxy::connect(&uri).await.unwrap())
+    support::serve_and_connect(MirrorImpl::default()).await
 }
 
 #[tokio::test]
@@ -266,15 +265,12 @@ async fn dates_and_uuids_travel() {
 async fn a_oneway_call_with_a_self_describing_value_runs() {
     let (daemon, mirror) = mirror().await;
     mirror.remember(json!({"k": [1, "v"]})).await.unwrap();
-    let start = std::time::Instant::now();
-    let remembered = loop {
-        let remembered = mirror.remembered().await.unwrap();
-        if !remembered.is_empty() || start.elapsed() > std::time::Duration::from_secs(5) {
-            break remembered;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
-    assert_eq!(remembered, vec![json!({"k": [1, "v"]})]);
+    let remembered = || async { !mirror.remembered().await.unwrap().is_empty() };
+    assert!(support::eventually(support::PATIENCE, remembered).await);
+    assert_eq!(
+        mirror.remembered().await.unwrap(),
+        vec![json!({"k": [1, "v"]})]
+    );
     daemon.shutdown().await;
 }
 
@@ -344,9 +340,7 @@ mod skew {
 #[tokio::test]
 async fn a_server_one_field_ahead_of_its_client_serves_it() {
     use skew::{newer, older};
-    let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
-    let uri = daemon.register(newer::BankImpl).unwrap();
-    daemon.spawn();
+    let (daemon, uri) = support::serve(newer::BankImpl).await;
     let bank = older::BankProxy::connect(&uri).await.unwrap();
     let sent = older::Account {
         owner: "ada".into(),
@@ -360,9 +354,7 @@ async fn a_server_one_field_ahead_of_its_client_serves_it() {
 #[tokio::test]
 async fn a_client_one_field_ahead_of_its_server_is_served() {
     use skew::{newer, older};
-    let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
-    let uri = daemon.register(older::BankImpl).unwrap();
-    daemon.spawn();
+    let (daemon, uri) = support::serve(older::BankImpl).await;
     let bank = newer::BankProxy::connect(&uri).await.unwrap();
     let sent = newer::Account {
         owner: "ada".into(),

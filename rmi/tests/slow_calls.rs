@@ -2,6 +2,8 @@
 //! runs in a task of its own, and a method that keeps the CPU busy without waiting holds up
 //! its connection's other calls once at most (then its calls start in tasks of their own).
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 #[rmi::expose]
@@ -30,10 +32,7 @@ impl Work for WorkImpl {
 }
 
 async fn work() -> (rmi::Daemon, WorkProxy) {
-    let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
-    let uri = daemon.register(WorkImpl).unwrap();
-    daemon.spawn();
-    (daemon, WorkProxy::connect(&uri).await.unwrap())
+    support::serve_and_connect(WorkImpl).await
 }
 
 /// Makes `count` quick calls one after another on `work` and returns the slowest one's time.

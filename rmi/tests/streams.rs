@@ -1,13 +1,16 @@
 //! Streams: items as the server produces them, with back-pressure; dropping the stream stops
 //! the producer; failures arrive after the items before them.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use rmi::{Daemon, Error, Stream};
 use serde_json::json;
+use support::Count;
 
 #[rmi::expose]
 pub trait Numbers {
@@ -27,7 +30,7 @@ pub trait Numbers {
 
 #[derive(Default)]
 struct Source {
-    produced: Arc<AtomicU64>,
+    produced: Count,
     running: Arc<AtomicBool>,
 }
 
@@ -45,7 +48,7 @@ impl Numbers for Source {
                 if sender.send(i).await.is_err() {
                     break;
                 }
-                produced.fetch_add(1, Ordering::SeqCst);
+                produced.one_more();
             }
             running.store(false, Ordering::SeqCst);
         });
@@ -76,25 +79,20 @@ impl Numbers for Source {
     }
 }
 
-async fn serve() -> (Daemon, NumbersProxy, Arc<AtomicU64>, Arc<AtomicBool>) {
-    let daemon = Daemon::bind("127.0.0.1:0").await.unwrap();
+/// A `Source` served, a proxy to it, and its count of items produced and its running flag.
+async fn serve() -> (Daemon, NumbersProxy, Count, Arc<AtomicBool>) {
     let source = Source::default();
     let (produced, running) = (source.produced.clone(), source.running.clone());
-    let uri = daemon.register(source).unwrap();
-    daemon.spawn();
-    let proxy = NumbersProxy::connect(&uri).await.unwrap();
+    let (daemon, proxy) = support::serve_and_connect(source).await;
     (daemon, proxy, produced, running)
 }
 
-/// Waits (at most 5 s) for `condition`.
-async fn eventually(condition: impl Fn() -> bool) -> bool {
-    for _ in 0..100 {
-        if condition() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    condition()
+/// Waits (at most 5 s) for the producer to stop.
+async fn producer_stops(running: &AtomicBool) -> bool {
+    support::eventually(support::PATIENCE, || async {
+        !running.load(Ordering::SeqCst)
+    })
+    .await
 }
 
 #[tokio::test]
@@ -122,7 +120,7 @@ async fn a_slow_consumer_holds_the_producer_back() {
     while let Some(item) = stream.next().await {
         assert_eq!(item.unwrap(), read);
         read += 1;
-        most_ahead = most_ahead.max(produced.load(Ordering::SeqCst) - read);
+        most_ahead = most_ahead.max(produced.get() - read);
         if read % 500 == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -143,11 +141,8 @@ async fn dropping_the_stream_stops_the_producer() {
         assert_eq!(stream.next().await.unwrap().unwrap(), expected);
     }
     drop(stream);
-    assert!(
-        eventually(|| !running.load(Ordering::SeqCst)).await,
-        "the producer still runs"
-    );
-    let stopped_at = produced.load(Ordering::SeqCst);
+    assert!(producer_stops(&running).await, "the producer still runs");
+    let stopped_at = produced.get();
     assert!(stopped_at < 2 * 256 + 10 + 8 + 1, "produced {stopped_at}");
     // The connection is still good for calls.
     assert_eq!(numbers.count_to(3).await.unwrap().count().await, 3);
@@ -173,10 +168,7 @@ async fn a_client_gone_stops_the_producer() {
     })
     .await
     .unwrap();
-    assert!(
-        eventually(|| !running.load(Ordering::SeqCst)).await,
-        "the producer still runs"
-    );
+    assert!(producer_stops(&running).await, "the producer still runs");
 }
 
 #[tokio::test]
@@ -251,10 +243,8 @@ async fn shutdown_ends_a_stream_whose_producer_is_silent() {
             Stream::from_receiver(receiver)
         }
     }
-    let daemon = Daemon::bind("127.0.0.1:0").await.unwrap();
-    let uri = daemon.register(Silent(Default::default())).unwrap();
-    daemon.spawn();
-    let quiet = QuietProxy::connect(&uri).await.unwrap();
+    let (daemon, quiet) =
+        support::serve_and_connect::<QuietProxy, _>(Silent(Default::default())).await;
     let mut stream = quiet.nothing().await.unwrap();
     let reading = tokio::spawn(async move { stream.next().await.map(|r| r.is_ok()) });
     tokio::time::sleep(Duration::from_millis(100)).await;

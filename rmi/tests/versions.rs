@@ -1,6 +1,8 @@
 //! Client and server built from different versions of a trait: every disagreement is a clear,
 //! typed error, never a garbled value.
 
+mod support;
+
 use serde::{Deserialize, Serialize};
 
 mod v1 {
@@ -51,10 +53,9 @@ mod v2 {
     }
 }
 
+/// A v1 shop served, and a v2 proxy to it.
 async fn shop() -> (rmi::Daemon, v2::ShopProxy) {
-    let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
-    let uri = daemon.register(v1::ShopImpl).unwrap();
-    daemon.spawn();
+    let (daemon, uri) = support::serve(v1::ShopImpl).await;
     let proxy = v2::ShopProxy::connect(&uri).await.unwrap();
     (daemon, proxy)
 }

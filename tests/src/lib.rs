@@ -279,8 +279,8 @@ impl NameServer {
 
     /// Stops the name server the way Ctrl-C does, and waits for it to end.
     pub fn interrupt(mut self) {
-        let pid = self.process.child.id().to_string();
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        // It may have ended already; waiting tells either way.
+        let _ = send_signal(self.process.pid(), libc::SIGINT);
         let _ = self.process.child.wait();
     }
 
@@ -312,7 +312,8 @@ pub fn run(command: &mut Command, input: &str) -> Output {
     let (done, finished) = channel();
     std::thread::spawn(move || {
         if finished.recv_timeout(PATIENCE).is_err() {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            // The child is inside `wait_with_output`, so only its pid is at hand here.
+            let _ = send_signal(pid, libc::SIGKILL);
         }
     });
     let output = child.wait_with_output().expect("the program runs");
@@ -381,24 +382,27 @@ pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
-/// A fresh temporary directory, removed when dropped.
-pub struct TempDir(pub PathBuf);
+/// A temporary directory, removed when dropped: [`tempfile::TempDir`].
+pub use tempfile::TempDir;
 
-impl TempDir {
-    /// Creates `rmi-test-<name>-<pid>-<n>` in the system's temporary directory.
-    pub fn new(name: &str) -> TempDir {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("rmi-test-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("a temporary directory");
-        TempDir(path)
-    }
+/// A fresh directory `rmi-test-<name>-<random>` in the system's temporary directory, removed
+/// when dropped; the name says which test left it, should one be kept.
+pub fn temp_dir(name: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("rmi-test-{name}-"))
+        .tempdir()
+        .expect("a temporary directory")
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+/// Sends `signal` (`libc::SIGINT`, `libc::SIGTERM`, …) to the process `pid`, as `kill -SIG`
+/// does, without starting a `kill` program.
+pub fn send_signal(pid: u32, signal: libc::c_int) -> std::io::Result<()> {
+    let pid = libc::pid_t::try_from(pid).map_err(std::io::Error::other)?;
+    // SAFETY: kill(2) takes two integers and touches no memory of ours.
+    if unsafe { libc::kill(pid, signal) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

@@ -8,6 +8,8 @@ use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 pub struct Pki {
     /// Where the files are.
     pub dir: PathBuf,
+    /// Removes the directory when the `Pki` goes.
+    _removed_on_drop: crate::TempDir,
     ca: rcgen::Certificate,
     ca_key: KeyPair,
 }
@@ -15,14 +17,19 @@ pub struct Pki {
 impl Pki {
     /// A fresh CA, its certificate in `ca.pem` of a new directory.
     pub fn new(name: &str) -> Pki {
-        let dir = std::env::temp_dir().join(format!("rmi-tls-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let removed_on_drop = crate::temp_dir(&format!("tls-{name}"));
+        let dir = removed_on_drop.path().to_path_buf();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca_key = KeyPair::generate().unwrap();
         let ca = params.self_signed(&ca_key).unwrap();
         std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        Pki { dir, ca, ca_key }
+        Pki {
+            dir,
+            _removed_on_drop: removed_on_drop,
+            ca,
+            ca_key,
+        }
     }
 
     /// The CA certificate's file.

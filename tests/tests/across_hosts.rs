@@ -144,9 +144,7 @@ fn sigterm_lets_calls_in_flight_and_their_reentrant_calls_finish_and_removes_the
     let mut client = Running::start_with_log("chain_client", example_on(&lan, 2, "chain_client"));
     // Server 1 is thinking about its call; the chain will come back to it through server 2.
     servers[0].expect_line("1 forwarding the message to the object 2");
-    let pid = servers[0].pid().to_string();
-    let term = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(term.success());
+    rmi_tests::send_signal(servers[0].pid(), libc::SIGTERM).expect("chain_server 1 is there");
     // The name goes at once, long before its 60 s lease would end.
     let nsc = || {
         let mut command = lan.command(2, &binary_path("rmi-nsc"));

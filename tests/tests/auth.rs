@@ -1,11 +1,11 @@
 //! Shared-key authentication across processes: the calc demo (the seed's
 //! `multiprocessing.connection` with an `authkey`), and a name server with a key.
 
-use rmi_tests::{binary, example, run, stderr, stdout, NameServer, Running, TempDir};
+use rmi_tests::{binary, example, run, stderr, stdout, temp_dir, NameServer, Running, TempDir};
 
 /// Writes `secret` to a key file in `dir`.
 fn key_file(dir: &TempDir, name: &str, secret: &str) -> String {
-    let path = dir.0.join(name);
+    let path = dir.path().join(name);
     std::fs::write(&path, format!("{secret}\n")).unwrap();
     path.display().to_string()
 }
@@ -21,7 +21,7 @@ fn calc_server(key: &str) -> (Running, u16) {
 
 #[test]
 fn the_calc_client_with_the_key_gets_its_sums() {
-    let dir = TempDir::new("calc-key");
+    let dir = temp_dir("calc-key");
     let key = key_file(&dir, "key", "open sesame");
     let (_server, port) = calc_server(&key);
     let output = run(
@@ -34,7 +34,7 @@ fn the_calc_client_with_the_key_gets_its_sums() {
 
 #[test]
 fn with_another_key_both_sides_say_why_the_connection_was_refused() {
-    let dir = TempDir::new("calc-wrong-key");
+    let dir = temp_dir("calc-wrong-key");
     let key = key_file(&dir, "key", "open sesame");
     let wrong = key_file(&dir, "wrong", "open barley");
     let (mut server, port) = calc_server(&key);
@@ -62,7 +62,7 @@ fn with_another_key_both_sides_say_why_the_connection_was_refused() {
 
 #[test]
 fn a_name_server_with_a_key_serves_only_clients_with_it() {
-    let dir = TempDir::new("ns-key");
+    let dir = temp_dir("ns-key");
     let key = key_file(&dir, "key", "name server secret");
     let ns = NameServer::start_with(&["--key-file", &key]);
 

@@ -1,7 +1,7 @@
 //! A name server with `--storage sqlite:PATH` keeps every name across a restart, even after
 //! `kill -9`; a database it cannot use is refused at start-up and left untouched.
 
-use rmi_tests::{binary, run, stderr, stdout, NameServer, TempDir};
+use rmi_tests::{binary, run, stderr, stdout, temp_dir, NameServer};
 
 fn register_names(ns: &NameServer) {
     for (name, uri, meta) in [
@@ -22,8 +22,8 @@ fn listing(ns: &NameServer) -> String {
 
 #[test]
 fn names_survive_a_restart_and_kill_9() {
-    let dir = TempDir::new("sqlite");
-    let storage = format!("sqlite:{}", dir.0.join("names.db").display());
+    let dir = temp_dir("sqlite");
+    let storage = format!("sqlite:{}", dir.path().join("names.db").display());
     let ns = NameServer::start_with(&["--storage", &storage]);
     register_names(&ns);
     let before = listing(&ns);
@@ -60,13 +60,13 @@ fn refused(path: &std::path::Path) -> String {
 
 #[test]
 fn a_database_in_use_or_not_a_database_is_refused_untouched() {
-    let dir = TempDir::new("refused");
-    let db = dir.0.join("names.db");
+    let dir = temp_dir("refused");
+    let db = dir.path().join("names.db");
     let _holder = NameServer::start_with(&["--storage", &format!("sqlite:{}", db.display())]);
     let locked = refused(&db);
     assert!(locked.contains("locked by another name server"), "{locked}");
 
-    let text = dir.0.join("notes.txt");
+    let text = dir.path().join("notes.txt");
     std::fs::write(&text, "not a database\n").unwrap();
     let not_a_database = refused(&text);
     assert!(
@@ -75,6 +75,6 @@ fn a_database_in_use_or_not_a_database_is_refused_untouched() {
     );
     assert_eq!(std::fs::read_to_string(&text).unwrap(), "not a database\n");
 
-    let nowhere = refused(&dir.0.join("missing/dir/names.db"));
+    let nowhere = refused(&dir.path().join("missing/dir/names.db"));
     assert!(nowhere.contains("cannot use"), "{nowhere}");
 }

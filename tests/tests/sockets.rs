@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use rmi_tests::{example, run, start_listening, stdout, system_tool, TempDir};
+use rmi_tests::{example, run, start_listening, stdout, system_tool, temp_dir};
 
 /// `Mon Nov 23 19:40:12 2026`, as Python's `time.ctime()` writes it.
 fn looks_like_ctime(text: &str) -> bool {
@@ -89,13 +89,13 @@ fn same_bytes(a: &Path, b: &Path) -> bool {
 
 #[test]
 fn the_file_server_sends_an_empty_file_exactly() {
-    let dir = TempDir::new("file-empty");
-    let file = dir.0.join("empty.txt");
+    let dir = temp_dir("file-empty");
+    let file = dir.path().join("empty.txt");
     std::fs::write(&file, b"").unwrap();
     let mut command = example("file_server");
     command.arg(&file);
     let (_server, port) = start_listening("file_server", command);
-    let out = dir.0.join("received.txt");
+    let out = dir.path().join("received.txt");
     let output = run(
         example("file_client")
             .args(port_arg(port))
@@ -112,8 +112,8 @@ fn the_file_server_sends_an_empty_file_exactly() {
 
 #[test]
 fn the_file_server_sends_100_mib_to_several_clients_at_once_despite_one_that_vanishes() {
-    let dir = TempDir::new("file-big");
-    let file = dir.0.join("big.bin");
+    let dir = temp_dir("file-big");
+    let file = dir.path().join("big.bin");
     write_pattern(&file, 100 * 1024 * 1024);
     let mut command = example("file_server");
     command.arg(&file);
@@ -129,7 +129,7 @@ fn the_file_server_sends_100_mib_to_several_clients_at_once_despite_one_that_van
     // Three clients at once, and Python's socket module.
     let clients: Vec<_> = (0..3)
         .map(|i| {
-            let out = dir.0.join(format!("received-{i}.bin"));
+            let out = dir.path().join(format!("received-{i}.bin"));
             let mut client = example("file_client");
             client.args(port_arg(port)).arg("--out").arg(&out);
             let child = client
@@ -177,13 +177,13 @@ fn python_bytes(port: u16, send: &[u8]) -> Vec<u8> {
 #[test]
 #[ignore = "needs socat: apt-get install socat"]
 fn socat_downloads_the_file() {
-    let dir = TempDir::new("file-socat");
-    let file = dir.0.join("big.bin");
+    let dir = temp_dir("file-socat");
+    let file = dir.path().join("big.bin");
     write_pattern(&file, 4 * 1024 * 1024);
     let mut command = example("file_server");
     command.arg(&file);
     let (_server, port) = start_listening("file_server", command);
-    let by_socat = dir.0.join("by-socat.bin");
+    let by_socat = dir.path().join("by-socat.bin");
     let socat = format!(
         "printf HelloServer! | socat -t 60 - TCP:127.0.0.1:{port} > '{}'",
         by_socat.display()
@@ -196,8 +196,8 @@ fn socat_downloads_the_file() {
 
 #[test]
 fn the_file_server_refuses_a_client_that_does_not_say_hello() {
-    let dir = TempDir::new("file-rude");
-    let file = dir.0.join("text.txt");
+    let dir = temp_dir("file-rude");
+    let file = dir.path().join("text.txt");
     std::fs::write(&file, b"secret").unwrap();
     let mut command = example("file_server");
     command.arg(&file);

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rmi::{NameServer, NsError, ObjectUri, RegisterOptions};
 use rmi_nameserver::{MemoryStore, NameServerImpl, SqliteStore};
-use rmi_tests::TempDir;
+use rmi_tests::temp_dir;
 
 fn uri(n: u32) -> ObjectUri {
     format!("rmi:obj_{n}@127.0.0.1:{}", 4000 + n)
@@ -230,8 +230,8 @@ async fn the_memory_store_conforms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sqlite_store_conforms() {
-    let dir = TempDir::new("conformance");
-    let store = SqliteStore::open(&dir.0.join("names.db")).expect("a new database");
+    let dir = temp_dir("conformance");
+    let store = SqliteStore::open(&dir.path().join("names.db")).expect("a new database");
     conforms(NameServerImpl::new(store)).await;
 }
 

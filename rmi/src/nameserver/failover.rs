@@ -49,7 +49,7 @@ pub fn parse_ns_hosts(text: &str, default_port: u16) -> Result<Vec<Endpoint>, Er
                 item.parse::<Endpoint>()
                     .map_err(|e| invalid(format!("'{item}': {e}")))
             } else {
-                let host = item.trim_start_matches('[').trim_end_matches(']');
+                let host = crate::net::unbracket(item);
                 Ok(Endpoint::new(host, default_port))
             }
         })
