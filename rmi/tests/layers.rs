@@ -53,7 +53,7 @@ fn root_names(lib: &str) -> BTreeMap<String, String> {
     let mut names = BTreeMap::new();
     let mut statement = String::new();
     for line in lib.lines().map(str::trim) {
-        if !(line.starts_with("pub use ") || !statement.is_empty()) {
+        if !line.starts_with("pub use ") && statement.is_empty() {
             continue;
         }
         statement.push_str(line);

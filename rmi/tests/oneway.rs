@@ -61,17 +61,6 @@ async fn a_oneway_call_returns_before_the_method_runs() {
     daemon.shutdown().await;
 }
 
-/// Waits until `done` holds, for at most 2 s.
-async fn eventually(mut done: impl FnMut() -> bool) -> bool {
-    for _ in 0..40 {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    done()
-}
-
 #[tokio::test]
 async fn a_failed_oneway_call_is_counted_and_handed_to_the_hook() {
     let (tx, mut failures) = tokio::sync::mpsc::unbounded_channel();
@@ -87,7 +76,7 @@ async fn a_failed_oneway_call_is_counted_and_handed_to_the_hook() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let uri = daemon.register(RecorderImpl(Arc::default())).unwrap();
+    let uri = daemon.register(RecorderImpl(Count::default())).unwrap();
     daemon.spawn();
     let recorder = RecorderProxy::connect(&uri).await.unwrap();
     assert_eq!(daemon.oneway_failures(), 0);
@@ -98,16 +87,12 @@ async fn a_failed_oneway_call_is_counted_and_handed_to_the_hook() {
         (uri.to_string().as_str(), "explode", true)
     );
     assert!(message.contains("nobody is listening"), "{message}");
-    assert!(eventually(|| daemon.oneway_failures() == 1).await);
+    let counted = || async { daemon.oneway_failures() == 1 };
+    assert!(support::eventually(support::PATIENCE, counted).await);
     // A call that succeeds counts nothing.
     recorder.record(1).await.unwrap();
-    for _ in 0..40 {
-        if recorder.recorded().await.unwrap() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(recorder.recorded().await.unwrap(), 1);
+    let recorded = || async { recorder.recorded().await.unwrap() == 1 };
+    assert!(support::eventually(support::PATIENCE, recorded).await);
     assert_eq!(daemon.oneway_failures(), 1);
     daemon.shutdown().await;
 }
@@ -122,7 +107,7 @@ async fn oneway_arguments_that_do_not_decode_are_counted() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let uri = daemon.register(RecorderImpl(Arc::default())).unwrap();
+    let uri = daemon.register(RecorderImpl(Count::default())).unwrap();
     daemon.spawn();
     let dynamic = rmi::DynamicProxy::connect(&uri).await.unwrap();
     // A string where the server's `record` takes a u64: the caller is told Ok all the same.
@@ -132,6 +117,7 @@ async fn oneway_arguments_that_do_not_decode_are_counted() {
         .unwrap();
     let message = failures.recv().await.unwrap();
     assert!(message.contains("`n: u64`"), "{message}");
-    assert!(eventually(|| daemon.oneway_failures() == 1).await);
+    let counted = || async { daemon.oneway_failures() == 1 };
+    assert!(support::eventually(support::PATIENCE, counted).await);
     daemon.shutdown().await;
 }
