@@ -160,6 +160,32 @@ pub(crate) struct Bound {
 }
 
 impl Bound {
+    /// Sends `Invoke { handle, method, format, args }` on this binding's connection, with a
+    /// deadline `timeout` away, or sooner: a call made while serving one inherits what is
+    /// left of its deadline (`serving::for_call`). A transport error comes with how long was
+    /// waited. Every call a proxy or a stream makes is sent here.
+    pub(crate) async fn invoke(
+        &self,
+        handle: u64,
+        method: u32,
+        format: wire::Format,
+        args: wire::Payload,
+        timeout: Duration,
+    ) -> Result<wire::Reply, (tarpc::client::RpcError, Duration)> {
+        let (context, waited) = crate::serving::for_call(timeout);
+        let invoke = Invoke {
+            handle,
+            method,
+            format,
+            args,
+        };
+        self.connection
+            .channel
+            .call(context, invoke)
+            .await
+            .map_err(|e| (e, waited))
+    }
+
     /// Whether calls need a new binding: the connection ended, or the handle went stale.
     pub(crate) fn is_broken(&self) -> bool {
         self.connection.is_closed() || self.stale.load(Ordering::Acquire)

@@ -23,7 +23,7 @@ use crate::client::ClientConfig;
 use crate::daemon::builtin::DaemonObjectProxy;
 use crate::describe::TraitDescriptor;
 use crate::uri::{IntoUri, ObjectUri, Uri};
-use crate::wire::{self, check_size, Format, Invoke, Payload, MAX_TIMEOUT};
+use crate::wire::{self, check_size, Format, Payload, MAX_TIMEOUT};
 use crate::Error;
 
 /// How typed proxies encode arguments and expect results: self-describing, so every serde
@@ -416,18 +416,27 @@ impl ProxyCore {
         format: Format,
         args: Payload,
     ) -> Result<(Arc<Bound>, Payload), Error> {
-        match Self::send_on(&bound, timeout, method, format, args).await {
-            Ok(payload) => Ok((bound, payload)),
-            Err(fault) => {
-                if matches!(fault, Fault::Remote(wire::Fault::UnknownObject)) {
+        let remote = match bound.routes.get(method) {
+            Some(Route::To(index)) => *index,
+            _ => return Err(call_error::route(&bound, method)),
+        };
+        check_size(&args, bound.connection.max_payload)
+            .map_err(|e| call_error::codec(&bound, method, "encode the arguments of", e))?;
+        match bound
+            .invoke(bound.handle, remote, format, args, timeout)
+            .await
+        {
+            Ok(Ok(payload)) => Ok((bound, payload)),
+            Ok(Err(fault)) => {
+                if fault == wire::Fault::UnknownObject {
                     bound
                         .stale
                         .store(true, std::sync::atomic::Ordering::Release);
                 }
-                let error = match fault {
-                    Fault::Local(error) => error,
-                    Fault::Remote(fault) => call_error::fault(&bound, method, fault),
-                };
+                Err(call_error::fault(&bound, method, fault))
+            }
+            Err((e, waited)) => {
+                let error = call_error::transport(&bound, method, e, waited);
                 // A server whose machine vanished closes nothing: the call times out. A proxy
                 // with other servers to go to moves on at its next call.
                 if self.link.fail_over.is_some() && matches!(error, Error::Timeout { .. }) {
@@ -439,45 +448,4 @@ impl ProxyCore {
             }
         }
     }
-
-    /// One attempt: the result, or why there is none (transport errors are faults too).
-    async fn send_on(
-        bound: &Bound,
-        timeout: Duration,
-        method: usize,
-        format: Format,
-        args: Payload,
-    ) -> Result<Payload, Fault> {
-        let remote = match bound.routes.get(method) {
-            Some(Route::To(index)) => *index,
-            _ => return Err(Fault::Local(call_error::route(bound, method))),
-        };
-        check_size(&args, bound.connection.max_payload).map_err(|e| {
-            Fault::Local(call_error::codec(
-                bound,
-                method,
-                "encode the arguments of",
-                e,
-            ))
-        })?;
-        let (context, waited) = crate::serving::for_call(timeout);
-        let invoke = Invoke {
-            handle: bound.handle,
-            method: remote,
-            format,
-            args,
-        };
-        match bound.connection.channel.call(context, invoke).await {
-            Ok(reply) => reply.map_err(Fault::Remote),
-            Err(e) => Err(Fault::Local(call_error::transport(
-                bound, method, e, waited,
-            ))),
-        }
-    }
-}
-
-/// Why a call produced no result: the server's word, or an error found on this side.
-enum Fault {
-    Remote(wire::Fault),
-    Local(Error),
 }

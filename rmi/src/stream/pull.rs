@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use super::host::{Batch, CLOSE, PULL, STREAMS_HANDLE};
 use crate::proxy::{call_error, Bound};
-use crate::wire::{Format, Invoke, Payload, MAX_TIMEOUT};
+use crate::wire::{Format, Payload, MAX_TIMEOUT};
 use crate::Error;
 
 /// How many items one pull asks for.
@@ -178,17 +178,17 @@ async fn send<A: serde::Serialize>(
     let args = Format::Bincode
         .encode(args)
         .map_err(|e| call_error::codec(bound, method, "encode a pull of", e.to_string()))?;
-    let (context, waited) = crate::serving::for_call(MAX_TIMEOUT);
-    let invoke = Invoke {
-        handle: STREAMS_HANDLE,
-        method: stream_method,
-        format: Format::Bincode,
+    let sent = bound.invoke(
+        STREAMS_HANDLE,
+        stream_method,
+        Format::Bincode,
         args,
-    };
-    match bound.connection.channel.call(context, invoke).await {
+        MAX_TIMEOUT,
+    );
+    match sent.await {
         Ok(Ok(reply)) => Ok(reply),
         Ok(Err(fault)) => Err(call_error::fault(bound, method, fault)),
-        Err(e) => Err(call_error::transport(bound, method, e, waited)),
+        Err((e, waited)) => Err(call_error::transport(bound, method, e, waited)),
     }
 }
 
