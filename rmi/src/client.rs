@@ -5,12 +5,10 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::dynamic::DynamicProxy;
-use crate::nameserver::NameServerProxy;
 use crate::proxy::{Binder, Proxy, ProxyCore};
 use crate::security::tls::ClientTls;
 use crate::security::Key;
-use crate::uri::{Endpoint, IntoUri};
+use crate::uri::IntoUri;
 use crate::wire::DEFAULT_TIMEOUT;
 use crate::Error;
 
@@ -163,39 +161,8 @@ impl ClientConfig {
         Ok(P::from_core(core))
     }
 
-    /// Connects a [`DynamicProxy`] to `uri` with this config.
-    pub async fn connect_dynamic(&self, uri: impl IntoUri) -> Result<DynamicProxy, Error> {
-        let core =
-            ProxyCore::connect(uri.into_uri()?, Binder::Any, self.timeout, self.shared()).await?;
-        Ok(DynamicProxy::from_core(core))
-    }
-
-    /// Connects to the name server as [`rmi::locate_ns`](crate::locate_ns) does, with this
-    /// config.
-    pub async fn locate_ns(&self) -> Result<NameServerProxy, Error> {
-        crate::nameserver::locate_ns_with(&self.shared(), self.timeout).await
-    }
-
-    /// Connects to the name server at `endpoint` with this config.
-    pub async fn locate_ns_at(&self, endpoint: &Endpoint) -> Result<NameServerProxy, Error> {
-        crate::nameserver::locate_ns_at_with(endpoint, &self.shared(), self.timeout).await
-    }
-
-    /// Connects to the first of the name servers `endpoints` that answers, with this config;
-    /// the proxy moves to the next that answers when its name server's connection ends.
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), rmi::Error> {
-    /// let list = rmi::parse_ns_hosts("ns1:9090,ns2:9090", rmi::DEFAULT_NS_PORT)?;
-    /// let ns = rmi::ClientConfig::from_env()?.locate_ns_among(&list).await?;
-    /// ns.ping().await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn locate_ns_among(&self, endpoints: &[Endpoint]) -> Result<NameServerProxy, Error> {
-        crate::nameserver::locate_ns_among_with(endpoints, &self.shared(), self.timeout).await
-    }
-
-    fn shared(&self) -> Arc<ClientConfig> {
+    /// This config, shared by what is connected with it.
+    pub(crate) fn shared(&self) -> Arc<ClientConfig> {
         Arc::new(self.clone())
     }
 }

@@ -41,6 +41,22 @@ pub struct DynamicProxy {
     core: ProxyCore,
 }
 
+/// The dynamic proxy's entry point on a config: here, with the dynamic proxy, so that the
+/// client layer does not import this feature.
+impl ClientConfig {
+    /// Connects a [`DynamicProxy`] to `uri` with this config.
+    pub async fn connect_dynamic(&self, uri: impl IntoUri) -> Result<DynamicProxy, Error> {
+        let core = ProxyCore::connect(
+            uri.into_uri()?,
+            crate::proxy::Binder::Any,
+            self.timeout,
+            self.shared(),
+        )
+        .await?;
+        Ok(DynamicProxy::from_core(core))
+    }
+}
+
 impl DynamicProxy {
     /// Connects to the object at `uri`, whatever trait it serves.
     pub async fn connect(uri: impl IntoUri) -> Result<Self, Error> {

@@ -22,6 +22,56 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// Why the name server refused a request. (Here, with the other errors: `Error` carries it.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum NsError {
+    /// The name is not registered (or its lease ran out).
+    #[error("the name '{0}' is not registered")]
+    NotFound(String),
+    /// The name cannot be used (see [`check_name`](crate::check_name)).
+    #[error("invalid name '{name}': {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A safe registration found the name held by another URI.
+    #[error("the name '{name}' is already registered to {holder}; remove it first, or register without --safe to replace it")]
+    Taken {
+        /// The name.
+        name: String,
+        /// The URI that holds it.
+        holder: crate::uri::ObjectUri,
+    },
+    /// A metadata tag that cannot be used.
+    #[error("invalid metadata tag '{tag}': {reason}")]
+    InvalidTag {
+        /// The tag as given.
+        tag: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A regular expression that does not compile.
+    #[error("invalid regular expression '{regex}': {reason}")]
+    InvalidRegex {
+        /// The expression as given.
+        regex: String,
+        /// What the regex engine said.
+        reason: String,
+    },
+    /// A lease of zero or absurd length.
+    #[error("invalid time to live {ttl:?}: a lease lasts from 100 ms to 1 day")]
+    InvalidTtl {
+        /// The time to live asked for.
+        ttl: Duration,
+    },
+    /// The name server's storage failed; nothing was changed.
+    #[error("the name server's storage failed: {0}")]
+    Storage(String),
+}
+
 /// The error beneath an [`Error::Connect`] or [`Error::Disconnected`] (an I/O error, say),
 /// returned by its `source()` so that code can inspect it, not only read it.
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -166,11 +216,11 @@ pub enum Error {
     /// The name server refused a registration or another request.
     #[error("the name server{} refused: {source}{hop}", at(.name_server))]
     NameServerRefused {
-        /// `HOST:PORT` of the name server; empty when not known (made from an [`NsError`](crate::NsError) by `?`).
+        /// `HOST:PORT` of the name server; empty when not known (made from an [`NsError`](NsError) by `?`).
         name_server: String,
         /// What it said.
         #[source]
-        source: crate::NsError,
+        source: NsError,
         /// Where the error arose, if on a server: see [`Error::hop`].
         #[serde(default)]
         hop: Hop,
@@ -576,8 +626,8 @@ fn at(name_server: &str) -> String {
 /// assert!(matches!(err, rmi::Error::NameServerRefused { source: rmi::NsError::NotFound(_), .. }));
 /// assert_eq!(err.to_string(), "the name server refused: the name 'bank' is not registered");
 /// ```
-impl From<crate::NsError> for Error {
-    fn from(source: crate::NsError) -> Self {
+impl From<NsError> for Error {
+    fn from(source: NsError) -> Self {
         Error::NameServerRefused {
             name_server: String::new(),
             source,
@@ -670,7 +720,7 @@ mod tests {
                 after: Duration::from_millis(1500),
                 hop: Hop::default(),
             },
-            crate::NsError::Storage("disk full".into()).into(),
+            NsError::Storage("disk full".into()).into(),
             Error::AlreadyServing {
                 hop: Hop::at("rmi:x@h:1"),
             },
@@ -693,14 +743,14 @@ mod tests {
 
     #[test]
     fn a_refusal_from_ns_error_names_the_name_server_only_when_known() {
-        let err: Error = crate::NsError::NotFound("bank".into()).into();
+        let err: Error = NsError::NotFound("bank".into()).into();
         assert_eq!(
             err.to_string(),
             "the name server refused: the name 'bank' is not registered"
         );
         let err = Error::NameServerRefused {
             name_server: "127.0.0.1:9090".into(),
-            source: crate::NsError::NotFound("bank".into()),
+            source: NsError::NotFound("bank".into()),
             hop: Hop::default(),
         };
         assert_eq!(

@@ -23,11 +23,6 @@ const LAYERS: &[(&str, &[&str])] = &[
 const KNOWN_UPWARD: &[(&str, &str)] = &[
     // An error returned by a method records the object serving it (`Hop`).
     ("error", "serving"),
-    // `NameServerRefused` carries the name server's own `NsError`.
-    ("error", "nameserver"),
-    // `ClientConfig` holds the entry points that connect proxies of every kind.
-    ("client", "dynamic"),
-    ("client", "nameserver"),
     // Binding calls the daemon's own object; resolving names calls the name server: rmi calls
     // made by the client itself (the deliberate recursion).
     ("proxy", "daemon"),
@@ -117,7 +112,9 @@ fn imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
 
 /// The modules `text` names after `crate::` (in paths, or inside `use crate::{…}`).
 fn referenced_modules(text: &str, roots: &BTreeMap<String, String>) -> BTreeSet<String> {
-    let code: String = text
+    // Unit tests (a `mod tests` at the end of a file) are not part of the library.
+    let library = text.split("#[cfg(test)]\nmod tests").next().unwrap_or(text);
+    let code: String = library
         .lines()
         .filter(|line| !line.trim_start().starts_with("//"))
         .collect::<Vec<_>>()

@@ -64,6 +64,35 @@ fn broadcast_port() -> Result<u16, Error> {
     }
 }
 
+/// The name server's entry points on a config: here, with name resolution, so that the
+/// client layer does not import this feature.
+impl ClientConfig {
+    /// Connects to the name server as [`rmi::locate_ns`](crate::locate_ns) does, with this
+    /// config.
+    pub async fn locate_ns(&self) -> Result<NameServerProxy, Error> {
+        locate_ns_with(&self.shared(), self.timeout).await
+    }
+
+    /// Connects to the name server at `endpoint` with this config.
+    pub async fn locate_ns_at(&self, endpoint: &Endpoint) -> Result<NameServerProxy, Error> {
+        locate_ns_at_with(endpoint, &self.shared(), self.timeout).await
+    }
+
+    /// Connects to the first of the name servers `endpoints` that answers, with this config;
+    /// the proxy moves to the next that answers when its name server's connection ends.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), rmi::Error> {
+    /// let list = rmi::parse_ns_hosts("ns1:9090,ns2:9090", rmi::DEFAULT_NS_PORT)?;
+    /// let ns = rmi::ClientConfig::from_env()?.locate_ns_among(&list).await?;
+    /// ns.ping().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn locate_ns_among(&self, endpoints: &[Endpoint]) -> Result<NameServerProxy, Error> {
+        super::locate_ns_among_with(endpoints, &self.shared(), self.timeout).await
+    }
+}
+
 /// Connects to the name server: the one `RMI_NS_HOST` / `RMI_NS_PORT` name if set (the first
 /// that answers, if `RMI_NS_HOST` lists several: see [`parse_ns_hosts`](crate::parse_ns_hosts)); otherwise
 /// one at `127.0.0.1:9090`, else one that answers a UDP broadcast on the local network (port

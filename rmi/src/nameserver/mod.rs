@@ -21,7 +21,7 @@ pub use locate::{
     locate_ns, locate_ns_at, ns_endpoint_from_env, DEFAULT_NS_BCPORT, DEFAULT_NS_HOST,
     DEFAULT_NS_PORT, DISCOVERY_REQUEST,
 };
-pub(crate) use locate::{locate_ns_at_with, locate_ns_with, resolve_meta, resolve_name};
+pub(crate) use locate::{locate_ns_at_with, resolve_meta, resolve_name};
 
 /// The object id of the name server on its daemon.
 pub const NAME_SERVER_ID: &str = "rmi.nameserver";
@@ -29,55 +29,7 @@ pub const NAME_SERVER_ID: &str = "rmi.nameserver";
 /// A set of metadata tags, such as `tasks.worker`.
 pub type Tags = BTreeSet<String>;
 
-/// Why the name server refused a request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[non_exhaustive]
-pub enum NsError {
-    /// The name is not registered (or its lease ran out).
-    #[error("the name '{0}' is not registered")]
-    NotFound(String),
-    /// The name cannot be used (see [`check_name`](crate::check_name)).
-    #[error("invalid name '{name}': {reason}")]
-    InvalidName {
-        /// The name as given.
-        name: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A safe registration found the name held by another URI.
-    #[error("the name '{name}' is already registered to {holder}; remove it first, or register without --safe to replace it")]
-    Taken {
-        /// The name.
-        name: String,
-        /// The URI that holds it.
-        holder: ObjectUri,
-    },
-    /// A metadata tag that cannot be used.
-    #[error("invalid metadata tag '{tag}': {reason}")]
-    InvalidTag {
-        /// The tag as given.
-        tag: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A regular expression that does not compile.
-    #[error("invalid regular expression '{regex}': {reason}")]
-    InvalidRegex {
-        /// The expression as given.
-        regex: String,
-        /// What the regex engine said.
-        reason: String,
-    },
-    /// A lease of zero or absurd length.
-    #[error("invalid time to live {ttl:?}: a lease lasts from 100 ms to 1 day")]
-    InvalidTtl {
-        /// The time to live asked for.
-        ttl: Duration,
-    },
-    /// The name server's storage failed; nothing was changed.
-    #[error("the name server's storage failed: {0}")]
-    Storage(String),
-}
+pub use crate::error::NsError;
 
 /// One registration as the name server hands it out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
