@@ -14,7 +14,7 @@ use proc_macro::TokenStream;
 /// its failures go to the daemon's `on_oneway_failure` hook, its `oneway_failures()` count and
 /// its log, never to the caller:
 ///
-/// ```ignore
+/// ```text
 /// #[rmi::expose]
 /// pub trait Audit {
 ///     #[oneway]
