@@ -294,9 +294,10 @@ impl ConnectionState {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let call = self.calls.track_future(call);
+        // Only a call that gets a task is tracked: one answered here is over before
+        // `answer` returns, and tracking it would cost every call a shared counter's update.
         if slow.load(Ordering::Relaxed) {
-            tokio::spawn(call);
+            tokio::spawn(self.calls.track_future(call));
             return;
         }
         let mut call = Box::pin(call);
@@ -309,7 +310,7 @@ impl ConnectionState {
             slow.store(true, Ordering::Relaxed);
         }
         if !finished {
-            tokio::spawn(call);
+            tokio::spawn(self.calls.track_future(call));
         }
     }
 
