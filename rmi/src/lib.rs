@@ -38,6 +38,7 @@
 // Lets `#[expose]`, which names `::rmi`, be used inside this crate too.
 extern crate self as rmi;
 
+mod channel;
 mod client;
 mod daemon;
 mod describe;

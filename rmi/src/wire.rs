@@ -344,22 +344,6 @@ const START_BUFFER_BYTES: usize = 2 * 1024;
 /// How many bytes of replies (or requests) are gathered before they must be written.
 const WRITE_BATCH_BYTES: usize = 8 * 1024;
 
-/// The client end of a connection over the stream `S`.
-pub(crate) type ClientTransport<S> = tarpc::serde_transport::Transport<
-    S,
-    Response<Reply>,
-    ClientMessage<Invoke>,
-    Bincode<Response<Reply>, ClientMessage<Invoke>>,
->;
-
-/// Wraps a connected stream (TCP, or TLS over it) as the client end of a connection.
-pub(crate) fn client_transport<S>(stream: S) -> ClientTransport<S>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
-{
-    tarpc::serde_transport::new(framed(stream, MAX_FRAME_BYTES), Bincode::default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "error", "uri", "describe", "nesting", "wire", "security", "net", "throttle",
         ],
     ),
-    ("client", &["client", "proxy"]),
+    ("client", &["channel", "client", "proxy"]),
     ("server", &["dispatch", "serving", "oneway", "daemon"]),
     ("features", &["stream", "remote", "dynamic", "nameserver"]),
 ];

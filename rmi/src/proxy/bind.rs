@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Proxy, ProxyCore};
+use crate::channel::{Channel, Failure};
 use crate::client::ClientConfig;
 use crate::daemon::builtin::{BindError, Binding, DaemonObjectProxy};
 use crate::describe::{MethodDescriptor, TraitDescriptor};
@@ -57,9 +58,7 @@ pub(crate) enum Binder {
 /// A connection to one daemon: one TCP stream carrying many calls at once.
 #[derive(Clone, Debug)]
 pub(crate) struct Connection {
-    pub(crate) channel: tarpc::client::Channel<Invoke, wire::Reply>,
-    /// Set when the connection ends (the daemon closed it or went away).
-    closed: Arc<AtomicBool>,
+    pub(crate) channel: Channel,
     /// The largest arguments the daemon takes.
     pub(crate) max_payload: usize,
     /// This side's address of the connection: one the daemon can reach this host at.
@@ -100,10 +99,19 @@ impl Connection {
             let local = stream.local_addr().ok();
             match &config.tls {
                 Some(tls) => {
-                    let stream = tls.connect(stream, endpoint).await?;
-                    Connection::start(stream, endpoint, config, local).await
+                    let mut stream = tls.connect(stream, endpoint).await?;
+                    let max_frame =
+                        handshake::connect(&mut stream, config.key.as_ref(), endpoint).await?;
+                    let (read, write) = tokio::io::split(stream);
+                    Ok(Connection::start(read, write, max_frame, local))
                 }
-                None => Connection::start(stream, endpoint, config, local).await,
+                None => {
+                    let mut stream = stream;
+                    let max_frame =
+                        handshake::connect(&mut stream, config.key.as_ref(), endpoint).await?;
+                    let (read, write) = stream.into_split();
+                    Ok(Connection::start(read, write, max_frame, local))
+                }
             }
         };
         tokio::time::timeout(timeout, opening)
@@ -111,39 +119,22 @@ impl Connection {
             .map_err(|_| connect_error(format!("no answer within {timeout:?}"), None))?
     }
 
-    /// Runs the handshake on a connected stream and starts the connection's dispatch task.
-    async fn start<S>(
-        mut stream: S,
-        endpoint: &Endpoint,
-        config: &ClientConfig,
-        local: Option<std::net::SocketAddr>,
-    ) -> Result<Self, Error>
+    /// The connection over a stream's halves, after the handshake.
+    fn start<R, W>(read: R, write: W, max_frame: usize, local: Option<std::net::SocketAddr>) -> Self
     where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+        R: tokio::io::AsyncRead + Send + 'static,
+        W: tokio::io::AsyncWrite + Send + 'static,
     {
-        let max_frame = handshake::connect(&mut stream, config.key.as_ref(), endpoint).await?;
-        let transport = wire::client_transport(stream);
-        let client = tarpc::client::new(tarpc::client::Config::default(), transport);
-        let closed = Arc::new(AtomicBool::new(false));
-        let flag = closed.clone();
-        let dispatch = client.dispatch;
-        tokio::spawn(async move {
-            if let Err(e) = dispatch.await {
-                tracing::debug!("connection ended: {e}");
-            }
-            flag.store(true, Ordering::Release);
-        });
-        Ok(Connection {
-            channel: client.client,
-            closed,
+        Connection {
+            channel: Channel::new(read, write, wire::MAX_FRAME_BYTES),
             max_payload: wire::payload_limit(max_frame),
             local,
-        })
+        }
     }
 
     /// Whether the connection has ended: calls on it cannot succeed.
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.channel.is_closed()
     }
 }
 
@@ -171,7 +162,7 @@ impl Bound {
         format: wire::Format,
         args: wire::Payload,
         timeout: Duration,
-    ) -> Result<wire::Reply, (tarpc::client::RpcError, Duration)> {
+    ) -> Result<wire::Reply, (Failure, Duration)> {
         let (context, waited) = crate::serving::for_call(timeout);
         let invoke = Invoke {
             handle,

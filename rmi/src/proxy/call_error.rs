@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tarpc::client::RpcError;
+use crate::channel::Failure;
 
 use super::bind::{Bound, Route};
 use crate::wire;
@@ -134,44 +134,44 @@ pub(crate) fn fault(bound: &Bound, method: usize, fault: wire::Fault) -> Error {
 
 /// `waited`: how long the call could wait, its own timeout or what was left of the deadline
 /// of the call being served.
-pub(crate) fn transport(bound: &Bound, method: usize, error: RpcError, waited: Duration) -> Error {
+pub(crate) fn transport(bound: &Bound, method: usize, failure: Failure, waited: Duration) -> Error {
     let uri = bound.uri_text.clone();
     let method = method_name(bound, method);
-    match error {
-        RpcError::DeadlineExceeded => Error::Timeout {
+    match failure {
+        Failure::Deadline => Error::Timeout {
             uri,
             method,
             after: waited,
             hop: Default::default(),
         },
-        RpcError::Server(e) if e.kind == std::io::ErrorKind::TimedOut => Error::Timeout {
+        Failure::Server(e) if e.kind == std::io::ErrorKind::TimedOut => Error::Timeout {
             uri,
             method,
             after: waited,
             hop: Default::default(),
         },
-        other => Error::Disconnected {
+        Failure::Server(e) => Error::Disconnected {
             uri,
             method,
-            reason: lost(&other),
-            // tarpc's `Shutdown` says nothing more than `lost` does (and says it wrongly).
-            cause: match other {
-                RpcError::Shutdown => None,
-                other => crate::error::cause(other),
-            },
+            reason: format!("the daemon gave up on the call: {}", e.detail),
+            cause: None,
+            hop: Default::default(),
+        },
+        Failure::Lost(why) => Error::Disconnected {
+            uri,
+            method,
+            reason: lost(why.as_deref()),
+            cause: why.map(|e| Box::new(e) as crate::error::Cause),
             hop: Default::default(),
         },
     }
 }
 
-/// Why a connection was lost, in words about the connection: tarpc says `Shutdown` ("the
-/// connection to the server was already shutdown") whenever its connection task has ended,
-/// which here means the daemon closed the connection or went away, not that anyone shut
-/// anything down on this side.
-fn lost(error: &RpcError) -> String {
+/// Why a connection was lost, in words about the connection.
+fn lost(error: Option<&std::io::Error>) -> String {
     match error {
-        RpcError::Shutdown => "the daemon closed the connection or went away".to_owned(),
-        other => crate::error::error_chain(other),
+        None => "the daemon closed the connection or went away".to_owned(),
+        Some(e) => crate::error::error_chain(e),
     }
 }
 
@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn a_lost_connection_is_not_called_a_shutdown() {
-        let reason = lost(&RpcError::Shutdown);
+        let reason = lost(None);
         assert!(!reason.contains("shutdown"), "{reason}");
         let error = Error::Disconnected {
             uri: "rmi:obj_1@127.0.0.1:4000".into(),

@@ -1,0 +1,645 @@
+//! The client end of one connection: many calls in flight, each request written by the task
+//! that makes the call, each reply read by one of the tasks waiting for replies.
+//!
+//! tarpc's client runs a dispatch task per connection: a call is handed to it through one
+//! channel and its reply handed back through another, two hops between tasks (and often
+//! between threads, each a futex wake-up) per call. Here the calling task writes its request
+//! frame itself when the socket takes it at once, which it nearly always does; otherwise the
+//! rest waits in a queue that a task writes out. The tasks waiting for replies take turns
+//! reading: one of them holds the reader, hands each reply it reads to its caller (waking
+//! it), and passes the reader on when its own reply arrives. A lone caller thus writes and
+//! reads its socket itself, as a hand-written client would.
+//!
+//! The frames are tarpc's (`ClientMessage` out, `Response` in, bincode with tarpc's options,
+//! length-delimited): a daemon cannot tell this client from tarpc's.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bincode::Options;
+use futures::StreamExt;
+use tarpc::{ClientMessage, Response, ServerError};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::bytes::{Buf, BytesMut};
+use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
+
+use crate::wire::{Invoke, Reply};
+
+/// Why a call got no reply.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Its deadline passed first.
+    Deadline,
+    /// The daemon gave up on it (tarpc's server error: its own deadline passed).
+    Server(ServerError),
+    /// The connection ended: with the error that ended it, or `None` when the daemon closed
+    /// it.
+    Lost(Option<Arc<io::Error>>),
+}
+
+/// The client end of one connection. Clones share it; it closes when the last is dropped.
+#[derive(Clone)]
+pub(crate) struct Channel {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("ended", &self.shared.ended.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+type Reader = FramedRead<Pin<Box<dyn AsyncRead + Send>>, LengthDelimitedCodec>;
+
+struct Shared {
+    writer: Mutex<Writer>,
+    readers: Mutex<Readers>,
+    next_id: AtomicU64,
+    /// Set once the connection ended; [`Readers::ended`] says why.
+    ended: AtomicBool,
+    /// The task that closes the connection if its runtime shuts down first.
+    keeper: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.keeper.iter().for_each(tokio::task::AbortHandle::abort);
+    }
+}
+
+/// Held by a task that never ends, on the runtime the connection was made on: when that
+/// runtime shuts down, its tasks are dropped, and this closes the connection, so that the
+/// daemon sees the client gone although the channel itself was leaked (as tarpc's client,
+/// whose connection lives in such a task, does).
+struct CloseOnDrop(std::sync::Weak<Shared>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.upgrade() {
+            shared.close();
+        }
+    }
+}
+
+struct Writer {
+    io: Pin<Box<dyn AsyncWrite + Send>>,
+    /// Bytes the socket did not take at once, in order; a task writes them out.
+    queue: BytesMut,
+    /// Whether that task runs: new frames go behind the queue, not before it.
+    draining: bool,
+}
+
+/// The calls waiting for replies, and the reader they take turns holding.
+struct Readers {
+    /// `None` while a waiting call holds it.
+    reader: Option<Reader>,
+    calls: HashMap<u64, Slot>,
+    /// Calls waiting for the reader, first come first served (some may be answered already).
+    next_readers: VecDeque<u64>,
+    /// Why the connection ended, once it did.
+    ended: Option<Failure>,
+}
+
+enum Slot {
+    Waiting(Option<Waker>),
+    Answered(Result<Reply, ServerError>),
+}
+
+/// tarpc's frame encoding: bincode with its default options.
+fn bincode() -> impl Options {
+    bincode::DefaultOptions::new()
+}
+
+impl Channel {
+    /// A channel over a connected stream's halves, after the handshake. Replies longer than
+    /// `max_frame` bytes end the connection.
+    pub(crate) fn new<R, W>(read: R, write: W, max_frame: usize) -> Channel
+    where
+        R: AsyncRead + Send + 'static,
+        W: AsyncWrite + Send + 'static,
+    {
+        let codec = LengthDelimitedCodec::builder()
+            .max_frame_length(max_frame)
+            .new_codec();
+        let read: Pin<Box<dyn AsyncRead + Send>> = Box::pin(read);
+        let shared = Arc::new_cyclic(|weak| {
+            let close = CloseOnDrop(weak.clone());
+            let keeper = tokio::runtime::Handle::try_current().ok().map(|runtime| {
+                runtime
+                    .spawn(async move {
+                        let _close = close;
+                        std::future::pending::<()>().await
+                    })
+                    .abort_handle()
+            });
+            Shared {
+                writer: Mutex::new(Writer {
+                    io: Box::pin(write),
+                    queue: BytesMut::new(),
+                    draining: false,
+                }),
+                readers: Mutex::new(Readers {
+                    reader: Some(FramedRead::with_capacity(read, codec, 2 * 1024)),
+                    calls: HashMap::new(),
+                    next_readers: VecDeque::new(),
+                    ended: None,
+                }),
+                next_id: AtomicU64::new(0),
+                ended: AtomicBool::new(false),
+                keeper,
+            }
+        });
+        Channel { shared }
+    }
+
+    /// Sends `invoke` with `context` (its deadline and trace) and waits for the reply, at most
+    /// until the deadline. Dropping the future before the reply cancels the call on the
+    /// daemon.
+    pub(crate) async fn call(
+        &self,
+        context: tarpc::context::Context,
+        invoke: Invoke,
+    ) -> Result<Reply, Failure> {
+        let deadline = context.deadline;
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let request = ClientMessage::Request(tarpc::Request {
+            context,
+            id,
+            message: invoke,
+        });
+        // Registered before it is written, so that no reader can miss its reply.
+        let mut waiting = Waiting::new(&self.shared, id)?;
+        self.shared.send(&request)?;
+        let reply = poll_fn(|cx| waiting.poll_reply(cx));
+        match tokio::time::timeout_at(deadline.into(), reply).await {
+            Ok(reply) => reply,
+            Err(_) => Err(Failure::Deadline),
+        }
+    }
+
+    /// Whether the connection has ended. When no call is waiting, nobody reads the socket:
+    /// this looks, without waiting, whether the daemon closed it meanwhile.
+    pub(crate) fn is_closed(&self) -> bool {
+        if self.shared.ended.load(Ordering::Acquire) {
+            return true;
+        }
+        let mut readers = self.shared.lock_readers();
+        if let Some(mut reader) = readers.reader.take() {
+            let mut cx = Context::from_waker(Waker::noop());
+            // Only replies to calls given up can be there: read past them.
+            while let Poll::Ready(frame) = reader.poll_next_unpin(&mut cx) {
+                if let Err(failure) = readers.take_frame(frame, None) {
+                    readers.end(failure, &self.shared);
+                    return true;
+                }
+            }
+            readers.reader = Some(reader);
+        }
+        false
+    }
+}
+
+impl Shared {
+    fn lock_readers(&self) -> MutexGuard<'_, Readers> {
+        // A panic cannot leave the state half-changed: every change is one assignment.
+        self.readers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes `message` as one frame: now, if the socket takes it, else behind the queue.
+    fn send(self: &Arc<Self>, message: &ClientMessage<Invoke>) -> Result<(), Failure> {
+        let mut frame = Vec::with_capacity(128);
+        frame.extend_from_slice(&[0; 4]);
+        bincode()
+            .serialize_into(&mut frame, message)
+            .map_err(|e| Failure::Lost(Some(Arc::new(io::Error::other(e)))))?;
+        let length = u32::try_from(frame.len() - 4).unwrap_or(u32::MAX);
+        frame[..4].copy_from_slice(&length.to_be_bytes());
+        let mut writer = self.lock_writer();
+        if !writer.draining {
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut rest = &frame[..];
+            match writer.write_from(&mut rest, &mut cx) {
+                Poll::Ready(Ok(())) => return Ok(()),
+                Poll::Ready(Err(e)) => {
+                    drop(writer);
+                    return Err(self.end_with(e));
+                }
+                Poll::Pending => {
+                    writer.queue.extend_from_slice(rest);
+                    writer.draining = true;
+                    tokio::spawn(drain(self.clone()));
+                }
+            }
+        } else {
+            writer.queue.extend_from_slice(&frame);
+        }
+        Ok(())
+    }
+
+    /// Ends the connection for every call, because of `error`; the failure to report.
+    fn end_with(self: &Arc<Self>, error: io::Error) -> Failure {
+        let error = Arc::new(error);
+        self.lock_readers()
+            .end(Failure::Lost(Some(error.clone())), self);
+        Failure::Lost(Some(error))
+    }
+
+    /// Closes the connection: the calls waiting fail, and the socket is let go.
+    fn close(&self) {
+        self.lock_readers().end(Failure::Lost(None), self);
+        self.lock_writer().io = Box::pin(tokio::io::sink());
+    }
+
+    /// Tells the daemon that call `id` was given up; best effort.
+    fn cancel(self: &Arc<Self>, id: u64) {
+        if self.ended.load(Ordering::Acquire) || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let _ = self.send(&ClientMessage::Cancel {
+            trace_context: Default::default(),
+            request_id: id,
+        });
+    }
+}
+
+impl Writer {
+    /// Writes `rest` and flushes, advancing `rest` past what was written.
+    fn write_from(&mut self, rest: &mut &[u8], cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !rest.is_empty() {
+            match std::task::ready!(self.io.as_mut().poll_write(cx, rest)) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => *rest = &rest[n..],
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        self.io.as_mut().poll_flush(cx)
+    }
+
+    /// Writes the queue out and flushes.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.queue.is_empty() {
+            let Writer { io, queue, .. } = self;
+            match std::task::ready!(io.as_mut().poll_write(cx, queue)) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => queue.advance(n),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        self.io.as_mut().poll_flush(cx)
+    }
+}
+
+/// Writes out what the socket did not take at once, then ends.
+async fn drain(shared: Arc<Shared>) {
+    let drained = poll_fn(|cx| {
+        let mut writer = shared.lock_writer();
+        let drained = std::task::ready!(writer.poll_drain(cx));
+        writer.draining = false;
+        writer.queue = BytesMut::new();
+        Poll::Ready(drained)
+    })
+    .await;
+    if let Err(e) = drained {
+        shared.end_with(e);
+    }
+}
+
+impl Readers {
+    /// Files a frame the reader produced: a reply goes to its call (`Ok(Some)` if it is
+    /// `mine`'s, else to its slot, waking its caller); the end of the stream or a broken frame
+    /// is the connection's end.
+    fn take_frame(
+        &mut self,
+        frame: Option<io::Result<BytesMut>>,
+        mine: Option<u64>,
+    ) -> Result<Option<Result<Reply, ServerError>>, Failure> {
+        let frame = match frame {
+            Some(Ok(frame)) => frame,
+            Some(Err(e)) => return Err(Failure::Lost(Some(Arc::new(e)))),
+            None => return Err(Failure::Lost(None)),
+        };
+        let response: Response<Reply> = bincode().deserialize(&frame).map_err(|e| {
+            Failure::Lost(Some(Arc::new(io::Error::new(
+                io::ErrorKind::InvalidData,
+                e,
+            ))))
+        })?;
+        if Some(response.request_id) == mine {
+            return Ok(Some(response.message));
+        }
+        // A reply to a call given up finds no slot: it is dropped.
+        if let Some(slot) = self.calls.get_mut(&response.request_id) {
+            if let Slot::Waiting(waker) = std::mem::replace(slot, Slot::Answered(response.message))
+            {
+                waker.into_iter().for_each(Waker::wake);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Ends the connection: every waiting call fails with (a copy of) `failure`.
+    fn end(&mut self, failure: Failure, shared: &Shared) {
+        shared.ended.store(true, Ordering::Release);
+        self.reader = None;
+        for slot in self.calls.values_mut() {
+            if let Slot::Waiting(waker) = slot {
+                waker.take().into_iter().for_each(Waker::wake);
+            }
+        }
+        self.ended.get_or_insert(failure);
+    }
+
+    /// Wakes the first call still waiting for the reader, which takes it over.
+    fn wake_next_reader(&mut self) {
+        while let Some(id) = self.next_readers.pop_front() {
+            if let Some(Slot::Waiting(waker)) = self.calls.get_mut(&id) {
+                if let Some(waker) = waker.take() {
+                    waker.wake();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Failure {
+    fn copy(&self) -> Failure {
+        match self {
+            Failure::Deadline => Failure::Deadline,
+            Failure::Server(e) => Failure::Server(e.clone()),
+            Failure::Lost(e) => Failure::Lost(e.clone()),
+        }
+    }
+}
+
+/// One call waiting for its reply: holding the reader, or waiting for its turn. Dropped
+/// before the reply, it passes the reader on and cancels the call.
+struct Waiting<'a> {
+    shared: &'a Arc<Shared>,
+    id: u64,
+    reader: Option<Reader>,
+    answered: bool,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(shared: &'a Arc<Shared>, id: u64) -> Result<Self, Failure> {
+        let mut readers = shared.lock_readers();
+        if let Some(failure) = &readers.ended {
+            return Err(failure.copy());
+        }
+        readers.calls.insert(id, Slot::Waiting(None));
+        Ok(Waiting {
+            shared,
+            id,
+            reader: None,
+            answered: false,
+        })
+    }
+
+    fn poll_reply(&mut self, cx: &mut Context<'_>) -> Poll<Result<Reply, Failure>> {
+        if self.reader.is_none() {
+            if let Some(done) = self.wait_for_turn(cx) {
+                return done;
+            }
+        }
+        loop {
+            let reader = self
+                .reader
+                .as_mut()
+                .expect("a call past its turn holds the reader");
+            let frame = match reader.poll_next_unpin(cx) {
+                Poll::Ready(frame) => frame,
+                Poll::Pending => return self.wait_reading(cx),
+            };
+            let mut readers = self.shared.lock_readers();
+            match readers.take_frame(frame, Some(self.id)) {
+                Ok(None) => continue,
+                Ok(Some(reply)) => {
+                    readers.calls.remove(&self.id);
+                    self.answered = true;
+                    if readers.ended.is_none() {
+                        readers.reader = self.reader.take();
+                        readers.wake_next_reader();
+                    }
+                    return Poll::Ready(reply.map_err(Failure::Server));
+                }
+                Err(failure) => {
+                    readers.calls.remove(&self.id);
+                    self.answered = true;
+                    self.reader = None;
+                    let copy = failure.copy();
+                    readers.end(failure, self.shared);
+                    return Poll::Ready(Err(copy));
+                }
+            }
+        }
+    }
+
+    /// Holding the reader, with nothing to read: waits, woken by the socket or, should a
+    /// write end the connection, by [`Readers::end`].
+    fn wait_reading(&mut self, cx: &mut Context<'_>) -> Poll<Result<Reply, Failure>> {
+        let mut readers = self.shared.lock_readers();
+        if let Some(failure) = &readers.ended {
+            let copy = failure.copy();
+            readers.calls.remove(&self.id);
+            self.answered = true;
+            self.reader = None;
+            return Poll::Ready(Err(copy));
+        }
+        if let Some(Slot::Waiting(waker)) = readers.calls.get_mut(&self.id) {
+            match waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                _ => *waker = Some(cx.waker().clone()),
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Without the reader: the reply if it came, the failure if the connection ended, else
+    /// the reader if it is free (`None`: read), or a place in the queue for it.
+    fn wait_for_turn(&mut self, cx: &mut Context<'_>) -> Option<Poll<Result<Reply, Failure>>> {
+        let mut readers = self.shared.lock_readers();
+        let Readers {
+            reader,
+            calls,
+            next_readers,
+            ended,
+        } = &mut *readers;
+        let slot = calls.get_mut(&self.id)?;
+        match slot {
+            Slot::Answered(_) => {
+                let Some(Slot::Answered(reply)) = calls.remove(&self.id) else {
+                    unreachable!("the slot was just seen answered")
+                };
+                self.answered = true;
+                Some(Poll::Ready(reply.map_err(Failure::Server)))
+            }
+            Slot::Waiting(_) if ended.is_some() => {
+                calls.remove(&self.id);
+                self.answered = true;
+                Some(Poll::Ready(Err(ended
+                    .as_ref()
+                    .map_or(Failure::Lost(None), Failure::copy))))
+            }
+            Slot::Waiting(waker) => match reader.take() {
+                Some(free) => {
+                    self.reader = Some(free);
+                    None
+                }
+                None => {
+                    let queued = waker.is_some();
+                    *waker = Some(cx.waker().clone());
+                    if !queued {
+                        next_readers.push_back(self.id);
+                    }
+                    Some(Poll::Pending)
+                }
+            },
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
+        {
+            let mut readers = self.shared.lock_readers();
+            readers.calls.remove(&self.id);
+            if let Some(reader) = self.reader.take() {
+                if readers.ended.is_none() {
+                    readers.reader = Some(reader);
+                    readers.wake_next_reader();
+                }
+            }
+        }
+        self.shared.cancel(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Format, Payload};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn invoke() -> Invoke {
+        Invoke {
+            handle: 1,
+            method: 0,
+            format: Format::Bincode,
+            args: Payload::default(),
+        }
+    }
+
+    fn context(secs: u64) -> tarpc::context::Context {
+        let mut context = tarpc::context::current();
+        context.deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        context
+    }
+
+    /// A server that reads `n` requests, then answers them in reverse order.
+    async fn answer_reversed(mut server: tokio::io::DuplexStream, n: usize) {
+        let mut ids = Vec::new();
+        for _ in 0..n {
+            let length = server.read_u32().await.unwrap() as usize;
+            let mut frame = vec![0; length];
+            server.read_exact(&mut frame).await.unwrap();
+            match crate::wire::decode_request(&frame).unwrap() {
+                ClientMessage::Request(request) => ids.push(request.id),
+                other => panic!("nothing is cancelled: {other:?}"),
+            }
+        }
+        for id in ids.into_iter().rev() {
+            let reply: Response<Reply> = Response {
+                request_id: id,
+                message: Ok(Ok(Payload::from(id.to_le_bytes().to_vec()))),
+            };
+            let body = bincode().serialize(&reply).unwrap();
+            server.write_u32(body.len() as u32).await.unwrap();
+            server.write_all(&body).await.unwrap();
+        }
+        server.flush().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn replies_reach_their_callers_in_any_order() {
+        let (client, server) = tokio::io::duplex(64);
+        let (read, write) = tokio::io::split(client);
+        let channel = Channel::new(read, write, 1 << 20);
+        let server = tokio::spawn(answer_reversed(server, 3));
+        let calls = (0..3).map(|_| channel.call(context(5), invoke()));
+        let replies = futures::future::join_all(calls).await;
+        for (id, reply) in replies.into_iter().enumerate() {
+            let payload = reply.unwrap().unwrap();
+            assert_eq!(&payload[..], &(id as u64).to_le_bytes());
+        }
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_fails_every_waiting_call_and_the_next() {
+        let (client, server) = tokio::io::duplex(64);
+        let (read, write) = tokio::io::split(client);
+        let channel = Channel::new(read, write, 1 << 20);
+        let waiting = tokio::spawn({
+            let channel = channel.clone();
+            async move { channel.call(context(5), invoke()).await }
+        });
+        tokio::task::yield_now().await;
+        drop(server);
+        assert!(matches!(waiting.await.unwrap(), Err(Failure::Lost(_))));
+        assert!(channel.is_closed());
+        assert!(matches!(
+            channel.call(context(5), invoke()).await,
+            Err(Failure::Lost(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_idle_channel_notices_the_daemon_left() {
+        let (client, server) = tokio::io::duplex(64);
+        let (read, write) = tokio::io::split(client);
+        let channel = Channel::new(read, write, 1 << 20);
+        assert!(!channel.is_closed());
+        drop(server);
+        assert!(channel.is_closed());
+    }
+
+    #[tokio::test]
+    async fn a_call_past_its_deadline_is_cancelled_on_the_daemon() {
+        let (client, mut server) = tokio::io::duplex(1024);
+        let (read, write) = tokio::io::split(client);
+        let channel = Channel::new(read, write, 1 << 20);
+        let mut context = context(0);
+        context.deadline = std::time::Instant::now() + std::time::Duration::from_millis(20);
+        assert!(matches!(
+            channel.call(context, invoke()).await,
+            Err(Failure::Deadline)
+        ));
+        let mut messages = Vec::new();
+        for _ in 0..2 {
+            let length = server.read_u32().await.unwrap() as usize;
+            let mut frame = vec![0; length];
+            server.read_exact(&mut frame).await.unwrap();
+            messages.push(crate::wire::decode_request(&frame).unwrap());
+        }
+        assert!(matches!(messages[0], ClientMessage::Request(_)));
+        assert!(matches!(
+            messages[1],
+            ClientMessage::Cancel { request_id: 0, .. }
+        ));
+    }
+}
