@@ -175,8 +175,8 @@ impl Channel {
             message: invoke,
         });
         // Registered before it is written, so that no reader can miss its reply.
-        let mut waiting = Waiting::new(&self.shared, id)?;
-        self.shared.send(&request)?;
+        let (mut waiting, alone) = Waiting::new(&self.shared, id)?;
+        self.shared.send(&request, alone)?;
         let reply = poll_fn(|cx| waiting.poll_reply(cx));
         match tokio::time::timeout_at(deadline.into(), reply).await {
             Ok(reply) => reply,
@@ -216,8 +216,11 @@ impl Shared {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes `message` as one frame: now, if the socket takes it, else behind the queue.
-    fn send(self: &Arc<Self>, message: &ClientMessage<Invoke>) -> Result<(), Failure> {
+    /// Writes `message` as one frame. A call alone on the connection writes it now, if the
+    /// socket takes it; with others in flight, frames are queued and a task writes them out
+    /// together, after the callers that are ready have queued theirs: one system call for
+    /// many frames, as tarpc's dispatch task batches them.
+    fn send(self: &Arc<Self>, message: &ClientMessage<Invoke>, alone: bool) -> Result<(), Failure> {
         let mut frame = Vec::with_capacity(128);
         frame.extend_from_slice(&[0; 4]);
         bincode()
@@ -226,23 +229,22 @@ impl Shared {
         let length = u32::try_from(frame.len() - 4).unwrap_or(u32::MAX);
         frame[..4].copy_from_slice(&length.to_be_bytes());
         let mut writer = self.lock_writer();
-        if !writer.draining {
+        let mut rest = &frame[..];
+        if !writer.draining && alone {
             let mut cx = Context::from_waker(Waker::noop());
-            let mut rest = &frame[..];
             match writer.write_from(&mut rest, &mut cx) {
                 Poll::Ready(Ok(())) => return Ok(()),
                 Poll::Ready(Err(e)) => {
                     drop(writer);
                     return Err(self.end_with(e));
                 }
-                Poll::Pending => {
-                    writer.queue.extend_from_slice(rest);
-                    writer.draining = true;
-                    tokio::spawn(drain(self.clone()));
-                }
+                Poll::Pending => {}
             }
-        } else {
-            writer.queue.extend_from_slice(&frame);
+        }
+        writer.queue.extend_from_slice(rest);
+        if !writer.draining {
+            writer.draining = true;
+            tokio::spawn(drain(self.clone()));
         }
         Ok(())
     }
@@ -266,10 +268,11 @@ impl Shared {
         if self.ended.load(Ordering::Acquire) || tokio::runtime::Handle::try_current().is_err() {
             return;
         }
-        let _ = self.send(&ClientMessage::Cancel {
+        let cancel = ClientMessage::Cancel {
             trace_context: Default::default(),
             request_id: id,
-        });
+        };
+        let _ = self.send(&cancel, false);
     }
 }
 
@@ -300,13 +303,18 @@ impl Writer {
     }
 }
 
-/// Writes out what the socket did not take at once, then ends.
+/// The largest write queue kept for the next batch; a larger one is let go once written.
+const QUEUE_KEPT_BYTES: usize = 64 * 1024;
+
+/// Writes out the queue, then ends.
 async fn drain(shared: Arc<Shared>) {
     let drained = poll_fn(|cx| {
         let mut writer = shared.lock_writer();
         let drained = std::task::ready!(writer.poll_drain(cx));
         writer.draining = false;
-        writer.queue = BytesMut::new();
+        if writer.queue.capacity() > QUEUE_KEPT_BYTES {
+            writer.queue = BytesMut::new();
+        }
         Poll::Ready(drained)
     })
     .await;
@@ -393,18 +401,20 @@ struct Waiting<'a> {
 }
 
 impl<'a> Waiting<'a> {
-    fn new(shared: &'a Arc<Shared>, id: u64) -> Result<Self, Failure> {
+    /// Call `id`, waiting; and whether it is the only call in flight.
+    fn new(shared: &'a Arc<Shared>, id: u64) -> Result<(Self, bool), Failure> {
         let mut readers = shared.lock_readers();
         if let Some(failure) = &readers.ended {
             return Err(failure.copy());
         }
         readers.calls.insert(id, Slot::Waiting(None));
-        Ok(Waiting {
+        let waiting = Waiting {
             shared,
             id,
             reader: None,
             answered: false,
-        })
+        };
+        Ok((waiting, readers.calls.len() == 1))
     }
 
     fn poll_reply(&mut self, cx: &mut Context<'_>) -> Poll<Result<Reply, Failure>> {
