@@ -1,6 +1,8 @@
 //! A daemon that goes away and comes back under a live proxy: the call in flight fails with a
 //! clear error, none hangs, and the next call works again.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[rmi::expose]
@@ -70,4 +72,93 @@ fn a_daemon_restarted_at_the_same_address_serves_the_same_proxy_again() {
     assert_eq!(again, uri);
     assert_eq!(client.block_on(proxy.wait(2)).unwrap(), 2);
     assert_eq!(client.block_on(proxy.clone().wait(3)).unwrap(), 3);
+}
+
+#[rmi::expose]
+pub trait Named {
+    async fn name(&self) -> String;
+}
+
+/// Says its name and counts its calls.
+struct NamedImpl(&'static str, Arc<AtomicU64>);
+
+impl Named for NamedImpl {
+    async fn name(&self) -> String {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.to_owned()
+    }
+}
+
+/// A daemon on its own runtime hosting `objects` (id, name), registered in that order; the
+/// URI and call count of the last.
+fn named_on_own_runtime(
+    addr: &str,
+    objects: &[(&str, &'static str)],
+) -> (tokio::runtime::Runtime, rmi::ObjectUri, Arc<AtomicU64>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let calls = Arc::new(AtomicU64::new(0));
+    let uri = runtime.block_on(async {
+        let daemon = rmi::Daemon::bind(addr).await.unwrap();
+        let mut uri = None;
+        for (id, name) in objects {
+            uri = Some(
+                daemon
+                    .register_with_id(*id, NamedImpl(name, calls.clone()))
+                    .unwrap(),
+            );
+        }
+        daemon.spawn();
+        uri.unwrap()
+    });
+    (runtime, uri, calls)
+}
+
+/// A process remembers the bindings it made, so a second proxy to an object skips the bind;
+/// a remembered handle must never reach another object.
+#[test]
+fn a_new_proxy_to_a_restarted_daemon_reaches_the_new_object_once() {
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (first, uri, _) = named_on_own_runtime("127.0.0.1:0", &[("named", "first")]);
+    let proxy = client.block_on(NamedProxy::connect(&uri)).unwrap();
+    assert_eq!(client.block_on(proxy.name()).unwrap(), "first");
+    let again = client.block_on(NamedProxy::connect(&uri)).unwrap();
+    assert_eq!(client.block_on(again.name()).unwrap(), "first");
+    drop((proxy, again));
+    first.shutdown_background();
+
+    // Another object comes first this time: were handles counted from the same start in
+    // every daemon, the remembered handle would reach it.
+    let objects = [("decoy", "decoy"), ("named", "second")];
+    let (_second, same, calls) = named_on_own_runtime(&uri.endpoint().to_string(), &objects);
+    assert_eq!(same, uri);
+    let proxy = client.block_on(NamedProxy::connect(&uri)).unwrap();
+    assert_eq!(client.block_on(proxy.name()).unwrap(), "second");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "the call ran once");
+}
+
+#[tokio::test]
+async fn a_new_proxy_to_an_object_registered_again_reaches_the_new_one() {
+    let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
+    let calls = Arc::new(AtomicU64::new(0));
+    let uri = daemon
+        .register_with_id("named", NamedImpl("old", calls.clone()))
+        .unwrap();
+    let _serving = daemon.spawn();
+    let old = NamedProxy::connect(&uri).await.unwrap();
+    assert_eq!(old.name().await.unwrap(), "old");
+
+    assert!(daemon.unregister("named"));
+    daemon
+        .register_with_id("named", NamedImpl("new", calls.clone()))
+        .unwrap();
+    let new = NamedProxy::connect(&uri).await.unwrap();
+    assert_eq!(new.name().await.unwrap(), "new");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "each call ran once");
 }

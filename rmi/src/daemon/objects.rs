@@ -39,7 +39,10 @@ impl Default for Objects {
         Objects {
             table: ArcSwap::from_pointee(Table::default()),
             write: Mutex::new(()),
-            next_handle: AtomicU64::new(DAEMON_HANDLE + 1),
+            // A random start, so that a handle of an earlier daemon at the same address
+            // (which a client may remember: `proxy::bindings`) reaches nothing here. Far
+            // below `STREAMS_HANDLE` (`u64::MAX`), and never `DAEMON_HANDLE` (0).
+            next_handle: AtomicU64::new(DAEMON_HANDLE + 1 + (rand::random::<u64>() >> 2)),
         }
     }
 }

@@ -36,7 +36,7 @@ pub(crate) fn left(deadline: Instant) -> Duration {
 }
 
 /// Where a local method goes on the server.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Route {
     /// The server's index of the method.
     To(u32),
@@ -148,6 +148,9 @@ pub(crate) struct Bound {
     pub(crate) routes: Box<[Route]>,
     /// Set when the daemon no longer knows the handle: the next call binds again.
     pub(crate) stale: AtomicBool,
+    /// Set while the handle is a remembered one (`bindings`) that no reply has confirmed:
+    /// a call refused as `UnknownObject` then binds and is sent again.
+    pub(crate) remembered: AtomicBool,
 }
 
 impl Bound {
@@ -209,6 +212,19 @@ impl Bound {
             }
             return Ok(Bound::daemon_object(object.endpoint(), connection));
         }
+        if let Binder::Typed(descriptor) = binder {
+            if let Some((handle, routes)) = super::bindings::recall(&object, descriptor) {
+                let bound = Bound::new(
+                    object,
+                    connection,
+                    handle,
+                    Cow::Borrowed(*descriptor),
+                    routes,
+                );
+                bound.remembered.store(true, Ordering::Release);
+                return Ok(bound);
+            }
+        }
         let daemon = DaemonObjectProxy::from_core(ProxyCore::fixed(
             Bound::daemon_object(object.endpoint(), connection.clone()),
             timeout,
@@ -234,6 +250,7 @@ impl Bound {
                         },
                     })?;
                 let routes = route(descriptor, &binding.descriptor);
+                super::bindings::remember(&object, descriptor, binding.handle, &routes);
                 (binding, Cow::Borrowed(*descriptor), routes)
             }
             Binder::Any => {
@@ -286,6 +303,7 @@ impl Bound {
             descriptor,
             routes,
             stale: AtomicBool::new(false),
+            remembered: AtomicBool::new(false),
         }
     }
 }

@@ -6,10 +6,12 @@
 //! the core maps each local method to the server's index, so the hot path is an array lookup.
 
 mod bind;
+mod bindings;
 pub(crate) mod call_error;
 
 pub(crate) use call_error::method_name;
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -422,16 +424,26 @@ impl ProxyCore {
         };
         check_size(&args, bound.connection.max_payload)
             .map_err(|e| call_error::codec(&bound, method, "encode the arguments of", e))?;
-        match bound
+        // A remembered handle the daemon may not know: the arguments are kept to send again.
+        let remembered = bound.remembered.load(Ordering::Acquire);
+        let resend = remembered.then(|| args.clone());
+        let reply = bound
             .invoke(bound.handle, remote, format, args, timeout)
-            .await
-        {
+            .await;
+        if remembered && !matches!(reply, Ok(Err(wire::Fault::UnknownObject))) {
+            bound.remembered.store(false, Ordering::Release);
+        }
+        match reply {
             Ok(Ok(payload)) => Ok((bound, payload)),
             Ok(Err(fault)) => {
                 if fault == wire::Fault::UnknownObject {
-                    bound
-                        .stale
-                        .store(true, std::sync::atomic::Ordering::Release);
+                    bound.stale.store(true, Ordering::Release);
+                    if let (Some(args), Binder::Typed(descriptor)) = (resend, &self.link.binder) {
+                        // Not run: bound again, it is sent again (boxed: the rare path).
+                        bindings::forget(&bound.uri, descriptor);
+                        let (fresh, timeout) = self.bound().await?;
+                        return Box::pin(self.send(fresh, timeout, method, format, args)).await;
+                    }
                 }
                 Err(call_error::fault(&bound, method, fault))
             }
@@ -440,9 +452,7 @@ impl ProxyCore {
                 // A server whose machine vanished closes nothing: the call times out. A proxy
                 // with other servers to go to moves on at its next call.
                 if self.link.fail_over.is_some() && matches!(error, Error::Timeout { .. }) {
-                    bound
-                        .stale
-                        .store(true, std::sync::atomic::Ordering::Release);
+                    bound.stale.store(true, Ordering::Release);
                 }
                 Err(error)
             }
