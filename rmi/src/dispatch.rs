@@ -9,9 +9,12 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
+use futures::future::{AbortHandle, Abortable};
 use futures::FutureExt;
+use rustc_hash::FxHashMap;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::daemon::{Stop, UntilClosed};
@@ -207,8 +210,27 @@ pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
     }
 }
 
-/// One call as tarpc hands it to the daemon: the request, and the means to send its reply.
-pub(crate) type Request = tarpc::server::InFlightRequest<Invoke, Reply>;
+/// One request as the daemon read it from a connection.
+pub(crate) struct Request {
+    /// Its deadline and trace.
+    pub(crate) context: tarpc::context::Context,
+    /// Its id on the connection, which its reply (or a `Cancel`) names.
+    pub(crate) id: u64,
+    pub(crate) invoke: Invoke,
+}
+
+impl From<tarpc::Request<Invoke>> for Request {
+    fn from(request: tarpc::Request<Invoke>) -> Self {
+        Request {
+            context: request.context,
+            id: request.id,
+            invoke: request.message,
+        }
+    }
+}
+
+/// A reply waiting for the connection's task to write it, counted in flight until then.
+pub(crate) type QueuedReply = (tarpc::Response<Reply>, CallInFlight);
 
 /// What belongs to one connection, and is dropped with it: the instances made for it by
 /// [`Instances::PerConnection`] factories, by handle, and what its calls share.
@@ -234,7 +256,10 @@ impl Session {
                 streams: OpenStreams::default(),
                 in_flight: AtomicUsize::new(0),
                 max_in_flight,
-                reader: futures::task::AtomicWaker::new(),
+                task: futures::task::AtomicWaker::new(),
+                replies: Mutex::new(Replies::default()),
+                cancels: Mutex::new(FxHashMap::default()),
+                reads_ended: AtomicBool::new(false),
                 max_payload,
                 stop,
                 oneway,
@@ -254,9 +279,16 @@ pub(crate) struct ConnectionState {
     /// connection's writer, so a client that does not read its replies stops being read.
     in_flight: AtomicUsize,
     max_in_flight: usize,
-    /// The connection's reader, waiting for a call to end while as many are in flight as
-    /// allowed.
-    reader: futures::task::AtomicWaker,
+    /// The connection's task: woken when a reply is queued, when a call ends while as many
+    /// are in flight as allowed, and when one ends after the reads did.
+    task: futures::task::AtomicWaker,
+    /// Replies of calls that ran in tasks of their own, for the connection's task to write.
+    replies: Mutex<Replies>,
+    /// How to abort each call running in a task of its own, by request id: a `Cancel` from
+    /// the client names it.
+    cancels: Mutex<FxHashMap<u64, AbortHandle>>,
+    /// Set when the connection's reads ended: the task then waits for the last call.
+    reads_ended: AtomicBool,
     /// The largest result (or stream item) the connection's frames carry.
     pub(crate) max_payload: usize,
     /// The daemon's stop: a pull waiting for items ends with it.
@@ -282,26 +314,28 @@ impl ConnectionState {
         CallInFlight(Arc::clone(self))
     }
 
-    /// Runs `call` (a [`CallInFlight::execute`]).
+    /// Runs `call` (of request `id`, whose caller gives up at `deadline`).
     ///
     /// It is first polled here, in the connection's task: most calls finish without waiting,
     /// and their reply is then written by the task that read the request, with no other
-    /// thread woken. A call that waits moves to a task of its own. `slow` is the method's
-    /// mark: a call that ran longer than [`INLINE_BUDGET`] before it finished or waited sets
-    /// it, and from then on the method's calls start in tasks of their own, so a CPU-heavy
-    /// method holds up its connection's other calls once at most.
-    pub(crate) fn answer<F>(&self, call: F, slow: &AtomicBool)
+    /// thread woken. A call that waits moves to a task of its own, which its deadline or a
+    /// `Cancel` from the client aborts. `slow` is the method's mark: a call that ran longer
+    /// than [`INLINE_BUDGET`] before it finished or waited sets it, and from then on the
+    /// method's calls start in tasks of their own, so a CPU-heavy method holds up its
+    /// connection's other calls once at most.
+    fn answer<F>(self: &Arc<Self>, id: u64, deadline: Instant, call: F, slow: &AtomicBool)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        // Only a call that gets a task is tracked: one answered here is over before
-        // `answer` returns, and tracking it would cost every call a shared counter's update.
-        if slow.load(Ordering::Relaxed) {
-            tokio::spawn(self.calls.track_future(call));
+        let started = Instant::now();
+        if deadline <= started {
+            // Its caller gave up already: nothing is run, nothing answered.
             return;
         }
+        if slow.load(Ordering::Relaxed) {
+            return self.spawn(id, deadline, call);
+        }
         let mut call = Box::pin(call);
-        let started = std::time::Instant::now();
         // A waker that does nothing: a call still pending is polled again by its own task
         // at once, which registers that task's waker.
         let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
@@ -310,8 +344,66 @@ impl ConnectionState {
             slow.store(true, Ordering::Relaxed);
         }
         if !finished {
-            tokio::spawn(self.calls.track_future(call));
+            self.spawn(id, deadline, call);
         }
+    }
+
+    /// Runs `call` in a task of its own, until it ends, its deadline passes, or the client
+    /// cancels it. Only such a call is tracked for shutdown: one answered in the connection's
+    /// task is over before `answer` returns, and tracking it would cost every call a shared
+    /// counter's update.
+    fn spawn<F>(self: &Arc<Self>, id: u64, deadline: Instant, call: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (abort, registration) = AbortHandle::new_pair();
+        self.lock_cancels().insert(id, abort);
+        let connection = Arc::clone(self);
+        let call = async move {
+            let until_deadline = tokio::time::timeout_at(deadline.into(), call);
+            let _ = Abortable::new(until_deadline, registration).await;
+            connection.lock_cancels().remove(&id);
+        };
+        tokio::spawn(self.calls.track_future(call));
+    }
+
+    fn lock_cancels(&self) -> std::sync::MutexGuard<'_, FxHashMap<u64, AbortHandle>> {
+        self.cancels.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The client gave up on call `id`: it is aborted if it still runs (one answered in the
+    /// connection's task has already been).
+    pub(crate) fn cancel(&self, id: u64) {
+        if let Some(abort) = self.lock_cancels().remove(&id) {
+            abort.abort();
+        }
+    }
+
+    /// Moves the queued replies into `out`, for the connection's task to write.
+    pub(crate) fn take_replies(&self, out: &mut std::collections::VecDeque<QueuedReply>) {
+        let mut replies = self.replies.lock().unwrap_or_else(PoisonError::into_inner);
+        out.append(&mut replies.queue);
+    }
+
+    /// The connection's task registers to be woken by replies and ending calls.
+    pub(crate) fn register_task(&self, waker: &std::task::Waker) {
+        self.task.register(waker);
+    }
+
+    /// The connection's reads ended: from now on every call that ends wakes its task.
+    pub(crate) fn end_reads(&self) {
+        self.reads_ended.store(true, Ordering::Release);
+    }
+
+    /// The connection's task ended: replies still queued, and any queued later, are
+    /// dropped (each holds the state: kept, they would keep it alive).
+    pub(crate) fn close_replies(&self) {
+        let queued = {
+            let mut replies = self.replies.lock().unwrap_or_else(PoisonError::into_inner);
+            replies.closed = true;
+            std::mem::take(&mut replies.queue)
+        };
+        drop(queued);
     }
 
     /// Whether a call is in flight on the connection.
@@ -326,10 +418,18 @@ impl ConnectionState {
         if self.in_flight.load(Ordering::Acquire) < self.max_in_flight {
             return true;
         }
-        self.reader.register(cx.waker());
+        self.task.register(cx.waker());
         // A call may have ended between the load and the registration.
         self.in_flight.load(Ordering::Acquire) < self.max_in_flight
     }
+}
+
+/// The replies waiting for the connection's task.
+#[derive(Default)]
+struct Replies {
+    queue: std::collections::VecDeque<QueuedReply>,
+    /// Set when the connection's task ended: a reply is then dropped, not queued.
+    closed: bool,
 }
 
 /// One call counted in flight on its connection, until dropped: when its reply is sent, or
@@ -346,8 +446,8 @@ impl std::ops::Deref for CallInFlight {
 impl Drop for CallInFlight {
     fn drop(&mut self) {
         let before = self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-        if before >= self.0.max_in_flight {
-            self.0.reader.wake();
+        if before >= self.0.max_in_flight || self.0.reads_ended.load(Ordering::Acquire) {
+            self.0.task.wake();
         }
     }
 }
@@ -358,14 +458,45 @@ impl CallInFlight {
         Arc::clone(&self.0)
     }
 
-    /// Runs `request` with `serve`, counted in flight until its reply is handed over. Give
-    /// it to [`ConnectionState::answer`].
-    pub(crate) async fn execute<S>(self, request: Request, serve: S)
+    /// Answers `request` with what `serve` makes of it, counted in flight until the reply is
+    /// handed to the connection's task (see [`ConnectionState::answer`] for where it runs).
+    pub(crate) fn answer<F, Fut>(self, request: Request, serve: F, slow: &AtomicBool)
     where
-        S: tarpc::server::Serve<Req = Invoke, Resp = Reply>,
+        F: FnOnce(tarpc::context::Context, Invoke) -> Fut + Send + 'static,
+        Fut: Future<Output = Reply> + Send + 'static,
     {
-        request.execute(serve).await;
-        drop(self);
+        let connection = Arc::clone(&self.0);
+        let Request {
+            context,
+            id,
+            invoke,
+        } = request;
+        let deadline = context.deadline;
+        let call = async move {
+            let reply = serve(context, invoke).await;
+            self.reply(id, reply);
+        };
+        connection.answer(id, deadline, call, slow);
+    }
+
+    /// Queues the reply for the connection's task, which counts the call answered once it
+    /// has written it.
+    fn reply(self, id: u64, reply: Reply) {
+        let connection = Arc::clone(&self.0);
+        let response = tarpc::Response {
+            request_id: id,
+            message: Ok(reply),
+        };
+        let mut replies = connection
+            .replies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if replies.closed {
+            return;
+        }
+        replies.queue.push_back((response, self));
+        drop(replies);
+        connection.task.wake();
     }
 }
 
@@ -497,39 +628,36 @@ where
         let connection = in_flight.connection();
         let object = self.instance(handle, session);
         let uri = self.uri.clone();
-        let method = request.get().message.method;
-        let serve =
-            tarpc::server::serve(move |context: tarpc::context::Context, invoke: Invoke| {
-                // Calls this method makes inherit what is left of its caller's deadline, and a
-                // stream it returns is hosted on its caller's connection.
-                let serving = Serving {
-                    deadline: context.deadline,
-                    trace: Serving::trace_of(&context),
-                    connection,
-                    format: invoke.format,
-                    object: uri.clone(),
-                };
-                let oneway = OnewayReport::for_call(
-                    &serving.connection.oneway,
-                    &uri,
-                    P::DESCRIPTOR,
-                    invoke.method,
-                );
-                let call = Call {
-                    method: invoke.method,
-                    format: invoke.format,
-                    args: invoke.args,
-                    max_result: serving.connection.max_payload,
-                    oneway,
-                };
-                // A call still running when the daemon's grace period ends is cancelled.
-                let stop = serving.connection.stop.clone();
-                UntilClosed::new(serving::scope(serving, object.dispatch(call)), &stop).map(Ok)
-            });
+        let method = request.invoke.method;
+        let serve = move |context: tarpc::context::Context, invoke: Invoke| {
+            // Calls this method makes inherit what is left of its caller's deadline, and a
+            // stream it returns is hosted on its caller's connection.
+            let serving = Serving {
+                deadline: context.deadline,
+                trace: Serving::trace_of(&context),
+                connection,
+                format: invoke.format,
+                object: uri.clone(),
+            };
+            let oneway = OnewayReport::for_call(
+                &serving.connection.oneway,
+                &uri,
+                P::DESCRIPTOR,
+                invoke.method,
+            );
+            let call = Call {
+                method: invoke.method,
+                format: invoke.format,
+                args: invoke.args,
+                max_result: serving.connection.max_payload,
+                oneway,
+            };
+            // A call still running when the daemon's grace period ends is cancelled.
+            let stop = serving.connection.stop.clone();
+            UntilClosed::new(serving::scope(serving, object.dispatch(call)), &stop)
+        };
         let slow = self.slow.get(method as usize).unwrap_or(&QUICK);
-        session
-            .shared
-            .answer(in_flight.execute(request, serve), slow);
+        in_flight.answer(request, serve, slow);
     }
 }
 
@@ -537,9 +665,8 @@ where
 /// calls in flight of `connection` until it is handed over (even past the limit), so that a
 /// client that does not read its replies cannot pile up refusals either.
 pub(crate) fn refuse(connection: &Arc<ConnectionState>, request: Request, fault: Fault) {
-    let serve =
-        tarpc::server::serve(move |_context, _invoke: Invoke| std::future::ready(Ok(Err(fault))));
-    connection.answer(connection.force_call().execute(request, serve), &QUICK);
+    let serve = move |_context, _invoke| std::future::ready(Err(fault));
+    connection.force_call().answer(request, serve, &QUICK);
 }
 
 #[cfg(test)]

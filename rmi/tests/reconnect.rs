@@ -131,7 +131,8 @@ fn a_new_proxy_to_a_restarted_daemon_reaches_the_new_object_once() {
     let again = client.block_on(NamedProxy::connect(&uri)).unwrap();
     assert_eq!(client.block_on(again.name()).unwrap(), "first");
     drop((proxy, again));
-    first.shutdown_background();
+    // Waits until the first daemon's tasks are gone, its listener with them.
+    first.shutdown_timeout(Duration::from_secs(5));
 
     // Another object comes first this time: were handles counted from the same start in
     // every daemon, the remembered handle would reach it.

@@ -6,6 +6,7 @@
 
 mod builder;
 pub(crate) mod builtin;
+mod connection;
 mod names;
 mod objects;
 mod stop;
@@ -16,8 +17,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
-use tarpc::server::{BaseChannel, Channel};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
@@ -780,31 +779,23 @@ where
     let stream = stop::StopReading::new(stream, &shared.stop, limits, room, peer);
     let framed = wire::framed(stream, settings.max_frame_bytes);
     let transport = tarpc::serde_transport::new(framed, wire::ServerCodec::default());
-    let mut requests = BaseChannel::with_defaults(transport).requests();
     // A call that finishes without waiting is answered right here; one that waits runs in a
     // task of its own, tracked in `shared.calls` (see `ConnectionState::answer`).
     // Once the daemon gives up on connections that do not take their last replies, the
     // connection is dropped with them.
-    let abandoned = shared.stop.abandoned_owned();
-    tokio::pin!(abandoned);
-    loop {
-        let request = tokio::select! {
-            biased;
-            request = requests.next() => request,
-            () = &mut abandoned => break,
-        };
-        let Some(request) = request else { break };
-        match request {
-            Ok(request) => shared.objects.execute(request, &mut session),
-            Err(e) if client_went_away(&e) => {
-                tracing::debug!("connection ended: {}", crate::error::error_chain(&e));
-                break;
-            }
-            Err(e) => {
-                let why = crate::throttle::one_line(&crate::error::error_chain(&e));
-                crate::throttle::warn_throttled!(%peer, "connection dropped: {why}");
-                break;
-            }
+    let served = tokio::select! {
+        biased;
+        served = connection::serve(transport, &shared.objects, &mut session) => served,
+        () = shared.stop.abandoned_owned() => Ok(()),
+    };
+    match served {
+        Ok(()) => {}
+        Err(e) if client_went_away(&e) => {
+            tracing::debug!("connection ended: {}", crate::error::error_chain(&e));
+        }
+        Err(e) => {
+            let why = crate::throttle::one_line(&crate::error::error_chain(&e));
+            crate::throttle::warn_throttled!(%peer, "connection dropped: {why}");
         }
     }
 }

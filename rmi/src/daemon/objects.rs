@@ -50,12 +50,12 @@ impl Default for Objects {
 impl Objects {
     /// Starts `request` on the object whose handle it names, or refuses it if there is none.
     pub(crate) fn execute(&self, request: Request, session: &mut Session) {
-        if session.shared.stop.is_stopped() && !crate::serving::is_nested(&request.get().context) {
+        if session.shared.stop.is_stopped() && !crate::serving::is_nested(&request.context) {
             // Stopping: calls from servers serving a call (re-entrant ones among them) still
             // run; a client is told at once, so it can go elsewhere.
             return refuse(&session.shared, request, Fault::Stopping);
         }
-        let handle = request.get().message.handle;
+        let handle = request.invoke.handle;
         if handle == STREAMS_HANDLE {
             return OpenStreams::execute(&session.shared, request);
         }

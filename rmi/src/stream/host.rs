@@ -115,18 +115,18 @@ impl OpenStreams {
             return crate::dispatch::refuse(connection, request, Fault::Busy);
         };
         let call = in_flight.connection();
-        let serve = tarpc::server::serve(move |_context, invoke: Invoke| async move {
+        let serve = move |_context, invoke: Invoke| async move {
             let stop = call.stop.clone();
             let batch_bytes = BATCH_BYTES.min(call.max_payload);
             tokio::select! {
-                answer = call.streams.answer(invoke, batch_bytes) => Ok(answer),
-                () = stop.stopped() => Ok(Format::Bincode
+                answer = call.streams.answer(invoke, batch_bytes) => answer,
+                () = stop.stopped() => Format::Bincode
                     .encode(&Batch { items: Vec::new(), end: true })
-                    .map_err(|e| Fault::BadResult(e.to_string()))),
+                    .map_err(|e| Fault::BadResult(e.to_string())),
             }
-        });
+        };
         // A pull waits for the producer's items: always in a task of its own.
-        connection.answer(in_flight.execute(request, serve), &PULLS_WAIT);
+        in_flight.answer(request, serve, &PULLS_WAIT);
     }
 
     async fn answer(&self, invoke: Invoke, batch_bytes: usize) -> Reply {

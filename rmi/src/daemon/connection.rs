@@ -1,0 +1,96 @@
+//! The daemon's end of one connection: reads requests, starts each one, writes the replies.
+//!
+//! rmi keeps tarpc's messages and frames on the daemon's side too, but not its server loop
+//! (`BaseChannel`). That loop keeps a timer wheel per connection for the requests' deadlines
+//! (about 6 KiB, even while the connection is idle), and gives every request a deadline
+//! entry, an abort registration and a trip through a response channel. Here a call answered
+//! in the connection's task (most are: `ConnectionState::answer`) costs none of that; only a
+//! call that waits gets a task, a deadline timer and an abort handle, which a `Cancel` from
+//! the client uses.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io;
+use std::pin::pin;
+use std::task::Poll;
+
+use futures::{Sink, Stream};
+use tarpc::{ClientMessage, Response};
+
+use super::objects::Objects;
+use crate::dispatch::{QueuedReply, Session};
+use crate::wire::{Invoke, Reply};
+
+/// The most requests read in a row before the replies ready are written.
+const READ_BATCH: usize = 64;
+
+/// Serves the requests of one connection (its frames already decoded by `transport`) until
+/// its reads end and every call has been answered, or reading or writing fails.
+pub(crate) async fn serve<T>(
+    transport: T,
+    objects: &Objects,
+    session: &mut Session,
+) -> io::Result<()>
+where
+    T: Stream<Item = io::Result<ClientMessage<Invoke>>> + Sink<Response<Reply>, Error = io::Error>,
+{
+    let connection = session.shared.clone();
+    let mut transport = pin!(transport);
+    let mut reading = true;
+    let mut writing: VecDeque<QueuedReply> = VecDeque::new();
+    let served = poll_fn(|cx| loop {
+        connection.register_task(cx.waker());
+        let mut progress = false;
+        let mut budget = READ_BATCH;
+        while reading && budget > 0 {
+            match transport.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(ClientMessage::Request(request)))) => {
+                    objects.execute(request.into(), session);
+                }
+                Poll::Ready(Some(Ok(ClientMessage::Cancel { request_id, .. }))) => {
+                    connection.cancel(request_id);
+                }
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                Poll::Ready(None) => {
+                    reading = false;
+                    connection.end_reads();
+                }
+                Poll::Pending => break,
+            }
+            budget -= 1;
+            progress = true;
+        }
+        connection.take_replies(&mut writing);
+        while let Some((response, in_flight)) = writing.pop_front() {
+            match transport.as_mut().poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    writing.push_front((response, in_flight));
+                    break;
+                }
+            }
+            if let Err(e) = transport.as_mut().start_send(response) {
+                return Poll::Ready(Err(e));
+            }
+            // Handed to the writer: the call is answered, and counts no more.
+            drop(in_flight);
+            progress = true;
+        }
+        let flushed = match transport.as_mut().poll_flush(cx) {
+            Poll::Ready(Ok(())) => true,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => false,
+        };
+        if !reading && flushed && writing.is_empty() && !connection.has_calls_in_flight() {
+            return Poll::Ready(Ok(()));
+        }
+        if !progress {
+            return Poll::Pending;
+        }
+    })
+    .await;
+    connection.close_replies();
+    served
+}
