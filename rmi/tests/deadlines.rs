@@ -106,3 +106,25 @@ async fn a_deadline_that_runs_out_mid_chain_stops_the_work_everywhere() {
         daemon.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_drops_its_call_cancels_the_work_everywhere() {
+    let (first, daemons, finished) = chain().await;
+    let proxy = HopProxy::connect(&first)
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_secs(10));
+    // Given up long before its deadline: only the `Cancel` the proxy sends can stop the work.
+    let given_up = tokio::time::timeout(Duration::from_millis(300), proxy.hop(1_500)).await;
+    assert!(given_up.is_err(), "{given_up:?}");
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert!(
+        !finished.load(Ordering::SeqCst),
+        "the work went on after its caller dropped the call"
+    );
+    // The connection is still good.
+    assert_eq!(proxy.hop(0).await.unwrap().unwrap().len(), 3);
+    for daemon in daemons {
+        daemon.shutdown().await;
+    }
+}

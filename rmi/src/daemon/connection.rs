@@ -18,7 +18,7 @@ use futures::{Sink, Stream};
 use tarpc::{ClientMessage, Response};
 
 use super::objects::Objects;
-use crate::dispatch::{QueuedReply, Session};
+use crate::dispatch::{ConnectionState, QueuedReply, Session};
 use crate::wire::{Invoke, Reply};
 
 /// The most requests read in a row before the replies ready are written.
@@ -35,10 +35,13 @@ where
     T: Stream<Item = io::Result<ClientMessage<Invoke>>> + Sink<Response<Reply>, Error = io::Error>,
 {
     let connection = session.shared.clone();
+    // However the serving ends (even dropped, when the daemon abandons the connection), the
+    // replies still queued go: each holds the connection's state.
+    let _drop_replies = DropRepliesAtEnd(&connection);
     let mut transport = pin!(transport);
     let mut reading = true;
     let mut writing: VecDeque<QueuedReply> = VecDeque::new();
-    let served = poll_fn(|cx| loop {
+    poll_fn(|cx| loop {
         connection.register_task(cx.waker());
         let mut progress = false;
         let mut budget = READ_BATCH;
@@ -90,7 +93,13 @@ where
             return Poll::Pending;
         }
     })
-    .await;
-    connection.close_replies();
-    served
+    .await
+}
+
+struct DropRepliesAtEnd<'a>(&'a ConnectionState);
+
+impl Drop for DropRepliesAtEnd<'_> {
+    fn drop(&mut self) {
+        self.0.close_replies();
+    }
 }

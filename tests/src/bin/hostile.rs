@@ -29,6 +29,10 @@ struct Args {
     /// Only the attacks (and measures: `idle connections`) whose names contain this.
     #[arg(long)]
     only: Option<String>,
+    /// How many idle connections to measure the cost of one with (each process needs as
+    /// many file descriptors: `ulimit -n`).
+    #[arg(long, default_value_t = 1000)]
+    idle: usize,
     /// (internal) Serve the target daemon, as the attacks' victim.
     #[arg(long, hide = true)]
     serve: bool,
@@ -78,7 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{row}");
     }
     if args.only.as_deref().is_none_or(|only| IDLE.contains(only)) {
-        let (count, kib) = idle_cost(1000).await?;
+        let (count, kib) = idle_cost(args.idle).await?;
         println!(
             "\nAn idle connection (one call made, then nothing) costs the daemon {kib:.1} KiB ({count} connections)."
         );
