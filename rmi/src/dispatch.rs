@@ -260,6 +260,7 @@ impl Session {
                 replies: Mutex::new(Replies::default()),
                 cancels: Mutex::new(FxHashMap::default()),
                 reads_ended: AtomicBool::new(false),
+                spawned: AtomicBool::new(false),
                 max_payload,
                 stop,
                 oneway,
@@ -289,6 +290,8 @@ pub(crate) struct ConnectionState {
     cancels: Mutex<FxHashMap<u64, AbortHandle>>,
     /// Set when the connection's reads ended: the task then waits for the last call.
     reads_ended: AtomicBool,
+    /// Set when a call got a task of its own, until the connection's task next yields.
+    spawned: AtomicBool,
     /// The largest result (or stream item) the connection's frames carry.
     pub(crate) max_payload: usize,
     /// The daemon's stop: a pull waiting for items ends with it.
@@ -365,6 +368,18 @@ impl ConnectionState {
             connection.lock_cancels().remove(&id);
         };
         tokio::spawn(self.calls.track_future(call));
+        self.spawned.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a call got a task of its own since the last time this was asked.
+    ///
+    /// The connection's task then yields once: tokio puts a task spawned on a worker in that
+    /// worker's LIFO slot, which no other worker may steal, and wakes no other worker for
+    /// it. Were the call CPU-heavy, it would hold its worker while the others sleep and
+    /// nobody serves the timers and sockets; a task that yields is queued where others can
+    /// take it, and another worker is woken to do so.
+    pub(crate) fn take_spawned(&self) -> bool {
+        self.spawned.swap(false, Ordering::Relaxed)
     }
 
     fn lock_cancels(&self) -> std::sync::MutexGuard<'_, FxHashMap<u64, AbortHandle>> {
@@ -379,10 +394,22 @@ impl ConnectionState {
         }
     }
 
-    /// Moves the queued replies into `out`, for the connection's task to write.
+    /// The connection's task begins reading requests; it calls
+    /// [`take_replies`](Self::take_replies) when it is done.
+    pub(crate) fn begin_reading(&self) {
+        self.lock_replies().reading = true;
+    }
+
+    /// Moves the queued replies into `out`, for the connection's task to write; replies
+    /// queued from now on wake it.
     pub(crate) fn take_replies(&self, out: &mut std::collections::VecDeque<QueuedReply>) {
-        let mut replies = self.replies.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut replies = self.lock_replies();
+        replies.reading = false;
         out.append(&mut replies.queue);
+    }
+
+    fn lock_replies(&self) -> std::sync::MutexGuard<'_, Replies> {
+        self.replies.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The connection's task registers to be woken by replies and ending calls.
@@ -399,7 +426,7 @@ impl ConnectionState {
     /// dropped (each holds the state: kept, they would keep it alive).
     pub(crate) fn close_replies(&self) {
         let queued = {
-            let mut replies = self.replies.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut replies = self.lock_replies();
             replies.closed = true;
             std::mem::take(&mut replies.queue)
         };
@@ -428,6 +455,9 @@ impl ConnectionState {
 #[derive(Default)]
 struct Replies {
     queue: std::collections::VecDeque<QueuedReply>,
+    /// Set while the connection's task reads requests: it takes the queue right after, so a
+    /// reply queued meanwhile (most are: by a call answered in that task) wakes nobody.
+    reading: bool,
     /// Set when the connection's task ended: a reply is then dropped, not queued.
     closed: bool,
 }
@@ -487,16 +517,16 @@ impl CallInFlight {
             request_id: id,
             message: Ok(reply),
         };
-        let mut replies = connection
-            .replies
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut replies = connection.lock_replies();
         if replies.closed {
             return;
         }
         replies.queue.push_back((response, self));
+        let wake = !replies.reading;
         drop(replies);
-        connection.task.wake();
+        if wake {
+            connection.task.wake();
+        }
     }
 }
 

@@ -45,6 +45,7 @@ where
         connection.register_task(cx.waker());
         let mut progress = false;
         let mut budget = READ_BATCH;
+        connection.begin_reading();
         while reading && budget > 0 {
             match transport.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(ClientMessage::Request(request)))) => {
@@ -90,6 +91,11 @@ where
             return Poll::Ready(Ok(()));
         }
         if !progress {
+            return Poll::Pending;
+        }
+        if connection.take_spawned() {
+            // Yields, so that another worker wakes (see `take_spawned`).
+            cx.waker().wake_by_ref();
             return Poll::Pending;
         }
     })
