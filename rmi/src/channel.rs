@@ -5,20 +5,24 @@
 //! channel and its reply handed back through another, two hops between tasks (and often
 //! between threads, each a futex wake-up) per call. Here the calling task writes its request
 //! frame itself when the socket takes it at once, which it nearly always does; otherwise the
-//! rest waits in a queue that a task writes out. The tasks waiting for replies take turns
-//! reading: one of them holds the reader, hands each reply it reads to its caller (waking
-//! it), and passes the reader on when its own reply arrives. A lone caller thus writes and
-//! reads its socket itself, as a hand-written client would.
+//! rest waits in a queue that a task writes out. The calls waiting for replies read them
+//! themselves: the one being polled reads every reply there is, hands each to its call (waking
+//! its caller), and stops at its own or when the socket is empty. A lone caller thus writes
+//! and reads its socket itself, as a hand-written client would.
+//!
+//! Nobody holds the reader while waiting, so a call whose future is not being polled (kept
+//! for later, say) holds up no other. While one call waits, the socket wakes it; while several
+//! do, the socket wakes them all, and whichever is polled first reads for all.
 //!
 //! The frames are tarpc's (`ClientMessage` out, `Response` in, bincode with tarpc's options,
 //! length-delimited): a daemon cannot tell this client from tarpc's.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 
 use bincode::Options;
@@ -66,6 +70,24 @@ struct Shared {
     ended: AtomicBool,
     /// The task that closes the connection if its runtime shuts down first.
     keeper: Option<tokio::task::AbortHandle>,
+    /// What the socket wakes while several calls wait: every one of them.
+    wake_waiting: Waker,
+}
+
+/// The socket's waker while several calls wait: wakes them all, so that a caller that
+/// stopped polling its call cannot leave the others unread.
+struct WakeWaiting(Weak<Shared>);
+
+impl std::task::Wake for WakeWaiting {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(shared) = self.0.upgrade() {
+            shared.lock_readers().wake_all();
+        }
+    }
 }
 
 impl Drop for Shared {
@@ -96,13 +118,14 @@ struct Writer {
     draining: bool,
 }
 
-/// The calls waiting for replies, and the reader they take turns holding.
+/// The calls waiting for replies, and the reader they share.
 struct Readers {
-    /// `None` while a waiting call holds it.
+    /// `None` while a call reads (within one poll, never across a wait).
     reader: Option<Reader>,
     calls: HashMap<u64, Slot>,
-    /// Calls waiting for the reader, first come first served (some may be answered already).
-    next_readers: VecDeque<u64>,
+    /// Set when a call found the reader out: the reader wakes every waiting call when it
+    /// puts it back, since what it waits on may not cover them.
+    missed: bool,
     /// Why the connection ended, once it did.
     ended: Option<Failure>,
 }
@@ -148,12 +171,13 @@ impl Channel {
                 readers: Mutex::new(Readers {
                     reader: Some(FramedRead::with_capacity(read, codec, 2 * 1024)),
                     calls: HashMap::new(),
-                    next_readers: VecDeque::new(),
+                    missed: false,
                     ended: None,
                 }),
                 next_id: AtomicU64::new(0),
                 ended: AtomicBool::new(false),
                 keeper,
+                wake_waiting: Waker::from(Arc::new(WakeWaiting(weak.clone()))),
             }
         });
         Channel { shared }
@@ -191,6 +215,11 @@ impl Channel {
             return true;
         }
         let mut readers = self.shared.lock_readers();
+        if !readers.calls.is_empty() {
+            // Waiting calls read (and the socket wakes them): looking here would take the
+            // socket's waker from them.
+            return false;
+        }
         if let Some(mut reader) = readers.reader.take() {
             let mut cx = Context::from_waker(Waker::noop());
             // Only replies to calls given up can be there: read past them.
@@ -360,22 +389,15 @@ impl Readers {
     fn end(&mut self, failure: Failure, shared: &Shared) {
         shared.ended.store(true, Ordering::Release);
         self.reader = None;
-        for slot in self.calls.values_mut() {
-            if let Slot::Waiting(waker) = slot {
-                waker.take().into_iter().for_each(Waker::wake);
-            }
-        }
+        self.wake_all();
         self.ended.get_or_insert(failure);
     }
 
-    /// Wakes the first call still waiting for the reader, which takes it over.
-    fn wake_next_reader(&mut self) {
-        while let Some(id) = self.next_readers.pop_front() {
-            if let Some(Slot::Waiting(waker)) = self.calls.get_mut(&id) {
-                if let Some(waker) = waker.take() {
-                    waker.wake();
-                    return;
-                }
+    /// Wakes every call waiting for its reply.
+    fn wake_all(&mut self) {
+        for slot in self.calls.values_mut() {
+            if let Slot::Waiting(waker) = slot {
+                waker.take().into_iter().for_each(Waker::wake);
             }
         }
     }
@@ -391,13 +413,21 @@ impl Failure {
     }
 }
 
-/// One call waiting for its reply: holding the reader, or waiting for its turn. Dropped
-/// before the reply, it passes the reader on and cancels the call.
+/// One call waiting for its reply. Dropped before the reply, it cancels the call.
 struct Waiting<'a> {
     shared: &'a Arc<Shared>,
     id: u64,
-    reader: Option<Reader>,
     answered: bool,
+}
+
+/// What one turn at the reader found.
+enum Read {
+    /// This call's reply.
+    Mine(Result<Reply, ServerError>),
+    /// Nothing more for now.
+    Empty,
+    /// The connection's end.
+    Ended(Failure),
 }
 
 impl<'a> Waiting<'a> {
@@ -411,111 +441,103 @@ impl<'a> Waiting<'a> {
         let waiting = Waiting {
             shared,
             id,
-            reader: None,
             answered: false,
         };
         Ok((waiting, readers.calls.len() == 1))
     }
 
     fn poll_reply(&mut self, cx: &mut Context<'_>) -> Poll<Result<Reply, Failure>> {
-        if self.reader.is_none() {
-            if let Some(done) = self.wait_for_turn(cx) {
-                return done;
-            }
-        }
-        loop {
-            let reader = self
-                .reader
-                .as_mut()
-                .expect("a call past its turn holds the reader");
-            let frame = match reader.poll_next_unpin(cx) {
-                Poll::Ready(frame) => frame,
-                Poll::Pending => return self.wait_reading(cx),
-            };
-            let mut readers = self.shared.lock_readers();
-            match readers.take_frame(frame, Some(self.id)) {
-                Ok(None) => continue,
-                Ok(Some(reply)) => {
-                    readers.calls.remove(&self.id);
-                    self.answered = true;
-                    if readers.ended.is_none() {
-                        readers.reader = self.reader.take();
-                        readers.wake_next_reader();
-                    }
-                    return Poll::Ready(reply.map_err(Failure::Server));
-                }
-                Err(failure) => {
-                    readers.calls.remove(&self.id);
-                    self.answered = true;
-                    self.reader = None;
-                    let copy = failure.copy();
-                    readers.end(failure, self.shared);
-                    return Poll::Ready(Err(copy));
-                }
-            }
-        }
-    }
-
-    /// Holding the reader, with nothing to read: waits, woken by the socket or, should a
-    /// write end the connection, by [`Readers::end`].
-    fn wait_reading(&mut self, cx: &mut Context<'_>) -> Poll<Result<Reply, Failure>> {
         let mut readers = self.shared.lock_readers();
-        if let Some(failure) = &readers.ended {
-            let copy = failure.copy();
+        if let Some(done) = self.answer_or_wait(&mut readers, cx) {
+            return done;
+        }
+        let Some(mut reader) = readers.reader.take() else {
+            // Another thread reads this moment; it wakes us when it puts the reader back.
+            readers.missed = true;
+            return Poll::Pending;
+        };
+        // Alone, this call is woken by the socket itself; with others, the socket wakes
+        // them all, so that none depends on a caller that may stop polling.
+        let alone = readers.calls.len() == 1;
+        drop(readers);
+        let read = if alone {
+            self.read(&mut reader, cx)
+        } else {
+            self.read(
+                &mut reader,
+                &mut Context::from_waker(&self.shared.wake_waiting),
+            )
+        };
+        let mut readers = self.shared.lock_readers();
+        if readers.ended.is_none() {
+            readers.reader = Some(reader);
+        }
+        let done = match read {
+            Read::Empty => None,
+            Read::Mine(reply) => Some(reply.map_err(Failure::Server)),
+            Read::Ended(failure) => {
+                let copy = failure.copy();
+                readers.end(failure, self.shared);
+                Some(Err(copy))
+            }
+        };
+        if done.is_some() {
             readers.calls.remove(&self.id);
             self.answered = true;
-            self.reader = None;
-            return Poll::Ready(Err(copy));
         }
-        if let Some(Slot::Waiting(waker)) = readers.calls.get_mut(&self.id) {
-            match waker {
-                Some(waker) if waker.will_wake(cx.waker()) => {}
-                _ => *waker = Some(cx.waker().clone()),
-            }
+        if std::mem::take(&mut readers.missed) || (alone && done.is_some()) {
+            // Calls came while this one read, or it is done and the socket would wake it
+            // alone: the others poll again, and one of them waits on the socket for all.
+            readers.wake_all();
         }
-        Poll::Pending
+        match done {
+            Some(done) => Poll::Ready(done),
+            None => Poll::Pending,
+        }
     }
 
-    /// Without the reader: the reply if it came, the failure if the connection ended, else
-    /// the reader if it is free (`None`: read), or a place in the queue for it.
-    fn wait_for_turn(&mut self, cx: &mut Context<'_>) -> Option<Poll<Result<Reply, Failure>>> {
-        let mut readers = self.shared.lock_readers();
-        let Readers {
-            reader,
-            calls,
-            next_readers,
-            ended,
-        } = &mut *readers;
-        let slot = calls.get_mut(&self.id)?;
-        match slot {
-            Slot::Answered(_) => {
-                let Some(Slot::Answered(reply)) = calls.remove(&self.id) else {
+    /// The reply, if another call read it, or the connection's end; else leaves this call's
+    /// waker for whoever reads next (`None`).
+    fn answer_or_wait(
+        &mut self,
+        readers: &mut Readers,
+        cx: &mut Context<'_>,
+    ) -> Option<Poll<Result<Reply, Failure>>> {
+        let ended = readers.ended.as_ref().map(Failure::copy);
+        match readers.calls.get_mut(&self.id) {
+            Some(Slot::Waiting(waker)) if ended.is_none() => {
+                match waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                None
+            }
+            Some(Slot::Answered(_)) => {
+                let Some(Slot::Answered(reply)) = readers.calls.remove(&self.id) else {
                     unreachable!("the slot was just seen answered")
                 };
                 self.answered = true;
                 Some(Poll::Ready(reply.map_err(Failure::Server)))
             }
-            Slot::Waiting(_) if ended.is_some() => {
-                calls.remove(&self.id);
+            _ => {
+                readers.calls.remove(&self.id);
                 self.answered = true;
-                Some(Poll::Ready(Err(ended
-                    .as_ref()
-                    .map_or(Failure::Lost(None), Failure::copy))))
+                Some(Poll::Ready(Err(ended.unwrap_or(Failure::Lost(None)))))
             }
-            Slot::Waiting(waker) => match reader.take() {
-                Some(free) => {
-                    self.reader = Some(free);
-                    None
-                }
-                None => {
-                    let queued = waker.is_some();
-                    *waker = Some(cx.waker().clone());
-                    if !queued {
-                        next_readers.push_back(self.id);
-                    }
-                    Some(Poll::Pending)
-                }
-            },
+        }
+    }
+
+    /// Reads replies, filing the others', until this call's or an empty socket.
+    fn read(&self, reader: &mut Reader, cx: &mut Context<'_>) -> Read {
+        loop {
+            let Poll::Ready(frame) = reader.poll_next_unpin(cx) else {
+                return Read::Empty;
+            };
+            match self.shared.lock_readers().take_frame(frame, Some(self.id)) {
+                Ok(None) => continue,
+                Ok(Some(reply)) => return Read::Mine(reply),
+                Err(failure) => return Read::Ended(failure),
+            }
         }
     }
 }
@@ -525,16 +547,7 @@ impl Drop for Waiting<'_> {
         if self.answered {
             return;
         }
-        {
-            let mut readers = self.shared.lock_readers();
-            readers.calls.remove(&self.id);
-            if let Some(reader) = self.reader.take() {
-                if readers.ended.is_none() {
-                    readers.reader = Some(reader);
-                    readers.wake_next_reader();
-                }
-            }
-        }
+        self.shared.lock_readers().calls.remove(&self.id);
         self.shared.cancel(self.id);
     }
 }
@@ -596,6 +609,25 @@ mod tests {
             let payload = reply.unwrap().unwrap();
             assert_eq!(&payload[..], &(id as u64).to_le_bytes());
         }
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_call_not_being_polled_holds_up_no_other() {
+        let (client, server) = tokio::io::duplex(64);
+        let (read, write) = tokio::io::split(client);
+        let channel = Channel::new(read, write, 1 << 20);
+        let server = tokio::spawn(answer_reversed(server, 2));
+        // Sent and waiting, then kept aside (as a stream keeps its next pull).
+        let mut kept = Box::pin(channel.call(context(5), invoke()));
+        assert!(futures::poll!(kept.as_mut()).is_pending());
+        let second = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            channel.call(context(5), invoke()),
+        );
+        let payload = second.await.expect("held up by the call kept aside").unwrap();
+        assert_eq!(&payload.unwrap()[..], &1u64.to_le_bytes());
+        assert_eq!(&kept.await.unwrap().unwrap()[..], &0u64.to_le_bytes());
         server.await.unwrap();
     }
 
