@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 
@@ -30,9 +30,12 @@ use futures::StreamExt;
 use tarpc::{ClientMessage, Response, ServerError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::bytes::{Buf, BytesMut};
-use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, FramedRead, LengthDelimitedCodec};
 
+use crate::security::handshake::{self, HELLO_BYTES};
+use crate::uri::Endpoint;
 use crate::wire::{Invoke, Reply};
+use crate::Error;
 
 /// Why a call got no reply.
 #[derive(Debug)]
@@ -60,7 +63,91 @@ impl std::fmt::Debug for Channel {
     }
 }
 
-type Reader = FramedRead<Pin<Box<dyn AsyncRead + Send>>, LengthDelimitedCodec>;
+type Reader = FramedRead<Pin<Box<dyn AsyncRead + Send>>, ReplyFrames>;
+
+/// Where a channel stands with the daemon's hello.
+pub(crate) enum Hello {
+    /// Read, in the handshake: the largest frame the daemon reads.
+    Read(usize),
+    /// Still to come, after the first requests (a client without a key, at a daemon that
+    /// took none before): the reader checks it before the first reply.
+    Pending(Endpoint),
+}
+
+/// Replies as frames; on a channel whose hello is pending, the hello first.
+struct ReplyFrames {
+    hello: Option<Endpoint>,
+    max_frame: Arc<AtomicUsize>,
+    frames: LengthDelimitedCodec,
+}
+
+impl Decoder for ReplyFrames {
+    type Item = BytesMut;
+    type Error = io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<BytesMut>> {
+        if let Some(endpoint) = &self.hello {
+            let Some(head) = src.get(..HELLO_BYTES) else {
+                return Ok(None);
+            };
+            let head: [u8; HELLO_BYTES] = head.try_into().expect("sliced to its length");
+            let max_frame = handshake::open_hello(&head, endpoint).map_err(|_| {
+                io::Error::other(HelloRefused {
+                    head: Some(head),
+                    endpoint: endpoint.clone(),
+                })
+            })?;
+            self.max_frame.store(max_frame, Ordering::Release);
+            src.advance(HELLO_BYTES);
+            self.hello = None;
+        }
+        self.frames.decode(src)
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<BytesMut>> {
+        if let Some(endpoint) = self.hello.as_ref().filter(|_| src.len() < HELLO_BYTES) {
+            return Err(io::Error::other(HelloRefused {
+                head: None,
+                endpoint: endpoint.clone(),
+            }));
+        }
+        match self.decode(src)? {
+            Some(frame) => Ok(Some(frame)),
+            None if src.is_empty() => Ok(None),
+            None => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the daemon closed the connection in the middle of a reply",
+            )),
+        }
+    }
+}
+
+/// A hello, read after the first requests went out, that refuses this client: the reader's
+/// error, made back into the handshake's by [`HelloRefused::error`].
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.error())]
+pub(crate) struct HelloRefused {
+    /// The hello; `None` if the daemon closed the connection before it.
+    head: Option<[u8; HELLO_BYTES]>,
+    endpoint: Endpoint,
+}
+
+impl HelloRefused {
+    /// The error the handshake gives for this hello.
+    pub(crate) fn error(&self) -> Error {
+        match &self.head {
+            Some(head) => handshake::open_hello(head, &self.endpoint)
+                .err()
+                .unwrap_or_else(|| handshake::closed_before_hello(&self.endpoint, None)),
+            None => handshake::closed_before_hello(&self.endpoint, None),
+        }
+    }
+
+    /// The daemon the hello came from.
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
 
 struct Shared {
     writer: Mutex<Writer>,
@@ -68,6 +155,8 @@ struct Shared {
     next_id: AtomicU64,
     /// Set once the connection ended; [`Readers::ended`] says why.
     ended: AtomicBool,
+    /// The largest frame the daemon reads, from its hello; 0 until that is read.
+    max_frame: Arc<AtomicUsize>,
     /// The task that closes the connection if its runtime shuts down first.
     keeper: Option<tokio::task::AbortHandle>,
     /// What the socket wakes while several calls wait: every one of them.
@@ -141,16 +230,25 @@ fn bincode() -> impl Options {
 }
 
 impl Channel {
-    /// A channel over a connected stream's halves, after the handshake. Replies longer than
-    /// `max_frame` bytes end the connection.
-    pub(crate) fn new<R, W>(read: R, write: W, max_frame: usize) -> Channel
+    /// A channel over a connected stream's halves, after the handshake or before the hello
+    /// (`hello`). Replies longer than `max_reply` bytes end the connection.
+    pub(crate) fn new<R, W>(read: R, write: W, max_reply: usize, hello: Hello) -> Channel
     where
         R: AsyncRead + Send + 'static,
         W: AsyncWrite + Send + 'static,
     {
-        let codec = LengthDelimitedCodec::builder()
-            .max_frame_length(max_frame)
-            .new_codec();
+        let (hello, max_frame) = match hello {
+            Hello::Read(max_frame) => (None, max_frame),
+            Hello::Pending(endpoint) => (Some(endpoint), 0),
+        };
+        let max_frame = Arc::new(AtomicUsize::new(max_frame));
+        let codec = ReplyFrames {
+            hello,
+            max_frame: max_frame.clone(),
+            frames: LengthDelimitedCodec::builder()
+                .max_frame_length(max_reply)
+                .new_codec(),
+        };
         let read: Pin<Box<dyn AsyncRead + Send>> = Box::pin(read);
         let shared = Arc::new_cyclic(|weak| {
             let close = CloseOnDrop(weak.clone());
@@ -176,6 +274,7 @@ impl Channel {
                 }),
                 next_id: AtomicU64::new(0),
                 ended: AtomicBool::new(false),
+                max_frame,
                 keeper,
                 wake_waiting: Waker::from(Arc::new(WakeWaiting(weak.clone()))),
             }
@@ -206,6 +305,37 @@ impl Channel {
             Ok(reply) => reply,
             Err(_) => Err(Failure::Deadline),
         }
+    }
+
+    /// The largest frame the daemon reads; `None` until its hello is read.
+    pub(crate) fn max_frame(&self) -> Option<usize> {
+        Some(self.shared.max_frame.load(Ordering::Acquire)).filter(|&max| max > 0)
+    }
+
+    /// Waits until the daemon's hello is read (it is before any reply): its frame limit.
+    pub(crate) async fn hello(&self) -> Result<usize, Failure> {
+        if let Some(max_frame) = self.max_frame() {
+            return Ok(max_frame);
+        }
+        // Waits as a call that sent nothing, so that it reads like any other.
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let (mut waiting, _) = Waiting::new(&self.shared, id)?;
+        let read = poll_fn(|cx| {
+            if let Some(max_frame) = self.max_frame() {
+                return Poll::Ready(Ok(max_frame));
+            }
+            match waiting.poll_reply(cx) {
+                Poll::Ready(Err(failure)) => Poll::Ready(Err(failure)),
+                _ => self
+                    .max_frame()
+                    .map_or(Poll::Pending, |max| Poll::Ready(Ok(max))),
+            }
+        })
+        .await;
+        // Nothing was sent: nothing to cancel.
+        waiting.answered = true;
+        waiting.shared.lock_readers().calls.remove(&id);
+        read
     }
 
     /// Whether the connection has ended. When no call is waiting, nobody reads the socket:
@@ -601,7 +731,7 @@ mod tests {
     async fn replies_reach_their_callers_in_any_order() {
         let (client, server) = tokio::io::duplex(64);
         let (read, write) = tokio::io::split(client);
-        let channel = Channel::new(read, write, 1 << 20);
+        let channel = Channel::new(read, write, 1 << 20, Hello::Read(1 << 20));
         let server = tokio::spawn(answer_reversed(server, 3));
         let calls = (0..3).map(|_| channel.call(context(5), invoke()));
         let replies = futures::future::join_all(calls).await;
@@ -616,7 +746,7 @@ mod tests {
     async fn a_call_not_being_polled_holds_up_no_other() {
         let (client, server) = tokio::io::duplex(64);
         let (read, write) = tokio::io::split(client);
-        let channel = Channel::new(read, write, 1 << 20);
+        let channel = Channel::new(read, write, 1 << 20, Hello::Read(1 << 20));
         let server = tokio::spawn(answer_reversed(server, 2));
         // Sent and waiting, then kept aside (as a stream keeps its next pull).
         let mut kept = Box::pin(channel.call(context(5), invoke()));
@@ -625,7 +755,10 @@ mod tests {
             std::time::Duration::from_secs(2),
             channel.call(context(5), invoke()),
         );
-        let payload = second.await.expect("held up by the call kept aside").unwrap();
+        let payload = second
+            .await
+            .expect("held up by the call kept aside")
+            .unwrap();
         assert_eq!(&payload.unwrap()[..], &1u64.to_le_bytes());
         assert_eq!(&kept.await.unwrap().unwrap()[..], &0u64.to_le_bytes());
         server.await.unwrap();
@@ -635,7 +768,7 @@ mod tests {
     async fn a_closed_connection_fails_every_waiting_call_and_the_next() {
         let (client, server) = tokio::io::duplex(64);
         let (read, write) = tokio::io::split(client);
-        let channel = Channel::new(read, write, 1 << 20);
+        let channel = Channel::new(read, write, 1 << 20, Hello::Read(1 << 20));
         let waiting = tokio::spawn({
             let channel = channel.clone();
             async move { channel.call(context(5), invoke()).await }
@@ -654,7 +787,7 @@ mod tests {
     async fn an_idle_channel_notices_the_daemon_left() {
         let (client, server) = tokio::io::duplex(64);
         let (read, write) = tokio::io::split(client);
-        let channel = Channel::new(read, write, 1 << 20);
+        let channel = Channel::new(read, write, 1 << 20, Hello::Read(1 << 20));
         assert!(!channel.is_closed());
         drop(server);
         assert!(channel.is_closed());
@@ -664,7 +797,7 @@ mod tests {
     async fn a_call_past_its_deadline_is_cancelled_on_the_daemon() {
         let (client, mut server) = tokio::io::duplex(1024);
         let (read, write) = tokio::io::split(client);
-        let channel = Channel::new(read, write, 1 << 20);
+        let channel = Channel::new(read, write, 1 << 20, Hello::Read(1 << 20));
         let mut context = context(0);
         context.deadline = std::time::Instant::now() + std::time::Duration::from_millis(20);
         assert!(matches!(

@@ -23,6 +23,10 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 /// Room left in a frame for what surrounds a payload (request ids, deadline, handle, …).
 pub(crate) const ENVELOPE_BYTES: usize = 64 * 1024;
 
+/// The smallest frame limit a daemon accepts (room for the envelope and some arguments):
+/// arguments that fit in it fit in any daemon's.
+pub(crate) const SMALLEST_FRAME_BYTES: usize = 2 * ENVELOPE_BYTES;
+
 /// The largest encoded arguments or result: a frame's limit, less room for the envelope.
 pub const MAX_PAYLOAD_BYTES: usize = MAX_FRAME_BYTES - ENVELOPE_BYTES;
 

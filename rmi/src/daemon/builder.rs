@@ -10,7 +10,7 @@ use super::Daemon;
 use crate::oneway::OnewayWatch;
 use crate::security::tls::ServerTls;
 use crate::security::Key;
-use crate::wire::{ENVELOPE_BYTES, MAX_FRAME_BYTES};
+use crate::wire::MAX_FRAME_BYTES;
 use crate::Error;
 
 /// How long a client may take over the handshake unless told otherwise.
@@ -38,8 +38,7 @@ pub const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 1024;
 /// How long shutdown lets calls in flight finish unless told otherwise.
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
 
-/// The smallest frame limit a daemon accepts: room for the envelope and some arguments.
-const SMALLEST_FRAME: usize = 2 * ENVELOPE_BYTES;
+use crate::wire::SMALLEST_FRAME_BYTES as SMALLEST_FRAME;
 
 /// What a daemon is set up with.
 #[derive(Clone, Debug)]

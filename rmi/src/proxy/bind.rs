@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Proxy, ProxyCore};
-use crate::channel::{Channel, Failure};
+use crate::channel::{Channel, Failure, Hello};
 use crate::client::ClientConfig;
 use crate::daemon::builtin::{BindError, Binding, DaemonObjectProxy};
 use crate::describe::{MethodDescriptor, TraitDescriptor};
@@ -59,8 +59,6 @@ pub(crate) enum Binder {
 #[derive(Clone, Debug)]
 pub(crate) struct Connection {
     pub(crate) channel: Channel,
-    /// The largest arguments the daemon takes.
-    pub(crate) max_payload: usize,
     /// This side's address of the connection: one the daemon can reach this host at.
     pub(crate) local: Option<std::net::SocketAddr>,
 }
@@ -97,39 +95,53 @@ impl Connection {
             // Small request/reply frames must not wait for Nagle's algorithm.
             let _ = stream.set_nodelay(true);
             let local = stream.local_addr().ok();
-            match &config.tls {
+            let channel = match &config.tls {
                 Some(tls) => {
                     let mut stream = tls.connect(stream, endpoint).await?;
-                    let max_frame =
-                        handshake::connect(&mut stream, config.key.as_ref(), endpoint).await?;
+                    let hello = Connection::hello(&mut stream, config, endpoint).await?;
                     let (read, write) = tokio::io::split(stream);
-                    Ok(Connection::start(read, write, max_frame, local))
+                    Channel::new(read, write, wire::MAX_FRAME_BYTES, hello)
                 }
                 None => {
                     let mut stream = stream;
-                    let max_frame =
-                        handshake::connect(&mut stream, config.key.as_ref(), endpoint).await?;
+                    let hello = Connection::hello(&mut stream, config, endpoint).await?;
                     let (read, write) = stream.into_split();
-                    Ok(Connection::start(read, write, max_frame, local))
+                    Channel::new(read, write, wire::MAX_FRAME_BYTES, hello)
                 }
-            }
+            };
+            Ok(Connection { channel, local })
         };
         tokio::time::timeout(timeout, opening)
             .await
             .map_err(|_| connect_error(format!("no answer within {timeout:?}"), None))?
     }
 
-    /// The connection over a stream's halves, after the handshake.
-    fn start<R, W>(read: R, write: W, max_frame: usize, local: Option<std::net::SocketAddr>) -> Self
+    /// Runs the handshake, or, for a client without a key at a daemon that took none before,
+    /// leaves the hello to be read with the first reply: the first request then goes out at
+    /// once, not a round of waking later.
+    async fn hello<S>(
+        stream: &mut S,
+        config: &ClientConfig,
+        endpoint: &Endpoint,
+    ) -> Result<Hello, Error>
     where
-        R: tokio::io::AsyncRead + Send + 'static,
-        W: tokio::io::AsyncWrite + Send + 'static,
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
-        Connection {
-            channel: Channel::new(read, write, wire::MAX_FRAME_BYTES),
-            max_payload: wire::payload_limit(max_frame),
-            local,
+        if config.key.is_none() && super::bindings::takes_no_key(endpoint) {
+            return Ok(Hello::Pending(endpoint.clone()));
         }
+        let max_frame = handshake::connect(stream, config.key.as_ref(), endpoint).await?;
+        if config.key.is_none() {
+            super::bindings::remember_no_key(endpoint);
+        }
+        Ok(Hello::Read(max_frame))
+    }
+
+    /// The largest arguments the daemon takes; before its hello is read, the most any daemon
+    /// takes.
+    pub(crate) fn max_payload(&self) -> usize {
+        let max_frame = self.channel.max_frame();
+        wire::payload_limit(max_frame.unwrap_or(wire::SMALLEST_FRAME_BYTES))
     }
 
     /// Whether the connection has ended: calls on it cannot succeed.

@@ -7,12 +7,12 @@
 //! (`UnknownObject`) without running it. The proxy then forgets the binding, binds, and sends
 //! the call again (`ProxyCore::send`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, Mutex};
 
 use super::bind::Route;
 use crate::describe::TraitDescriptor;
-use crate::uri::ObjectUri;
+use crate::uri::{Endpoint, ObjectUri};
 
 /// An object, and the trait it was bound as (by the descriptor's address: two traits of one
 /// name in two crates are two keys).
@@ -57,6 +57,33 @@ pub(crate) fn remember(
         bindings.clear();
     }
     bindings.insert(key(object, descriptor), (handle, routes.into()));
+}
+
+/// Daemons (by address) that took a client without a key: a new connection to one sends its
+/// first request without waiting for the daemon's hello (`bind::Connection::hello`).
+static NO_KEY: LazyLock<Mutex<HashSet<Endpoint>>> = LazyLock::new(Default::default);
+
+fn no_key() -> std::sync::MutexGuard<'static, HashSet<Endpoint>> {
+    NO_KEY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether the daemon at `endpoint` took a client without a key last time.
+pub(crate) fn takes_no_key(endpoint: &Endpoint) -> bool {
+    no_key().contains(endpoint)
+}
+
+/// Remembers that the daemon at `endpoint` takes clients without a key.
+pub(crate) fn remember_no_key(endpoint: &Endpoint) {
+    let mut daemons = no_key();
+    if daemons.len() >= MOST {
+        daemons.clear();
+    }
+    daemons.insert(endpoint.clone());
+}
+
+/// Forgets it: its hello refused such a client (it has a key now, or is full).
+pub(crate) fn forget_no_key(endpoint: &Endpoint) {
+    no_key().remove(endpoint);
 }
 
 /// Forgets a binding the daemon no longer knows.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::channel::Failure;
+use crate::channel::{Failure, HelloRefused};
 
 use super::bind::{Bound, Route};
 use crate::wire;
@@ -157,6 +157,12 @@ pub(crate) fn transport(bound: &Bound, method: usize, failure: Failure, waited: 
             cause: None,
             hop: Default::default(),
         },
+        Failure::Lost(Some(why)) if refusal(&why).is_some() => {
+            let refused = refusal(&why).expect("just seen");
+            // Read after the first requests went out: the handshake's error, as if read first.
+            super::bindings::forget_no_key(refused.endpoint());
+            refused.error()
+        }
         Failure::Lost(why) => Error::Disconnected {
             uri,
             method,
@@ -165,6 +171,11 @@ pub(crate) fn transport(bound: &Bound, method: usize, failure: Failure, waited: 
             hop: Default::default(),
         },
     }
+}
+
+/// The daemon's refusal in its hello, if that is what ended the connection.
+fn refusal(error: &std::io::Error) -> Option<&HelloRefused> {
+    error.get_ref()?.downcast_ref::<HelloRefused>()
 }
 
 /// Why a connection was lost, in words about the connection.

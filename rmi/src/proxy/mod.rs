@@ -422,7 +422,15 @@ impl ProxyCore {
             Some(Route::To(index)) => *index,
             _ => return Err(call_error::route(&bound, method)),
         };
-        check_size(&args, bound.connection.max_payload)
+        let mut max_payload = bound.connection.max_payload();
+        if args.len() > max_payload && bound.connection.channel.max_frame().is_none() {
+            // Larger than any daemon surely takes: what this one takes is in its hello.
+            let hello = bound.connection.channel.hello();
+            if let Ok(Ok(max_frame)) = tokio::time::timeout(timeout, hello).await {
+                max_payload = wire::payload_limit(max_frame);
+            }
+        }
+        check_size(&args, max_payload)
             .map_err(|e| call_error::codec(&bound, method, "encode the arguments of", e))?;
         // A remembered handle the daemon may not know: the arguments are kept to send again.
         let remembered = bound.remembered.load(Ordering::Acquire);

@@ -126,20 +126,48 @@ where
     Ok(max_frame)
 }
 
+/// How long the daemon's hello is.
+pub(crate) const HELLO_BYTES: usize = 9;
+
 /// The daemon's hello: its mode byte and its frame limit.
 async fn read_hello<S>(stream: &mut S, endpoint: &Endpoint) -> Result<(u8, usize), Error>
 where
     S: AsyncRead + Unpin,
 {
-    let mut head = [0u8; 9];
-    stream.read_exact(&mut head).await.map_err(|e| Error::Connect {
+    let mut head = [0u8; HELLO_BYTES];
+    stream
+        .read_exact(&mut head)
+        .await
+        .map_err(|e| closed_before_hello(endpoint, Some(e)))?;
+    parse_hello(&head, endpoint)
+}
+
+/// What a client without a key makes of the daemon's hello, read after it sent its first
+/// request: the daemon's frame limit, or why the two cannot talk.
+pub(crate) fn open_hello(head: &[u8; HELLO_BYTES], endpoint: &Endpoint) -> Result<usize, Error> {
+    let (mode, max_frame) = parse_hello(head, endpoint)?;
+    key_for(mode, None, endpoint)?;
+    Ok(max_frame)
+}
+
+/// The error for a connection closed before the daemon's hello.
+pub(crate) fn closed_before_hello(endpoint: &Endpoint, error: Option<std::io::Error>) -> Error {
+    let how = error
+        .as_ref()
+        .map(|e| format!(" ({e})"))
+        .unwrap_or_default();
+    Error::Connect {
         endpoint: endpoint.to_string(),
         reason: format!(
-            "the daemon closed the connection before its hello ({e}): it may speak TLS (give the client RMI_TLS_CA), or not be an rmi daemon"
+            "the daemon closed the connection before its hello{how}: it may speak TLS (give the client RMI_TLS_CA), or not be an rmi daemon"
         ),
-        cause: crate::error::cause(e),
+        cause: error.and_then(crate::error::cause),
         hop: Default::default(),
-    })?;
+    }
+}
+
+/// The mode byte and frame limit of a hello.
+fn parse_hello(head: &[u8; HELLO_BYTES], endpoint: &Endpoint) -> Result<(u8, usize), Error> {
     if head[..4] != MAGIC {
         return Err(Error::Connect {
             endpoint: endpoint.to_string(),
