@@ -174,7 +174,10 @@ impl std::task::Wake for WakeWaiting {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if let Some(shared) = self.0.upgrade() {
-            shared.lock_readers().wake_all();
+            let mut readers = shared.lock_readers();
+            readers.armed_for_all = false;
+            readers.fired += 1;
+            readers.wake_all();
         }
     }
 }
@@ -213,8 +216,14 @@ struct Readers {
     reader: Option<Reader>,
     calls: HashMap<u64, Slot>,
     /// Set when a call found the reader out: the reader wakes every waiting call when it
-    /// puts it back, since what it waits on may not cover them.
+    /// puts it back, unless the socket will wake them all.
     missed: bool,
+    /// Set while the socket will wake every waiting call when a reply comes
+    /// ([`WakeWaiting`]): a waiting call polled meanwhile need not look.
+    armed_for_all: bool,
+    /// How many times the socket woke every waiting call: a read that saw it wake meanwhile
+    /// did not leave it armed.
+    fired: u64,
     /// Why the connection ended, once it did.
     ended: Option<Failure>,
 }
@@ -270,6 +279,8 @@ impl Channel {
                     reader: Some(FramedRead::with_capacity(read, codec, 2 * 1024)),
                     calls: HashMap::new(),
                     missed: false,
+                    armed_for_all: false,
+                    fired: 0,
                     ended: None,
                 }),
                 next_id: AtomicU64::new(0),
@@ -360,6 +371,8 @@ impl Channel {
                 }
             }
             readers.reader = Some(reader);
+            // The socket now holds this look's waker, which wakes nobody.
+            readers.armed_for_all = false;
         }
         false
     }
@@ -552,8 +565,8 @@ struct Waiting<'a> {
 
 /// What one turn at the reader found.
 enum Read {
-    /// This call's reply.
-    Mine(Result<Reply, ServerError>),
+    /// This call's reply; and whether the socket was read until empty after it.
+    Mine(Result<Reply, ServerError>, bool),
     /// Nothing more for now.
     Empty,
     /// The connection's end.
@@ -581,30 +594,36 @@ impl<'a> Waiting<'a> {
         if let Some(done) = self.answer_or_wait(&mut readers, cx) {
             return done;
         }
+        if readers.armed_for_all {
+            // The socket wakes every waiting call when a reply comes: nothing to read yet.
+            return Poll::Pending;
+        }
         let Some(mut reader) = readers.reader.take() else {
             // Another thread reads this moment; it wakes us when it puts the reader back.
             readers.missed = true;
             return Poll::Pending;
         };
-        // Alone, this call is woken by the socket itself; with others, the socket wakes
-        // them all, so that none depends on a caller that may stop polling.
+        // Alone, this call is woken by the socket itself, and reads up to its own reply.
+        // With others, it reads all there is, and leaves the socket to wake them all, so that
+        // none depends on a caller that may stop polling.
         let alone = readers.calls.len() == 1;
+        let fired = readers.fired;
         drop(readers);
         let read = if alone {
-            self.read(&mut reader, cx)
+            self.read(&mut reader, cx, true)
         } else {
-            self.read(
-                &mut reader,
-                &mut Context::from_waker(&self.shared.wake_waiting),
-            )
+            let mut for_all = Context::from_waker(&self.shared.wake_waiting);
+            self.read(&mut reader, &mut for_all, false)
         };
         let mut readers = self.shared.lock_readers();
         if readers.ended.is_none() {
             readers.reader = Some(reader);
         }
+        readers.armed_for_all =
+            !alone && matches!(read, Read::Empty | Read::Mine(_, true)) && readers.fired == fired;
         let done = match read {
             Read::Empty => None,
-            Read::Mine(reply) => Some(reply.map_err(Failure::Server)),
+            Read::Mine(reply, _) => Some(reply.map_err(Failure::Server)),
             Read::Ended(failure) => {
                 let copy = failure.copy();
                 readers.end(failure, self.shared);
@@ -615,9 +634,10 @@ impl<'a> Waiting<'a> {
             readers.calls.remove(&self.id);
             self.answered = true;
         }
-        if std::mem::take(&mut readers.missed) || (alone && done.is_some()) {
-            // Calls came while this one read, or it is done and the socket would wake it
-            // alone: the others poll again, and one of them waits on the socket for all.
+        let missed = std::mem::take(&mut readers.missed);
+        if !readers.armed_for_all && (missed || (alone && done.is_some())) {
+            // Calls came while this one read alone: the socket wakes none of them. They poll
+            // again, and one of them reads for all.
             readers.wake_all();
         }
         match done {
@@ -657,16 +677,28 @@ impl<'a> Waiting<'a> {
         }
     }
 
-    /// Reads replies, filing the others', until this call's or an empty socket.
-    fn read(&self, reader: &mut Reader, cx: &mut Context<'_>) -> Read {
+    /// Reads replies, filing the others', until the socket is empty (or, `stop_at_mine`,
+    /// this call's reply is read).
+    fn read(&self, reader: &mut Reader, cx: &mut Context<'_>, stop_at_mine: bool) -> Read {
+        let mut mine = None;
         loop {
             let Poll::Ready(frame) = reader.poll_next_unpin(cx) else {
-                return Read::Empty;
+                return match mine {
+                    Some(reply) => Read::Mine(reply, true),
+                    None => Read::Empty,
+                };
             };
-            match self.shared.lock_readers().take_frame(frame, Some(self.id)) {
-                Ok(None) => continue,
-                Ok(Some(reply)) => return Read::Mine(reply),
-                Err(failure) => return Read::Ended(failure),
+            let taken = self.shared.lock_readers().take_frame(frame, Some(self.id));
+            match (taken, mine.take()) {
+                (Ok(None), earlier) => mine = earlier,
+                (Ok(Some(reply)), _) if stop_at_mine => return Read::Mine(reply, false),
+                (Ok(Some(reply)), _) => mine = Some(reply),
+                (Err(failure), None) => return Read::Ended(failure),
+                (Err(failure), Some(reply)) => {
+                    // The connection ended after this call's reply: the others fail.
+                    self.shared.lock_readers().end(failure, self.shared);
+                    return Read::Mine(reply, false);
+                }
             }
         }
     }
