@@ -60,7 +60,7 @@ pub(crate) fn with<R>(f: impl FnOnce(&Serving) -> R) -> Option<R> {
 /// `timeout` and the deadline of the call being served, if any, and it carries that call's
 /// trace. Also how long the deadline gives the call.
 pub(crate) fn for_call(timeout: Duration) -> (tarpc::context::Context, Duration) {
-    let mut context = tarpc::context::current();
+    let mut context = blank_context();
     let now = Instant::now();
     let own = now + timeout;
     let (deadline, waited) = match with(|serving| (serving.deadline, serving.trace)) {
@@ -86,4 +86,16 @@ pub(crate) fn for_call(timeout: Duration) -> (tarpc::context::Context, Duration)
 /// ```
 pub fn time_left() -> Option<Duration> {
     with(|serving| serving.deadline.saturating_duration_since(Instant::now()))
+}
+
+/// A context to fill in, with no trace. tarpc's `Context` cannot be built field by field
+/// outside tarpc, and `context::current()` asks the tracing span (and OpenTelemetry) for a
+/// deadline and trace each time: one is made once, and copied.
+fn blank_context() -> tarpc::context::Context {
+    static BLANK: std::sync::LazyLock<tarpc::context::Context> = std::sync::LazyLock::new(|| {
+        let mut blank = tarpc::context::current();
+        blank.trace_context = Default::default();
+        blank
+    });
+    *BLANK
 }

@@ -43,22 +43,32 @@ impl Stage {
 }
 
 /// The daemon's stop as its tasks see it: draining (no new connections nor client calls),
-/// then closed (no more reads; calls still running are cancelled).
+/// then closed (no more reads; calls still running are cancelled). Cloned for every call that
+/// may wait: one reference count, not a clone of each stage's token (which takes a lock).
 #[derive(Clone)]
-pub(crate) struct Stop {
+pub(crate) struct Stop(Arc<Stages>);
+
+pub(crate) struct Stages {
     draining: Stage,
     closed: Stage,
     /// After the stop: connections whose clients do not take their last replies are dropped.
     abandoned: Stage,
 }
 
+impl std::ops::Deref for Stop {
+    type Target = Stages;
+    fn deref(&self) -> &Stages {
+        &self.0
+    }
+}
+
 impl Stop {
     pub(crate) fn new() -> Self {
-        Stop {
+        Stop(Arc::new(Stages {
             draining: Stage::new(),
             closed: Stage::new(),
             abandoned: Stage::new(),
-        }
+        }))
     }
 
     /// Begins the stop: no new connections, no new calls but re-entrant ones.
