@@ -17,7 +17,6 @@
 //! The frames are tarpc's (`ClientMessage` out, `Response` in, bincode with tarpc's options,
 //! length-delimited): a daemon cannot tell this client from tarpc's.
 
-use std::collections::HashMap;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
@@ -27,6 +26,7 @@ use std::task::{Context, Poll, Waker};
 
 use bincode::Options;
 use futures::StreamExt;
+use rustc_hash::FxHashMap;
 use tarpc::{ClientMessage, Response, ServerError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::bytes::{Buf, BytesMut};
@@ -214,7 +214,8 @@ struct Writer {
 struct Readers {
     /// `None` while a call reads (within one poll, never across a wait).
     reader: Option<Reader>,
-    calls: HashMap<u64, Slot>,
+    /// By request id (ours, so a fast hasher).
+    calls: FxHashMap<u64, Slot>,
     /// Set when a call found the reader out: the reader wakes every waiting call when it
     /// puts it back, unless the socket will wake them all.
     missed: bool,
@@ -277,7 +278,7 @@ impl Channel {
                 }),
                 readers: Mutex::new(Readers {
                     reader: Some(FramedRead::with_capacity(read, codec, 2 * 1024)),
-                    calls: HashMap::new(),
+                    calls: FxHashMap::default(),
                     missed: false,
                     armed_for_all: false,
                     fired: 0,
@@ -393,13 +394,28 @@ impl Shared {
     /// together, after the callers that are ready have queued theirs: one system call for
     /// many frames, as tarpc's dispatch task batches them.
     fn send(self: &Arc<Self>, message: &ClientMessage<Invoke>, alone: bool) -> Result<(), Failure> {
-        let mut frame = Vec::with_capacity(128);
-        frame.extend_from_slice(&[0; 4]);
-        bincode()
-            .serialize_into(&mut frame, message)
-            .map_err(|e| Failure::Lost(Some(Arc::new(io::Error::other(e)))))?;
-        let length = u32::try_from(frame.len() - 4).unwrap_or(u32::MAX);
-        frame[..4].copy_from_slice(&length.to_be_bytes());
+        thread_local! {
+            // Each frame is made in this thread's buffer: no allocation per call.
+            static FRAME: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        FRAME.with_borrow_mut(|frame| {
+            frame.clear();
+            frame.extend_from_slice(&[0; 4]);
+            bincode()
+                .serialize_into(&mut *frame, message)
+                .map_err(|e| Failure::Lost(Some(Arc::new(io::Error::other(e)))))?;
+            let length = u32::try_from(frame.len() - 4).unwrap_or(u32::MAX);
+            frame[..4].copy_from_slice(&length.to_be_bytes());
+            let sent = self.send_frame(frame, alone);
+            if frame.capacity() > QUEUE_KEPT_BYTES {
+                *frame = Vec::new();
+            }
+            sent
+        })
+    }
+
+    /// Writes one encoded frame, as [`send`](Self::send) says.
+    fn send_frame(self: &Arc<Self>, frame: &[u8], alone: bool) -> Result<(), Failure> {
         let mut writer = self.lock_writer();
         let mut rest = &frame[..];
         if !writer.draining && alone {

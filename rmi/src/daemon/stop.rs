@@ -155,6 +155,9 @@ struct Watch {
     payload_left: u64,
     /// Reading paused for room: the request in progress gets its time again after.
     paused: bool,
+    /// Calls were in flight when reading found nothing: the idle clock starts again (read
+    /// when the timer next goes off, not at every read).
+    busy: bool,
     timer: Pin<Box<tokio::time::Sleep>>,
     /// Why the connection is closed, once it is.
     expired: Option<&'static str>,
@@ -173,6 +176,7 @@ impl Watch {
             header_have: 0,
             payload_left: 0,
             paused: false,
+            busy: false,
             timer: Box::pin(tokio::time::sleep_until(first.into())),
             expired: None,
         }
@@ -234,7 +238,22 @@ impl Watch {
                 (Some(a), None) | (None, Some(a)) => a,
                 (None, None) => return false,
             };
-            if Instant::now() >= due {
+            let due_at = tokio::time::Instant::from_std(due);
+            if !self.timer.is_elapsed() && due_at >= self.timer.deadline() {
+                // The timer goes off first: no need to read the clock (this runs after every
+                // read that found nothing).
+                if self.timer.as_mut().poll(cx).is_pending() {
+                    return false;
+                }
+                continue;
+            }
+            let now = Instant::now();
+            if std::mem::take(&mut self.busy) {
+                // Calls were in flight since the last look: not idle until now.
+                self.last_read = now;
+                continue;
+            }
+            if now >= due {
                 self.expired = Some(if self.frame_deadline.is_some_and(|d| d <= due) {
                     if self.first_done {
                         "a request begun was not complete in time (a slow client)"
@@ -249,7 +268,6 @@ impl Watch {
             // The timer is moved earlier at once, but never later: a deadline pushed back (by
             // every read, for the idle one) is found when the timer fires, so a read costs a
             // clock reading, not a timer reset.
-            let due_at = tokio::time::Instant::from_std(due);
             if due_at < self.timer.deadline() || self.timer.is_elapsed() {
                 self.timer.as_mut().reset(due_at);
             }
@@ -319,7 +337,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for StopReading<S> {
                 }
                 // A connection waiting for its calls' replies is not idle.
                 if this.room.has_calls_in_flight() {
-                    this.watch.last_read = Instant::now();
+                    this.watch.busy = true;
                 }
                 if this.watch.poll_expired(cx) {
                     let (peer, why) = (this.peer, this.watch.expired.unwrap_or_default());
