@@ -417,7 +417,7 @@ impl Shared {
     /// Writes one encoded frame, as [`send`](Self::send) says.
     fn send_frame(self: &Arc<Self>, frame: &[u8], alone: bool) -> Result<(), Failure> {
         let mut writer = self.lock_writer();
-        let mut rest = &frame[..];
+        let mut rest = frame;
         if !writer.draining && alone {
             let mut cx = Context::from_waker(Waker::noop());
             match writer.write_from(&mut rest, &mut cx) {
@@ -751,6 +751,14 @@ mod tests {
         context
     }
 
+    /// A channel over an in-memory stream of `buffer` bytes, and the daemon's end of it.
+    fn connected(buffer: usize) -> (Channel, tokio::io::DuplexStream) {
+        let (client, server) = tokio::io::duplex(buffer);
+        let (read, write) = tokio::io::split(client);
+        let channel = Channel::new(read, write, 1 << 20, Hello::Read(1 << 20));
+        (channel, server)
+    }
+
     /// A server that reads `n` requests, then answers them in reverse order.
     async fn answer_reversed(mut server: tokio::io::DuplexStream, n: usize) {
         let mut ids = Vec::new();
@@ -777,9 +785,7 @@ mod tests {
 
     #[tokio::test]
     async fn replies_reach_their_callers_in_any_order() {
-        let (client, server) = tokio::io::duplex(64);
-        let (read, write) = tokio::io::split(client);
-        let channel = Channel::new(read, write, 1 << 20, Hello::Read(1 << 20));
+        let (channel, server) = connected(64);
         let server = tokio::spawn(answer_reversed(server, 3));
         let calls = (0..3).map(|_| channel.call(context(5), invoke()));
         let replies = futures::future::join_all(calls).await;
@@ -792,9 +798,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_not_being_polled_holds_up_no_other() {
-        let (client, server) = tokio::io::duplex(64);
-        let (read, write) = tokio::io::split(client);
-        let channel = Channel::new(read, write, 1 << 20, Hello::Read(1 << 20));
+        let (channel, server) = connected(64);
         let server = tokio::spawn(answer_reversed(server, 2));
         // Sent and waiting, then kept aside (as a stream keeps its next pull).
         let mut kept = Box::pin(channel.call(context(5), invoke()));
@@ -814,9 +818,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_closed_connection_fails_every_waiting_call_and_the_next() {
-        let (client, server) = tokio::io::duplex(64);
-        let (read, write) = tokio::io::split(client);
-        let channel = Channel::new(read, write, 1 << 20, Hello::Read(1 << 20));
+        let (channel, server) = connected(64);
         let waiting = tokio::spawn({
             let channel = channel.clone();
             async move { channel.call(context(5), invoke()).await }
@@ -833,9 +835,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_idle_channel_notices_the_daemon_left() {
-        let (client, server) = tokio::io::duplex(64);
-        let (read, write) = tokio::io::split(client);
-        let channel = Channel::new(read, write, 1 << 20, Hello::Read(1 << 20));
+        let (channel, server) = connected(64);
         assert!(!channel.is_closed());
         drop(server);
         assert!(channel.is_closed());
@@ -843,9 +843,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_past_its_deadline_is_cancelled_on_the_daemon() {
-        let (client, mut server) = tokio::io::duplex(1024);
-        let (read, write) = tokio::io::split(client);
-        let channel = Channel::new(read, write, 1 << 20, Hello::Read(1 << 20));
+        let (channel, mut server) = connected(1024);
         let mut context = context(0);
         context.deadline = std::time::Instant::now() + std::time::Duration::from_millis(20);
         assert!(matches!(
