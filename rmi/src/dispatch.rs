@@ -662,28 +662,24 @@ where
         let serve = move |context: tarpc::context::Context, invoke: Invoke| {
             // Calls this method makes inherit what is left of its caller's deadline, and a
             // stream it returns is hosted on its caller's connection.
-            let serving = Serving {
-                deadline: context.deadline,
-                trace: Serving::trace_of(&context),
-                connection,
-                format: invoke.format,
-                object: uri.clone(),
-            };
-            let oneway = OnewayReport::for_call(
-                &serving.connection.oneway,
-                &uri,
-                P::DESCRIPTOR,
-                invoke.method,
-            );
+            let oneway =
+                OnewayReport::for_call(&connection.oneway, &uri, P::DESCRIPTOR, invoke.method);
             let call = Call {
                 method: invoke.method,
                 format: invoke.format,
                 args: invoke.args,
-                max_result: serving.connection.max_payload,
+                max_result: connection.max_payload,
                 oneway,
             };
             // A call still running when the daemon's grace period ends is cancelled.
-            let stop = serving.connection.stop.clone();
+            let stop = connection.stop.clone();
+            let serving = Serving {
+                deadline: context.deadline,
+                trace: Serving::trace_of(&context),
+                connection,
+                format: call.format,
+                object: uri,
+            };
             UntilClosed::new(serving::scope(serving, object.dispatch(call)), &stop)
         };
         let slow = self.slow.get(method as usize).unwrap_or(&QUICK);

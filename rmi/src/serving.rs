@@ -6,15 +6,16 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use crate::dispatch::ConnectionState;
 use crate::wire::Format;
 
 /// The call a task serves.
 pub(crate) struct Serving {
     /// When the caller stops waiting.
     pub(crate) deadline: Instant,
-    /// The connection the call came on (its open streams, its limits).
-    pub(crate) connection: Arc<ConnectionState>,
+    /// The connection the call came on (its open streams, its limits): the daemon's
+    /// `dispatch::ConnectionState`, typed by the code that reads it, so that this module,
+    /// which errors and proxies read too, sits below the server.
+    pub(crate) connection: Arc<dyn std::any::Any + Send + Sync>,
     /// How the call's arguments and result are encoded (and a returned stream's items).
     pub(crate) format: Format,
     /// The trace the call belongs to, which the calls it makes carry on: a daemon that is

@@ -57,11 +57,14 @@ pub(crate) fn host<T: Serialize + Send + 'static>(
     items: BoxStream<'static, Result<T, Error>>,
 ) -> Result<u64, String> {
     crate::serving::with(|serving| {
-        let connection = &serving.connection;
-        connection
-            .streams
-            .open(serving.format, connection.max_payload, items)
+        let connection = serving.connection.downcast_ref::<ConnectionState>()?;
+        Some(
+            connection
+                .streams
+                .open(serving.format, connection.max_payload, items),
+        )
     })
+    .flatten()
     .ok_or_else(|| {
         "an rmi::Stream travels only as the result of an exposed method, not as an argument"
             .to_owned()
