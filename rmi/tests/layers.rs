@@ -25,8 +25,7 @@ const KNOWN_UPWARD: &[(&str, &str)] = &[
     // made by the client itself (the deliberate recursion).
     ("proxy", "daemon"),
     ("proxy", "nameserver"),
-    // A result may carry a stream, pulled over the proxy's connection.
-    ("proxy", "stream"),
+    // A result may carry a stream: the daemon hosts it on the call's connection.
     ("dispatch", "stream"),
     ("daemon", "stream"),
     // A daemon registers its names and renews their leases.

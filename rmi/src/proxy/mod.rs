@@ -8,6 +8,7 @@
 mod bind;
 mod bindings;
 pub(crate) mod call_error;
+pub(crate) mod receiving;
 
 pub(crate) use call_error::method_name;
 
@@ -386,7 +387,7 @@ impl ProxyCore {
         let args = encode_args(&bound, method, args)?;
         let (bound, result) = self.send(bound, timeout, method, FORMAT, args).await?;
         // A stream in the result pulls its items over this binding.
-        crate::stream::receiving(&bound, method, FORMAT, || FORMAT.decode(&result))
+        receiving::receiving(&bound, method, FORMAT, || FORMAT.decode(&result))
             .map_err(|e| call_error::codec(&bound, method, "decode the result of", e.to_string()))
     }
 

@@ -23,8 +23,6 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use host::{OpenStreams, STREAMS_HANDLE};
 
-pub(crate) use pull::receiving;
-
 use crate::proxy::Bound;
 use crate::wire::Format;
 use crate::Error;

@@ -1,7 +1,6 @@
 //! The client side of streams: pulling a received stream's items in batches, one pull in
 //! flight at a time, and closing the server's end when the stream is dropped unfinished.
 
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -18,43 +17,6 @@ use crate::Error;
 
 /// How many items one pull asks for.
 const PULL_ITEMS: u32 = 256;
-
-/// Where the result being decoded came from: the binding, the method, the format.
-#[derive(Clone, Copy)]
-struct Origin {
-    /// Valid while [`receiving`] runs, which is the only time it is read.
-    bound: *const Arc<Bound>,
-    method: usize,
-    format: Format,
-}
-
-thread_local! {
-    static RECEIVING: Cell<Option<Origin>> = const { Cell::new(None) };
-}
-
-/// Runs `decode`, the decoding of the result of `method` called on `bound` in `format`, so
-/// that a stream in that result knows where to pull its items from.
-pub(crate) fn receiving<R>(
-    bound: &Arc<Bound>,
-    method: usize,
-    format: Format,
-    decode: impl FnOnce() -> R,
-) -> R {
-    /// Puts back the previous origin, even if decoding unwinds.
-    struct Restore(Option<Origin>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            RECEIVING.set(self.0);
-        }
-    }
-    let origin = Origin {
-        bound,
-        method,
-        format,
-    };
-    let _restore = Restore(RECEIVING.replace(Some(origin)));
-    decode()
-}
 
 type PullFuture = Pin<Box<dyn Future<Output = Result<Batch, Error>> + Send>>;
 
@@ -75,13 +37,9 @@ pub(crate) struct Puller {
 impl Puller {
     /// The stream `id` in the result being decoded.
     pub(crate) fn for_received(id: u64) -> Result<Self, &'static str> {
-        let origin = RECEIVING
-            .get()
+        let (bound, method, format) = crate::proxy::receiving::origin()
             .ok_or("an rmi::Stream can only be received as the result of a call")?;
-        // SAFETY: `origin` is set only while `receiving` runs, and `receiving` borrows the
-        // binding for all of that time.
-        let bound = unsafe { Arc::clone(&*origin.bound) };
-        Ok(Puller::new(bound, origin.method, origin.format, id))
+        Ok(Puller::new(bound, method, format, id))
     }
 
     /// The stream `id` that `method` returned on `bound`, its items in `format`.
