@@ -22,7 +22,7 @@ use crate::describe::TraitDescriptor;
 use crate::oneway::{OnewayReport, OnewayWatch};
 use crate::proxy::Proxy;
 use crate::serving::{self, Serving};
-use crate::stream::OpenStreams;
+use crate::stream_host::OpenStreams;
 use crate::wire::{check_size, Fault, Format, Invoke, Payload, Reply};
 
 /// A call as the object sees it: the method index and the encoded arguments.

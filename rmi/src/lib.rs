@@ -54,6 +54,7 @@ mod remote;
 mod security;
 mod serving;
 mod stream;
+mod stream_host;
 mod throttle;
 mod uri;
 pub mod wire;

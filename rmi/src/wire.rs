@@ -23,6 +23,23 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 /// Room left in a frame for what surrounds a payload (request ids, deadline, handle, …).
 pub(crate) const ENVELOPE_BYTES: usize = 64 * 1024;
 
+/// The handle that calls about streams carry; never an object's (those are far below).
+pub(crate) const STREAMS_HANDLE: u64 = u64::MAX;
+/// On [`STREAMS_HANDLE`]: asks for the next items of a stream: `(id, most items)` →
+/// [`Batch`].
+pub(crate) const PULL: u32 = 0;
+/// On [`STREAMS_HANDLE`]: drops a stream: `(id,)` → `()`.
+pub(crate) const CLOSE: u32 = 1;
+
+/// Items of a stream, as a pull answers them (always bincode; each item in the stream's own
+/// format).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Batch {
+    pub(crate) items: Vec<Payload>,
+    /// No items follow: the stream is closed on the server.
+    pub(crate) end: bool,
+}
+
 /// The smallest frame limit a daemon accepts (room for the envelope and some arguments):
 /// arguments that fit in it fit in any daemon's.
 pub(crate) const SMALLEST_FRAME_BYTES: usize = 2 * ENVELOPE_BYTES;

@@ -15,7 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("client", &["channel", "client", "proxy"]),
-    ("server", &["dispatch", "oneway", "daemon"]),
+    ("server", &["dispatch", "stream_host", "oneway", "daemon"]),
     ("features", &["stream", "remote", "dynamic", "nameserver"]),
 ];
 
@@ -25,9 +25,6 @@ const KNOWN_UPWARD: &[(&str, &str)] = &[
     // made by the client itself (the deliberate recursion).
     ("proxy", "daemon"),
     ("proxy", "nameserver"),
-    // A result may carry a stream: the daemon hosts it on the call's connection.
-    ("dispatch", "stream"),
-    ("daemon", "stream"),
     // A daemon registers its names and renews their leases.
     ("daemon", "nameserver"),
 ];

@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
 
 use crate::dispatch::{refuse, Hosted, Request, Session};
-use crate::stream::{OpenStreams, STREAMS_HANDLE};
+use crate::stream_host::{OpenStreams, STREAMS_HANDLE};
 use crate::wire::{Fault, DAEMON_HANDLE};
 use crate::Error;
 

@@ -7,7 +7,6 @@
 //! fill a batch the client asked for, so it never runs more than two batches ahead of the
 //! consumer. Dropping the client's stream closes the server's, which drops the producer.
 
-mod host;
 mod pull;
 
 use std::fmt;
@@ -20,8 +19,6 @@ use futures::StreamExt;
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
-
-pub(crate) use host::{OpenStreams, STREAMS_HANDLE};
 
 use crate::proxy::Bound;
 use crate::wire::Format;
@@ -215,10 +212,10 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Serialize for Stream<T> {
         let hosted = match std::mem::replace(&mut *state, State::Hosted(0)) {
             State::Hosted(id) => Ok(id),
             State::Unsent(reason) => Err(reason),
-            State::Local(items) => host::host(items),
+            State::Local(items) => crate::stream_host::host(items),
             State::Received(puller) => {
                 let relay = Stream::<T>::from_state(State::Received(puller));
-                host::host(relay.boxed())
+                crate::stream_host::host(relay.boxed())
             }
         };
         *state = match &hosted {

@@ -10,9 +10,8 @@ use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
 
-use super::host::{Batch, CLOSE, PULL, STREAMS_HANDLE};
 use crate::proxy::{call_error, Bound};
-use crate::wire::{Format, Payload, MAX_TIMEOUT};
+use crate::wire::{Batch, Format, Payload, CLOSE, MAX_TIMEOUT, PULL, STREAMS_HANDLE};
 use crate::Error;
 
 /// How many items one pull asks for.

@@ -1,8 +1,10 @@
-//! The server side of streams: each connection's open streams, and the pulls that read them.
+//! The daemon's side of streams: each connection's open streams (per-connection state, with
+//! the server), and the pulls that read them.
 //!
 //! A pull is an ordinary call on the reserved handle [`STREAMS_HANDLE`]: method [`PULL`] with
 //! `(stream id, most items)` answers with a [`Batch`] once at least one item is ready (or the
-//! stream ended); method [`CLOSE`] with the stream id drops the stream and its producer.
+//! stream ended); method [`CLOSE`] with the stream id drops the stream and its producer. Those
+//! names are the wire's (`wire`), shared with the client's side (`stream::pull`).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,22 +14,16 @@ use std::task::{Context, Poll};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use rustc_hash::FxHashMap;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::dispatch::{panic_message, ConnectionState, Request};
 
 /// The mark that sends every pull to a task of its own: a pull runs the producer, user code
 /// that may take its time (see `ConnectionState::answer`).
 static PULLS_WAIT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
-use crate::wire::{check_size, Fault, Format, Invoke, Payload, Reply};
+pub(crate) use crate::wire::STREAMS_HANDLE;
+use crate::wire::{check_size, Batch, Fault, Format, Invoke, Payload, Reply, CLOSE, PULL};
 use crate::Error;
-
-/// The handle that calls about streams carry; never an object's (those count up from 1).
-pub(crate) const STREAMS_HANDLE: u64 = u64::MAX;
-/// Asks for the next items of a stream: `(id, most items)` → [`Batch`].
-pub(crate) const PULL: u32 = 0;
-/// Drops a stream: `(id,)` → `()`.
-pub(crate) const CLOSE: u32 = 1;
 
 /// The most bytes of items one batch gathers (one item larger than this goes alone).
 const BATCH_BYTES: usize = 1024 * 1024;
@@ -35,15 +31,6 @@ const BATCH_BYTES: usize = 1024 * 1024;
 /// The most streams open at once on one connection: a client that opens streams and never
 /// reads them cannot make the server hold producers without end.
 pub(crate) const MAX_OPEN_STREAMS: usize = 1024;
-
-/// Items of a stream, as a pull answers them (always bincode; each item in the stream's own
-/// format).
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub(crate) struct Batch {
-    pub(crate) items: Vec<Payload>,
-    /// No items follow: the stream is closed on the server.
-    pub(crate) end: bool,
-}
 
 /// The open streams of one connection, dropped with it (and their producers with them).
 #[derive(Default)]
