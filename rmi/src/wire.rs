@@ -260,8 +260,8 @@ fn bincode_options() -> impl bincode::Options {
 
 /// The daemon's codec: tarpc's bincode, made safe for any input. A frame that makes the
 /// decoder panic (a deadline too far out overflows `Instant`) is an error for its connection,
-/// and a deadline further out than [`MAX_TIMEOUT`] is brought in to it (tarpc's timers hold
-/// no more: beyond, they panic).
+/// and a deadline further out than [`MAX_TIMEOUT`] is brought in to it (no caller waits
+/// longer, and the daemon's timer for a call that waits need not hold more).
 #[derive(Default)]
 pub(crate) struct ServerCodec(Bincode<ClientMessage<Invoke>, Response<Reply>>);
 
