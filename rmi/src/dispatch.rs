@@ -20,6 +20,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::daemon::{Stop, UntilClosed};
 use crate::describe::TraitDescriptor;
 use crate::oneway::{OnewayReport, OnewayWatch};
+use crate::pace::{Pace, Start};
 use crate::proxy::Proxy;
 use crate::serving::{self, Serving};
 use crate::stream_host::OpenStreams;
@@ -322,11 +323,9 @@ impl ConnectionState {
     /// It is first polled here, in the connection's task: most calls finish without waiting,
     /// and their reply is then written by the task that read the request, with no other
     /// thread woken. A call that waits moves to a task of its own, which its deadline or a
-    /// `Cancel` from the client aborts. `slow` is the method's mark: a call that ran longer
-    /// than [`INLINE_BUDGET`] before it finished or waited sets it, and from then on the
-    /// method's calls start in tasks of their own, so a CPU-heavy method holds up its
-    /// connection's other calls once at most.
-    fn answer<F>(self: &Arc<Self>, id: u64, deadline: Instant, call: F, slow: &AtomicBool)
+    /// `Cancel` from the client aborts. `start` says where it starts: the calls of a method
+    /// that held up its connection start in tasks of their own for a while (see [`Pace`]).
+    fn answer<F>(self: &Arc<Self>, id: u64, deadline: Instant, call: F, start: Start<'_>)
     where
         F: Future<Output = ()> + Send + 'static,
     {
@@ -335,16 +334,21 @@ impl ConnectionState {
             // Its caller gave up already: nothing is run, nothing answered.
             return;
         }
-        if slow.load(Ordering::Relaxed) {
-            return self.spawn(id, deadline, call);
-        }
+        let pace = match start {
+            Start::OwnTask => return self.spawn(id, deadline, call),
+            Start::Paced(pace) if !pace.inline() => {
+                return self.spawn(id, deadline, Arc::clone(pace).timed(call))
+            }
+            Start::Paced(pace) => Some(pace),
+            Start::Here => None,
+        };
         let mut call = Box::pin(call);
         // A waker that does nothing: a call still pending is polled again by its own task
         // at once, which registers that task's waker.
         let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
         let finished = call.as_mut().poll(&mut cx).is_ready();
-        if started.elapsed() > INLINE_BUDGET {
-            slow.store(true, Ordering::Relaxed);
+        if let Some(pace) = pace {
+            pace.ran(started.elapsed());
         }
         if !finished {
             self.spawn(id, deadline, call);
@@ -490,7 +494,7 @@ impl CallInFlight {
 
     /// Answers `request` with what `serve` makes of it, counted in flight until the reply is
     /// handed to the connection's task (see [`ConnectionState::answer`] for where it runs).
-    pub(crate) fn answer<F, Fut>(self, request: Request, serve: F, slow: &AtomicBool)
+    pub(crate) fn answer<F, Fut>(self, request: Request, serve: F, start: Start<'_>)
     where
         F: FnOnce(tarpc::context::Context, Invoke) -> Fut + Send + 'static,
         Fut: Future<Output = Reply> + Send + 'static,
@@ -506,7 +510,7 @@ impl CallInFlight {
             let reply = serve(context, invoke).await;
             self.reply(id, reply);
         };
-        connection.answer(id, deadline, call, slow);
+        connection.answer(id, deadline, call, start);
     }
 
     /// Queues the reply for the connection's task, which counts the call answered once it
@@ -529,13 +533,6 @@ impl CallInFlight {
         }
     }
 }
-
-/// How long a call may run in its connection's task before it finishes or waits; one that
-/// takes longer marks its method to run in tasks of its own (see [`ConnectionState::answer`]).
-pub(crate) const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_micros(500);
-
-/// The mark of answers that are always quick (refusals): never set.
-static QUICK: AtomicBool = AtomicBool::new(false);
 
 /// An object as a daemon holds it: its trait, and how to run a call on it, types erased.
 pub(crate) trait Hosted: Send + Sync {
@@ -584,9 +581,8 @@ pub(crate) struct Host<P, O> {
     source: Source<O>,
     /// The object's URI, once the daemon hosts it.
     uri: Option<Arc<String>>,
-    /// Per method, whether its calls start in tasks of their own (see
-    /// [`ConnectionState::answer`]).
-    slow: Box<[AtomicBool]>,
+    /// Per method, whether its calls start in tasks of their own (see [`Pace`]).
+    paces: Box<[Arc<Pace>]>,
     proxy: PhantomData<fn() -> P>,
 }
 
@@ -607,7 +603,7 @@ impl<P: Proxy, O> Host<P, O> {
         Host {
             source,
             uri: None,
-            slow: (0..methods).map(|_| AtomicBool::new(false)).collect(),
+            paces: (0..methods).map(|_| Arc::default()).collect(),
             proxy: PhantomData,
         }
     }
@@ -682,8 +678,11 @@ where
             };
             UntilClosed::new(serving::scope(serving, object.dispatch(call)), &stop)
         };
-        let slow = self.slow.get(method as usize).unwrap_or(&QUICK);
-        in_flight.answer(request, serve, slow);
+        let start = self
+            .paces
+            .get(method as usize)
+            .map_or(Start::Here, Start::Paced);
+        in_flight.answer(request, serve, start);
     }
 }
 
@@ -692,7 +691,7 @@ where
 /// client that does not read its replies cannot pile up refusals either.
 pub(crate) fn refuse(connection: &Arc<ConnectionState>, request: Request, fault: Fault) {
     let serve = move |_context, _invoke| std::future::ready(Err(fault));
-    connection.force_call().answer(request, serve, &QUICK);
+    connection.force_call().answer(request, serve, Start::Here);
 }
 
 #[cfg(test)]

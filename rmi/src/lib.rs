@@ -49,6 +49,7 @@ mod nameserver;
 mod nesting;
 mod net;
 mod oneway;
+mod pace;
 mod proxy;
 mod remote;
 mod security;

@@ -17,10 +17,8 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::dispatch::{panic_message, ConnectionState, Request};
+use crate::pace::Start;
 
-/// The mark that sends every pull to a task of its own: a pull runs the producer, user code
-/// that may take its time (see `ConnectionState::answer`).
-static PULLS_WAIT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 pub(crate) use crate::wire::STREAMS_HANDLE;
 use crate::wire::{check_size, Batch, Fault, Format, Invoke, Payload, Reply, CLOSE, PULL};
 use crate::Error;
@@ -115,8 +113,9 @@ impl OpenStreams {
                     .map_err(|e| Fault::BadResult(e.to_string())),
             }
         };
-        // A pull waits for the producer's items: always in a task of its own.
-        in_flight.answer(request, serve, &PULLS_WAIT);
+        // A pull runs the producer, user code that may take its time, and waits for its
+        // items: always in a task of its own.
+        in_flight.answer(request, serve, Start::OwnTask);
     }
 
     async fn answer(&self, invoke: Invoke, batch_bytes: usize) -> Reply {

@@ -15,7 +15,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("client", &["channel", "client", "proxy"]),
-    ("server", &["dispatch", "stream_host", "oneway", "daemon"]),
+    (
+        "server",
+        &["pace", "dispatch", "stream_host", "oneway", "daemon"],
+    ),
     ("features", &["stream", "remote", "dynamic", "nameserver"]),
 ];
 

@@ -1,6 +1,8 @@
 //! Quick calls share a connection with slow ones and still finish on time: a call that waits
 //! runs in a task of its own, and a method that keeps the CPU busy without waiting holds up
-//! its connection's other calls once at most (then its calls start in tasks of their own).
+//! its connection's other calls once at most (then its calls start in tasks of their own,
+//! until 64 of them in a row were quick: a method is not marked for good by one call whose
+//! thread the machine preempted).
 
 mod support;
 
@@ -95,5 +97,28 @@ async fn a_cpu_heavy_method_holds_up_its_connection_once_at_most() {
         );
         assert_eq!(crunching.await.unwrap().unwrap(), 1500);
     }
+    daemon.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_method_marked_slow_starts_inline_again_after_quick_runs() {
+    let (daemon, work) = work().await;
+    assert_eq!(work.crunch(300).await.unwrap(), 300);
+    // Quick runs of the marked method, each in a task of its own, fade its mark.
+    for _ in 0..64 {
+        assert_eq!(work.crunch(0).await.unwrap(), 0);
+    }
+    // Inline again: a long call now holds up its connection, as the first one did.
+    let crunching = tokio::spawn({
+        let work = work.clone();
+        async move { work.crunch(1500).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let slowest = slowest_quick_call(&work, 1).await;
+    assert!(
+        slowest > Duration::from_millis(700),
+        "the quick call took {slowest:?}: the method still started in tasks of its own"
+    );
+    assert_eq!(crunching.await.unwrap().unwrap(), 1500);
     daemon.shutdown().await;
 }

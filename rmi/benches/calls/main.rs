@@ -16,6 +16,10 @@
 //! time after a warm-up; the stacks' runs are interleaved (rmi, tarpc, tokio, tarpc, tokio,
 //! rmi, …) so that noise on the machine hits them alike. The raw tokio rows at 1x64 pipeline
 //! 64 requests before reading the 64 replies: a socket has no calls to keep in flight.
+//!
+//! `-- --only add/8x1` measures one two-process test alone; `-- --only add/8x1 --stack rmi
+//! --calls 200000` makes that many calls with one stack, untimed, for a profiler or
+//! `strace -c -f` to count system calls per call.
 
 mod procs;
 
@@ -283,6 +287,9 @@ async fn raw_client() -> Raw {
 
 // ---- Measuring ----
 
+const USAGE: &str = "usage: calls [--json] [--quick] [--one-process] \
+    [--only OP/SHAPE [--stack rmi|tarpc|tokio --calls N]]";
+
 struct Settings {
     runs: usize,
     /// How long the warm-up's last batch must take; it also sizes the runs.
@@ -292,6 +299,11 @@ struct Settings {
     json: bool,
     /// Whether to measure the two-process shape too (`--one-process` leaves it out).
     two_processes: bool,
+    /// `--only OP/SHAPE`: measure only that two-process test (`add/8x1`), no one-process rows.
+    only: Option<String>,
+    /// `--stack NAME --calls N` (with `--only`): make N calls with that stack alone, once, and
+    /// say how many were made, for `strace -c -f` or `perf` to count per call.
+    count: Option<(usize, u64)>,
 }
 
 impl Settings {
@@ -302,9 +314,21 @@ impl Settings {
             run_time: Duration::from_millis(150),
             json: false,
             two_processes: true,
+            only: None,
+            count: None,
         };
-        for arg in args {
+        let (mut stack, mut calls) = (None, None);
+        let mut args = args.peekable();
+        while let Some(arg) = args.next() {
+            let mut value = || args.next().ok_or(format!("{arg} needs a value; {USAGE}"));
             match arg.as_str() {
+                "--only" => settings.only = Some(value()?),
+                "--stack" => {
+                    let name = value()?;
+                    let index = STACKS.iter().position(|s| *s == name);
+                    stack = Some(index.ok_or(format!("no stack {name:?}; {USAGE}"))?);
+                }
+                "--calls" => calls = Some(value()?.parse()?),
                 "--json" => settings.json = true,
                 // A smoke test for CI: a few seconds, figures only roughly right.
                 "--quick" => {
@@ -315,14 +339,16 @@ impl Settings {
                 // cargo passes it to every bench target.
                 "--bench" => {}
                 "--one-process" => settings.two_processes = false,
-                other => {
-                    return Err(format!(
-                    "unknown argument {other:?}; usage: calls [--json] [--quick] [--one-process]"
-                )
-                    .into())
-                }
+                other => return Err(format!("unknown argument {other:?}; {USAGE}").into()),
             }
         }
+        settings.count = match (stack, calls, &settings.only) {
+            (None, None, _) => None,
+            (Some(stack), Some(calls), Some(_)) => Some((stack, calls)),
+            _ => {
+                return Err(format!("--stack and --calls go together, with --only; {USAGE}").into())
+            }
+        };
         Ok(settings)
     }
 }
@@ -582,9 +608,27 @@ fn print_two_process_table(rows: &[procs::Row], settings: &Settings) {
 }
 
 async fn bench_two_processes(settings: &Settings) -> BenchResult<Vec<procs::Row>> {
+    let tests: Vec<procs::Test> = procs::Test::ALL
+        .into_iter()
+        .filter(|test| {
+            settings
+                .only
+                .as_ref()
+                .is_none_or(|only| *only == test.name())
+        })
+        .collect();
+    if tests.is_empty() {
+        let names: Vec<String> = procs::Test::ALL.iter().map(|t| t.name()).collect();
+        return Err(format!("--only takes one of {}", names.join(", ")).into());
+    }
     let (_server, servers) = procs::start_servers().await?;
+    if let Some((stack, calls)) = settings.count {
+        let made = procs::count(&servers, tests[0], stack, calls).await?;
+        eprintln!("{}: {made} calls of {}", STACKS[stack], tests[0].name());
+        return Ok(Vec::new());
+    }
     let mut rows = Vec::new();
-    for test in procs::Test::ALL {
+    for test in tests {
         rows.push(procs::measure(&servers, test, settings).await?);
     }
     Ok(rows)
@@ -602,11 +646,15 @@ fn main() -> BenchResult<()> {
         return multi_threaded().block_on(procs::serve());
     }
     let settings = Settings::from_args(args.into_iter())?;
-    let one_process = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a current-thread tokio runtime")
-        .block_on(bench(&settings))?;
+    let one_process = if settings.only.is_some() {
+        Vec::new()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread tokio runtime")
+            .block_on(bench(&settings))?
+    };
     let two_processes = if settings.two_processes {
         multi_threaded().block_on(bench_two_processes(&settings))?
     } else {
@@ -615,8 +663,10 @@ fn main() -> BenchResult<()> {
     if settings.json {
         return print_json(&one_process, &two_processes);
     }
-    print_table(&one_process, &settings);
-    if settings.two_processes {
+    if !one_process.is_empty() {
+        print_table(&one_process, &settings);
+    }
+    if !two_processes.is_empty() {
         print_two_process_table(&two_processes, &settings);
     }
     Ok(())

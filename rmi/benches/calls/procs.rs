@@ -59,6 +59,11 @@ impl Test {
         }
     }
 
+    /// `op/shape`, as `--only` names it.
+    pub fn name(self) -> String {
+        format!("{}/{}", self.op(), self.shape())
+    }
+
     /// Calls in flight at once: runs are sized in multiples of it.
     fn width(self) -> u64 {
         match self {
@@ -278,6 +283,15 @@ pub async fn measure(servers: &Servers, test: Test, settings: &Settings) -> Benc
         test,
         calls_per_s: samples.into_iter().map(median).collect(),
     })
+}
+
+/// Makes about `calls` calls of `test` with one stack, once and untimed; returns how many
+/// were made (a multiple of the test's width).
+pub async fn count(servers: &Servers, test: Test, stack: usize, calls: u64) -> BenchResult<u64> {
+    let mut prepared = prepare(servers, stack, test).await?;
+    let calls = calls.div_ceil(test.width()).max(1) * test.width();
+    prepared.run(servers, test, calls).await?;
+    Ok(calls)
 }
 
 /// Warms up with doubling batches until one takes `settings.warmup`; returns how many calls
