@@ -28,8 +28,6 @@ const KNOWN_UPWARD: &[(&str, &str)] = &[
     // made by the client itself (the deliberate recursion).
     ("proxy", "daemon"),
     ("proxy", "nameserver"),
-    // A daemon registers its names and renews their leases.
-    ("daemon", "nameserver"),
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -1,28 +1,29 @@
 //! The daemon: a TCP listener hosting many objects, each under an id.
 //!
-//! Each accepted connection runs in its own task, and each call in its own task (so one slow
-//! or re-entrant call never holds up another). The object table is read on every call and
+//! Each accepted connection runs in its own task, which answers the calls that finish without
+//! waiting; a call that waits gets a task of its own (so one slow or re-entrant call never
+//! holds up another). The object table is read on every call and
 //! written only on (un)registration, so it is an [`ArcSwap`]: readers never lock.
 
 mod builder;
 pub(crate) mod builtin;
 mod connection;
-mod names;
 mod objects;
 mod stop;
 
 pub(crate) use stop::{Stop, UntilClosed};
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use futures::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
 
 use crate::dispatch::{Expose, Host, Hosted};
-use crate::nameserver::{NameServerProxy, RegisterOptions};
 use crate::proxy::Proxy;
 use crate::security::handshake;
 use crate::uri::{Endpoint, ObjectUri};
@@ -82,12 +83,21 @@ pub(crate) struct Shared {
     local_addr: SocketAddr,
     listener: Mutex<Option<TcpListener>>,
     objects: Objects,
-    names: names::Names,
+    /// What shutdown awaits first, in order (see [`Daemon::before_stopping`]).
+    before_stopping: Mutex<Vec<BoxFuture<'static, ()>>>,
     stop: stop::Stop,
     /// The connections' tasks.
     tasks: TaskTracker,
     /// The calls in flight, on every connection: shutdown waits for them, within its grace.
     pub(crate) calls: TaskTracker,
+}
+
+impl Shared {
+    fn lock_before_stopping(&self) -> std::sync::MutexGuard<'_, Vec<BoxFuture<'static, ()>>> {
+        self.before_stopping
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Daemon {
@@ -134,7 +144,7 @@ impl Daemon {
             local_addr,
             listener: Mutex::new(Some(listener)),
             objects: Objects::default(),
-            names: names::Names::default(),
+            before_stopping: Mutex::default(),
             stop: stop::Stop::new(),
             tasks: TaskTracker::new(),
             calls: TaskTracker::new(),
@@ -193,93 +203,12 @@ impl Daemon {
         Ok(uri)
     }
 
-    /// Hosts `object` and registers it in the name server `ns` as `name`, as `options` say.
-    /// With a lease (`options.ttl`), the daemon renews it in the background, and registers
-    /// the name again if the name server lost it; if this process dies, the name disappears
-    /// within the lease. [`shutdown`](Daemon::shutdown) removes the name.
-    ///
-    /// ```no_run
-    /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
-    /// # struct P; impl Ping for P { async fn ping(&self) {} }
-    /// # async fn run() -> Result<(), rmi::Error> {
-    /// use std::time::Duration;
-    /// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
-    /// let ns = rmi::locate_ns().await?;
-    /// let options = rmi::RegisterOptions::default().ttl(Duration::from_secs(10));
-    /// let uri = daemon.register_named(&ns, "pinger", P, options).await?;
-    /// daemon.serve().await?; // renews the lease until shut down
-    /// # Ok(()) }
-    /// ```
-    pub async fn register_named<P, O>(
-        &self,
-        ns: &NameServerProxy,
-        name: &str,
-        object: O,
-        options: RegisterOptions,
-    ) -> Result<ObjectUri, Error>
-    where
-        P: Proxy,
-        O: Send + Sync + 'static,
-        Arc<O>: Expose<P>,
-    {
-        let uri = self.register::<P, O>(object)?;
-        let registered = self.register_name(ns, name, &uri, options).await;
-        if registered.is_err() {
-            self.unregister(uri.id());
-        }
-        registered
-    }
-
-    /// Registers the object at `uri`, which this daemon hosts, in the name server `ns` as
-    /// `name`, with a lease renewed as [`register_named`](Daemon::register_named) does, and
-    /// removed on shutdown. Returns the URI registered: for a daemon listening on every
-    /// address, the one with the address this host reaches the name server from.
-    ///
-    /// With [`register_with_id`](Daemon::register_with_id), a server restarted with the same
-    /// id and port keeps its URI, so even `rmi:` proxies to it reconnect.
-    ///
-    /// ```no_run
-    /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
-    /// # struct P; impl Ping for P { async fn ping(&self) {} }
-    /// # async fn run() -> Result<(), rmi::Error> {
-    /// let daemon = rmi::Daemon::bind("127.0.0.1:7000").await?;
-    /// let ns = rmi::locate_ns().await?;
-    /// let uri = daemon.register_with_id("pinger", P)?;
-    /// daemon.register_name(&ns, "pinger", &uri, rmi::RegisterOptions::default()).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn register_name(
-        &self,
-        ns: &NameServerProxy,
-        name: &str,
-        uri: &ObjectUri,
-        options: RegisterOptions,
-    ) -> Result<ObjectUri, Error> {
-        let uri = self.uri_towards(uri, ns).await;
-        names::register(ns, name, &uri, &options).await?;
-        let named = names::Named {
-            ns: ns.clone(),
-            name: name.to_owned(),
-            uri: uri.clone(),
-            options,
-        };
-        if named.options.ttl.is_some() {
-            self.shared.tasks.spawn(names::renew_until_stopped(
-                named.clone(),
-                self.shared.stop.clone(),
-            ));
-        }
-        self.shared.names.add(named);
-        Ok(uri)
-    }
-
-    /// `uri` as the name server `ns` should hand it out: for a wildcard daemon, with the
-    /// address this host reaches `ns` from.
-    async fn uri_towards(&self, uri: &ObjectUri, ns: &NameServerProxy) -> ObjectUri {
+    /// `uri` as a name server at `ns_endpoint` should hand it out: for a wildcard daemon, with
+    /// the address this host reaches `ns_endpoint` from.
+    pub(crate) async fn uri_towards(&self, uri: &ObjectUri, ns_endpoint: &Endpoint) -> ObjectUri {
         if !self.shared.wildcard {
             return uri.clone();
         }
-        let ns_endpoint = ns.uri().endpoint().clone();
         let peer = tokio::net::lookup_host(ns_endpoint.connect_target())
             .await
             .ok()
@@ -506,6 +435,23 @@ impl Daemon {
             .await
     }
 
+    /// Runs `task` in the background until the daemon stops (shutdown waits for it to end).
+    pub(crate) fn spawn_until_stopped(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let stop = self.shared.stop.clone();
+        self.shared.tasks.spawn(async move {
+            tokio::select! {
+                () = stop.stopped() => {}
+                () = task => {}
+            }
+        });
+    }
+
+    /// Has shutdown await `step` first, before it stops anything (after the steps added
+    /// before it): removing a name from its name server.
+    pub(crate) fn before_stopping(&self, step: impl Future<Output = ()> + Send + 'static) {
+        self.shared.lock_before_stopping().push(Box::pin(step));
+    }
+
     /// Stops the daemon, letting calls in flight finish for at most `grace`:
     ///
     /// 1. removes its names from the name server, so no client is sent here any more;
@@ -519,7 +465,10 @@ impl Daemon {
     /// Returns when all that is done. Proxies connected to it try to connect again on their
     /// next call, and get [`Error::Connect`] while nothing listens there.
     pub async fn shutdown_within(&self, grace: std::time::Duration) {
-        self.shared.names.remove_all().await;
+        let steps = std::mem::take(&mut *self.shared.lock_before_stopping());
+        for step in steps {
+            step.await;
+        }
         self.shared.stop.stop();
         // A daemon never served closes its listener here; one serving closes it on stopping.
         drop(

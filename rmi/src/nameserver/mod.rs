@@ -7,6 +7,7 @@
 
 mod failover;
 mod locate;
+mod names;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
