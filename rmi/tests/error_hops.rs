@@ -2,6 +2,8 @@
 //! daemons in this process) forwards a failure with `?`, and the client still matches its
 //! variant and reads where it arose.
 
+mod support;
+
 use std::time::Duration;
 
 #[rmi::expose]
@@ -39,21 +41,13 @@ impl Relay for Server {
     }
 }
 
-/// Hosts `server` in a daemon of its own; its URI and daemon.
-async fn host(server: Server) -> (rmi::ObjectUri, rmi::Daemon) {
-    let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
-    let uri = daemon.register(server).unwrap();
-    daemon.spawn();
-    (uri, daemon)
-}
-
 /// The chain A → B → C over `innermost` (C's behaviour): A's proxy, and C's URI.
 async fn chain(innermost: Next) -> (RelayProxy, rmi::ObjectUri, Vec<rmi::Daemon>) {
-    let (c, c_daemon) = host(Server(innermost)).await;
+    let (c_daemon, c) = support::serve(Server(innermost)).await;
     let to_c = RelayProxy::connect(&c).await.unwrap();
-    let (b, b_daemon) = host(Server(Next::Forward(to_c))).await;
+    let (b_daemon, b) = support::serve(Server(Next::Forward(to_c))).await;
     let to_b = RelayProxy::connect(&b).await.unwrap();
-    let (a, a_daemon) = host(Server(Next::Forward(to_b))).await;
+    let (a_daemon, a) = support::serve(Server(Next::Forward(to_b))).await;
     let to_a = RelayProxy::connect(&a)
         .await
         .unwrap()
@@ -94,9 +88,9 @@ async fn a_dead_object_called_by_the_innermost_server_is_its_connect_error() {
 #[tokio::test]
 async fn a_failure_between_two_servers_names_the_server_that_saw_it() {
     // B forwards to C, whose daemon stops: B's call fails there, so B is the hop.
-    let (c, c_daemon) = host(Server(Next::Missing)).await;
+    let (c_daemon, c) = support::serve(Server(Next::Missing)).await;
     let to_c = RelayProxy::connect(&c).await.unwrap();
-    let (b, _b_daemon) = host(Server(Next::Forward(to_c))).await;
+    let (_b_daemon, b) = support::serve(Server(Next::Forward(to_c))).await;
     c_daemon.shutdown().await;
     let to_b = RelayProxy::connect(&b).await.unwrap();
     let err = to_b.fetch("ledger".into()).await.unwrap().unwrap_err();
@@ -124,7 +118,7 @@ async fn an_error_made_by_the_client_itself_has_no_hop() {
 #[tokio::test]
 async fn the_error_crosses_as_json_too() {
     // Calls without Rust types (the `rmi` command, the gateway) get the error as JSON.
-    let (c, _daemon) = host(Server(Next::Missing)).await;
+    let (_daemon, c) = support::serve(Server(Next::Missing)).await;
     let dynamic = rmi::DynamicProxy::connect(&c).await.unwrap();
     let reply = dynamic
         .call_json("fetch", serde_json::json!(["ledger"]))

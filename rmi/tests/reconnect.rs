@@ -1,9 +1,11 @@
 //! A daemon that goes away and comes back under a live proxy: the call in flight fails with a
 //! clear error, none hangs, and the next call works again.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+mod support;
+
 use std::time::Duration;
+
+use support::Count;
 
 #[rmi::expose]
 pub trait Slow {
@@ -80,11 +82,11 @@ pub trait Named {
 }
 
 /// Says its name and counts its calls.
-struct NamedImpl(&'static str, Arc<AtomicU64>);
+struct NamedImpl(&'static str, Count);
 
 impl Named for NamedImpl {
     async fn name(&self) -> String {
-        self.1.fetch_add(1, Ordering::SeqCst);
+        self.1.one_more();
         self.0.to_owned()
     }
 }
@@ -94,13 +96,13 @@ impl Named for NamedImpl {
 fn named_on_own_runtime(
     addr: &str,
     objects: &[(&str, &'static str)],
-) -> (tokio::runtime::Runtime, rmi::ObjectUri, Arc<AtomicU64>) {
+) -> (tokio::runtime::Runtime, rmi::ObjectUri, Count) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let calls = Arc::new(AtomicU64::new(0));
+    let calls = Count::default();
     let uri = runtime.block_on(async {
         let daemon = rmi::Daemon::bind(addr).await.unwrap();
         let mut uri = None;
@@ -141,13 +143,13 @@ fn a_new_proxy_to_a_restarted_daemon_reaches_the_new_object_once() {
     assert_eq!(same, uri);
     let proxy = client.block_on(NamedProxy::connect(&uri)).unwrap();
     assert_eq!(client.block_on(proxy.name()).unwrap(), "second");
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "the call ran once");
+    assert_eq!(calls.get(), 1, "the call ran once");
 }
 
 #[tokio::test]
 async fn a_new_proxy_to_an_object_registered_again_reaches_the_new_one() {
     let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
-    let calls = Arc::new(AtomicU64::new(0));
+    let calls = Count::default();
     let uri = daemon
         .register_with_id("named", NamedImpl("old", calls.clone()))
         .unwrap();
@@ -161,5 +163,5 @@ async fn a_new_proxy_to_an_object_registered_again_reaches_the_new_one() {
         .unwrap();
     let new = NamedProxy::connect(&uri).await.unwrap();
     assert_eq!(new.name().await.unwrap(), "new");
-    assert_eq!(calls.load(Ordering::SeqCst), 2, "each call ran once");
+    assert_eq!(calls.get(), 2, "each call ran once");
 }

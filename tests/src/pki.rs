@@ -54,9 +54,3 @@ impl Pki {
         (cert_path, key_path)
     }
 }
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
