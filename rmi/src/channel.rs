@@ -74,6 +74,11 @@ pub(crate) enum Hello {
     Pending(Endpoint),
 }
 
+/// The most free room kept in the read buffer after a reply, for the next one.
+const KEEP_ROOM_BYTES: usize = 8 * 1024;
+/// A frame's length prefix.
+const LENGTH_BYTES: usize = 4;
+
 /// Replies as frames; on a channel whose hello is pending, the hello first.
 struct ReplyFrames {
     hello: Option<Endpoint>,
@@ -101,7 +106,13 @@ impl Decoder for ReplyFrames {
             src.advance(HELLO_BYTES);
             self.hello = None;
         }
-        self.frames.decode(src)
+        let frame = self.frames.decode(src)?;
+        if let Some(frame) = &frame {
+            // Room for another reply like this one before the next read: without it, a reply
+            // that straddles the buffer's end takes two reads (one more system call).
+            src.reserve(frame.len().min(KEEP_ROOM_BYTES) + LENGTH_BYTES);
+        }
+        Ok(frame)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<BytesMut>> {
