@@ -38,27 +38,19 @@
 // Lets `#[expose]`, which names `::rmi`, be used inside this crate too.
 extern crate self as rmi;
 
-mod channel;
+// The layers, bottom first, each a folder (ARCHITECTURE.md, "Layers of `rmi`"): a module
+// imports only from its own layer or those below, which `tests/layers.rs` checks. Each
+// module is also named here, so that paths read `crate::error::Error`.
+mod base;
 mod client;
-mod daemon;
-mod describe;
-mod dispatch;
-mod dynamic;
-mod error;
-mod nameserver;
-mod nesting;
-mod net;
-mod oneway;
-mod pace;
-mod proxy;
-mod remote;
-mod security;
-mod serving;
-mod stream;
-mod stream_host;
-mod throttle;
-mod uri;
-pub mod wire;
+mod features;
+mod server;
+
+pub use base::wire;
+use base::{describe, error, nesting, net, security, serving, throttle, uri};
+use client::{channel, proxy};
+use features::{dynamic, nameserver, remote, stream};
+use server::{daemon, dispatch, oneway, pace, stream_host};
 
 pub use client::{ClientConfig, DEFAULT_CONNECT_TIMEOUT};
 pub use daemon::builtin::{BindError, Binding, DaemonObject, DaemonObjectProxy, ObjectInfo};

@@ -1,0 +1,12 @@
+//! The client layer: one connection's calls (`channel`), the client's settings (`config`),
+//! and the proxy core with binding and routing (`proxy`).
+//!
+//! Imports only from the base layer, but for the one deliberate recursion: binding and name
+//! lookup are themselves rmi calls, to the daemon's own object and to the name server
+//! (`rmi/tests/layers.rs` lists it).
+
+pub(crate) mod channel;
+pub(crate) mod config;
+pub(crate) mod proxy;
+
+pub use config::{ClientConfig, DEFAULT_CONNECT_TIMEOUT};

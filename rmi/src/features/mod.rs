@@ -1,0 +1,8 @@
+//! Features built on both sides: streams (`stream`), remote references (`remote`), the
+//! dynamic proxy (`dynamic`) and the name server's interface, lookup and the names a daemon
+//! registers (`nameserver`).
+
+pub(crate) mod dynamic;
+pub(crate) mod nameserver;
+pub(crate) mod remote;
+pub(crate) mod stream;
