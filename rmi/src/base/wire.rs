@@ -15,7 +15,8 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use smallvec::SmallVec;
 use tarpc::tokio_serde::formats::Bincode;
 use tarpc::{ClientMessage, Response};
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio_util::bytes::{Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder, Framed, LengthDelimitedCodec};
 
 /// The largest frame either side accepts: 16 MiB.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -340,22 +341,77 @@ pub fn encode_request(message: &ClientMessage<Invoke>) -> std::io::Result<Vec<u8
         .map(|bytes| bytes.to_vec())
 }
 
-/// Frames a socket: length-delimited frames of at most `max_frame` bytes. A longer one is an
-/// error as soon as its length is read: nothing of that size is allocated.
-pub(crate) fn framed<S>(stream: S, max_frame: usize) -> Framed<S, LengthDelimitedCodec>
+/// Frames a socket: [`Frames`] of at most `max_frame` bytes.
+pub(crate) fn framed<S>(stream: S, max_frame: usize) -> Framed<S, Frames>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
 {
-    let codec = LengthDelimitedCodec::builder()
-        .max_frame_length(max_frame)
-        .new_codec();
     // Small buffers to start with: they grow to what the connection's traffic needs and
     // keep that size, so an idle connection costs the daemon little and a busy one no more
     // reads than with large buffers. Replies are still written in batches of up to
     // `WRITE_BATCH_BYTES` (the buffer grows to hold them).
-    let mut framed = Framed::with_capacity(stream, codec, START_BUFFER_BYTES);
+    let mut framed = Framed::with_capacity(stream, Frames::new(max_frame), START_BUFFER_BYTES);
     framed.set_backpressure_boundary(WRITE_BATCH_BYTES);
     framed
+}
+
+/// Length-delimited frames of at most `max_frame` bytes: a longer one is an error as soon as
+/// its length is read, and nothing of that size is allocated. After each frame read, the
+/// buffer keeps room for another like it (up to [`KEEP_ROOM_BYTES`]): without it, a frame
+/// that straddles the buffer's end takes two reads, one more system call.
+pub(crate) struct Frames(LengthDelimitedCodec);
+
+/// The most free room kept in a read buffer after a frame, for the next one.
+const KEEP_ROOM_BYTES: usize = 8 * 1024;
+/// A frame's length prefix.
+const LENGTH_BYTES: usize = 4;
+
+impl Frames {
+    pub(crate) fn new(max_frame: usize) -> Frames {
+        Frames(
+            LengthDelimitedCodec::builder()
+                .max_frame_length(max_frame)
+                .new_codec(),
+        )
+    }
+}
+
+impl Decoder for Frames {
+    type Item = BytesMut;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> std::io::Result<Option<BytesMut>> {
+        let frame = self.0.decode(src)?;
+        if let Some(frame) = &frame {
+            src.reserve(frame.len().min(KEEP_ROOM_BYTES) + LENGTH_BYTES);
+        }
+        Ok(frame)
+    }
+}
+
+impl Encoder<Bytes> for Frames {
+    type Error = std::io::Error;
+
+    fn encode(&mut self, frame: Bytes, dst: &mut BytesMut) -> std::io::Result<()> {
+        self.0.encode(frame, dst)
+    }
+}
+
+/// The daemon's requests and replies over a framed socket, decoded and encoded with
+/// [`ServerCodec`].
+pub(crate) type ServerTransport<S> = tarpc::tokio_serde::Framed<
+    Framed<S, Frames>,
+    ClientMessage<Invoke>,
+    Response<Reply>,
+    ServerCodec,
+>;
+
+/// Frames `stream` as [`framed`] does and decodes its requests.
+pub(crate) fn server_transport<S>(stream: S, max_frame: usize) -> ServerTransport<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
+{
+    tarpc::tokio_serde::Framed::new(framed(stream, max_frame), ServerCodec::default())
 }
 
 /// The read and write buffers a connection starts with. (`Framed::from_parts` would grow

@@ -30,11 +30,11 @@ use rustc_hash::FxHashMap;
 use tarpc::{ClientMessage, Response, ServerError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::bytes::{Buf, BytesMut};
-use tokio_util::codec::{Decoder, FramedRead, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, FramedRead};
 
 use crate::security::handshake::{self, HELLO_BYTES};
 use crate::uri::Endpoint;
-use crate::wire::{Invoke, Reply};
+use crate::wire::{Frames, Invoke, Reply};
 use crate::Error;
 
 /// Why a call got no reply.
@@ -74,16 +74,11 @@ pub(crate) enum Hello {
     Pending(Endpoint),
 }
 
-/// The most free room kept in the read buffer after a reply, for the next one.
-const KEEP_ROOM_BYTES: usize = 8 * 1024;
-/// A frame's length prefix.
-const LENGTH_BYTES: usize = 4;
-
 /// Replies as frames; on a channel whose hello is pending, the hello first.
 struct ReplyFrames {
     hello: Option<Endpoint>,
     max_frame: Arc<AtomicUsize>,
-    frames: LengthDelimitedCodec,
+    frames: Frames,
 }
 
 impl Decoder for ReplyFrames {
@@ -106,13 +101,7 @@ impl Decoder for ReplyFrames {
             src.advance(HELLO_BYTES);
             self.hello = None;
         }
-        let frame = self.frames.decode(src)?;
-        if let Some(frame) = &frame {
-            // Room for another reply like this one before the next read: without it, a reply
-            // that straddles the buffer's end takes two reads (one more system call).
-            src.reserve(frame.len().min(KEEP_ROOM_BYTES) + LENGTH_BYTES);
-        }
-        Ok(frame)
+        self.frames.decode(src)
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<BytesMut>> {
@@ -266,9 +255,7 @@ impl Channel {
         let codec = ReplyFrames {
             hello,
             max_frame: max_frame.clone(),
-            frames: LengthDelimitedCodec::builder()
-                .max_frame_length(max_reply)
-                .new_codec(),
+            frames: Frames::new(max_reply),
         };
         let read: Pin<Box<dyn AsyncRead + Send>> = Box::pin(read);
         let shared = Arc::new_cyclic(|weak| {

@@ -726,8 +726,7 @@ where
     };
     let room = session.shared.clone();
     let stream = stop::StopReading::new(stream, &shared.stop, limits, room, peer);
-    let framed = wire::framed(stream, settings.max_frame_bytes);
-    let transport = tarpc::serde_transport::new(framed, wire::ServerCodec::default());
+    let transport = wire::server_transport(stream, settings.max_frame_bytes);
     // A call that finishes without waiting is answered right here; one that waits runs in a
     // task of its own, tracked in `shared.calls` (see `ConnectionState::answer`).
     // Once the daemon gives up on connections that do not take their last replies, the
