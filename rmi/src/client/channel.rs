@@ -23,12 +23,14 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use bincode::Options;
 use futures::StreamExt;
 use rustc_hash::FxHashMap;
 use tarpc::{ClientMessage, Response, ServerError};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
 use tokio_util::bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, FramedRead};
 
@@ -157,8 +159,16 @@ struct Shared {
     ended: AtomicBool,
     /// The largest frame the daemon reads, from its hello; 0 until that is read.
     max_frame: Arc<AtomicUsize>,
-    /// The task that closes the connection if its runtime shuts down first.
+    /// The task that fails calls whose deadline passed, and closes the connection if its
+    /// runtime shuts down first ([`keep`]); `None` when made outside a runtime.
     keeper: Option<tokio::task::AbortHandle>,
+    /// Tells the keeper that a call's deadline comes before the time it wakes at.
+    sooner_deadline: Arc<Notify>,
+    /// Whether the keeper fails calls at their deadline: only on a multi-threaded runtime,
+    /// which runs it whoever calls. A current-thread one runs its tasks only while a thread
+    /// blocks on it, and a call made from elsewhere meanwhile would wait past its deadline;
+    /// there, each call keeps a timer of its own.
+    keeper_keeps_deadlines: bool,
     /// What the socket wakes while several calls wait: every one of them.
     wake_waiting: Waker,
 }
@@ -188,10 +198,10 @@ impl Drop for Shared {
     }
 }
 
-/// Held by a task that never ends, on the runtime the connection was made on: when that
-/// runtime shuts down, its tasks are dropped, and this closes the connection, so that the
-/// daemon sees the client gone although the channel itself was leaked (as tarpc's client,
-/// whose connection lives in such a task, does).
+/// Held by the connection's keeper ([`keep`]), a task that never ends, on the runtime the
+/// connection was made on: when that runtime shuts down, its tasks are dropped, and this
+/// closes the connection, so that the daemon sees the client gone although the channel
+/// itself was leaked (as tarpc's client, whose connection lives in such a task, does).
 struct CloseOnDrop(std::sync::Weak<Shared>);
 
 impl Drop for CloseOnDrop {
@@ -227,11 +237,17 @@ struct Readers {
     fired: u64,
     /// Why the connection ended, once it did.
     ended: Option<Failure>,
+    /// When the keeper wakes next to fail the calls past their deadline; `None` while it
+    /// sleeps until told (no call waits).
+    keeper_wakes: Option<Instant>,
 }
 
 enum Slot {
-    Waiting(Option<Waker>),
+    /// Waiting for its reply until its deadline, if it has one.
+    Waiting(Option<Waker>, Option<Instant>),
     Answered(Result<Reply, ServerError>),
+    /// Its deadline passed first (the keeper saw it).
+    Expired,
 }
 
 /// tarpc's frame encoding: bincode with its default options.
@@ -258,14 +274,16 @@ impl Channel {
             frames: Frames::new(max_reply),
         };
         let read: Pin<Box<dyn AsyncRead + Send>> = Box::pin(read);
+        let sooner_deadline = Arc::new(Notify::new());
         let shared = Arc::new_cyclic(|weak| {
             let close = CloseOnDrop(weak.clone());
-            let keeper = tokio::runtime::Handle::try_current().ok().map(|runtime| {
+            let runtime = tokio::runtime::Handle::try_current().ok();
+            let keeper_keeps_deadlines = runtime
+                .as_ref()
+                .is_some_and(|r| r.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+            let keeper = runtime.map(|runtime| {
                 runtime
-                    .spawn(async move {
-                        let _close = close;
-                        std::future::pending::<()>().await
-                    })
+                    .spawn(keep(close, sooner_deadline.clone()))
                     .abort_handle()
             });
             Shared {
@@ -281,11 +299,14 @@ impl Channel {
                     armed_for_all: false,
                     fired: 0,
                     ended: None,
+                    keeper_wakes: None,
                 }),
                 next_id: AtomicU64::new(0),
                 ended: AtomicBool::new(false),
                 max_frame,
                 keeper,
+                sooner_deadline,
+                keeper_keeps_deadlines,
                 wake_waiting: Waker::from(Arc::new(WakeWaiting(weak.clone()))),
             }
         });
@@ -308,9 +329,14 @@ impl Channel {
             message: invoke,
         });
         // Registered before it is written, so that no reader can miss its reply.
-        let (mut waiting, alone) = Waiting::new(&self.shared, id)?;
+        let kept = self.shared.keeper_keeps_deadlines;
+        let (mut waiting, alone) = Waiting::new(&self.shared, id, kept.then_some(deadline))?;
         self.shared.send(&request, alone)?;
         let reply = poll_fn(|cx| waiting.poll_reply(cx));
+        if kept {
+            // The keeper fails it at its deadline: no timer of its own per call.
+            return reply.await;
+        }
         match tokio::time::timeout_at(deadline.into(), reply).await {
             Ok(reply) => reply,
             Err(_) => Err(Failure::Deadline),
@@ -329,7 +355,7 @@ impl Channel {
         }
         // Waits as a call that sent nothing, so that it reads like any other.
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let (mut waiting, _) = Waiting::new(&self.shared, id)?;
+        let (mut waiting, _) = Waiting::new(&self.shared, id, None)?;
         let read = poll_fn(|cx| {
             if let Some(max_frame) = self.max_frame() {
                 return Poll::Ready(Ok(max_frame));
@@ -534,7 +560,8 @@ impl Readers {
         }
         // A reply to a call given up finds no slot: it is dropped.
         if let Some(slot) = self.calls.get_mut(&response.request_id) {
-            if let Slot::Waiting(waker) = std::mem::replace(slot, Slot::Answered(response.message))
+            if let Slot::Waiting(waker, _) =
+                std::mem::replace(slot, Slot::Answered(response.message))
             {
                 waker.into_iter().for_each(Waker::wake);
             }
@@ -553,9 +580,62 @@ impl Readers {
     /// Wakes every call waiting for its reply.
     fn wake_all(&mut self) {
         for slot in self.calls.values_mut() {
-            if let Slot::Waiting(waker) = slot {
+            if let Slot::Waiting(waker, _) = slot {
                 waker.take().into_iter().for_each(Waker::wake);
             }
+        }
+    }
+
+    /// Fails (and wakes) the calls whose deadline is past at `now`; when the keeper should
+    /// wake next: at the soonest deadline still ahead, or, with no call waiting, a while
+    /// after the last that did (`idle` scans in a row found none), or never (`None`).
+    fn expire(&mut self, now: Instant, idle: &mut u32) -> Option<Instant> {
+        let mut soonest: Option<Instant> = None;
+        for slot in self.calls.values_mut() {
+            let Slot::Waiting(waker, Some(deadline)) = slot else {
+                continue;
+            };
+            if *deadline <= now {
+                waker.take().into_iter().for_each(Waker::wake);
+                *slot = Slot::Expired;
+            } else {
+                soonest = Some(soonest.map_or(*deadline, |s| s.min(*deadline)));
+            }
+        }
+        *idle = if soonest.is_some() { 0 } else { *idle + 1 };
+        // Calls come and go between the keeper's looks: while they do, it wakes now and then
+        // rather than be told of each new call; idle, it sleeps until told.
+        self.keeper_wakes = soonest.or((*idle < 2).then(|| now + KEEPER_IDLE_LOOK));
+        self.keeper_wakes
+    }
+}
+
+/// How long after finding no call waiting the keeper looks again before it sleeps until told.
+const KEEPER_IDLE_LOOK: Duration = Duration::from_secs(1);
+
+/// The connection's keeper, a task on the runtime it was made on: fails the calls whose
+/// deadline passed (one timer for the connection rather than one per call), and closes the
+/// connection when that runtime shuts down (dropping `close`), so that the daemon sees the
+/// client gone although the channel itself was leaked.
+async fn keep(close: CloseOnDrop, sooner_deadline: Arc<Notify>) {
+    let mut idle = 0;
+    loop {
+        let told = sooner_deadline.notified();
+        let wake_at = {
+            let Some(shared) = close.0.upgrade() else {
+                return;
+            };
+            let wake_at = shared.lock_readers().expire(Instant::now(), &mut idle);
+            wake_at
+        };
+        match wake_at {
+            Some(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at.into()) => {}
+                    () = told => {}
+                }
+            }
+            None => told.await,
         }
     }
 }
@@ -588,13 +668,23 @@ enum Read {
 }
 
 impl<'a> Waiting<'a> {
-    /// Call `id`, waiting; and whether it is the only call in flight.
-    fn new(shared: &'a Arc<Shared>, id: u64) -> Result<(Self, bool), Failure> {
+    /// Call `id`, waiting until `deadline`; and whether it is the only call in flight.
+    fn new(
+        shared: &'a Arc<Shared>,
+        id: u64,
+        deadline: Option<Instant>,
+    ) -> Result<(Self, bool), Failure> {
         let mut readers = shared.lock_readers();
         if let Some(failure) = &readers.ended {
             return Err(failure.copy());
         }
-        readers.calls.insert(id, Slot::Waiting(None));
+        readers.calls.insert(id, Slot::Waiting(None, deadline));
+        if let Some(deadline) = deadline {
+            if readers.keeper_wakes.is_none_or(|wakes| deadline < wakes) {
+                readers.keeper_wakes = Some(deadline);
+                shared.sooner_deadline.notify_one();
+            }
+        }
         let waiting = Waiting {
             shared,
             id,
@@ -669,7 +759,7 @@ impl<'a> Waiting<'a> {
     ) -> Option<Poll<Result<Reply, Failure>>> {
         let ended = readers.ended.as_ref().map(Failure::copy);
         match readers.calls.get_mut(&self.id) {
-            Some(Slot::Waiting(waker)) if ended.is_none() => {
+            Some(Slot::Waiting(waker, _)) if ended.is_none() => {
                 match waker {
                     Some(waker) if waker.will_wake(cx.waker()) => {}
                     _ => *waker = Some(cx.waker().clone()),
@@ -682,6 +772,11 @@ impl<'a> Waiting<'a> {
                 };
                 self.answered = true;
                 Some(Poll::Ready(reply.map_err(Failure::Server)))
+            }
+            Some(Slot::Expired) => {
+                // Not answered: dropped, the call is cancelled on the daemon.
+                readers.calls.remove(&self.id);
+                Some(Poll::Ready(Err(Failure::Deadline)))
             }
             _ => {
                 readers.calls.remove(&self.id);
@@ -839,8 +934,63 @@ mod tests {
         assert!(channel.is_closed());
     }
 
+    // On a current-thread runtime each call keeps its own timer; on a multi-threaded one the
+    // connection's keeper fails calls at their deadline.
     #[tokio::test]
     async fn a_call_past_its_deadline_is_cancelled_on_the_daemon() {
+        past_its_deadline_cancelled().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_keeper_fails_a_call_past_its_deadline_and_cancels_it() {
+        let (channel, _) = connected(16);
+        assert!(channel.shared.keeper_keeps_deadlines);
+        past_its_deadline_cancelled().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deadline_sooner_than_the_keeper_looks_still_holds() {
+        let (channel, _server) = connected(1024);
+        // The keeper would next look at this call's deadline, a minute out...
+        let mut kept = Box::pin(channel.call(context(60), invoke()));
+        assert!(futures::poll!(kept.as_mut()).is_pending());
+        // ...and is told of a sooner one.
+        let mut soon = context(0);
+        soon.deadline = Instant::now() + Duration::from_millis(50);
+        let started = Instant::now();
+        let failed = tokio::time::timeout(Duration::from_secs(5), channel.call(soon, invoke()));
+        assert!(matches!(failed.await, Ok(Err(Failure::Deadline))));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(
+            futures::poll!(kept.as_mut()).is_pending(),
+            "the other call waits on"
+        );
+    }
+
+    #[test]
+    fn the_keeper_looks_again_a_while_after_the_last_call_then_sleeps() {
+        let now = Instant::now();
+        let mut readers = Readers {
+            reader: None,
+            calls: FxHashMap::default(),
+            missed: false,
+            armed_for_all: false,
+            fired: 0,
+            ended: None,
+            keeper_wakes: None,
+        };
+        let mut idle = 0;
+        let later = now + Duration::from_secs(30);
+        readers.calls.insert(1, Slot::Waiting(None, Some(later)));
+        readers.calls.insert(2, Slot::Waiting(None, Some(now)));
+        assert_eq!(readers.expire(now, &mut idle), Some(later));
+        assert!(matches!(readers.calls[&2], Slot::Expired));
+        readers.calls.clear();
+        assert_eq!(readers.expire(now, &mut idle), Some(now + KEEPER_IDLE_LOOK));
+        assert_eq!(readers.expire(now, &mut idle), None);
+    }
+
+    async fn past_its_deadline_cancelled() {
         let (channel, mut server) = connected(1024);
         let mut context = context(0);
         context.deadline = std::time::Instant::now() + std::time::Duration::from_millis(20);

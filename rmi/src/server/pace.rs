@@ -4,10 +4,13 @@
 //! without waiting, and then no other thread is woken. A call that keeps that task longer
 //! than [`INLINE_BUDGET`] before it finishes or waits holds up the connection's other calls,
 //! so its method is marked slow, and the method's calls start in tasks of their own until
-//! [`QUICK_RUNS_TO_RETURN`] of them in a row were quick. A CPU-heavy method thus stays
-//! marked; a quick method is marked only for a moment when its thread was preempted in the
-//! middle of a call (on a busy machine, several times a second), which a mark that never
-//! faded would turn into a task per call for good.
+//! [`QUICK_RUNS_TO_RETURN`] of them in a row were quick. A CPU-heavy (or blocking) method
+//! thus stays marked; a quick method is marked only for a moment when its thread was
+//! preempted in the middle of a call (on a busy machine, several times a second), which a
+//! mark that never faded would turn into a task per call for good. A run in a task of its
+//! own during which the machine preempted its thread counts neither way (on Linux, where a
+//! thread's involuntary context switches can be read): on a busy machine, most would seem
+//! long, and the mark would never fade.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -86,11 +89,31 @@ impl<F: Future> Future for TimedFirstPoll<F> {
         let Some(pace) = this.pace.take() else {
             return this.call.poll(cx);
         };
+        let preempted_before = preemptions();
         let started = Instant::now();
         let poll = this.call.poll(cx);
-        pace.ran(started.elapsed());
+        let took = started.elapsed();
+        if preempted_before.is_none() || preemptions() == preempted_before {
+            pace.ran(took);
+        }
         poll
     }
+}
+
+/// How many times the machine preempted this thread so far (its involuntary context
+/// switches); `None` where that cannot be read.
+fn preemptions() -> Option<i64> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+        // SAFETY: `getrusage` fills in the struct it is given when it returns 0, and only
+        // then is it read.
+        if unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) } == 0 {
+            #[allow(clippy::useless_conversion)] // `c_long` is `i32` on 32-bit targets.
+            return Some(i64::from(unsafe { usage.assume_init() }.ru_nivcsw));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -135,6 +158,11 @@ mod tests {
             pace.ran(QUICK);
         }
         assert!(!pace.inline());
+    }
+
+    #[test]
+    fn this_threads_preemptions_can_be_read_on_linux() {
+        assert_eq!(preemptions().is_some(), cfg!(target_os = "linux"));
     }
 
     #[tokio::test]
