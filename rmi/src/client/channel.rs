@@ -281,26 +281,23 @@ impl Channel {
             let keeper_keeps_deadlines = runtime
                 .as_ref()
                 .is_some_and(|r| r.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+            // The keeper's first look: a new connection's first call (its deadline is
+            // further out, unless its timeout is under a second) need not tell it.
+            let first_look = keeper_keeps_deadlines.then(|| Instant::now() + KEEPER_IDLE_LOOK);
             let keeper = runtime.map(|runtime| {
                 runtime
-                    .spawn(keep(close, sooner_deadline.clone()))
+                    .spawn(keep(close, sooner_deadline.clone(), first_look))
                     .abort_handle()
             });
+            let mut readers = Readers::new(Some(FramedRead::with_capacity(read, codec, 2 * 1024)));
+            readers.keeper_wakes = first_look;
             Shared {
                 writer: Mutex::new(Writer {
                     io: Box::pin(write),
                     queue: BytesMut::new(),
                     draining: false,
                 }),
-                readers: Mutex::new(Readers {
-                    reader: Some(FramedRead::with_capacity(read, codec, 2 * 1024)),
-                    calls: FxHashMap::default(),
-                    missed: false,
-                    armed_for_all: false,
-                    fired: 0,
-                    ended: None,
-                    keeper_wakes: None,
-                }),
+                readers: Mutex::new(readers),
                 next_id: AtomicU64::new(0),
                 ended: AtomicBool::new(false),
                 max_frame,
@@ -536,6 +533,18 @@ async fn drain(shared: Arc<Shared>) {
 }
 
 impl Readers {
+    fn new(reader: Option<Reader>) -> Readers {
+        Readers {
+            reader,
+            calls: FxHashMap::default(),
+            missed: false,
+            armed_for_all: false,
+            fired: 0,
+            ended: None,
+            keeper_wakes: None,
+        }
+    }
+
     /// Files a frame the reader produced: a reply goes to its call (`Ok(Some)` if it is
     /// `mine`'s, else to its slot, waking its caller); the end of the stream or a broken frame
     /// is the connection's end.
@@ -617,17 +626,14 @@ const KEEPER_IDLE_LOOK: Duration = Duration::from_secs(1);
 /// deadline passed (one timer for the connection rather than one per call), and closes the
 /// connection when that runtime shuts down (dropping `close`), so that the daemon sees the
 /// client gone although the channel itself was leaked.
-async fn keep(close: CloseOnDrop, sooner_deadline: Arc<Notify>) {
+/// It first wakes at `first_look` (`None`: only when told).
+async fn keep(close: CloseOnDrop, sooner_deadline: Arc<Notify>, first_look: Option<Instant>) {
     let mut idle = 0;
+    let mut wake_at = first_look;
     loop {
+        // A call that tells the keeper while it looks leaves a permit: the wait below ends
+        // at once, and the keeper looks again.
         let told = sooner_deadline.notified();
-        let wake_at = {
-            let Some(shared) = close.0.upgrade() else {
-                return;
-            };
-            let wake_at = shared.lock_readers().expire(Instant::now(), &mut idle);
-            wake_at
-        };
         match wake_at {
             Some(at) => {
                 tokio::select! {
@@ -637,6 +643,10 @@ async fn keep(close: CloseOnDrop, sooner_deadline: Arc<Notify>) {
             }
             None => told.await,
         }
+        let Some(shared) = close.0.upgrade() else {
+            return;
+        };
+        wake_at = shared.lock_readers().expire(Instant::now(), &mut idle);
     }
 }
 
@@ -970,15 +980,7 @@ mod tests {
     #[test]
     fn the_keeper_looks_again_a_while_after_the_last_call_then_sleeps() {
         let now = Instant::now();
-        let mut readers = Readers {
-            reader: None,
-            calls: FxHashMap::default(),
-            missed: false,
-            armed_for_all: false,
-            fired: 0,
-            ended: None,
-            keeper_wakes: None,
-        };
+        let mut readers = Readers::new(None);
         let mut idle = 0;
         let later = now + Duration::from_secs(30);
         readers.calls.insert(1, Slot::Waiting(None, Some(later)));
