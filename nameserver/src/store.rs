@@ -65,8 +65,8 @@ impl MemoryStore {
 }
 
 /// The URI that holds `name` against a safe registration of `uri`, if any.
-pub(crate) fn holder(current: Option<&Entry>, uri: &ObjectUri) -> Option<ObjectUri> {
-    current.filter(|e| &e.uri != uri).map(|e| e.uri.clone())
+pub(crate) fn holder(current: Option<&Entry>, uri: &ObjectUri) -> Option<String> {
+    current.filter(|e| &e.uri != uri).map(|e| e.uri.to_string())
 }
 
 impl Store for MemoryStore {

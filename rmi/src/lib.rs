@@ -50,7 +50,7 @@ pub use base::wire;
 use base::{describe, error, nesting, net, security, serving, throttle, uri};
 use client::{channel, proxy};
 use features::{dynamic, nameserver, remote, stream};
-use server::{daemon, dispatch, oneway, pace, stream_host};
+use server::{daemon, dispatch, oneway, pace, stop, stream_host};
 
 pub use client::{ClientConfig, DEFAULT_CONNECT_TIMEOUT};
 pub use daemon::builtin::{BindError, Binding, DaemonObject, DaemonObjectProxy, ObjectInfo};

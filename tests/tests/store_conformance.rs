@@ -94,7 +94,7 @@ async fn conforms(ns: NameServerImpl) {
         ns.register_with("bank".into(), uri(6), safe.clone()).await,
         Err(NsError::Taken {
             name: "bank".into(),
-            holder: uri(5)
+            holder: uri(5).to_string()
         })
     );
     ns.register_with("bank".into(), uri(5), safe.clone())
@@ -214,7 +214,7 @@ async fn conforms(ns: NameServerImpl) {
                 refused,
                 &NsError::Taken {
                     name: "race".into(),
-                    holder: holder.clone()
+                    holder: holder.to_string()
                 }
             );
         }

@@ -6,6 +6,17 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// What a caught panic says: its message, if it has one.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic without a message)".to_owned()
+    }
+}
+
 /// An error and its sources, as one line. A source whose words the line already holds (an
 /// error that quotes its cause) is not repeated.
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
@@ -42,8 +53,8 @@ pub enum NsError {
     Taken {
         /// The name.
         name: String,
-        /// The URI that holds it.
-        holder: crate::uri::ObjectUri,
+        /// The URI that holds it, as text (as a URI travels; `error` is below `uri`).
+        holder: String,
     },
     /// A metadata tag that cannot be used.
     #[error("invalid metadata tag '{tag}': {reason}")]

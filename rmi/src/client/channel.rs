@@ -289,6 +289,10 @@ impl Channel {
                     .spawn(keep(close, sooner_deadline.clone(), first_look))
                     .abort_handle()
             });
+            // A runtime shutting down drops what is spawned on it at once: calls then keep
+            // timers of their own.
+            let keeper_keeps_deadlines =
+                keeper_keeps_deadlines && keeper.as_ref().is_some_and(|k| !k.is_finished());
             let mut readers = Readers::new(Some(FramedRead::with_capacity(read, codec, 2 * 1024)));
             readers.keeper_wakes = first_look;
             Shared {

@@ -4,7 +4,6 @@
 //! is `P`; the generated `dispatch` is a `match` on the method index whose arms call
 //! [`invoke`]. All decoding, encoding and panic handling lives here, not in generated code.
 
-use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
@@ -17,14 +16,15 @@ use futures::FutureExt;
 use rustc_hash::FxHashMap;
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::daemon::{Stop, UntilClosed};
 use crate::describe::TraitDescriptor;
+use crate::error::panic_message;
 use crate::oneway::{OnewayReport, OnewayWatch};
 use crate::pace::{Pace, Start};
 use crate::proxy::Proxy;
 use crate::serving::{self, Serving};
-use crate::stream_host::OpenStreams;
-use crate::wire::{check_size, Fault, Format, Invoke, Payload, Reply};
+use crate::stop::{Stop, UntilClosed};
+use crate::stream_host::{self, OpenStreams};
+use crate::wire::{check_size, Batch, Fault, Format, Invoke, Payload, Reply};
 
 /// A call as the object sees it: the method index and the encoded arguments.
 #[derive(Debug)]
@@ -200,16 +200,6 @@ pub fn unknown_method() -> std::future::Ready<Reply> {
 /// Compiles only for types that can travel as an argument or a result: generated code calls
 /// it for each one, at the type as the user wrote it, so a missing derive is reported there.
 pub fn assert_serde<T: Serialize + DeserializeOwned + Send + 'static>() {}
-
-pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(a panic without a message)".to_owned()
-    }
-}
 
 /// One request as the daemon read it from a connection.
 pub(crate) struct Request {
@@ -692,6 +682,50 @@ where
 pub(crate) fn refuse(connection: &Arc<ConnectionState>, request: Request, fault: Fault) {
     let serve = move |_context, _invoke| std::future::ready(Err(fault));
     connection.force_call().answer(request, serve, Start::Here);
+}
+
+// ---- The streams a connection hosts ----
+
+/// Hosts `items` on the connection of the call being served, in that call's format.
+pub(crate) fn host_stream<T: Serialize + Send + 'static>(
+    items: futures::stream::BoxStream<'static, Result<T, crate::Error>>,
+) -> Result<u64, String> {
+    crate::serving::with(|serving| {
+        let connection = serving.connection.downcast_ref::<ConnectionState>()?;
+        Some(
+            connection
+                .streams
+                .open(serving.format, connection.max_payload, items),
+        )
+    })
+    .flatten()
+    .ok_or_else(|| {
+        "an rmi::Stream travels only as the result of an exposed method, not as an argument"
+            .to_owned()
+    })?
+}
+
+/// Answers a call on the streams' reserved handle (`wire::STREAMS_HANDLE`): a pull or a close.
+/// A pull counts among the connection's calls in flight; it ends (as the stream's end)
+/// when the daemon stops.
+pub(crate) fn execute_stream_call(connection: &Arc<ConnectionState>, request: Request) {
+    let Some(in_flight) = connection.begin_call() else {
+        return refuse(connection, request, Fault::Busy);
+    };
+    let call = in_flight.connection();
+    let serve = move |_context, invoke: Invoke| async move {
+        let stop = call.stop.clone();
+        let batch_bytes = stream_host::BATCH_BYTES.min(call.max_payload);
+        tokio::select! {
+            answer = call.streams.answer(invoke, batch_bytes) => answer,
+            () = stop.stopped() => Format::Bincode
+                .encode(&Batch { items: Vec::new(), end: true })
+                .map_err(|e| Fault::BadResult(e.to_string())),
+        }
+    };
+    // A pull runs the producer, user code that may take its time, and waits for its
+    // items: always in a task of its own.
+    in_flight.answer(request, serve, Start::OwnTask);
 }
 
 #[cfg(test)]

@@ -8,4 +8,5 @@ pub(crate) mod daemon;
 pub(crate) mod dispatch;
 pub(crate) mod oneway;
 pub(crate) mod pace;
+pub(crate) mod stop;
 pub(crate) mod stream_host;

@@ -8,9 +8,10 @@
 //! thus stays marked; a quick method is marked only for a moment when its thread was
 //! preempted in the middle of a call (on a busy machine, several times a second), which a
 //! mark that never faded would turn into a task per call for good. A run in a task of its
-//! own during which the machine preempted its thread counts neither way (on Linux, where a
-//! thread's involuntary context switches can be read): on a busy machine, most would seem
-//! long, and the mark would never fade.
+//! own during which the machine preempted its thread is judged by the CPU time it took
+//! rather than the time that passed (on Linux, where a thread's involuntary context
+//! switches and CPU time can be read): on a busy machine, most runs would seem long, and
+//! the mark would never fade.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -89,31 +90,51 @@ impl<F: Future> Future for TimedFirstPoll<F> {
         let Some(pace) = this.pace.take() else {
             return this.call.poll(cx);
         };
-        let preempted_before = preemptions();
+        let before = ThreadTimes::now();
         let started = Instant::now();
         let poll = this.call.poll(cx);
         let took = started.elapsed();
-        if preempted_before.is_none() || preemptions() == preempted_before {
-            pace.ran(took);
+        match (before, ThreadTimes::now()) {
+            (Some(before), Some(after)) if after.preemptions != before.preemptions => {
+                pace.ran(after.cpu.saturating_sub(before.cpu));
+            }
+            _ => pace.ran(took),
         }
         poll
     }
 }
 
-/// How many times the machine preempted this thread so far (its involuntary context
-/// switches); `None` where that cannot be read.
-fn preemptions() -> Option<i64> {
-    #[cfg(target_os = "linux")]
-    {
-        let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
-        // SAFETY: `getrusage` fills in the struct it is given when it returns 0, and only
-        // then is it read.
-        if unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) } == 0 {
-            #[allow(clippy::useless_conversion)] // `c_long` is `i32` on 32-bit targets.
-            return Some(i64::from(unsafe { usage.assume_init() }.ru_nivcsw));
+/// What the machine says of this thread so far: how often it preempted it (involuntary
+/// context switches) and the CPU time it used.
+#[derive(Clone, Copy, Debug)]
+struct ThreadTimes {
+    preemptions: i64,
+    cpu: Duration,
+}
+
+impl ThreadTimes {
+    /// `None` where that cannot be read.
+    fn now() -> Option<ThreadTimes> {
+        #[cfg(target_os = "linux")]
+        {
+            let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+            // SAFETY: `getrusage` fills in the struct it is given when it returns 0, and only
+            // then is it read.
+            if unsafe { libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr()) } == 0 {
+                let usage = unsafe { usage.assume_init() };
+                let time = |t: libc::timeval| {
+                    Duration::from_secs(t.tv_sec.max(0) as u64)
+                        + Duration::from_micros(t.tv_usec.max(0) as u64)
+                };
+                #[allow(clippy::useless_conversion)] // `c_long` is `i32` on 32-bit targets.
+                return Some(ThreadTimes {
+                    preemptions: i64::from(usage.ru_nivcsw),
+                    cpu: time(usage.ru_utime) + time(usage.ru_stime),
+                });
+            }
         }
+        None
     }
-    None
 }
 
 #[cfg(test)]
@@ -161,8 +182,8 @@ mod tests {
     }
 
     #[test]
-    fn this_threads_preemptions_can_be_read_on_linux() {
-        assert_eq!(preemptions().is_some(), cfg!(target_os = "linux"));
+    fn this_threads_times_can_be_read_on_linux() {
+        assert_eq!(ThreadTimes::now().is_some(), cfg!(target_os = "linux"));
     }
 
     #[tokio::test]

@@ -16,15 +16,14 @@ use futures::StreamExt;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::dispatch::{panic_message, ConnectionState, Request};
-use crate::pace::Start;
+use crate::error::panic_message;
 
 pub(crate) use crate::wire::STREAMS_HANDLE;
 use crate::wire::{check_size, Batch, Fault, Format, Invoke, Payload, Reply, CLOSE, PULL};
 use crate::Error;
 
 /// The most bytes of items one batch gathers (one item larger than this goes alone).
-const BATCH_BYTES: usize = 1024 * 1024;
+pub(crate) const BATCH_BYTES: usize = 1024 * 1024;
 
 /// The most streams open at once on one connection: a client that opens streams and never
 /// reads them cannot make the server hold producers without end.
@@ -37,27 +36,9 @@ pub(crate) struct OpenStreams {
     open: Mutex<FxHashMap<u64, Arc<tokio::sync::Mutex<Producer>>>>,
 }
 
-/// Hosts `items` on the connection of the call being served, in that call's format.
-pub(crate) fn host<T: Serialize + Send + 'static>(
-    items: BoxStream<'static, Result<T, Error>>,
-) -> Result<u64, String> {
-    crate::serving::with(|serving| {
-        let connection = serving.connection.downcast_ref::<ConnectionState>()?;
-        Some(
-            connection
-                .streams
-                .open(serving.format, connection.max_payload, items),
-        )
-    })
-    .flatten()
-    .ok_or_else(|| {
-        "an rmi::Stream travels only as the result of an exposed method, not as an argument"
-            .to_owned()
-    })?
-}
-
 impl OpenStreams {
-    fn open<T: Serialize + Send + 'static>(
+    /// Opens a stream of `items`, each encoded in `format` and at most `max_item` long: its id.
+    pub(crate) fn open<T: Serialize + Send + 'static>(
         &self,
         format: Format,
         max_item: usize,
@@ -95,30 +76,9 @@ impl OpenStreams {
         drop(closed);
     }
 
-    /// Answers a call on [`STREAMS_HANDLE`].
-    /// A pull counts among the connection's calls in flight; it ends (as the stream's end)
-    /// when the daemon stops.
-    pub(crate) fn execute(connection: &Arc<ConnectionState>, request: Request) {
-        let Some(in_flight) = connection.begin_call() else {
-            return crate::dispatch::refuse(connection, request, Fault::Busy);
-        };
-        let call = in_flight.connection();
-        let serve = move |_context, invoke: Invoke| async move {
-            let stop = call.stop.clone();
-            let batch_bytes = BATCH_BYTES.min(call.max_payload);
-            tokio::select! {
-                answer = call.streams.answer(invoke, batch_bytes) => answer,
-                () = stop.stopped() => Format::Bincode
-                    .encode(&Batch { items: Vec::new(), end: true })
-                    .map_err(|e| Fault::BadResult(e.to_string())),
-            }
-        };
-        // A pull runs the producer, user code that may take its time, and waits for its
-        // items: always in a task of its own.
-        in_flight.answer(request, serve, Start::OwnTask);
-    }
-
-    async fn answer(&self, invoke: Invoke, batch_bytes: usize) -> Reply {
+    /// Answers a call on [`STREAMS_HANDLE`] (a pull or a close), its batch at most
+    /// `batch_bytes` long.
+    pub(crate) async fn answer(&self, invoke: Invoke, batch_bytes: usize) -> Reply {
         let bad = |e: crate::wire::CodecError| Fault::BadArguments(e.to_string());
         match invoke.method {
             PULL => {

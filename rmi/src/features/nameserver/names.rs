@@ -88,10 +88,15 @@ impl Daemon {
             uri: uri.clone(),
             options,
         };
-        if named.options.ttl.is_some() {
-            self.spawn_until_stopped(named.clone().renew());
-        }
-        self.before_stopping(named.remove());
+        let renewal = named
+            .options
+            .ttl
+            .map(|_| self.spawn_until_stopped(named.clone().renew()));
+        self.before_stopping(async move {
+            // Renewing now could register the name again once it is removed.
+            renewal.iter().for_each(tokio::task::AbortHandle::abort);
+            named.remove().await;
+        });
         Ok(uri)
     }
 }

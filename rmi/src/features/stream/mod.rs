@@ -212,10 +212,10 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Serialize for Stream<T> {
         let hosted = match std::mem::replace(&mut *state, State::Hosted(0)) {
             State::Hosted(id) => Ok(id),
             State::Unsent(reason) => Err(reason),
-            State::Local(items) => crate::stream_host::host(items),
+            State::Local(items) => crate::dispatch::host_stream(items),
             State::Received(puller) => {
                 let relay = Stream::<T>::from_state(State::Received(puller));
-                crate::stream_host::host(relay.boxed())
+                crate::dispatch::host_stream(relay.boxed())
             }
         };
         *state = match &hosted {

@@ -9,9 +9,7 @@ mod builder;
 pub(crate) mod builtin;
 mod connection;
 mod objects;
-mod stop;
-
-pub(crate) use stop::{Stop, UntilClosed};
+mod reading;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -26,6 +24,7 @@ use tokio_util::task::TaskTracker;
 use crate::dispatch::{Expose, Host, Hosted};
 use crate::proxy::Proxy;
 use crate::security::handshake;
+use crate::stop::Stop;
 use crate::uri::{Endpoint, ObjectUri};
 use crate::wire;
 use crate::Error;
@@ -85,7 +84,7 @@ pub(crate) struct Shared {
     objects: Objects,
     /// What shutdown awaits first, in order (see [`Daemon::before_stopping`]).
     before_stopping: Mutex<Vec<BoxFuture<'static, ()>>>,
-    stop: stop::Stop,
+    stop: Stop,
     /// The connections' tasks.
     tasks: TaskTracker,
     /// The calls in flight, on every connection: shutdown waits for them, within its grace.
@@ -145,7 +144,7 @@ impl Daemon {
             listener: Mutex::new(Some(listener)),
             objects: Objects::default(),
             before_stopping: Mutex::default(),
-            stop: stop::Stop::new(),
+            stop: Stop::new(),
             tasks: TaskTracker::new(),
             calls: TaskTracker::new(),
         });
@@ -435,15 +434,22 @@ impl Daemon {
             .await
     }
 
-    /// Runs `task` in the background until the daemon stops (shutdown waits for it to end).
-    pub(crate) fn spawn_until_stopped(&self, task: impl Future<Output = ()> + Send + 'static) {
+    /// Runs `task` in the background until the daemon stops (shutdown waits for it to end),
+    /// or until aborted with the handle returned.
+    pub(crate) fn spawn_until_stopped(
+        &self,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::AbortHandle {
         let stop = self.shared.stop.clone();
-        self.shared.tasks.spawn(async move {
-            tokio::select! {
-                () = stop.stopped() => {}
-                () = task => {}
-            }
-        });
+        self.shared
+            .tasks
+            .spawn(async move {
+                tokio::select! {
+                    () = stop.stopped() => {}
+                    () = task => {}
+                }
+            })
+            .abort_handle()
     }
 
     /// Has shutdown await `step` first, before it stops anything (after the steps added
@@ -719,13 +725,13 @@ where
         shared.calls.clone(),
         settings.oneway.clone(),
     );
-    let limits = stop::ReadLimits {
+    let limits = reading::ReadLimits {
         idle: settings.idle_timeout,
         first_frame: settings.first_request_timeout,
         frame: settings.request_timeout,
     };
     let room = session.shared.clone();
-    let stream = stop::StopReading::new(stream, &shared.stop, limits, room, peer);
+    let stream = reading::StopReading::new(stream, &shared.stop, limits, room, peer);
     let transport = wire::server_transport(stream, settings.max_frame_bytes);
     // A call that finishes without waiting is answered right here; one that waits runs in a
     // task of its own, tracked in `shared.calls` (see `ConnectionState::answer`).

@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
 
 use crate::dispatch::{refuse, Hosted, Request, Session};
-use crate::stream_host::{OpenStreams, STREAMS_HANDLE};
+use crate::stream_host::STREAMS_HANDLE;
 use crate::wire::{Fault, DAEMON_HANDLE};
 use crate::Error;
 
@@ -57,7 +57,7 @@ impl Objects {
         }
         let handle = request.invoke.handle;
         if handle == STREAMS_HANDLE {
-            return OpenStreams::execute(&session.shared, request);
+            return crate::dispatch::execute_stream_call(&session.shared, request);
         }
         match self.table.load().by_handle.get(&handle) {
             Some(entry) => entry.object.execute(handle, request, session),
