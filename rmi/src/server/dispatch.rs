@@ -3,6 +3,9 @@
 //! `#[expose]` implements [`Expose<P>`] for every type that implements the trait whose proxy
 //! is `P`; the generated `dispatch` is a `match` on the method index whose arms call
 //! [`invoke`]. All decoding, encoding and panic handling lives here, not in generated code.
+//! Here too: the per-connection state (`ConnectionState`, `CallInFlight`, `Session`), and
+//! the streams a connection hosts (`host_stream`, `execute_stream_call`, over
+//! `stream_host::OpenStreams`).
 
 use std::future::Future;
 use std::marker::PhantomData;

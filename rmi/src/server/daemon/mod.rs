@@ -475,15 +475,7 @@ impl Daemon {
         for step in steps {
             step.await;
         }
-        self.shared.stop.stop();
-        // A daemon never served closes its listener here; one serving closes it on stopping.
-        drop(
-            self.shared
-                .listener
-                .lock()
-                .expect("listener lock poisoned")
-                .take(),
-        );
+        self.stop_accepting();
         self.shared.calls.close();
         let grace = grace.min(crate::wire::MAX_TIMEOUT);
         if tokio::time::timeout(grace, self.shared.calls.wait())
@@ -498,7 +490,14 @@ impl Daemon {
     /// Stops the daemon at once: what a second Ctrl-C asks. Calls still running are
     /// cancelled, and their callers told so ([`Error::Cancelled`]).
     pub async fn stop_now(&self) {
+        self.stop_accepting();
+        self.close().await;
+    }
+
+    /// The stop's first stage: no new connections, no new calls from clients.
+    fn stop_accepting(&self) {
         self.shared.stop.stop();
+        // A daemon never served closes its listener here; one serving closes it on stopping.
         drop(
             self.shared
                 .listener
@@ -506,7 +505,6 @@ impl Daemon {
                 .expect("listener lock poisoned")
                 .take(),
         );
-        self.close().await;
     }
 
     /// Ends reading, cancels the calls still running, and waits (briefly) for the connections
