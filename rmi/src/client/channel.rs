@@ -276,23 +276,8 @@ impl Channel {
         let read: Pin<Box<dyn AsyncRead + Send>> = Box::pin(read);
         let sooner_deadline = Arc::new(Notify::new());
         let shared = Arc::new_cyclic(|weak| {
-            let close = CloseOnDrop(weak.clone());
-            let runtime = tokio::runtime::Handle::try_current().ok();
-            let keeper_keeps_deadlines = runtime
-                .as_ref()
-                .is_some_and(|r| r.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-            // The keeper's first look: a new connection's first call (its deadline is
-            // further out, unless its timeout is under a second) need not tell it.
-            let first_look = keeper_keeps_deadlines.then(|| Instant::now() + KEEPER_IDLE_LOOK);
-            let keeper = runtime.map(|runtime| {
-                runtime
-                    .spawn(keep(close, sooner_deadline.clone(), first_look))
-                    .abort_handle()
-            });
-            // A runtime shutting down drops what is spawned on it at once: calls then keep
-            // timers of their own.
-            let keeper_keeps_deadlines =
-                keeper_keeps_deadlines && keeper.as_ref().is_some_and(|k| !k.is_finished());
+            let (keeper, keeper_keeps_deadlines, first_look) =
+                spawn_keeper(CloseOnDrop(weak.clone()), &sooner_deadline);
             let mut readers = Readers::new(Some(FramedRead::with_capacity(read, codec, 2 * 1024)));
             readers.keeper_wakes = first_look;
             Shared {
@@ -625,6 +610,28 @@ impl Readers {
 
 /// How long after finding no call waiting the keeper looks again before it sleeps until told.
 const KEEPER_IDLE_LOOK: Duration = Duration::from_secs(1);
+
+/// Spawns the connection's keeper ([`keep`]) on the current runtime, if any: its handle,
+/// whether it keeps the calls' deadlines, and when it first looks.
+fn spawn_keeper(
+    close: CloseOnDrop,
+    sooner_deadline: &Arc<Notify>,
+) -> (Option<tokio::task::AbortHandle>, bool, Option<Instant>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return (None, false, None);
+    };
+    let multi_threaded = runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
+    // The first look: a new connection's first call (its deadline is further out, unless
+    // its timeout is under a second) need not tell the keeper.
+    let first_look = multi_threaded.then(|| Instant::now() + KEEPER_IDLE_LOOK);
+    let keeper = runtime
+        .spawn(keep(close, sooner_deadline.clone(), first_look))
+        .abort_handle();
+    // A runtime shutting down drops what is spawned on it at once: calls then keep timers of
+    // their own.
+    let keeps_deadlines = multi_threaded && !keeper.is_finished();
+    (Some(keeper), keeps_deadlines, first_look)
+}
 
 /// The connection's keeper, a task on the runtime it was made on: fails the calls whose
 /// deadline passed (one timer for the connection rather than one per call), and closes the
