@@ -48,7 +48,7 @@ mod server;
 
 pub use base::wire;
 use base::{describe, error, nesting, net, security, serving, throttle, uri};
-use client::{channel, proxy};
+use client::{channel, keeper, proxy};
 use features::{dynamic, nameserver, remote, stream};
 use server::{daemon, dispatch, oneway, pace, stop, stream_host};
 

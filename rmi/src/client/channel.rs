@@ -23,17 +23,17 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bincode::Options;
 use futures::StreamExt;
 use rustc_hash::FxHashMap;
 use tarpc::{ClientMessage, Response, ServerError};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::Notify;
 use tokio_util::bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, FramedRead};
 
+use crate::keeper::{Kept, Registration, IDLE_LOOK};
 use crate::security::handshake::{self, HELLO_BYTES};
 use crate::uri::Endpoint;
 use crate::wire::{Frames, Invoke, Reply};
@@ -159,15 +159,12 @@ struct Shared {
     ended: AtomicBool,
     /// The largest frame the daemon reads, from its hello; 0 until that is read.
     max_frame: Arc<AtomicUsize>,
-    /// The task that fails calls whose deadline passed, and closes the connection if its
-    /// runtime shuts down first ([`keep`]); `None` when made outside a runtime.
-    keeper: Option<tokio::task::AbortHandle>,
-    /// Tells the keeper that a call's deadline comes before the time it wakes at.
-    sooner_deadline: Arc<Notify>,
-    /// Whether the keeper fails calls at their deadline: only on a multi-threaded runtime,
-    /// which runs it whoever calls. A current-thread one runs its tasks only while a thread
-    /// blocks on it, and a call made from elsewhere meanwhile would wait past its deadline;
-    /// there, each call keeps a timer of its own.
+    /// The connection's place in its runtime's keeper, which fails calls whose deadline
+    /// passed and closes the connection if that runtime shuts down first; `None` when made
+    /// outside a runtime.
+    keeper: Option<Registration>,
+    /// Whether the keeper fails calls at their deadline (on a multi-threaded runtime); else
+    /// each call keeps a timer of its own.
     keeper_keeps_deadlines: bool,
     /// What the socket wakes while several calls wait: every one of them.
     wake_waiting: Waker,
@@ -192,23 +189,13 @@ impl std::task::Wake for WakeWaiting {
     }
 }
 
-impl Drop for Shared {
-    fn drop(&mut self) {
-        self.keeper.iter().for_each(tokio::task::AbortHandle::abort);
+impl Kept for Shared {
+    fn expire(&self, now: Instant) -> Option<Instant> {
+        self.lock_readers().expire(now)
     }
-}
 
-/// Held by the connection's keeper ([`keep`]), a task that never ends, on the runtime the
-/// connection was made on: when that runtime shuts down, its tasks are dropped, and this
-/// closes the connection, so that the daemon sees the client gone although the channel
-/// itself was leaked (as tarpc's client, whose connection lives in such a task, does).
-struct CloseOnDrop(std::sync::Weak<Shared>);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        if let Some(shared) = self.0.upgrade() {
-            shared.close();
-        }
+    fn close(&self) {
+        Shared::close(self);
     }
 }
 
@@ -237,9 +224,11 @@ struct Readers {
     fired: u64,
     /// Why the connection ended, once it did.
     ended: Option<Failure>,
-    /// When the keeper wakes next to fail the calls past their deadline; `None` while it
-    /// sleeps until told (no call waits).
+    /// When the keeper looks at this connection next, to fail the calls past their
+    /// deadline; `None` until a call asks it to (no call waits).
     keeper_wakes: Option<Instant>,
+    /// How many looks in a row found no call waiting.
+    keeper_idle: u32,
 }
 
 enum Slot {
@@ -274,12 +263,13 @@ impl Channel {
             frames: Frames::new(max_reply),
         };
         let read: Pin<Box<dyn AsyncRead + Send>> = Box::pin(read);
-        let sooner_deadline = Arc::new(Notify::new());
-        let shared = Arc::new_cyclic(|weak| {
-            let (keeper, keeper_keeps_deadlines, first_look) =
-                spawn_keeper(CloseOnDrop(weak.clone()), &sooner_deadline);
+        let shared = Arc::new_cyclic(|weak: &Weak<Shared>| {
+            let kept: Weak<dyn Kept> = weak.clone();
+            let (keeper, looks_by) = Registration::new(kept).unzip();
             let mut readers = Readers::new(Some(FramedRead::with_capacity(read, codec, 2 * 1024)));
-            readers.keeper_wakes = first_look;
+            // A new connection's first call (its deadline is further out than the keeper's
+            // next look, unless its timeout is short) need not tell the keeper.
+            readers.keeper_wakes = looks_by.flatten();
             Shared {
                 writer: Mutex::new(Writer {
                     io: Box::pin(write),
@@ -290,9 +280,8 @@ impl Channel {
                 next_id: AtomicU64::new(0),
                 ended: AtomicBool::new(false),
                 max_frame,
+                keeper_keeps_deadlines: keeper.as_ref().is_some_and(Registration::keeps_deadlines),
                 keeper,
-                sooner_deadline,
-                keeper_keeps_deadlines,
                 wake_waiting: Waker::from(Arc::new(WakeWaiting(weak.clone()))),
             }
         });
@@ -531,6 +520,7 @@ impl Readers {
             fired: 0,
             ended: None,
             keeper_wakes: None,
+            keeper_idle: 0,
         }
     }
 
@@ -585,9 +575,9 @@ impl Readers {
     }
 
     /// Fails (and wakes) the calls whose deadline is past at `now`; when the keeper should
-    /// wake next: at the soonest deadline still ahead, or, with no call waiting, a while
-    /// after the last that did (`idle` scans in a row found none), or never (`None`).
-    fn expire(&mut self, now: Instant, idle: &mut u32) -> Option<Instant> {
+    /// look next: at the soonest deadline still ahead, or, with no call waiting, a while
+    /// after the last that did, or not until asked (`None`).
+    fn expire(&mut self, now: Instant) -> Option<Instant> {
         let mut soonest: Option<Instant> = None;
         for slot in self.calls.values_mut() {
             let Slot::Waiting(waker, Some(deadline)) = slot else {
@@ -600,64 +590,15 @@ impl Readers {
                 soonest = Some(soonest.map_or(*deadline, |s| s.min(*deadline)));
             }
         }
-        *idle = if soonest.is_some() { 0 } else { *idle + 1 };
-        // Calls come and go between the keeper's looks: while they do, it wakes now and then
-        // rather than be told of each new call; idle, it sleeps until told.
-        self.keeper_wakes = soonest.or((*idle < 2).then(|| now + KEEPER_IDLE_LOOK));
-        self.keeper_wakes
-    }
-}
-
-/// How long after finding no call waiting the keeper looks again before it sleeps until told.
-const KEEPER_IDLE_LOOK: Duration = Duration::from_secs(1);
-
-/// Spawns the connection's keeper ([`keep`]) on the current runtime, if any: its handle,
-/// whether it keeps the calls' deadlines, and when it first looks.
-fn spawn_keeper(
-    close: CloseOnDrop,
-    sooner_deadline: &Arc<Notify>,
-) -> (Option<tokio::task::AbortHandle>, bool, Option<Instant>) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return (None, false, None);
-    };
-    let multi_threaded = runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
-    // The first look: a new connection's first call (its deadline is further out, unless
-    // its timeout is under a second) need not tell the keeper.
-    let first_look = multi_threaded.then(|| Instant::now() + KEEPER_IDLE_LOOK);
-    let keeper = runtime
-        .spawn(keep(close, sooner_deadline.clone(), first_look))
-        .abort_handle();
-    // A runtime shutting down drops what is spawned on it at once: calls then keep timers of
-    // their own.
-    let keeps_deadlines = multi_threaded && !keeper.is_finished();
-    (Some(keeper), keeps_deadlines, first_look)
-}
-
-/// The connection's keeper, a task on the runtime it was made on: fails the calls whose
-/// deadline passed (one timer for the connection rather than one per call), and closes the
-/// connection when that runtime shuts down (dropping `close`), so that the daemon sees the
-/// client gone although the channel itself was leaked.
-/// It first wakes at `first_look` (`None`: only when told).
-async fn keep(close: CloseOnDrop, sooner_deadline: Arc<Notify>, first_look: Option<Instant>) {
-    let mut idle = 0;
-    let mut wake_at = first_look;
-    loop {
-        // A call that tells the keeper while it looks leaves a permit: the wait below ends
-        // at once, and the keeper looks again.
-        let told = sooner_deadline.notified();
-        match wake_at {
-            Some(at) => {
-                tokio::select! {
-                    () = tokio::time::sleep_until(at.into()) => {}
-                    () = told => {}
-                }
-            }
-            None => told.await,
-        }
-        let Some(shared) = close.0.upgrade() else {
-            return;
+        self.keeper_idle = if soonest.is_some() {
+            0
+        } else {
+            self.keeper_idle + 1
         };
-        wake_at = shared.lock_readers().expire(Instant::now(), &mut idle);
+        // Calls come and go between the keeper's looks: while they do, it looks now and then
+        // rather than be told of each new call; idle, it waits until asked.
+        self.keeper_wakes = soonest.or((self.keeper_idle < 2).then(|| now + IDLE_LOOK));
+        self.keeper_wakes
     }
 }
 
@@ -703,7 +644,9 @@ impl<'a> Waiting<'a> {
         if let Some(deadline) = deadline {
             if readers.keeper_wakes.is_none_or(|wakes| deadline < wakes) {
                 readers.keeper_wakes = Some(deadline);
-                shared.sooner_deadline.notify_one();
+                if let Some(keeper) = &shared.keeper {
+                    keeper.ask(deadline);
+                }
             }
         }
         let waiting = Waiting {
@@ -848,6 +791,7 @@ impl Drop for Waiting<'_> {
 mod tests {
     use super::*;
     use crate::wire::{Format, Payload};
+    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn invoke() -> Invoke {
@@ -992,15 +936,14 @@ mod tests {
     fn the_keeper_looks_again_a_while_after_the_last_call_then_sleeps() {
         let now = Instant::now();
         let mut readers = Readers::new(None);
-        let mut idle = 0;
         let later = now + Duration::from_secs(30);
         readers.calls.insert(1, Slot::Waiting(None, Some(later)));
         readers.calls.insert(2, Slot::Waiting(None, Some(now)));
-        assert_eq!(readers.expire(now, &mut idle), Some(later));
+        assert_eq!(readers.expire(now), Some(later));
         assert!(matches!(readers.calls[&2], Slot::Expired));
         readers.calls.clear();
-        assert_eq!(readers.expire(now, &mut idle), Some(now + KEEPER_IDLE_LOOK));
-        assert_eq!(readers.expire(now, &mut idle), None);
+        assert_eq!(readers.expire(now), Some(now + IDLE_LOOK));
+        assert_eq!(readers.expire(now), None);
     }
 
     async fn past_its_deadline_cancelled() {

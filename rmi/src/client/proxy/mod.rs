@@ -199,20 +199,27 @@ impl ProxyCore {
         config: Arc<ClientConfig>,
     ) -> Result<Self, Error> {
         // Finding the name server, the lookup, connecting and binding: all within `timeout`.
-        // Each step is bounded by what is left; this bound is a safety net, a little later, so
-        // that the step that ran out of time says which it was.
         let deadline = std::time::Instant::now() + timeout;
-        let bound = tokio::time::timeout_at(
-            (deadline + SAFETY_MARGIN).into(),
-            Bound::bind(&target, &binder, deadline, &config),
-        )
-        .await
-        .map_err(|_| Error::Connect {
-            endpoint: target.to_string(),
-            reason: format!("finding and binding the object took the whole timeout of {timeout:?}"),
-            cause: None,
-            hop: Default::default(),
-        })??;
+        let binding = Bound::bind(&target, &binder, deadline, &config);
+        let bound = if matches!(target, Uri::Object(_)) {
+            // Connecting and the bind call are each bounded by what is left: no timer more
+            // (registering one wakes the thread that drives the timers).
+            binding.await?
+        } else {
+            // Finding a name server may try several, each bounded by what is left: this
+            // bound is a safety net, a little later, so that the step that ran out of time
+            // says which it was.
+            tokio::time::timeout_at((deadline + SAFETY_MARGIN).into(), binding)
+                .await
+                .map_err(|_| Error::Connect {
+                    endpoint: target.to_string(),
+                    reason: format!(
+                        "finding and binding the object took the whole timeout of {timeout:?}"
+                    ),
+                    cause: None,
+                    hop: Default::default(),
+                })??
+        };
         Ok(ProxyCore::with_link(target, binder, bound, timeout, config))
     }
 
