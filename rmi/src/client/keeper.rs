@@ -116,8 +116,8 @@ impl Keeper {
     /// The keeper of `runtime`, started now if it has none.
     fn of(runtime: &Handle) -> Option<Arc<Keeper>> {
         let id = runtime.id();
-        let mut keepers = KEEPERS.lock().unwrap_or_else(|e| e.into_inner());
-        let keepers = keepers.get_or_insert_with(HashMap::new);
+        let mut guard = KEEPERS.lock().unwrap_or_else(|e| e.into_inner());
+        let keepers = guard.get_or_insert_with(HashMap::new);
         if let Some(keeper) = keepers.get(&id).and_then(Weak::upgrade) {
             if keeper.lock().alive {
                 return Some(keeper);
@@ -136,7 +136,10 @@ impl Keeper {
             keeps_deadlines: runtime.runtime_flavor() == RuntimeFlavor::MultiThread,
         });
         keepers.insert(id, Arc::downgrade(&keeper));
-        // Made outside the task: dropped with it even if the runtime drops it unpolled.
+        drop(guard);
+        // Made outside the task: dropped with it even if the runtime drops it unpolled
+        // (shutting down), which clears `alive` and the map's entry; hence spawned after
+        // letting go of the map.
         let closing = CloseAllOnDrop(keeper.clone());
         runtime.spawn(async move { closing.keep().await });
         Some(keeper)
@@ -308,5 +311,29 @@ mod tests {
             assert!(connection.closed.load(Ordering::SeqCst));
             assert!(!registration.keeper.lock().alive);
         }
+    }
+
+    #[test]
+    fn a_runtime_already_shut_down_gives_no_keeper() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = runtime.handle().clone();
+        drop(runtime);
+        // The runtime drops the keeper task as it is spawned: in a thread, so that a
+        // deadlock fails the test rather than hang it.
+        let (done, registered) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _inside = handle.enter();
+            let connection = fake();
+            let weak: Weak<Fake> = Arc::downgrade(&connection);
+            let _ = done.send(Registration::new(weak).is_none());
+        });
+        let none = registered
+            .recv_timeout(Duration::from_secs(10))
+            .expect("registering deadlocked");
+        assert!(none, "a runtime shut down has no keeper");
     }
 }
