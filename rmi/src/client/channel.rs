@@ -21,7 +21,7 @@ use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -160,12 +160,9 @@ struct Shared {
     /// The largest frame the daemon reads, from its hello; 0 until that is read.
     max_frame: Arc<AtomicUsize>,
     /// The connection's place in its runtime's keeper, which fails calls whose deadline
-    /// passed and closes the connection if that runtime shuts down first; `None` when made
-    /// outside a runtime.
-    keeper: Option<Registration>,
-    /// Whether the keeper fails calls at their deadline (on a multi-threaded runtime); else
-    /// each call keeps a timer of its own.
-    keeper_keeps_deadlines: bool,
+    /// passed and closes the connection if that runtime shuts down first; set once, right
+    /// after the connection is made (unset when made outside a runtime).
+    keeper: OnceLock<Registration>,
     /// What the socket wakes while several calls wait: every one of them.
     wake_waiting: Waker,
 }
@@ -263,28 +260,24 @@ impl Channel {
             frames: Frames::new(max_reply),
         };
         let read: Pin<Box<dyn AsyncRead + Send>> = Box::pin(read);
-        let shared = Arc::new_cyclic(|weak: &Weak<Shared>| {
-            let kept: Weak<dyn Kept> = weak.clone();
-            let (keeper, looks_by) = Registration::new(kept).unzip();
-            let mut readers = Readers::new(Some(FramedRead::with_capacity(read, codec, 2 * 1024)));
-            // A new connection's first call (its deadline is further out than the keeper's
-            // next look, unless its timeout is short) need not tell the keeper.
-            readers.keeper_wakes = looks_by.flatten();
-            Shared {
-                writer: Mutex::new(Writer {
-                    io: Box::pin(write),
-                    queue: BytesMut::new(),
-                    draining: false,
-                }),
-                readers: Mutex::new(readers),
-                next_id: AtomicU64::new(0),
-                ended: AtomicBool::new(false),
-                max_frame,
-                keeper_keeps_deadlines: keeper.as_ref().is_some_and(Registration::keeps_deadlines),
-                keeper,
-                wake_waiting: Waker::from(Arc::new(WakeWaiting(weak.clone()))),
-            }
+        let shared = Arc::new_cyclic(|weak: &Weak<Shared>| Shared {
+            writer: Mutex::new(Writer {
+                io: Box::pin(write),
+                queue: BytesMut::new(),
+                draining: false,
+            }),
+            readers: Mutex::new(Readers::new(Some(FramedRead::with_capacity(
+                read,
+                codec,
+                2 * 1024,
+            )))),
+            next_id: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+            max_frame,
+            keeper: OnceLock::new(),
+            wake_waiting: Waker::from(Arc::new(WakeWaiting(weak.clone()))),
         });
+        shared.join_keeper();
         Channel { shared }
     }
 
@@ -304,7 +297,7 @@ impl Channel {
             message: invoke,
         });
         // Registered before it is written, so that no reader can miss its reply.
-        let kept = self.shared.keeper_keeps_deadlines;
+        let kept = self.shared.keeper_keeps_deadlines();
         let (mut waiting, alone) = Waiting::new(&self.shared, id, kept.then_some(deadline))?;
         self.shared.send(&request, alone)?;
         let reply = poll_fn(|cx| waiting.poll_reply(cx));
@@ -379,6 +372,27 @@ impl Channel {
 }
 
 impl Shared {
+    /// Gives the connection a place in its runtime's keeper. Made (so that the keeper can
+    /// look at it) before it is registered, and registered under its own lock: a look that
+    /// began before sees it as asked for, one after waits for the lock and finds
+    /// `keeper_wakes` set.
+    fn join_keeper(self: &Arc<Self>) {
+        let mut readers = self.lock_readers();
+        let kept: Weak<dyn Kept> = Arc::downgrade(self) as Weak<Shared>;
+        if let Some((registration, looks_by)) = Registration::new(kept) {
+            // A new connection's first call (its deadline is further out than the keeper's
+            // next look, unless its timeout is short) need not ask the keeper.
+            readers.keeper_wakes = looks_by;
+            let _ = self.keeper.set(registration);
+        }
+    }
+
+    /// Whether the keeper fails calls at their deadline (on a multi-threaded runtime); else
+    /// each call keeps a timer of its own.
+    fn keeper_keeps_deadlines(&self) -> bool {
+        self.keeper.get().is_some_and(Registration::keeps_deadlines)
+    }
+
     fn lock_readers(&self) -> MutexGuard<'_, Readers> {
         // A panic cannot leave the state half-changed: every change is one assignment.
         self.readers.lock().unwrap_or_else(|e| e.into_inner())
@@ -644,7 +658,7 @@ impl<'a> Waiting<'a> {
         if let Some(deadline) = deadline {
             if readers.keeper_wakes.is_none_or(|wakes| deadline < wakes) {
                 readers.keeper_wakes = Some(deadline);
-                if let Some(keeper) = &shared.keeper {
+                if let Some(keeper) = shared.keeper.get() {
                     keeper.ask(deadline);
                 }
             }
@@ -909,7 +923,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_keeper_fails_a_call_past_its_deadline_and_cancels_it() {
         let (channel, _) = connected(16);
-        assert!(channel.shared.keeper_keeps_deadlines);
+        assert!(channel.shared.keeper_keeps_deadlines());
         past_its_deadline_cancelled().await;
     }
 
@@ -930,6 +944,19 @@ mod tests {
             futures::poll!(kept.as_mut()).is_pending(),
             "the other call waits on"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_connections_first_call_is_failed_at_its_deadline_without_asking() {
+        let (channel, _server) = connected(1024);
+        let looks_by = channel.shared.lock_readers().keeper_wakes;
+        let looks_by = looks_by.expect("the keeper looks at a new connection");
+        // Later than the keeper's first look at the connection: the call asks nothing.
+        let mut later = context(0);
+        later.deadline = looks_by + Duration::from_millis(300);
+        let failed = tokio::time::timeout(Duration::from_secs(10), channel.call(later, invoke()));
+        assert!(matches!(failed.await, Ok(Err(Failure::Deadline))));
+        assert!(Instant::now() < later.deadline + Duration::from_secs(2));
     }
 
     #[test]

@@ -72,6 +72,10 @@ impl Registration {
     /// place, and when the keeper looks at it at the latest (`None`: the keeper keeps no
     /// deadlines, on a current-thread runtime). `None` outside a runtime, or when it shuts
     /// down.
+    ///
+    /// `kept` must be alive (a look skips what it cannot upgrade), and the caller should hold
+    /// its lock until it has stored the time returned: a look that finds it then waits for
+    /// that lock, and its `expire` sets the time anew.
     pub(crate) fn new(kept: Weak<dyn Kept>) -> Option<(Registration, Option<Instant>)> {
         let runtime = Handle::try_current().ok()?;
         let keeper = Keeper::of(&runtime)?;
@@ -310,6 +314,49 @@ mod tests {
             drop(runtime);
             assert!(connection.closed.load(Ordering::SeqCst));
             assert!(!registration.keeper.lock().alive);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_registered_during_a_look_is_looked_at_by_the_time_given() {
+        /// A connection whose first look lasts until the test lets it go, holding the keeper
+        /// in it.
+        struct Slow(AtomicUsize, Mutex<Option<std::sync::mpsc::Receiver<()>>>);
+        impl Kept for Slow {
+            fn expire(&self, _: Instant) -> Option<Instant> {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                if let Some(release) = self.1.lock().unwrap().take() {
+                    let _ = release.recv_timeout(Duration::from_secs(10));
+                }
+                None
+            }
+            fn close(&self) {}
+        }
+        let (release, released) = std::sync::mpsc::channel();
+        let slow = Arc::new(Slow(AtomicUsize::new(0), Mutex::new(Some(released))));
+        let slow_weak: Weak<Slow> = Arc::downgrade(&slow);
+        let (slow_place, _) = Registration::new(slow_weak).unwrap();
+        slow_place.ask(Instant::now());
+        let started = Instant::now();
+        while slow.0.load(Ordering::SeqCst) == 0 {
+            assert!(started.elapsed() < Duration::from_secs(5), "never looked");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The keeper is in its look: a new connection is told a time, and asked for.
+        let late = fake();
+        let (_late_place, looks_by) = register(&late);
+        assert!(
+            slow_place.keeper.lock().looking,
+            "registered during the look"
+        );
+        let looks_by = looks_by.unwrap();
+        release.send(()).unwrap();
+        while late.looks.load(Ordering::SeqCst) == 0 {
+            assert!(
+                Instant::now() < looks_by + Duration::from_secs(1),
+                "not looked at by the time given"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
