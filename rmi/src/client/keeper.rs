@@ -11,7 +11,7 @@
 //! keeper lets go of its lock before it looks at a connection).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
@@ -65,7 +65,8 @@ struct State {
 
 /// The keepers of the runtimes running now. Runtime ids are unique among running runtimes
 /// only: an entry whose keeper is gone belongs to a runtime that ended.
-static KEEPERS: Mutex<Option<HashMap<tokio::runtime::Id, Weak<Keeper>>>> = Mutex::new(None);
+static KEEPERS: LazyLock<Mutex<HashMap<tokio::runtime::Id, Weak<Keeper>>>> =
+    LazyLock::new(Mutex::default);
 
 impl Registration {
     /// Gives `kept` a place in the current runtime's keeper (starting it if need be): the
@@ -120,8 +121,7 @@ impl Keeper {
     /// The keeper of `runtime`, started now if it has none.
     fn of(runtime: &Handle) -> Option<Arc<Keeper>> {
         let id = runtime.id();
-        let mut guard = KEEPERS.lock().unwrap_or_else(|e| e.into_inner());
-        let keepers = guard.get_or_insert_with(HashMap::new);
+        let mut keepers = KEEPERS.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(keeper) = keepers.get(&id).and_then(Weak::upgrade) {
             if keeper.lock().alive {
                 return Some(keeper);
@@ -140,7 +140,7 @@ impl Keeper {
             keeps_deadlines: runtime.runtime_flavor() == RuntimeFlavor::MultiThread,
         });
         keepers.insert(id, Arc::downgrade(&keeper));
-        drop(guard);
+        drop(keepers);
         // Made outside the task: dropped with it even if the runtime drops it unpolled
         // (shutting down), which clears `alive` and the map's entry; hence spawned after
         // letting go of the map.
@@ -175,11 +175,7 @@ impl Keeper {
     fn end_look(&self, soonest: Option<Instant>) {
         let mut state = self.lock();
         state.looking = false;
-        let asked = state.asked.take();
-        state.wakes = match (soonest, asked) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        state.wakes = soonest.into_iter().chain(state.asked.take()).min();
     }
 }
 
@@ -225,9 +221,7 @@ impl Drop for CloseAllOnDrop {
         kept.iter().for_each(|k| k.close());
         drop(kept);
         let mut keepers = KEEPERS.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(keepers) = keepers.as_mut() {
-            keepers.retain(|_, keeper| !std::ptr::eq(keeper.as_ptr(), Arc::as_ptr(&self.0)));
-        }
+        keepers.retain(|_, keeper| !std::ptr::eq(keeper.as_ptr(), Arc::as_ptr(&self.0)));
     }
 }
 

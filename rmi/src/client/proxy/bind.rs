@@ -205,7 +205,19 @@ impl Bound {
         config: &Arc<ClientConfig>,
     ) -> Result<Bound, Error> {
         // Boxed: resolving a name binds a name server proxy, which comes back here.
-        let object = Box::pin(resolve(uri, config, left(deadline))).await?;
+        let resolving = Box::pin(resolve(uri, config, left(deadline)));
+        // Finding a name server may try several, each bounded by what is left: this bound is
+        // a safety net, a little later, so that the step that ran out of time says which it
+        // was. An object URI resolves at its first poll, before the timer is registered
+        // (registering one wakes the thread that drives the timers).
+        let object = tokio::time::timeout_at((deadline + super::SAFETY_MARGIN).into(), resolving)
+            .await
+            .map_err(|_| Error::Connect {
+                endpoint: uri.to_string(),
+                reason: "finding the object took the whole timeout".into(),
+                cause: None,
+                hop: Default::default(),
+            })??;
         let connection = Connection::open(&object, left(deadline), config).await?;
         let timeout = left(deadline);
         if object.id() == crate::daemon::DAEMON_OBJECT_ID {
