@@ -6,7 +6,7 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{ReturnType, TraitItem};
 
-use crate::model::{Method, Service};
+use crate::model::{Method, Service, Wire};
 
 pub fn service(service: &Service) -> TokenStream {
     let declaration = trait_declaration(service);
@@ -142,6 +142,11 @@ fn proxy_method(index: usize, method: &Method) -> TokenStream {
     let name = &method.name;
     let arg_names: Vec<_> = method.args.iter().map(|a| &a.name).collect();
     let arg_types: Vec<_> = method.args.iter().map(|a| &a.ty).collect();
+    let sent: Vec<_> = method
+        .args
+        .iter()
+        .map(|a| to_wire(a.wire, &a.ty, a.name.to_token_stream()))
+        .collect();
     let output = output_type(method);
     let docs = &method.docs;
     let (call, doc) = if method.oneway {
@@ -157,15 +162,54 @@ fn proxy_method(index: usize, method: &Method) -> TokenStream {
         )
     };
     let separator = (!docs.is_empty()).then(|| quote!(#[doc = ""]));
+    let sent = quote!(&(#(#sent,)*));
+    let received = match (method.oneway, wire_form(method.output_wire, &output)) {
+        (false, Some(form)) => quote! {
+            let result: ::core::result::Result<#form::Form, ::rmi::Error> =
+                self.core.call(#index, #sent).await;
+            result.map(#form::from_wire)
+        },
+        _ => quote!(self.core.#call(#index, #sent).await),
+    };
     quote! {
         #(#docs)*
         #separator
         #[doc = #doc]
         #[allow(clippy::too_many_arguments)]
         pub async fn #name(&self, #(#arg_names: #arg_types),*) -> ::core::result::Result<#output, ::rmi::Error> {
-            self.core.#call(#index, &(#(#arg_names,)*)).await
+            #received
         }
     }
+}
+
+/// `value`, of type `ty`, in its form on the wire.
+fn to_wire(wire: Wire, ty: &impl ToTokens, value: TokenStream) -> TokenStream {
+    match wire_form(wire, ty) {
+        Some(form) => quote!(#form::to_wire(#value)),
+        None => value,
+    }
+}
+
+/// `value`, in the wire's form of type `ty`, back as a `ty`.
+fn from_wire(wire: Wire, ty: &impl ToTokens, value: TokenStream) -> TokenStream {
+    match wire_form(wire, ty) {
+        Some(form) => quote!(#form::from_wire(#value)),
+        None => value,
+    }
+}
+
+/// The type that travels in place of `ty`.
+fn wire_type(wire: Wire, ty: &impl ToTokens) -> TokenStream {
+    match wire_form(wire, ty) {
+        Some(form) => quote!(#form::Form),
+        None => ty.to_token_stream(),
+    }
+}
+
+/// `<Marker as WireForm<ty>>`, for a type that does not travel as it is.
+fn wire_form(wire: Wire, ty: &impl ToTokens) -> Option<TokenStream> {
+    let marker = format_ident!("{}", wire.marker()?);
+    Some(quote!(<::rmi::__private::#marker as ::rmi::__private::WireForm<#ty>>))
 }
 
 fn output_type(method: &Method) -> TokenStream {
@@ -182,15 +226,21 @@ fn dispatch(service: &Service) -> TokenStream {
     let arms = service.methods.iter().enumerate().map(|(index, method)| {
         let name = &method.name;
         let arg_names: Vec<_> = method.args.iter().map(|a| &a.name).collect();
-        let arg_types: Vec<_> = method.args.iter().map(|a| &a.ty).collect();
+        let arg_types = method.args.iter().map(|a| wire_type(a.wire, &a.ty));
+        let args = method
+            .args
+            .iter()
+            .map(|a| from_wire(a.wire, &a.ty, a.name.to_token_stream()));
         let invoke = if method.oneway {
             quote!(invoke_oneway)
         } else {
             quote!(invoke)
         };
+        let result = quote!(<__RmiObject as #trait_name>::#name(&*self, #(#args),*).await);
+        let result = to_wire(method.output_wire, &output_type(method), result);
         let future = quote! {
             ::rmi::__private::#invoke(call, move |(#(#arg_names,)*): (#(#arg_types,)*)| async move {
-                <__RmiObject as #trait_name>::#name(&*self, #(#arg_names),*).await
+                #result
             })
         };
         let index = index as u32;

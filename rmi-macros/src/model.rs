@@ -36,6 +36,8 @@ pub struct Method {
     pub args: Vec<Arg>,
     /// `None` for methods that return `()`.
     pub output: Option<Type>,
+    /// How the result travels.
+    pub output_wire: Wire,
     /// `#[oneway]`: the caller does not wait for the method to run.
     pub oneway: bool,
 }
@@ -43,6 +45,97 @@ pub struct Method {
 pub struct Arg {
     pub name: Ident,
     pub ty: Type,
+    /// How the argument travels.
+    pub wire: Wire,
+}
+
+/// How a parameter or result travels, read from its type as written: bytes go as one byte
+/// string rather than as serde's sequence of numbers. Each is a marker type of
+/// `rmi::__private` that implements `WireForm` for the type.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Wire {
+    /// As serde writes it.
+    AsIs,
+    /// `Vec<u8>`, `[u8; N]`, `Box<[u8]>`.
+    Bytes,
+    /// `Result<bytes, E>`.
+    BytesInOk,
+    /// `Option<bytes>`.
+    BytesInSome,
+    /// `Stream<bytes>` (`rmi::Stream`).
+    BytesInStream,
+}
+
+impl Wire {
+    /// How a value of type `ty` travels.
+    pub fn of(ty: &Type) -> Wire {
+        if is_bytes(ty) {
+            return Wire::Bytes;
+        }
+        let Some((name, args)) = last_segment(ty) else {
+            return Wire::AsIs;
+        };
+        match (name.as_str(), args.as_slice()) {
+            ("Result", [ok, _]) if is_bytes(ok) => Wire::BytesInOk,
+            ("Option", [some]) if is_bytes(some) => Wire::BytesInSome,
+            ("Stream", [item]) if is_bytes(item) => Wire::BytesInStream,
+            _ => Wire::AsIs,
+        }
+    }
+
+    /// The marker's name in `rmi::__private`, or `None` for a type that travels as it is.
+    pub fn marker(self) -> Option<&'static str> {
+        match self {
+            Wire::AsIs => None,
+            Wire::Bytes => Some("Bytes"),
+            Wire::BytesInOk => Some("BytesInOk"),
+            Wire::BytesInSome => Some("BytesInSome"),
+            Wire::BytesInStream => Some("BytesInStream"),
+        }
+    }
+}
+
+/// `Vec<u8>`, `[u8; N]` or `Box<[u8]>`, by any path.
+fn is_bytes(ty: &Type) -> bool {
+    match ty {
+        Type::Array(array) => is_u8(&array.elem),
+        Type::Paren(inner) => is_bytes(&inner.elem),
+        _ => match last_segment(ty) {
+            Some((name, args)) => match (name.as_str(), args.as_slice()) {
+                ("Vec", [item]) => is_u8(item),
+                ("Box", [Type::Slice(slice)]) => is_u8(&slice.elem),
+                _ => false,
+            },
+            None => false,
+        },
+    }
+}
+
+fn is_u8(ty: &Type) -> bool {
+    matches!(ty, Type::Path(path) if path.qself.is_none() && path.path.is_ident("u8"))
+}
+
+/// The last segment of a path type: its name and its type arguments.
+fn last_segment(ty: &Type) -> Option<(String, Vec<&Type>)> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    if path.qself.is_some() {
+        return None;
+    }
+    let segment = path.path.segments.last()?;
+    let args = match &segment.arguments {
+        syn::PathArguments::AngleBracketed(args) => args
+            .args
+            .iter()
+            .filter_map(|arg| match arg {
+                syn::GenericArgument::Type(ty) => Some(ty),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Some((segment.ident.to_string(), args))
 }
 
 /// Collects every problem before reporting, so one build shows them all.
@@ -167,6 +260,7 @@ impl Method {
                 Some((**ty).clone())
             }
         };
+        let output_wire = output.as_ref().map_or(Wire::AsIs, Wire::of);
         (problems.0.is_some() == before).then(|| Method {
             docs: method
                 .attrs
@@ -177,6 +271,7 @@ impl Method {
             name: sig.ident.clone(),
             args,
             output,
+            output_wire,
             oneway: oneway.is_some(),
         })
     }
@@ -268,6 +363,7 @@ fn parse_args(sig: &Signature, problems: &mut Problems) -> Vec<Arg> {
                     Some(Arg {
                         name: ident.ident.clone(),
                         ty: (*arg.ty).clone(),
+                        wire: Wire::of(&arg.ty),
                     })
                 }
                 other => {

@@ -47,8 +47,8 @@ mod features;
 mod server;
 
 pub use base::wire;
-use base::{describe, error, nesting, net, security, serving, throttle, uri};
-use client::{channel, keeper, proxy};
+use base::{blob, describe, error, nesting, net, security, serving, throttle, uri};
+use client::{channel, keeper, outgoing, proxy};
 use features::{dynamic, nameserver, remote, stream};
 use server::{daemon, dispatch, oneway, pace, stop, stream_host};
 
@@ -233,6 +233,7 @@ pub struct ReadmeDoctests;
 /// What generated code calls. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::blob::{Blob, Bytes, BytesInOk, BytesInSome, BytesInStream, WireForm};
     pub use crate::dispatch::{
         assert_serde, invoke, invoke_oneway, unknown_method, Args, Call, Expose,
     };

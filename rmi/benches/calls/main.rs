@@ -10,7 +10,9 @@
 //!   calls in flight);
 //! - **two processes** (`procs.rs`): servers in one, clients in the other, both on tokio's
 //!   multi-threaded runtime, as users deploy: sequential calls, a new connection per call,
-//!   8 connections, and 64 calls in flight.
+//!   8 connections, and 64 calls in flight; then data: an echo of 1 MiB (`ByteBuf`), an
+//!   echo of 64 KiB as a plain `Vec<u8>`, and a stream of 64 KiB chunks (`Stream<Vec<u8>>`),
+//!   with MB/s beside calls/s.
 //!
 //! Each figure is the median of several timed runs, each sized to take about the same wall
 //! time after a warm-up; the stacks' runs are interleaved (rmi, tarpc, tokio, tarpc, tokio,
@@ -39,8 +41,6 @@ use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 type BenchResult<T> = Result<T, Box<dyn Error>>;
 
-/// The size of the echoed payload.
-const PAYLOAD_BYTES: usize = 1024;
 /// Calls in flight at once for the throughput shape.
 const IN_FLIGHT: usize = 64;
 /// The shapes measured, as calls in flight on one proxy.
@@ -59,6 +59,10 @@ const MIN_THROUGHPUT_RATIO: f64 = 0.90;
 pub trait Bench {
     async fn add(&self, a: u64, b: u64) -> u64;
     async fn echo(&self, data: ByteBuf) -> ByteBuf;
+    /// Bytes as a user writes them, with no `serde_bytes`.
+    async fn echo_vec(&self, data: Vec<u8>) -> Vec<u8>;
+    /// `chunks` chunks of `size` bytes, each made anew (as a file's would be read).
+    async fn download(&self, chunks: u64, size: u32) -> rmi::Stream<Vec<u8>>;
 }
 
 struct BenchImpl;
@@ -70,12 +74,24 @@ impl Bench for BenchImpl {
     async fn echo(&self, data: ByteBuf) -> ByteBuf {
         data
     }
+    async fn echo_vec(&self, data: Vec<u8>) -> Vec<u8> {
+        data
+    }
+    async fn download(&self, chunks: u64, size: u32) -> rmi::Stream<Vec<u8>> {
+        rmi::Stream::iter((0..chunks).map(move |i| chunk(i, size)))
+    }
+}
+
+/// Chunk `i` of a stream: `size` bytes, all `i as u8`.
+fn chunk(i: u64, size: u32) -> Vec<u8> {
+    vec![i as u8; size as usize]
 }
 
 #[tarpc::service]
 trait PlainBench {
     async fn add(a: u64, b: u64) -> u64;
     async fn echo(data: ByteBuf) -> ByteBuf;
+    async fn echo_vec(data: Vec<u8>) -> Vec<u8>;
 }
 
 #[derive(Clone)]
@@ -88,6 +104,9 @@ impl PlainBench for PlainBenchImpl {
     async fn echo(self, _: tarpc::context::Context, data: ByteBuf) -> ByteBuf {
         data
     }
+    async fn echo_vec(self, _: tarpc::context::Context, data: Vec<u8>) -> Vec<u8> {
+        data
+    }
 }
 
 // ---- What is measured ----
@@ -95,17 +114,40 @@ impl PlainBench for PlainBenchImpl {
 #[derive(Clone, Copy)]
 enum Op {
     Add,
+    /// An echo of 1 KiB as `serde_bytes::ByteBuf`.
     Echo1k,
+    /// An echo of 1 MiB as `serde_bytes::ByteBuf`.
+    Echo1m,
+    /// An echo of 64 KiB as a plain `Vec<u8>`.
+    EchoVec64k,
 }
 
 impl Op {
+    /// The ops of the one-process table.
     const ALL: [Op; 2] = [Op::Add, Op::Echo1k];
 
     fn name(self) -> &'static str {
         match self {
             Op::Add => "add",
             Op::Echo1k => "echo1k",
+            Op::Echo1m => "echo1m",
+            Op::EchoVec64k => "echo64k-vec",
         }
+    }
+
+    /// The bytes each call carries each way (an `add`'s arguments: two u64).
+    fn bytes(self) -> usize {
+        match self {
+            Op::Add => 16,
+            Op::Echo1k => 1024,
+            Op::Echo1m => 1024 * 1024,
+            Op::EchoVec64k => 64 * 1024,
+        }
+    }
+
+    /// What the raw socket sends for this op: as many bytes as the RPC stacks' payload.
+    fn raw_request(self) -> Bytes {
+        Bytes::from(vec![0xa5; self.bytes()])
     }
 }
 
@@ -113,8 +155,8 @@ fn shape(depth: usize) -> String {
     format!("1x{depth}")
 }
 
-fn payload() -> ByteBuf {
-    ByteBuf::from(vec![0xa5; PAYLOAD_BYTES])
+fn payload(op: Op) -> ByteBuf {
+    ByteBuf::from(vec![0xa5; op.bytes()])
 }
 
 /// A connected client of one stack.
@@ -128,6 +170,7 @@ trait Stack {
 trait Rpc: Clone + 'static {
     async fn add(&self, a: u64, b: u64) -> BenchResult<u64>;
     async fn echo(&self, data: ByteBuf) -> BenchResult<ByteBuf>;
+    async fn echo_vec(&self, data: Vec<u8>) -> BenchResult<Vec<u8>>;
 }
 
 impl Rpc for BenchProxy {
@@ -137,6 +180,9 @@ impl Rpc for BenchProxy {
     async fn echo(&self, data: ByteBuf) -> BenchResult<ByteBuf> {
         Ok(BenchProxy::echo(self, data).await?)
     }
+    async fn echo_vec(&self, data: Vec<u8>) -> BenchResult<Vec<u8>> {
+        Ok(BenchProxy::echo_vec(self, data).await?)
+    }
 }
 
 impl Rpc for PlainBenchClient {
@@ -145,6 +191,9 @@ impl Rpc for PlainBenchClient {
     }
     async fn echo(&self, data: ByteBuf) -> BenchResult<ByteBuf> {
         Ok(PlainBenchClient::echo(self, tarpc::context::current(), data).await?)
+    }
+    async fn echo_vec(&self, data: Vec<u8>) -> BenchResult<Vec<u8>> {
+        Ok(PlainBenchClient::echo_vec(self, tarpc::context::current(), data).await?)
     }
 }
 
@@ -162,12 +211,13 @@ impl<C: Rpc> Stack for C {
 /// Makes `calls` calls of `op` one after another, checking each reply so that a broken
 /// stack cannot look fast.
 async fn call_loop<C: Rpc>(client: C, op: Op, calls: u64) -> BenchResult<()> {
-    let data = payload();
+    let data = payload(op);
     for i in 0..calls {
         let right = match op {
             Op::Add => client.add(i, 1).await? == i + 1,
             // Both stacks take the bytes by value, so both pay for this copy.
-            Op::Echo1k => client.echo(data.clone()).await? == data,
+            Op::Echo1k | Op::Echo1m => client.echo(data.clone()).await? == data,
+            Op::EchoVec64k => client.echo_vec(data.to_vec()).await? == *data,
         };
         if !right {
             return Err(format!("{}: wrong reply to call {i}", op.name()).into());
@@ -185,11 +235,7 @@ struct Raw {
 impl Stack for Raw {
     /// At depth 64 this pipelines: it writes 64 requests, then reads the 64 replies.
     fn run(&mut self, op: Op, depth: usize, calls: u64) -> LocalBoxFuture<'_, BenchResult<()>> {
-        // The same bytes an `add` puts on the wire as arguments (two u64), or the payload.
-        let request = match op {
-            Op::Add => Bytes::from(vec![0u8; 16]),
-            Op::Echo1k => Bytes::from(payload().into_vec()),
-        };
+        let request = op.raw_request();
         Box::pin(self.exchange(request, depth, calls / depth as u64))
     }
 }
@@ -568,36 +614,58 @@ fn two_process_goal(test: procs::Test) -> (usize, f64) {
     match test {
         Test::Sequential(Op::Add) => (FLOOR, 0.70),
         Test::Sequential(Op::Echo1k) => (FLOOR, 0.65),
+        Test::Sequential(Op::Echo1m | Op::EchoVec64k) | Test::StreamDown => (FLOOR, 0.75),
         Test::ConnectAndCall => (FLOOR, 0.60),
         Test::Connections(_) => (FLOOR, 0.75),
         Test::InFlight(_) => (TARPC, 1.2),
     }
 }
 
+/// calls/s, or a dash for a stack without the test's shape.
+fn per_s_cell(per_s: f64) -> String {
+    if per_s.is_nan() {
+        "—".into()
+    } else {
+        format!("{per_s:.0}")
+    }
+}
+
+/// MB/s (10^6 bytes) of payload one way at `per_s` calls of `bytes` each, or nothing.
+fn mb_per_s_cell(per_s: f64, bytes: Option<usize>) -> String {
+    match bytes {
+        Some(bytes) if !per_s.is_nan() => format!("{:.0}", per_s * bytes as f64 / 1e6),
+        _ => String::new(),
+    }
+}
+
 fn print_two_process_table(rows: &[procs::Row], settings: &Settings) {
     println!();
     println!(
-        "two processes (servers | clients), multi-threaded runtimes, loopback; calls/s, median of {} runs; tokio 1x64 uses 64 connections",
+        "two processes (servers | clients), multi-threaded runtimes, loopback; calls/s (stream: chunks/s of 64 KiB), median of {} runs; MB/s of payload one way; tokio 1x64 uses 64 connections",
         settings.runs
     );
     println!(
-        "{:<12} {:<6} {:>10} {:>10} {:>10} {:>9} {:>10}  goal",
-        "op", "shape", "rmi", "tarpc", "tokio", "rmi/tokio", "rmi/tarpc"
+        "{:<12} {:<6} {:>10} {:>10} {:>10} {:>8} {:>8} {:>9} {:>10}  goal",
+        "op", "shape", "rmi", "tarpc", "tokio", "rmi MB/s", "tok MB/s", "rmi/tokio", "rmi/tarpc"
     );
     for row in rows {
         let per_s = &row.calls_per_s;
         let (against, goal) = two_process_goal(row.test);
         let ratio = per_s[RMI] / per_s[against];
         let verdict = if ratio >= goal { "met" } else { "MISSED" };
+        let bytes = row.test.bytes();
+        let over_tarpc = per_s[RMI] / per_s[TARPC];
         println!(
-            "{:<12} {:<6} {:>10.0} {:>10.0} {:>10.0} {:>9.3} {:>10.3}  {} >= {goal:.2}: {verdict}",
+            "{:<12} {:<6} {:>10} {:>10} {:>10} {:>8} {:>8} {:>9.3} {:>10}  {} >= {goal:.2}: {verdict}",
             row.test.op(),
             row.test.shape(),
-            per_s[RMI],
-            per_s[TARPC],
-            per_s[2],
+            per_s_cell(per_s[RMI]),
+            per_s_cell(per_s[TARPC]),
+            per_s_cell(per_s[2]),
+            mb_per_s_cell(per_s[RMI], bytes),
+            mb_per_s_cell(per_s[2], bytes),
             per_s[RMI] / per_s[2],
-            per_s[RMI] / per_s[TARPC],
+            if over_tarpc.is_nan() { "—".into() } else { format!("{over_tarpc:.3}") },
             if against == TARPC {
                 "rmi/tarpc"
             } else {

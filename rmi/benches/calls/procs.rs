@@ -32,15 +32,24 @@ pub enum Test {
     /// `n` calls in flight: on one connection for rmi and tarpc, on `n` for the raw socket,
     /// which cannot multiplex.
     InFlight(usize),
+    /// A stream of chunks of [`CHUNK_BYTES`] from the server: figures are chunks/s. tarpc
+    /// has no streams; the raw socket sends the chunks as frames.
+    StreamDown,
 }
 
+/// The size of a stream's chunks.
+pub const CHUNK_BYTES: u32 = 64 * 1024;
+
 impl Test {
-    pub const ALL: [Test; 5] = [
+    pub const ALL: [Test; 8] = [
         Test::Sequential(Op::Add),
         Test::Sequential(Op::Echo1k),
         Test::ConnectAndCall,
         Test::Connections(8),
         Test::InFlight(64),
+        Test::Sequential(Op::Echo1m),
+        Test::Sequential(Op::EchoVec64k),
+        Test::StreamDown,
     ];
 
     pub fn op(self) -> &'static str {
@@ -48,15 +57,31 @@ impl Test {
             Test::Sequential(op) => op.name(),
             Test::ConnectAndCall => "connect+add",
             Test::Connections(_) | Test::InFlight(_) => "add",
+            Test::StreamDown => "stream-down",
         }
     }
 
     pub fn shape(self) -> String {
         match self {
-            Test::Sequential(_) | Test::ConnectAndCall => "1x1".into(),
+            Test::Sequential(_) | Test::ConnectAndCall | Test::StreamDown => "1x1".into(),
             Test::Connections(n) => format!("{n}x1"),
             Test::InFlight(n) => format!("1x{n}"),
         }
+    }
+
+    /// The payload bytes one call (or one chunk) carries each way, for MB/s; `None` for the
+    /// tests of small calls.
+    pub fn bytes(self) -> Option<usize> {
+        match self {
+            Test::Sequential(op @ (Op::Echo1m | Op::EchoVec64k)) => Some(op.bytes()),
+            Test::StreamDown => Some(CHUNK_BYTES as usize),
+            _ => None,
+        }
+    }
+
+    /// Whether `stack` has this test's shape (tarpc has no streams).
+    pub fn measures(self, stack: usize) -> bool {
+        !(matches!(self, Test::StreamDown) && STACKS[stack] == "tarpc")
     }
 
     /// `op/shape`, as `--only` names it.
@@ -67,7 +92,7 @@ impl Test {
     /// Calls in flight at once: runs are sized in multiples of it.
     fn width(self) -> u64 {
         match self {
-            Test::Sequential(_) | Test::ConnectAndCall => 1,
+            Test::Sequential(_) | Test::ConnectAndCall | Test::StreamDown => 1,
             Test::Connections(n) | Test::InFlight(n) => n as u64,
         }
     }
@@ -79,6 +104,7 @@ pub struct Servers {
     rmi: String,
     tarpc: SocketAddr,
     raw: SocketAddr,
+    raw_chunks: SocketAddr,
 }
 
 /// The server process: runs until its stdin closes.
@@ -89,6 +115,7 @@ pub async fn serve() -> BenchResult<()> {
     println!("rmi {uri}");
     println!("tarpc {}", super::listen(tarpc_serve).await);
     println!("raw {}", super::listen(raw_echo).await);
+    println!("chunks {}", super::listen(raw_chunks).await);
     let mut stdin = tokio::io::stdin();
     let mut sink = [0u8; 64];
     while stdin.read(&mut sink).await? > 0 {}
@@ -112,7 +139,16 @@ pub async fn start_servers() -> BenchResult<(tokio::process::Child, Servers)> {
     let rmi = announced(&mut lines, "rmi").await?;
     let tarpc = announced(&mut lines, "tarpc").await?.parse()?;
     let raw = announced(&mut lines, "raw").await?.parse()?;
-    Ok((child, Servers { rmi, tarpc, raw }))
+    let raw_chunks = announced(&mut lines, "chunks").await?.parse()?;
+    Ok((
+        child,
+        Servers {
+            rmi,
+            tarpc,
+            raw,
+            raw_chunks,
+        },
+    ))
 }
 
 /// The server process's next line, `STACK ADDRESS`: the address.
@@ -127,6 +163,26 @@ async fn announced(
     match line.strip_prefix(stack) {
         Some(address) => Ok(address.trim().to_owned()),
         None => Err(format!("expected `{stack} …` from the server process, got {line:?}").into()),
+    }
+}
+
+/// The floor of a stream: a request frame (`N` as 8 bytes, big-endian) answered with `N`
+/// frames of [`CHUNK_BYTES`], each made anew as rmi's server makes its chunks.
+async fn raw_chunks(stream: tokio::net::TcpStream) {
+    let mut framed = super::framed(stream);
+    while let Some(Ok(request)) = framed.next().await {
+        let Ok(count) = <[u8; 8]>::try_from(&request[..]) else {
+            return;
+        };
+        for i in 0..u64::from_be_bytes(count) {
+            let chunk = Bytes::from(super::chunk(i, CHUNK_BYTES));
+            if framed.feed(chunk).await.is_err() {
+                return;
+            }
+        }
+        if SinkExt::<Bytes>::flush(&mut framed).await.is_err() {
+            return;
+        }
     }
 }
 
@@ -151,6 +207,14 @@ impl Servers {
             _ => Client::Raw(connect(self.raw).await),
         })
     }
+
+    /// A client of the stack for `test`: the raw socket's streams have their own server.
+    async fn connect_for(&self, stack: usize, test: Test) -> BenchResult<Client> {
+        match (test, STACKS[stack]) {
+            (Test::StreamDown, "tokio") => Ok(Client::Raw(connect(self.raw_chunks).await)),
+            _ => self.connect(stack).await,
+        }
+    }
 }
 
 impl Client {
@@ -165,20 +229,26 @@ impl Client {
 
     /// Makes `calls` calls of `op`, one after another, each reply checked.
     async fn call_loop(&mut self, op: Op, calls: u64) -> BenchResult<()> {
-        let data = payload();
-        let raw_request = match op {
-            Op::Add => Bytes::from(vec![0u8; 16]),
-            Op::Echo1k => Bytes::from(data.to_vec()),
-        };
+        let data = payload(op);
+        let raw_request = op.raw_request();
         for i in 0..calls {
             let right = match (&mut *self, op) {
                 (Client::Rmi(proxy), Op::Add) => proxy.add(i, 1).await? == i + 1,
-                (Client::Rmi(proxy), Op::Echo1k) => proxy.echo(data.clone()).await? == data,
+                (Client::Rmi(proxy), Op::Echo1k | Op::Echo1m) => {
+                    proxy.echo(data.clone()).await? == data
+                }
+                (Client::Rmi(proxy), Op::EchoVec64k) => {
+                    proxy.echo_vec(data.to_vec()).await? == *data
+                }
                 (Client::Tarpc(client), Op::Add) => {
                     client.add(tarpc::context::current(), i, 1).await? == i + 1
                 }
-                (Client::Tarpc(client), Op::Echo1k) => {
+                (Client::Tarpc(client), Op::Echo1k | Op::Echo1m) => {
                     client.echo(tarpc::context::current(), data.clone()).await? == data
+                }
+                (Client::Tarpc(client), Op::EchoVec64k) => {
+                    let context = tarpc::context::current();
+                    client.echo_vec(context, data.to_vec()).await? == *data
                 }
                 (Client::Raw(framed), _) => {
                     framed.send(raw_request.clone()).await?;
@@ -192,6 +262,45 @@ impl Client {
         }
         Ok(())
     }
+
+    /// Reads a stream of `chunks` chunks from the server, checking each.
+    async fn stream_down(&mut self, chunks: u64) -> BenchResult<()> {
+        let mut received = 0;
+        match self {
+            Client::Rmi(proxy) => {
+                let mut stream = proxy.download(chunks, CHUNK_BYTES).await?;
+                while let Some(chunk) = stream.next().await {
+                    check_chunk(received, &chunk?)?;
+                    received += 1;
+                }
+            }
+            Client::Raw(framed) => {
+                framed
+                    .send(Bytes::from(chunks.to_be_bytes().to_vec()))
+                    .await?;
+                while received < chunks {
+                    let chunk = framed.next().await.ok_or("raw: connection closed")??;
+                    check_chunk(received, &chunk)?;
+                    received += 1;
+                }
+            }
+            Client::Tarpc(_) => return Err("tarpc has no streams".into()),
+        }
+        if received != chunks {
+            return Err(format!("stream: {received} chunks of {chunks}").into());
+        }
+        Ok(())
+    }
+}
+
+/// Checks chunk `i` of a stream, so that a broken stack cannot look fast.
+fn check_chunk(i: u64, chunk: &[u8]) -> BenchResult<()> {
+    let right = chunk.len() == CHUNK_BYTES as usize && chunk.iter().all(|&b| b == i as u8);
+    if right {
+        Ok(())
+    } else {
+        Err(format!("stream: wrong chunk {i}").into())
+    }
 }
 
 /// What one stack keeps between the runs of one test: its connections, made once.
@@ -203,7 +312,9 @@ struct Prepared {
 async fn prepare(servers: &Servers, stack: usize, test: Test) -> BenchResult<Prepared> {
     let mut clients = Vec::new();
     match test {
-        Test::Sequential(_) => clients.push(servers.connect(stack).await?),
+        Test::Sequential(_) | Test::StreamDown => {
+            clients.push(servers.connect_for(stack, test).await?)
+        }
         Test::ConnectAndCall => {}
         Test::Connections(n) => {
             for _ in 0..n {
@@ -236,6 +347,7 @@ impl Prepared {
                 }
             }
             Test::Sequential(op) => self.clients[0].call_loop(op, calls).await?,
+            Test::StreamDown => self.clients[0].stream_down(calls).await?,
             Test::Connections(_) | Test::InFlight(_) => {
                 // One task per connection (or per shared handle), as independent clients
                 // are: the runtime spreads them over its threads.
@@ -258,7 +370,8 @@ impl Prepared {
     }
 }
 
-/// calls/s of each stack (in [`STACKS`] order) on one test, medians over interleaved rounds.
+/// calls/s of each stack (in [`STACKS`] order) on one test, medians over interleaved rounds;
+/// NaN for a stack without the test's shape.
 pub struct Row {
     pub test: Test,
     pub calls_per_s: Vec<f64>,
@@ -269,12 +382,20 @@ pub async fn measure(servers: &Servers, test: Test, settings: &Settings) -> Benc
     let mut calls = Vec::new();
     for stack in 0..STACKS.len() {
         let mut stack = prepare(servers, stack, test).await?;
-        calls.push(calibrate(&mut stack, servers, test, settings).await?);
+        if test.measures(stack.stack) {
+            calls.push(calibrate(&mut stack, servers, test, settings).await?);
+        } else {
+            calls.push(0);
+        }
         prepared.push(stack);
     }
     let mut samples = vec![Vec::with_capacity(settings.runs); STACKS.len()];
     for round in 0..settings.runs {
         for i in (0..STACKS.len()).map(|k| (round + k) % STACKS.len()) {
+            if !test.measures(i) {
+                samples[i].push(f64::NAN);
+                continue;
+            }
             let elapsed = prepared[i].run(servers, test, calls[i]).await?;
             samples[i].push(calls[i] as f64 / elapsed.as_secs_f64());
         }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use bincode::Options;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use smallvec::SmallVec;
-use tarpc::tokio_serde::formats::Bincode;
 use tarpc::{ClientMessage, Response};
+use tokio_util::bytes::BufMut;
 use tokio_util::bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder, Framed, LengthDelimitedCodec};
 
@@ -102,51 +102,142 @@ const INLINE_PAYLOAD: usize = 24;
 
 /// Encoded arguments or an encoded result: a byte string on the wire. Most calls carry a few
 /// numbers or a short string, so up to 24 bytes are held inline: the nested encoding then
-/// costs no allocation.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Payload(SmallVec<[u8; INLINE_PAYLOAD]>);
+/// costs no allocation. Longer ones are shared bytes: a payload decoded from a frame is a
+/// view of the frame's buffer, not a copy (see [`decoding_frame`]).
+#[derive(Clone, Default)]
+pub struct Payload(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline(SmallVec<[u8; INLINE_PAYLOAD]>),
+    Shared(Bytes),
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Repr::Inline(SmallVec::new())
+    }
+}
+
+impl Payload {
+    /// `bytes`, inline if short, else shared without a copy.
+    fn from_small_vec(bytes: SmallVec<[u8; INLINE_PAYLOAD]>) -> Payload {
+        if bytes.spilled() {
+            Payload(Repr::Shared(Bytes::from(bytes.into_vec())))
+        } else {
+            Payload(Repr::Inline(bytes))
+        }
+    }
+
+    /// The bytes as shared bytes: a view for a long payload, a copy of a short one.
+    pub(crate) fn to_bytes(&self) -> Bytes {
+        match &self.0 {
+            Repr::Inline(bytes) => Bytes::copy_from_slice(bytes),
+            Repr::Shared(bytes) => bytes.clone(),
+        }
+    }
+
+    /// A copy of `bytes`.
+    fn copy_from(bytes: &[u8]) -> Payload {
+        if bytes.len() <= INLINE_PAYLOAD {
+            Payload(Repr::Inline(SmallVec::from_slice(bytes)))
+        } else {
+            Payload(Repr::Shared(Bytes::copy_from_slice(bytes)))
+        }
+    }
+}
 
 impl std::ops::Deref for Payload {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Inline(bytes) => bytes,
+            Repr::Shared(bytes) => bytes,
+        }
     }
 }
 
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Payload {}
+
 impl From<Vec<u8>> for Payload {
     fn from(bytes: Vec<u8>) -> Self {
-        Payload(SmallVec::from_vec(bytes))
+        Payload::from_small_vec(SmallVec::from_vec(bytes))
     }
 }
 
 impl std::fmt::Debug for Payload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Payload({} bytes)", self.0.len())
+        write!(f, "Payload({} bytes)", self.len())
     }
 }
 
 impl Serialize for Payload {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(&self.0)
+        serializer.serialize_bytes(self)
     }
+}
+
+thread_local! {
+    /// The frame this thread is decoding, if any: payloads inside it are views of it.
+    static FRAME: std::cell::RefCell<Option<Bytes>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `decode` with `frame` as the frame being decoded: a [`Payload`] longer than the
+/// inline size that lies inside it is decoded as a view of it (no copy, no allocation).
+pub(crate) fn decoding_frame<R>(frame: &Bytes, decode: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Bytes>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FRAME.with_borrow_mut(|frame| *frame = self.0.take());
+        }
+    }
+    let _restore = Restore(FRAME.with_borrow_mut(|held| held.replace(frame.clone())));
+    decode()
+}
+
+/// `bytes` as a view of the frame being decoded, if it lies inside it.
+fn view_of_frame(bytes: &[u8]) -> Option<Bytes> {
+    FRAME.with_borrow(|frame| {
+        let frame = frame.as_ref()?;
+        let range = frame.as_ptr_range();
+        let inside = range.start <= bytes.as_ptr() && bytes.as_ptr_range().end <= range.end;
+        inside.then(|| frame.slice_ref(bytes))
+    })
 }
 
 impl<'de> Deserialize<'de> for Payload {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Bytes;
-        impl<'de> serde::de::Visitor<'de> for Bytes {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = Payload;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a byte string")
             }
+            fn visit_borrowed_bytes<E: serde::de::Error>(
+                self,
+                bytes: &'de [u8],
+            ) -> Result<Payload, E> {
+                if bytes.len() > INLINE_PAYLOAD {
+                    if let Some(view) = view_of_frame(bytes) {
+                        return Ok(Payload(Repr::Shared(view)));
+                    }
+                }
+                Ok(Payload::copy_from(bytes))
+            }
             fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Payload, E> {
-                Ok(Payload(SmallVec::from_slice(bytes)))
+                Ok(Payload::copy_from(bytes))
             }
             fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<Payload, E> {
-                Ok(Payload(SmallVec::from_vec(bytes)))
+                Ok(Payload::from(bytes))
             }
         }
-        deserializer.deserialize_bytes(Bytes)
+        deserializer.deserialize_bytes(Visitor)
     }
 }
 
@@ -218,24 +309,38 @@ impl Format {
                 let mut unused = &mut inline[..];
                 if bincode_options().serialize_into(&mut unused, value).is_ok() {
                     let len = INLINE_PAYLOAD - unused.len();
-                    return Ok(Payload(SmallVec::from_buf_and_len(inline, len)));
+                    let inline = SmallVec::from_buf_and_len(inline, len);
+                    return Ok(Payload(Repr::Inline(inline)));
                 }
                 // Sized first, then written once: no reallocation for large values.
                 let bytes = bincode_options()
                     .serialize(value)
                     .map_err(|e| codec_error(&e))?;
-                Ok(Payload(SmallVec::from_vec(bytes)))
+                Ok(Payload::from(bytes))
             }
             Format::Json => {
                 let mut bytes = SmallVec::new();
                 serde_json::to_writer(&mut bytes, value).map_err(|e| codec_error(&e))?;
-                Ok(Payload(bytes))
+                Ok(Payload::from_small_vec(bytes))
             }
             Format::MessagePack => {
-                // Written once: inline while it fits, then on the heap.
-                let mut bytes = SmallVec::new();
-                rmp_serde::encode::write_named(&mut bytes, value).map_err(|e| codec_error(&e))?;
-                Ok(Payload(bytes))
+                // Most values fit inline: write them straight into a stack buffer. A longer
+                // one is measured first, then written once into a buffer of its size: grown
+                // by doubling, a 64 KiB value took a fresh 128 KiB mapping (the allocator's
+                // threshold) and its page faults on every call. Measuring costs little where
+                // it matters: a byte string is counted, not read.
+                let mut inline = [0u8; INLINE_PAYLOAD];
+                let mut unused = &mut inline[..];
+                if rmp_serde::encode::write_named(&mut unused, value).is_ok() {
+                    let len = INLINE_PAYLOAD - unused.len();
+                    let inline = SmallVec::from_buf_and_len(inline, len);
+                    return Ok(Payload(Repr::Inline(inline)));
+                }
+                let mut counted = Counted(0);
+                rmp_serde::encode::write_named(&mut counted, value).map_err(|e| codec_error(&e))?;
+                encode_sized(counted.0, |buffer| {
+                    rmp_serde::encode::write_named(buffer, value).map_err(|e| codec_error(&e))
+                })
             }
         }
     }
@@ -253,47 +358,72 @@ impl Format {
     }
 }
 
+/// Values up to this long are encoded in a buffer each thread keeps ([`encode_sized`]).
+const KEPT_ENCODE_BYTES: usize = 4 * 1024 * 1024;
+
+thread_local! {
+    /// Where this thread encodes values, reclaimed once the last one's bytes are dropped.
+    static ENCODE_BUFFER: std::cell::RefCell<BytesMut> =
+        std::cell::RefCell::new(BytesMut::new());
+}
+
+/// A payload of `size` bytes that `write` writes. A payload is let go once written to its
+/// socket, and a fresh allocation of each payload cost a page fault per 4 KiB on every call
+/// (the allocator gives large blocks back to the system), so payloads up to
+/// [`KEPT_ENCODE_BYTES`] are written in the thread's own buffer, and each is a view of it:
+/// once the last one's bytes are dropped, the next reuses the memory. A payload still in use
+/// (queued, or in flight) makes the next one take a new buffer.
+fn encode_sized(
+    size: usize,
+    write: impl FnOnce(&mut tokio_util::bytes::buf::Writer<&mut BytesMut>) -> Result<(), CodecError>,
+) -> Result<Payload, CodecError> {
+    if size > KEPT_ENCODE_BYTES {
+        let mut bytes = BytesMut::with_capacity(size);
+        write(&mut (&mut bytes).writer())?;
+        return Ok(Payload(Repr::Shared(bytes.freeze())));
+    }
+    ENCODE_BUFFER.with_borrow_mut(|buffer| {
+        buffer.clear();
+        buffer.reserve(size);
+        let written = write(&mut (&mut *buffer).writer());
+        let bytes = buffer.split().freeze();
+        written.map(|()| Payload(Repr::Shared(bytes)))
+    })
+}
+
+/// A writer that only counts what it is given.
+struct Counted(usize);
+
+impl std::io::Write for Counted {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// bincode with variable-length integers and, above all, trailing bytes refused: a value
 /// that decodes from a prefix of its bytes was encoded from another type.
 fn bincode_options() -> impl bincode::Options {
     bincode::DefaultOptions::new().reject_trailing_bytes()
 }
 
-/// The daemon's codec: tarpc's bincode, made safe for any input. A frame that makes the
-/// decoder panic (a deadline too far out overflows `Instant`) is an error for its connection,
-/// and a deadline further out than [`MAX_TIMEOUT`] is brought in to it (no caller waits
-/// longer, and the daemon's timer for a call that waits need not hold more).
-#[derive(Default)]
-pub(crate) struct ServerCodec(Bincode<ClientMessage<Invoke>, Response<Reply>>);
-
-impl tarpc::tokio_serde::Deserializer<ClientMessage<Invoke>> for ServerCodec {
-    type Error = std::io::Error;
-
-    fn deserialize(
-        self: std::pin::Pin<&mut Self>,
-        src: &tokio_util::bytes::BytesMut,
-    ) -> std::io::Result<ClientMessage<Invoke>> {
-        let inner = std::pin::Pin::new(&mut self.get_mut().0);
-        let decoded =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.deserialize(src)))
-                .map_err(|_| {
-                    std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        "a frame that does not decode (its values are out of range)",
-                    )
-                })??;
-        Ok(within_max_timeout(decoded))
-    }
-}
-
-impl tarpc::tokio_serde::Serializer<Response<Reply>> for ServerCodec {
-    type Error = std::io::Error;
-
-    fn serialize(
-        self: std::pin::Pin<&mut Self>,
-        item: &Response<Reply>,
-    ) -> std::io::Result<tokio_util::bytes::Bytes> {
-        std::pin::Pin::new(&mut self.get_mut().0).serialize(item)
+/// `message` decoded from `frame` as a daemon decodes a request: tarpc's message in bincode,
+/// made safe for any input. A frame that makes the decoder panic (a deadline too far out
+/// overflows `Instant`) is an error for its connection, and a deadline further out than
+/// [`MAX_TIMEOUT`] is brought in to it (no caller waits longer, and the daemon's timer for a
+/// call that waits need not hold more). The arguments are a view of the frame.
+fn decode_client_message(frame: &Bytes) -> std::io::Result<ClientMessage<Invoke>> {
+    let decode = || decoding_frame(frame, || bincode::DefaultOptions::new().deserialize(frame));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)) {
+        Ok(Ok(message)) => Ok(within_max_timeout(message)),
+        Ok(Err(e)) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "a frame that does not decode (its values are out of range)",
+        )),
     }
 }
 
@@ -326,20 +456,61 @@ fn within_max_timeout(mut message: ClientMessage<Invoke>) -> ClientMessage<Invok
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn decode_request(frame: &[u8]) -> std::io::Result<ClientMessage<Invoke>> {
-    use tarpc::tokio_serde::Deserializer;
-    let mut codec = ServerCodec::default();
-    std::pin::Pin::new(&mut codec).deserialize(&tokio_util::bytes::BytesMut::from(frame))
+    decode_client_message(&Bytes::copy_from_slice(frame))
 }
 
 /// Encodes a message as a client sends it in one frame (without the length prefix).
 pub fn encode_request(message: &ClientMessage<Invoke>) -> std::io::Result<Vec<u8>> {
-    use tarpc::tokio_serde::Serializer;
-    // A client's codec: it writes what a daemon's reads.
-    let mut codec = Bincode::<Response<Reply>, ClientMessage<Invoke>>::default();
-    std::pin::Pin::new(&mut codec)
+    bincode::DefaultOptions::new()
         .serialize(message)
-        .map(|bytes| bytes.to_vec())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
+
+/// The start of a frame that ends with `payload`'s bytes: the frame's length prefix, the
+/// message's bincode up to the payload, and the payload's length. The message is encoded with
+/// an empty payload in its place (its last field), whose one-byte length is then replaced:
+/// the payload itself is written after it as it is, never copied into the frame.
+pub(crate) fn frame_head<M: Serialize>(message: &M, payload: &[u8]) -> bincode::Result<Head> {
+    let mut head = Head::new();
+    head.extend_from_slice(&[0; LENGTH_BYTES]);
+    bincode::DefaultOptions::new().serialize_into(&mut head, message)?;
+    // An empty byte string ends the message: its length, 0, is one byte.
+    debug_assert_eq!(head.last(), Some(&0));
+    head.pop();
+    // bincode's variable-length integer, as its `VarintEncoding` writes a u64.
+    let len = payload.len() as u64;
+    match len {
+        0..=250 => head.push(len as u8),
+        251..=0xffff => {
+            head.push(251);
+            head.extend_from_slice(&(len as u16).to_le_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            head.push(252);
+            head.extend_from_slice(&(len as u32).to_le_bytes());
+        }
+        _ => {
+            head.push(253);
+            head.extend_from_slice(&len.to_le_bytes());
+        }
+    }
+    let frame = head.len() - LENGTH_BYTES + payload.len();
+    head[..LENGTH_BYTES].copy_from_slice(&u32::try_from(frame).unwrap_or(u32::MAX).to_be_bytes());
+    Ok(head)
+}
+
+/// `message` as one whole frame, length prefix included: for messages without a payload.
+pub(crate) fn frame<M: Serialize>(message: &M) -> bincode::Result<Head> {
+    let mut frame = Head::new();
+    frame.extend_from_slice(&[0; LENGTH_BYTES]);
+    bincode::DefaultOptions::new().serialize_into(&mut frame, message)?;
+    let len = u32::try_from(frame.len() - LENGTH_BYTES).unwrap_or(u32::MAX);
+    frame[..LENGTH_BYTES].copy_from_slice(&len.to_be_bytes());
+    Ok(frame)
+}
+
+/// The start of a frame, up to its payload ([`frame_head`]): on the stack, as it is short.
+pub(crate) type Head = SmallVec<[u8; 96]>;
 
 /// Frames a socket: [`Frames`] of at most `max_frame` bytes.
 pub(crate) fn framed<S>(stream: S, max_frame: usize) -> Framed<S, Frames>
@@ -356,9 +527,9 @@ where
 }
 
 /// Length-delimited frames of at most `max_frame` bytes: a longer one is an error as soon as
-/// its length is read, and nothing of that size is allocated. After each frame read, the
-/// buffer keeps room for another like it (up to [`KEEP_ROOM_BYTES`]): without it, a frame
-/// that straddles the buffer's end takes two reads, one more system call.
+/// its length is read, and nothing of that size is allocated. After each small frame read
+/// (up to [`KEEP_ROOM_BYTES`]), the buffer keeps room for another like it: without it, a
+/// frame that straddles the buffer's end takes two reads, one more system call.
 pub(crate) struct Frames(LengthDelimitedCodec);
 
 /// The most free room kept in a read buffer after a frame, for the next one.
@@ -382,8 +553,14 @@ impl Decoder for Frames {
 
     fn decode(&mut self, src: &mut BytesMut) -> std::io::Result<Option<BytesMut>> {
         let frame = self.0.decode(src)?;
-        if let Some(frame) = &frame {
-            src.reserve(frame.len().min(KEEP_ROOM_BYTES) + LENGTH_BYTES);
+        // Only after a small frame: room reserved now, while a large frame still holds the
+        // buffer, is a new allocation every time, where the next large frame's own reserve
+        // (once this frame is dropped) takes the buffer back.
+        if let Some(frame) = frame
+            .as_ref()
+            .filter(|frame| frame.len() <= KEEP_ROOM_BYTES)
+        {
+            src.reserve(frame.len() + LENGTH_BYTES);
         }
         Ok(frame)
     }
@@ -397,21 +574,68 @@ impl Encoder<Bytes> for Frames {
     }
 }
 
-/// The daemon's requests and replies over a framed socket, decoded and encoded with
-/// [`ServerCodec`].
-pub(crate) type ServerTransport<S> = tarpc::tokio_serde::Framed<
-    Framed<S, Frames>,
-    ClientMessage<Invoke>,
-    Response<Reply>,
-    ServerCodec,
->;
+/// The daemon's side of a connection: requests decoded from frames (each one's arguments a
+/// view of its frame), replies encoded straight into the write buffer.
+pub(crate) struct ServerFrames(Frames);
+
+impl Decoder for ServerFrames {
+    type Item = ClientMessage<Invoke>;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> std::io::Result<Option<ClientMessage<Invoke>>> {
+        match self.0.decode(src)? {
+            Some(frame) => decode_client_message(&frame.freeze()).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Encoder<Response<Reply>> for ServerFrames {
+    type Error = std::io::Error;
+
+    /// Writes the reply's head, then its result's bytes: one copy, into the write buffer.
+    fn encode(&mut self, reply: Response<Reply>, dst: &mut BytesMut) -> std::io::Result<()> {
+        let invalid = |e| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        match reply.message {
+            Ok(Ok(result)) => {
+                let head = Response::<Reply> {
+                    request_id: reply.request_id,
+                    message: Ok(Ok(Payload::default())),
+                };
+                let head = frame_head(&head, &result).map_err(invalid)?;
+                dst.reserve(head.len() + result.len());
+                dst.extend_from_slice(&head);
+                dst.extend_from_slice(&result);
+            }
+            message => {
+                let reply = Response::<Reply> {
+                    request_id: reply.request_id,
+                    message,
+                };
+                let at = dst.len();
+                dst.extend_from_slice(&[0; LENGTH_BYTES]);
+                let mut writer = dst.writer();
+                bincode::DefaultOptions::new()
+                    .serialize_into(&mut writer, &reply)
+                    .map_err(invalid)?;
+                let dst = writer.into_inner();
+                let len = u32::try_from(dst.len() - at - LENGTH_BYTES).unwrap_or(u32::MAX);
+                dst[at..at + LENGTH_BYTES].copy_from_slice(&len.to_be_bytes());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The daemon's requests and replies over a socket.
+pub(crate) type ServerTransport<S> = Framed<S, ServerFrames>;
 
 /// Frames `stream` as [`framed`] does and decodes its requests.
 pub(crate) fn server_transport<S>(stream: S, max_frame: usize) -> ServerTransport<S>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
 {
-    tarpc::tokio_serde::Framed::new(framed(stream, max_frame), ServerCodec::default())
+    framed(stream, max_frame).map_codec(ServerFrames)
 }
 
 /// The read and write buffers a connection starts with. (`Framed::from_parts` would grow
@@ -437,7 +661,7 @@ mod tests {
     #[test]
     fn payloads_travel_as_byte_strings_inline_or_not() {
         for len in [0, 5, INLINE_PAYLOAD, INLINE_PAYLOAD + 1, 4096] {
-            let payload = Payload(SmallVec::from_vec(vec![7u8; len]));
+            let payload = Payload::from(vec![7u8; len]);
             let framed = bincode_options().serialize(&payload).unwrap();
             let as_bytes: serde_bytes::ByteBuf = bincode_options().deserialize(&framed).unwrap();
             assert_eq!(as_bytes.len(), len);

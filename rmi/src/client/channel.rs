@@ -34,9 +34,10 @@ use tokio_util::bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, FramedRead};
 
 use crate::keeper::{Kept, Registration, IDLE_LOOK};
+use crate::outgoing::Outgoing;
 use crate::security::handshake::{self, HELLO_BYTES};
 use crate::uri::Endpoint;
-use crate::wire::{Frames, Invoke, Reply};
+use crate::wire::{self, Frames, Invoke, Payload, Reply};
 use crate::Error;
 
 /// Why a call got no reply.
@@ -199,7 +200,7 @@ impl Kept for Shared {
 struct Writer {
     io: Pin<Box<dyn AsyncWrite + Send>>,
     /// Bytes the socket did not take at once, in order; a task writes them out.
-    queue: BytesMut,
+    queue: Outgoing,
     /// Whether that task runs: new frames go behind the queue, not before it.
     draining: bool,
 }
@@ -263,7 +264,7 @@ impl Channel {
         let shared = Arc::new_cyclic(|weak: &Weak<Shared>| Shared {
             writer: Mutex::new(Writer {
                 io: Box::pin(write),
-                queue: BytesMut::new(),
+                queue: Outgoing::default(),
                 draining: false,
             }),
             readers: Mutex::new(Readers::new(Some(FramedRead::with_capacity(
@@ -291,15 +292,27 @@ impl Channel {
     ) -> Result<Reply, Failure> {
         let deadline = context.deadline;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let Invoke {
+            handle,
+            method,
+            format,
+            args,
+        } = invoke;
+        // The arguments follow the request's head as they are (`wire::frame_head`).
         let request = ClientMessage::Request(tarpc::Request {
             context,
             id,
-            message: invoke,
+            message: Invoke {
+                handle,
+                method,
+                format,
+                args: Payload::default(),
+            },
         });
         // Registered before it is written, so that no reader can miss its reply.
         let kept = self.shared.keeper_keeps_deadlines();
         let (mut waiting, alone) = Waiting::new(&self.shared, id, kept.then_some(deadline))?;
-        self.shared.send(&request, alone)?;
+        self.shared.send(&request, &args, alone)?;
         let reply = poll_fn(|cx| waiting.poll_reply(cx));
         if kept {
             // The keeper fails it at its deadline: no timer of its own per call.
@@ -402,35 +415,25 @@ impl Shared {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes `message` as one frame. A call alone on the connection writes it now, if the
-    /// socket takes it; with others in flight, frames are queued and a task writes them out
-    /// together, after the callers that are ready have queued theirs: one system call for
-    /// many frames, as tarpc's dispatch task batches them.
-    fn send(self: &Arc<Self>, message: &ClientMessage<Invoke>, alone: bool) -> Result<(), Failure> {
-        thread_local! {
-            // Each frame is made in this thread's buffer: no allocation per call.
-            static FRAME: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Writes `message` as one frame, ending with `payload` (empty for a message that does
+    /// not end with one). A call alone on the connection writes it now, if the socket takes
+    /// it; with others in flight, frames are queued and a task writes them out together,
+    /// after the callers that are ready have queued theirs: one system call for many frames,
+    /// as tarpc's dispatch task batches them. The payload is written from where it is: what
+    /// the socket does not take of a large one is queued without a copy.
+    fn send(
+        self: &Arc<Self>,
+        message: &ClientMessage<Invoke>,
+        payload: &Payload,
+        alone: bool,
+    ) -> Result<(), Failure> {
+        let head = match message {
+            ClientMessage::Request(_) => wire::frame_head(message, payload),
+            _ => wire::frame(message),
         }
-        FRAME.with_borrow_mut(|frame| {
-            frame.clear();
-            frame.extend_from_slice(&[0; 4]);
-            bincode()
-                .serialize_into(&mut *frame, message)
-                .map_err(|e| Failure::Lost(Some(Arc::new(io::Error::other(e)))))?;
-            let length = u32::try_from(frame.len() - 4).unwrap_or(u32::MAX);
-            frame[..4].copy_from_slice(&length.to_be_bytes());
-            let sent = self.send_frame(frame, alone);
-            if frame.capacity() > QUEUE_KEPT_BYTES {
-                *frame = Vec::new();
-            }
-            sent
-        })
-    }
-
-    /// Writes one encoded frame, as [`send`](Self::send) says.
-    fn send_frame(self: &Arc<Self>, frame: &[u8], alone: bool) -> Result<(), Failure> {
+        .map_err(|e| Failure::Lost(Some(Arc::new(io::Error::other(e)))))?;
         let mut writer = self.lock_writer();
-        let mut rest = frame;
+        let mut rest = [&head[..], &payload[..]];
         if !writer.draining && alone {
             let mut cx = Context::from_waker(Waker::noop());
             match writer.write_from(&mut rest, &mut cx) {
@@ -442,7 +445,12 @@ impl Shared {
                 Poll::Pending => {}
             }
         }
-        writer.queue.extend_from_slice(rest);
+        let [head_rest, payload_rest] = rest;
+        writer.queue.push_copy(head_rest);
+        if !payload_rest.is_empty() {
+            let taken = payload.len() - payload_rest.len();
+            writer.queue.push(payload.to_bytes().slice(taken..));
+        }
         if !writer.draining {
             writer.draining = true;
             tokio::spawn(drain(self.clone()));
@@ -473,17 +481,25 @@ impl Shared {
             trace_context: Default::default(),
             request_id: id,
         };
-        let _ = self.send(&cancel, false);
+        let _ = self.send(&cancel, &Payload::default(), false);
     }
 }
 
 impl Writer {
-    /// Writes `rest` and flushes, advancing `rest` past what was written.
-    fn write_from(&mut self, rest: &mut &[u8], cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !rest.is_empty() {
-            match std::task::ready!(self.io.as_mut().poll_write(cx, rest)) {
+    /// Writes the pieces of `rest` in order and flushes, advancing them past what was
+    /// written.
+    fn write_from(&mut self, rest: &mut [&[u8]; 2], cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while rest.iter().any(|piece| !piece.is_empty()) {
+            let slices = rest.map(io::IoSlice::new);
+            match std::task::ready!(self.io.as_mut().poll_write_vectored(cx, &slices)) {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Ok(n) => *rest = &rest[n..],
+                Ok(mut n) => {
+                    for piece in rest.iter_mut() {
+                        let taken = n.min(piece.len());
+                        *piece = &piece[taken..];
+                        n -= taken;
+                    }
+                }
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
@@ -492,20 +508,9 @@ impl Writer {
 
     /// Writes the queue out and flushes.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !self.queue.is_empty() {
-            let Writer { io, queue, .. } = self;
-            match std::task::ready!(io.as_mut().poll_write(cx, queue)) {
-                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Ok(n) => queue.advance(n),
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
-        self.io.as_mut().poll_flush(cx)
+        self.queue.poll_write_to(self.io.as_mut(), cx)
     }
 }
-
-/// The largest write queue kept for the next batch; a larger one is let go once written.
-const QUEUE_KEPT_BYTES: usize = 64 * 1024;
 
 /// Writes out the queue, then ends.
 async fn drain(shared: Arc<Shared>) {
@@ -513,9 +518,6 @@ async fn drain(shared: Arc<Shared>) {
         let mut writer = shared.lock_writer();
         let drained = std::task::ready!(writer.poll_drain(cx));
         writer.draining = false;
-        if writer.queue.capacity() > QUEUE_KEPT_BYTES {
-            writer.queue = BytesMut::new();
-        }
         Poll::Ready(drained)
     })
     .await;
@@ -551,7 +553,10 @@ impl Readers {
             Some(Err(e)) => return Err(Failure::Lost(Some(Arc::new(e)))),
             None => return Err(Failure::Lost(None)),
         };
-        let response: Response<Reply> = bincode().deserialize(&frame).map_err(|e| {
+        // The result's bytes are a view of the frame, not a copy.
+        let frame = frame.freeze();
+        let decoded = wire::decoding_frame(&frame, || bincode().deserialize(&frame));
+        let response: Response<Reply> = decoded.map_err(|e| {
             Failure::Lost(Some(Arc::new(io::Error::new(
                 io::ErrorKind::InvalidData,
                 e,

@@ -20,6 +20,7 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
+use crate::blob::{Blob, BytesInStream, WireForm};
 use crate::proxy::Bound;
 use crate::wire::Format;
 use crate::Error;
@@ -152,6 +153,24 @@ impl<T> Stream<T> {
         )))
     }
 
+    /// The same stream, each item passed through `f`: only a local stream has items here to
+    /// pass; a hosted or received one is an id, and its items are decoded as `U`.
+    fn map_items<U: Send + 'static>(self, f: fn(T) -> U) -> Stream<U>
+    where
+        T: Send + 'static,
+    {
+        let state = self
+            .state
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        Stream::from_state(match state {
+            State::Local(items) => State::Local(items.map(move |item| item.map(f)).boxed()),
+            State::Hosted(id) => State::Hosted(id),
+            State::Received(puller) => State::Received(puller),
+            State::Unsent(reason) => State::Unsent(reason),
+        })
+    }
+
     fn from_state(state: State<T>) -> Self {
         Stream {
             state: Mutex::new(state),
@@ -231,6 +250,17 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Serialize for Stream<T> {
             return marker.end();
         }
         serializer.serialize_newtype_struct(WIRE_NAME, &id)
+    }
+}
+
+/// A stream of bytes travels with each item as one byte string.
+impl<T: Send + 'static> WireForm<Stream<T>> for BytesInStream {
+    type Form = Stream<Blob<T>>;
+    fn to_wire(stream: Stream<T>) -> Stream<Blob<T>> {
+        stream.map_items(Blob)
+    }
+    fn from_wire(stream: Stream<Blob<T>>) -> Stream<T> {
+        stream.map_items(Blob::into_inner)
     }
 }
 
