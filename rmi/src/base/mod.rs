@@ -1,5 +1,6 @@
 //! The base layer: what both sides of a call share and nothing above it depends on — errors,
-//! URIs, trait descriptors, the wire format and its decoding limits, bytes as byte strings, the handshake and keys,
+//! URIs, trait descriptors, the wire format and its decoding limits, bytes as byte strings,
+//! the bytes a socket has yet to take, the handshake and keys,
 //! this host on the network, log throttling, and what a served call knows about itself.
 //!
 //! Imports nothing from the layers above (`rmi/tests/layers.rs` checks it).
@@ -9,6 +10,7 @@ pub(crate) mod describe;
 pub(crate) mod error;
 pub(crate) mod nesting;
 pub(crate) mod net;
+pub(crate) mod outgoing;
 pub(crate) mod security;
 pub(crate) mod serving;
 pub(crate) mod throttle;

@@ -13,10 +13,10 @@ use std::time::Duration;
 use bincode::Options;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use smallvec::SmallVec;
-use tarpc::{ClientMessage, Response};
+use tarpc::ClientMessage;
 use tokio_util::bytes::BufMut;
 use tokio_util::bytes::{Bytes, BytesMut};
-use tokio_util::codec::{Decoder, Encoder, Framed, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, FramedRead, LengthDelimitedCodec};
 
 /// The largest frame either side accepts: 16 MiB.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
@@ -512,20 +512,6 @@ pub(crate) fn frame<M: Serialize>(message: &M) -> bincode::Result<Head> {
 /// The start of a frame, up to its payload ([`frame_head`]): on the stack, as it is short.
 pub(crate) type Head = SmallVec<[u8; 96]>;
 
-/// Frames a socket: [`Frames`] of at most `max_frame` bytes.
-pub(crate) fn framed<S>(stream: S, max_frame: usize) -> Framed<S, Frames>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
-{
-    // Small buffers to start with: they grow to what the connection's traffic needs and
-    // keep that size, so an idle connection costs the daemon little and a busy one no more
-    // reads than with large buffers. Replies are still written in batches of up to
-    // `WRITE_BATCH_BYTES` (the buffer grows to hold them).
-    let mut framed = Framed::with_capacity(stream, Frames::new(max_frame), START_BUFFER_BYTES);
-    framed.set_backpressure_boundary(WRITE_BATCH_BYTES);
-    framed
-}
-
 /// Length-delimited frames of at most `max_frame` bytes: a longer one is an error as soon as
 /// its length is read, and nothing of that size is allocated. After each small frame read
 /// (up to [`KEEP_ROOM_BYTES`]), the buffer keeps room for another like it: without it, a
@@ -566,16 +552,8 @@ impl Decoder for Frames {
     }
 }
 
-impl Encoder<Bytes> for Frames {
-    type Error = std::io::Error;
-
-    fn encode(&mut self, frame: Bytes, dst: &mut BytesMut) -> std::io::Result<()> {
-        self.0.encode(frame, dst)
-    }
-}
-
-/// The daemon's side of a connection: requests decoded from frames (each one's arguments a
-/// view of its frame), replies encoded straight into the write buffer.
+/// The daemon's reading of a connection: requests decoded from frames, each one's arguments
+/// a view of its frame.
 pub(crate) struct ServerFrames(Frames);
 
 impl Decoder for ServerFrames {
@@ -590,60 +568,28 @@ impl Decoder for ServerFrames {
     }
 }
 
-impl Encoder<Response<Reply>> for ServerFrames {
-    type Error = std::io::Error;
-
-    /// Writes the reply's head, then its result's bytes: one copy, into the write buffer.
-    fn encode(&mut self, reply: Response<Reply>, dst: &mut BytesMut) -> std::io::Result<()> {
-        let invalid = |e| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
-        match reply.message {
-            Ok(Ok(result)) => {
-                let head = Response::<Reply> {
-                    request_id: reply.request_id,
-                    message: Ok(Ok(Payload::default())),
-                };
-                let head = frame_head(&head, &result).map_err(invalid)?;
-                dst.reserve(head.len() + result.len());
-                dst.extend_from_slice(&head);
-                dst.extend_from_slice(&result);
-            }
-            message => {
-                let reply = Response::<Reply> {
-                    request_id: reply.request_id,
-                    message,
-                };
-                let at = dst.len();
-                dst.extend_from_slice(&[0; LENGTH_BYTES]);
-                let mut writer = dst.writer();
-                bincode::DefaultOptions::new()
-                    .serialize_into(&mut writer, &reply)
-                    .map_err(invalid)?;
-                let dst = writer.into_inner();
-                let len = u32::try_from(dst.len() - at - LENGTH_BYTES).unwrap_or(u32::MAX);
-                dst[at..at + LENGTH_BYTES].copy_from_slice(&len.to_be_bytes());
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The daemon's requests and replies over a socket.
-pub(crate) type ServerTransport<S> = Framed<S, ServerFrames>;
-
-/// Frames `stream` as [`framed`] does and decodes its requests.
-pub(crate) fn server_transport<S>(stream: S, max_frame: usize) -> ServerTransport<S>
+/// Reads `stream`'s requests, in frames of at most `max_frame` bytes. The daemon writes its
+/// replies to the same stream itself (`FramedRead::get_mut`), each ending with its result's
+/// bytes as they are ([`frame_head`]), so the connection has a read buffer only.
+pub(crate) fn server_frames<S>(stream: S, max_frame: usize) -> FramedRead<S, ServerFrames>
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
+    S: tokio::io::AsyncRead,
 {
-    framed(stream, max_frame).map_codec(ServerFrames)
+    // A small buffer to start with: it grows to what the connection's traffic needs, so an
+    // idle connection costs the daemon little and a busy one no more reads than with a
+    // large buffer.
+    FramedRead::with_capacity(
+        stream,
+        ServerFrames(Frames::new(max_frame)),
+        START_BUFFER_BYTES,
+    )
 }
 
-/// The read and write buffers a connection starts with. (`Framed::from_parts` would grow
-/// them to 8 KiB each at once: `with_capacity` keeps them to this.)
+/// The read buffer a connection starts with (`FramedRead::new` would take 8 KiB at once).
 const START_BUFFER_BYTES: usize = 2 * 1024;
 
-/// How many bytes of replies (or requests) are gathered before they must be written.
-const WRITE_BATCH_BYTES: usize = 8 * 1024;
+/// How many bytes of replies are gathered before they must be written.
+pub(crate) const WRITE_BATCH_BYTES: usize = 8 * 1024;
 
 #[cfg(test)]
 mod tests {

@@ -447,10 +447,9 @@ impl Shared {
         }
         let [head_rest, payload_rest] = rest;
         writer.queue.push_copy(head_rest);
-        if !payload_rest.is_empty() {
-            let taken = payload.len() - payload_rest.len();
-            writer.queue.push(payload.to_bytes().slice(taken..));
-        }
+        writer
+            .queue
+            .push_payload(payload, payload.len() - payload_rest.len());
         if !writer.draining {
             writer.draining = true;
             tokio::spawn(drain(self.clone()));

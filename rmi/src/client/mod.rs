@@ -1,5 +1,5 @@
-//! The client layer: one connection's calls (`channel`) and the bytes its socket has yet to
-//! take (`outgoing`), the task that keeps their deadlines (`keeper`), the client's settings (`config`), and the proxy core with binding and routing
+//! The client layer: one connection's calls (`channel`), the task that keeps their deadlines
+//! (`keeper`), the client's settings (`config`), and the proxy core with binding and routing
 //! (`proxy`).
 //!
 //! Imports only from the base layer, but for the one deliberate recursion: binding and name
@@ -9,7 +9,6 @@
 pub(crate) mod channel;
 pub(crate) mod config;
 pub(crate) mod keeper;
-pub(crate) mod outgoing;
 pub(crate) mod proxy;
 
 pub use config::{ClientConfig, DEFAULT_CONNECT_TIMEOUT};

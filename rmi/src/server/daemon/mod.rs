@@ -10,6 +10,7 @@ pub(crate) mod builtin;
 mod connection;
 mod objects;
 mod reading;
+mod transport;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -730,7 +731,7 @@ where
     };
     let room = session.shared.clone();
     let stream = reading::StopReading::new(stream, &shared.stop, limits, room, peer);
-    let transport = wire::server_transport(stream, settings.max_frame_bytes);
+    let transport = transport::Transport::new(stream, settings.max_frame_bytes);
     // A call that finishes without waiting is answered right here; one that waits runs in a
     // task of its own, tracked in `shared.calls` (see `ConnectionState::answer`).
     // Once the daemon gives up on connections that do not take their last replies, the

@@ -1,5 +1,7 @@
 //! The bytes a connection's socket did not take yet, in order: small pieces gathered in one
 //! buffer, large payloads kept as the shared bytes they already are (not copied again).
+//! Both ends of a connection write through it: the client its requests, the daemon its
+//! replies.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -8,6 +10,8 @@ use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
 use tokio_util::bytes::{Buf, Bytes, BytesMut};
+
+use crate::wire::Payload;
 
 /// Pieces at least this long are queued as they are, not copied into the buffer.
 const SHARED_BYTES: usize = 16 * 1024;
@@ -24,35 +28,43 @@ pub(crate) struct Outgoing {
     pieces: VecDeque<Bytes>,
     /// Small frames gathered since the last large piece.
     tail: BytesMut,
+    /// How many bytes wait, in all.
+    len: usize,
 }
 
 impl Outgoing {
     pub(crate) fn is_empty(&self) -> bool {
-        self.pieces.is_empty() && self.tail.is_empty()
+        self.len == 0
+    }
+
+    /// How many bytes wait to be written.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// Queues a copy of `bytes`.
     pub(crate) fn push_copy(&mut self, bytes: &[u8]) {
-        if !bytes.is_empty() {
-            self.tail.extend_from_slice(bytes);
-        }
+        self.tail.extend_from_slice(bytes);
+        self.len += bytes.len();
     }
 
-    /// Queues `bytes` (the unwritten end of a payload): as it is if large, else copied.
-    pub(crate) fn push(&mut self, bytes: Bytes) {
-        if bytes.len() < SHARED_BYTES {
-            return self.push_copy(&bytes);
+    /// Queues `payload` from byte `from` on: a large one as it is (a view, not a copy), a
+    /// small one copied.
+    pub(crate) fn push_payload(&mut self, payload: &Payload, from: usize) {
+        if payload.len() - from < SHARED_BYTES {
+            return self.push_copy(&payload[from..]);
         }
         if !self.tail.is_empty() {
             self.pieces.push_back(self.tail.split().freeze());
         }
-        self.pieces.push_back(bytes);
+        self.len += payload.len() - from;
+        self.pieces.push_back(payload.to_bytes().slice(from..));
     }
 
     /// Writes everything out to `io` and flushes it.
-    pub(crate) fn poll_write_to(
+    pub(crate) fn poll_write_to<W: AsyncWrite + ?Sized>(
         &mut self,
-        mut io: Pin<&mut (dyn AsyncWrite + Send)>,
+        mut io: Pin<&mut W>,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
         while !self.is_empty() {
@@ -78,6 +90,7 @@ impl Outgoing {
 
     /// Drops the first `n` bytes, which the socket took.
     fn advance(&mut self, mut n: usize) {
+        self.len -= n;
         while n > 0 {
             let Some(piece) = self.pieces.front_mut() else {
                 self.tail.advance(n);
@@ -100,15 +113,16 @@ mod tests {
     #[tokio::test]
     async fn pieces_go_out_in_order_and_whole() {
         let mut outgoing = Outgoing::default();
-        let big = Bytes::from(vec![2u8; SHARED_BYTES * 3]);
+        let big = Payload::from(vec![2u8; SHARED_BYTES * 3]);
         outgoing.push_copy(b"one");
-        outgoing.push(big.clone());
-        outgoing.push(Bytes::from_static(b"two"));
-        outgoing.push(big.clone());
+        outgoing.push_payload(&big, 0);
+        outgoing.push_payload(&Payload::from(b"two".to_vec()), 0);
+        outgoing.push_payload(&big, 5);
         let mut expected = b"one".to_vec();
         expected.extend_from_slice(&big);
         expected.extend_from_slice(b"two");
-        expected.extend_from_slice(&big);
+        expected.extend_from_slice(&big[5..]);
+        assert_eq!(outgoing.len(), expected.len());
         // A socket that takes little at a time.
         let (near, far) = tokio::io::duplex(1000);
         let reading = tokio::spawn(async move {

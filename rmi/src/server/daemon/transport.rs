@@ -1,0 +1,94 @@
+//! The daemon's end of one connection's socket: requests read in frames (`wire::ServerFrames`),
+//! replies written as they come, each result's bytes from where they are.
+//!
+//! A reply's head (request id, outcome, the result's length) is encoded on the stack and
+//! copied into the write queue; a result of 16 KiB or more is queued as the shared bytes it
+//! was encoded into, and written from there with the heads around it in one vectored write:
+//! no copy of the result between its encoding and the socket.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::{Sink, Stream};
+use tarpc::{ClientMessage, Response};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::codec::FramedRead;
+
+use crate::outgoing::Outgoing;
+use crate::wire::{self, Invoke, Payload, Reply, ServerFrames};
+
+/// Requests in, replies out, over one socket.
+pub(crate) struct Transport<S> {
+    reading: FramedRead<S, ServerFrames>,
+    writing: Outgoing,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
+    pub(crate) fn new(stream: S, max_frame: usize) -> Self {
+        Transport {
+            reading: wire::server_frames(stream, max_frame),
+            writing: Outgoing::default(),
+        }
+    }
+
+    fn poll_write_all(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Transport { reading, writing } = self;
+        writing.poll_write_to(Pin::new(reading.get_mut()), cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for Transport<S> {
+    type Item = io::Result<ClientMessage<Invoke>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.get_mut().reading).poll_next(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Response<Reply>> for Transport<S> {
+    type Error = io::Error;
+
+    /// Ready while the replies waiting are fewer than a batch; else writes them first.
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.writing.len() < wire::WRITE_BATCH_BYTES {
+            return Poll::Ready(Ok(()));
+        }
+        this.poll_write_all(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, reply: Response<Reply>) -> io::Result<()> {
+        let writing = &mut self.get_mut().writing;
+        let invalid = |e| io::Error::new(io::ErrorKind::InvalidData, e);
+        match reply.message {
+            Ok(Ok(result)) => {
+                // The head is the reply with an empty result; the result follows it.
+                let head = Response::<Reply> {
+                    request_id: reply.request_id,
+                    message: Ok(Ok(Payload::default())),
+                };
+                writing.push_copy(&wire::frame_head(&head, &result).map_err(invalid)?);
+                writing.push_payload(&result, 0);
+            }
+            message => {
+                let reply = Response::<Reply> {
+                    request_id: reply.request_id,
+                    message,
+                };
+                writing.push_copy(&wire::frame(&reply).map_err(invalid)?);
+            }
+        }
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_write_all(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        std::task::ready!(this.poll_write_all(cx))?;
+        Pin::new(this.reading.get_mut()).poll_shutdown(cx)
+    }
+}
