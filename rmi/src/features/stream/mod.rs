@@ -153,11 +153,11 @@ impl<T> Stream<T> {
         )))
     }
 
-    /// The same stream, each item passed through `f`: only a local stream has items here to
-    /// pass; a hosted or received one is an id, and its items are decoded as `U`.
+    /// The same stream, each item passed through `f`. A received stream is read as `T`
+    /// (its items decode as `T`), then passed; a hosted one is an id and has no items here.
     fn map_items<U: Send + 'static>(self, f: fn(T) -> U) -> Stream<U>
     where
-        T: Send + 'static,
+        T: DeserializeOwned + Send + 'static,
     {
         let state = self
             .state
@@ -165,8 +165,11 @@ impl<T> Stream<T> {
             .unwrap_or_else(PoisonError::into_inner);
         Stream::from_state(match state {
             State::Local(items) => State::Local(items.map(move |item| item.map(f)).boxed()),
+            State::Received(puller) => {
+                let received = Stream::<T>::from_state(State::Received(puller));
+                State::Local(received.map(move |item| item.map(f)).boxed())
+            }
             State::Hosted(id) => State::Hosted(id),
-            State::Received(puller) => State::Received(puller),
             State::Unsent(reason) => State::Unsent(reason),
         })
     }
@@ -254,7 +257,10 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Serialize for Stream<T> {
 }
 
 /// A stream of bytes travels with each item as one byte string.
-impl<T: Send + 'static> WireForm<Stream<T>> for BytesInStream {
+impl<T: DeserializeOwned + Send + 'static> WireForm<Stream<T>> for BytesInStream
+where
+    Blob<T>: DeserializeOwned,
+{
     type Form = Stream<Blob<T>>;
     fn to_wire(stream: Stream<T>) -> Stream<Blob<T>> {
         stream.map_items(Blob)

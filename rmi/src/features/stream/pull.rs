@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use serde::de::DeserializeOwned;
 
 use crate::proxy::{call_error, Bound};
-use crate::wire::{Batch, Format, Payload, CLOSE, MAX_TIMEOUT, PULL, STREAMS_HANDLE};
+use crate::wire::{self, Batch, Format, Payload, CLOSE, MAX_TIMEOUT, PULL, STREAMS_HANDLE};
 use crate::Error;
 
 /// How many items one pull asks for.
@@ -117,7 +117,10 @@ impl Puller {
         let (method, id) = (self.method, self.id);
         Box::pin(async move {
             let reply = send(&bound, method, PULL, &(id, PULL_ITEMS)).await?;
-            Format::Bincode.decode::<Batch>(&reply).map_err(|e| {
+            // The items are views of the reply, not copies.
+            let reply = reply.to_bytes();
+            let batch = wire::decoding_frame(&reply, || Format::Bincode.decode::<Batch>(&reply));
+            batch.map_err(|e| {
                 call_error::codec(&bound, method, "decode the items of", e.to_string())
             })
         })
