@@ -85,7 +85,10 @@ pub use uri::{
     check_name, check_object_id, check_tag, Endpoint, IntoUri, MetaUri, NameUri, ObjectUri, Uri,
     META_SCHEME, NAME_SCHEME, OBJECT_SCHEME, TLS_OBJECT_SCHEME,
 };
-pub use wire::{DEFAULT_TIMEOUT, MAX_FRAME_BYTES, MAX_PAYLOAD_BYTES, MAX_TIMEOUT};
+pub use wire::{
+    DEFAULT_TIMEOUT, FRAME_LIMIT_ENV, LARGEST_FRAME_BYTES, MAX_FRAME_BYTES, MAX_PAYLOAD_BYTES,
+    MAX_TIMEOUT,
+};
 
 /// Makes a trait callable over the network.
 ///

@@ -484,6 +484,29 @@ pub enum Error {
         #[serde(default)]
         hop: Hop,
     },
+    /// A call's arguments, its result or a stream's item take more bytes than one message
+    /// may carry between these two sides. Arguments that are too large are refused before
+    /// anything is sent, and before they are encoded in full.
+    #[error(
+        "{what} '{method}' on {uri} take more than {limit} bytes, the most one message carries here{}; raise the limit on both sides ({}, or DaemonBuilder::max_frame_bytes and ClientConfig::max_frame_bytes), or send the data as an rmi::Stream, which carries any size{hop}",
+        if *.sent { "" } else { " (nothing was sent)" },
+        crate::wire::FRAME_LIMIT_ENV
+    )]
+    TooLarge {
+        /// The object's URI.
+        uri: String,
+        /// The method called.
+        method: String,
+        /// What was too large: `the arguments of`, `the result of`, `an item of the stream of`.
+        what: Cow<'static, str>,
+        /// The most bytes it may take.
+        limit: u64,
+        /// Whether the call was sent (a result or an item too large) or not (arguments).
+        sent: bool,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
+    },
     /// A value could not be encoded on this side, so nothing was sent: its `Serialize` failed.
     #[error(
         "cannot encode {what} {uri} '{method}' ({type_name}): {reason}; nothing was sent{hop}"
@@ -567,6 +590,7 @@ impl Error {
             | BadArgument { hop, .. }
             | BadCall { hop, .. }
             | Codec { hop, .. }
+            | TooLarge { hop, .. }
             | Unencodable { hop, .. }
             | AlreadyServing { hop } => hop,
         }

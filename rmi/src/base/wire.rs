@@ -18,8 +18,33 @@ use tokio_util::bytes::BufMut;
 use tokio_util::bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, FramedRead, LengthDelimitedCodec};
 
-/// The largest frame either side accepts: 16 MiB.
+/// The largest frame either side accepts unless told otherwise: 16 MiB. Raise (or lower) it
+/// with `RMI_MAX_FRAME_BYTES` ([`FRAME_LIMIT_ENV`]) for both sides, or in code with
+/// `DaemonBuilder::max_frame_bytes` and `ClientConfig::max_frame_bytes`.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// The largest frame limit there can be: a frame's length is 4 bytes on the wire.
+pub const LARGEST_FRAME_BYTES: usize = u32::MAX as usize;
+
+/// The environment variable with the frame limit, in bytes, of the daemons and clients of a
+/// process that set none in code.
+pub const FRAME_LIMIT_ENV: &str = "RMI_MAX_FRAME_BYTES";
+
+/// The frame limit `RMI_MAX_FRAME_BYTES` gives, if set: at least the smallest a daemon takes,
+/// at most [`LARGEST_FRAME_BYTES`].
+pub(crate) fn frame_limit_from_env() -> Result<Option<usize>, String> {
+    let Ok(text) = std::env::var(FRAME_LIMIT_ENV) else {
+        return Ok(None);
+    };
+    match text.trim().parse::<usize>() {
+        Ok(bytes) if (SMALLEST_FRAME_BYTES..=LARGEST_FRAME_BYTES).contains(&bytes) => {
+            Ok(Some(bytes))
+        }
+        _ => Err(format!(
+            "{FRAME_LIMIT_ENV}={text}: give a number of bytes from {SMALLEST_FRAME_BYTES} to {LARGEST_FRAME_BYTES}"
+        )),
+    }
+}
 
 /// Room left in a frame for what surrounds a payload (request ids, deadline, handle, …).
 pub(crate) const ENVELOPE_BYTES: usize = 64 * 1024;
@@ -55,19 +80,6 @@ pub(crate) fn payload_limit(max_frame: usize) -> usize {
 
 /// The longest timeout a proxy accepts; longer ones are cut to it (timers cannot go further).
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
-
-/// Refuses a payload too large for one frame, saying so, rather than letting the transport
-/// fail and close the connection for every call on it.
-pub(crate) fn check_size(payload: &Payload, limit: usize) -> Result<(), String> {
-    if payload.len() > limit {
-        Err(format!(
-            "it is {} bytes, more than the limit of {limit} bytes per value",
-            payload.len()
-        ))
-    } else {
-        Ok(())
-    }
-}
 
 /// How long a proxy waits for a call's reply unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -273,6 +285,12 @@ pub enum Fault {
     Stopping,
     /// The daemon stopped while the call ran: its grace period ended first.
     Cancelled,
+    /// The result (or a stream's item) encodes to more bytes than a frame of the connection
+    /// carries: this many at most.
+    TooLarge {
+        /// The most bytes a result may take.
+        limit: u64,
+    },
 }
 
 /// The encoding of arguments and results inside a call. The daemon answers in the format it
@@ -297,9 +315,58 @@ pub enum Format {
 #[error("{0}")]
 pub struct CodecError(String);
 
+impl From<EncodeError> for Fault {
+    /// A result (or a stream's item) that did not encode, as the caller learns it.
+    fn from(error: EncodeError) -> Fault {
+        match error {
+            EncodeError::Codec(e) => Fault::BadResult(e.to_string()),
+            EncodeError::TooLarge(limit) => Fault::TooLarge {
+                limit: limit as u64,
+            },
+        }
+    }
+}
+
+/// Why a value was not encoded within a limit.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EncodeError {
+    /// Its `Serialize` failed.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// It takes more than this many bytes (encoding stopped there).
+    #[error("it takes more than {0} bytes")]
+    TooLarge(usize),
+}
+
 impl Format {
     /// Encodes `value`.
     pub fn encode<T: Serialize + ?Sized>(self, value: &T) -> Result<Payload, CodecError> {
+        self.encode_within(value, usize::MAX).map_err(|e| match e {
+            EncodeError::Codec(e) => e,
+            EncodeError::TooLarge(_) => unreachable!("nothing is larger than the address space"),
+        })
+    }
+
+    /// Encodes `value` if it takes at most `limit` bytes. A MessagePack value is measured
+    /// before it is written, and measuring stops at the limit: a value far too large is
+    /// refused without being encoded.
+    pub(crate) fn encode_within<T: Serialize + ?Sized>(
+        self,
+        value: &T,
+        limit: usize,
+    ) -> Result<Payload, EncodeError> {
+        let encoded = self.encode_bounded(value, limit)?;
+        if encoded.len() > limit {
+            return Err(EncodeError::TooLarge(limit));
+        }
+        Ok(encoded)
+    }
+
+    fn encode_bounded<T: Serialize + ?Sized>(
+        self,
+        value: &T,
+        limit: usize,
+    ) -> Result<Payload, EncodeError> {
         let codec_error = |e: &dyn std::fmt::Display| CodecError(e.to_string());
         match self {
             Format::Bincode => {
@@ -336,11 +403,16 @@ impl Format {
                     let inline = SmallVec::from_buf_and_len(inline, len);
                     return Ok(Payload(Repr::Inline(inline)));
                 }
-                let mut counted = Counted(0);
-                rmp_serde::encode::write_named(&mut counted, value).map_err(|e| codec_error(&e))?;
-                encode_sized(counted.0, |buffer| {
+                let mut counted = Counted { bytes: 0, limit };
+                let measured = rmp_serde::encode::write_named(&mut counted, value);
+                if counted.bytes > limit {
+                    return Err(EncodeError::TooLarge(limit));
+                }
+                measured.map_err(|e| codec_error(&e))?;
+                let encoded = encode_sized(counted.bytes, |buffer| {
                     rmp_serde::encode::write_named(buffer, value).map_err(|e| codec_error(&e))
-                })
+                })?;
+                Ok(encoded)
             }
         }
     }
@@ -391,12 +463,18 @@ fn encode_sized(
     })
 }
 
-/// A writer that only counts what it is given.
-struct Counted(usize);
+/// A writer that only counts what it is given, and fails once past `limit`.
+struct Counted {
+    bytes: usize,
+    limit: usize,
+}
 
 impl std::io::Write for Counted {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0 += bytes.len();
+        self.bytes = self.bytes.saturating_add(bytes.len());
+        if self.bytes > self.limit {
+            return Err(std::io::Error::other("over the limit"));
+        }
         Ok(bytes.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -516,7 +594,10 @@ pub(crate) type Head = SmallVec<[u8; 96]>;
 /// its length is read, and nothing of that size is allocated. After each small frame read
 /// (up to [`KEEP_ROOM_BYTES`]), the buffer keeps room for another like it: without it, a
 /// frame that straddles the buffer's end takes two reads, one more system call.
-pub(crate) struct Frames(LengthDelimitedCodec);
+pub(crate) struct Frames {
+    codec: LengthDelimitedCodec,
+    max_frame: usize,
+}
 
 /// The most free room kept in a read buffer after a frame, for the next one.
 const KEEP_ROOM_BYTES: usize = 8 * 1024;
@@ -525,11 +606,28 @@ const LENGTH_BYTES: usize = 4;
 
 impl Frames {
     pub(crate) fn new(max_frame: usize) -> Frames {
-        Frames(
-            LengthDelimitedCodec::builder()
+        Frames {
+            codec: LengthDelimitedCodec::builder()
                 .max_frame_length(max_frame)
                 .new_codec(),
-        )
+            max_frame,
+        }
+    }
+
+    /// The error for a frame announced longer than the limit (its length at the head of
+    /// `src`), saying what to do.
+    fn too_long(&self, src: &BytesMut) -> Option<std::io::Error> {
+        let length: [u8; LENGTH_BYTES] = src.get(..LENGTH_BYTES)?.try_into().ok()?;
+        let length = u32::from_be_bytes(length) as usize;
+        (length > self.max_frame).then(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "a frame of {length} bytes came, over the limit of {} bytes on this side; raise it on both sides ({FRAME_LIMIT_ENV}, or DaemonBuilder::max_frame_bytes and ClientConfig::max_frame_bytes), or send large data as an rmi::Stream",
+                    self.max_frame
+                ),
+            )
+        })
     }
 }
 
@@ -538,7 +636,11 @@ impl Decoder for Frames {
     type Error = std::io::Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> std::io::Result<Option<BytesMut>> {
-        let frame = self.0.decode(src)?;
+        // The codec refuses a long frame before it takes its length off the buffer.
+        let frame = self
+            .codec
+            .decode(src)
+            .map_err(|e| self.too_long(src).unwrap_or(e))?;
         // Only after a small frame: room reserved now, while a large frame still holds the
         // buffer, is a new allocation every time, where the next large frame's own reserve
         // (once this frame is dropped) takes the buffer back.

@@ -9,7 +9,7 @@ use crate::proxy::{Binder, Proxy, ProxyCore};
 use crate::security::tls::ClientTls;
 use crate::security::Key;
 use crate::uri::IntoUri;
-use crate::wire::DEFAULT_TIMEOUT;
+use crate::wire::{DEFAULT_TIMEOUT, LARGEST_FRAME_BYTES, MAX_FRAME_BYTES, SMALLEST_FRAME_BYTES};
 use crate::Error;
 
 /// How a client connects: the key it proves to daemons, if any.
@@ -40,6 +40,8 @@ pub struct ClientConfig {
     pub(crate) timeout: Duration,
     /// The most that opening one connection (TCP, TLS, handshake) may take.
     pub(crate) connect_timeout: Duration,
+    /// The longest reply frame read; arguments are held to the daemon's own limit.
+    pub(crate) max_frame_bytes: usize,
 }
 
 /// How long opening a connection may take unless `RMI_CONNECT_TIMEOUT` or
@@ -53,6 +55,7 @@ impl Default for ClientConfig {
             tls: None,
             timeout: DEFAULT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_frame_bytes: MAX_FRAME_BYTES,
         }
     }
 }
@@ -63,9 +66,26 @@ impl ClientConfig {
         ClientConfig::default()
     }
 
+    /// The longest reply (a result and its envelope) this client reads: 16 MiB unless
+    /// `RMI_MAX_FRAME_BYTES` says otherwise, at least 128 KiB, at most 4 GiB. A longer reply
+    /// ends its connection with an error that says so. The arguments a proxy sends are held
+    /// to the limit of the daemon it calls (`DaemonBuilder::max_frame_bytes`), which tells
+    /// it when it connects. Raise both to send larger values, or send them as a
+    /// [`Stream`](crate::Stream), which carries any size.
+    ///
+    /// ```
+    /// let config = rmi::ClientConfig::new().max_frame_bytes(64 * 1024 * 1024);
+    /// # drop(config);
+    /// ```
+    pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
+        self.max_frame_bytes = bytes.clamp(SMALLEST_FRAME_BYTES, LARGEST_FRAME_BYTES);
+        self
+    }
+
     /// A config with the key in the file `RMI_KEY_FILE` names, if set, TLS as `RMI_TLS_CA`
-    /// (with `RMI_TLS_CERT` and `RMI_TLS_KEY`) say, if set, and the connect timeout
-    /// `RMI_CONNECT_TIMEOUT` gives in seconds, if set.
+    /// (with `RMI_TLS_CERT` and `RMI_TLS_KEY`) say, if set, the connect timeout
+    /// `RMI_CONNECT_TIMEOUT` gives in seconds, and the frame limit `RMI_MAX_FRAME_BYTES`
+    /// gives in bytes, if set.
     pub fn from_env() -> Result<Self, Error> {
         let connect_timeout = crate::net::seconds_from_env(crate::net::CONNECT_TIMEOUT_ENV)
             .map_err(|reason| Error::InvalidUri {
@@ -73,10 +93,17 @@ impl ClientConfig {
                 reason,
                 hop: Default::default(),
             })?;
+        let max_frame_bytes =
+            crate::wire::frame_limit_from_env().map_err(|reason| Error::InvalidUri {
+                uri: crate::wire::FRAME_LIMIT_ENV.into(),
+                reason,
+                hop: Default::default(),
+            })?;
         Ok(ClientConfig {
             key: Key::from_env()?,
             tls: ClientTls::from_env()?,
             connect_timeout: connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            max_frame_bytes: max_frame_bytes.unwrap_or(MAX_FRAME_BYTES),
             ..ClientConfig::default()
         })
     }

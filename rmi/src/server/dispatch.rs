@@ -27,7 +27,7 @@ use crate::proxy::Proxy;
 use crate::serving::{self, Serving};
 use crate::stop::{Stop, UntilClosed};
 use crate::stream_host::{self, OpenStreams};
-use crate::wire::{check_size, Batch, Fault, Format, Invoke, Payload, Reply};
+use crate::wire::{Batch, Fault, Format, Invoke, Payload, Reply};
 
 /// A call as the object sees it: the method index and the encoded arguments.
 #[derive(Debug)]
@@ -85,11 +85,7 @@ where
                 .map_err(|e| Fault::BadArguments(e.to_string()))?,
         };
         let result = method(args).await;
-        let encoded = format
-            .encode(&result)
-            .map_err(|e| Fault::BadResult(e.to_string()))?;
-        check_size(&encoded, max_result).map_err(Fault::BadResult)?;
-        Ok(encoded)
+        Ok(format.encode_within(&result, max_result)?)
     };
     match AssertUnwindSafe(run).catch_unwind().await {
         Ok(reply) => reply,

@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::error::panic_message;
 
 pub(crate) use crate::wire::STREAMS_HANDLE;
-use crate::wire::{check_size, Batch, Fault, Format, Invoke, Payload, Reply, CLOSE, PULL};
+use crate::wire::{Batch, Fault, Format, Invoke, Payload, Reply, CLOSE, PULL};
 use crate::Error;
 
 /// The most bytes of items one batch gathers (one item larger than this goes alone).
@@ -133,11 +133,7 @@ impl<T: Serialize> Source for Encoded<T> {
         self.items.poll_next_unpin(cx).map(|item| {
             item.map(|item| {
                 let item = item.map_err(|e| Fault::StreamBroken(e.to_string()))?;
-                let encoded = format
-                    .encode(&item)
-                    .map_err(|e| Fault::BadResult(e.to_string()))?;
-                check_size(&encoded, max_item).map_err(Fault::BadResult)?;
-                Ok(encoded)
+                Ok(format.encode_within(&item, max_item)?)
             })
         })
     }

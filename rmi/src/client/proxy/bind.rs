@@ -100,13 +100,13 @@ impl Connection {
                     let mut stream = tls.connect(stream, endpoint).await?;
                     let hello = Connection::hello(&mut stream, config, endpoint).await?;
                     let (read, write) = tokio::io::split(stream);
-                    Channel::new(read, write, wire::MAX_FRAME_BYTES, hello)
+                    Channel::new(read, write, config.max_frame_bytes, hello)
                 }
                 None => {
                     let mut stream = stream;
                     let hello = Connection::hello(&mut stream, config, endpoint).await?;
                     let (read, write) = stream.into_split();
-                    Channel::new(read, write, wire::MAX_FRAME_BYTES, hello)
+                    Channel::new(read, write, config.max_frame_bytes, hello)
                 }
             };
             Ok(Connection { channel, local })

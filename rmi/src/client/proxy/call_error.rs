@@ -58,10 +58,31 @@ pub(crate) fn unencodable<A: ?Sized>(bound: &Bound, method: usize, reason: Strin
     }
 }
 
+/// The error for a value too large to travel: `what` (`the arguments of`, …) `method`.
+pub(crate) fn too_large(
+    bound: &Bound,
+    method: usize,
+    what: &'static str,
+    limit: usize,
+    sent: bool,
+) -> Error {
+    Error::TooLarge {
+        uri: bound.uri_text.clone(),
+        method: method_name(bound, method),
+        what: what.into(),
+        limit: limit as u64,
+        sent,
+        hop: Default::default(),
+    }
+}
+
 /// The error for the server's `fault`.
 pub(crate) fn fault(bound: &Bound, method: usize, fault: wire::Fault) -> Error {
     let uri = bound.uri_text.clone();
     match fault {
+        wire::Fault::TooLarge { limit } => {
+            too_large(bound, method, "the result of", limit as usize, true)
+        }
         wire::Fault::UnknownObject => Error::UnknownObject {
             uri,
             id: bound.uri.id().to_owned(),

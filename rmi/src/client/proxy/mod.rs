@@ -26,19 +26,28 @@ use crate::client::ClientConfig;
 use crate::daemon::builtin::DaemonObjectProxy;
 use crate::describe::TraitDescriptor;
 use crate::uri::{IntoUri, ObjectUri, Uri};
-use crate::wire::{self, check_size, Format, Payload, MAX_TIMEOUT};
+use crate::wire::{self, EncodeError, Format, Payload, MAX_TIMEOUT};
 use crate::Error;
 
 /// How typed proxies encode arguments and expect results: self-describing, so every serde
 /// type travels (see [`Format::MessagePack`]).
 const FORMAT: Format = Format::MessagePack;
 
-/// `args` encoded for `method` on `bound`; a value whose `Serialize` fails is an error here,
-/// naming its type, before anything is sent.
-fn encode_args<A: Serialize>(bound: &Bound, method: usize, args: &A) -> Result<Payload, Error> {
-    FORMAT
-        .encode(args)
-        .map_err(|e| call_error::unencodable::<A>(bound, method, e.to_string()))
+/// `args` encoded for `method` on `bound`, in at most `limit` bytes; a value whose
+/// `Serialize` fails, or that takes more, is an error here (naming its type, or the limit),
+/// before anything is sent.
+fn encode_args<A: Serialize>(
+    bound: &Bound,
+    method: usize,
+    args: &A,
+    limit: usize,
+) -> Result<Payload, Error> {
+    FORMAT.encode_within(args, limit).map_err(|e| match e {
+        EncodeError::Codec(e) => call_error::unencodable::<A>(bound, method, e.to_string()),
+        EncodeError::TooLarge(limit) => {
+            call_error::too_large(bound, method, "the arguments of", limit, false)
+        }
+    })
 }
 
 /// How much later than its own deadline finding an object or connecting is cut short, if a
@@ -374,11 +383,18 @@ impl ProxyCore {
         R: DeserializeOwned,
     {
         let (bound, timeout) = self.bound().await?;
-        let args = encode_args(&bound, method, args)?;
+        let args = encode_args(&bound, method, args, self.args_limit(&bound))?;
         let (bound, result) = self.send(bound, timeout, method, FORMAT, args).await?;
         // A stream in the result pulls its items over this binding.
         receiving::receiving(&bound, method, FORMAT, || FORMAT.decode(&result))
             .map_err(|e| call_error::codec(&bound, method, "decode the result of", e.to_string()))
+    }
+
+    /// The most bytes of arguments `bound`'s daemon takes, or before its hello is read, the
+    /// most this client's own frames carry (`send` checks again once it knows).
+    fn args_limit(&self, bound: &Bound) -> usize {
+        let max_frame = bound.connection.channel.max_frame();
+        wire::payload_limit(max_frame.unwrap_or(self.config().max_frame_bytes))
     }
 
     /// Sends a `#[oneway]` call: returns once it is handed to the connection, without waiting
@@ -386,7 +402,7 @@ impl ProxyCore {
     #[doc(hidden)]
     pub async fn call_oneway<A: Serialize>(&self, method: usize, args: &A) -> Result<(), Error> {
         let (bound, timeout) = self.bound().await?;
-        let args = encode_args(&bound, method, args)?;
+        let args = encode_args(&bound, method, args, self.args_limit(&bound))?;
         let core = self.clone();
         tokio::spawn(async move {
             let sent = core.send(bound, timeout, method, FORMAT, args);
@@ -421,8 +437,16 @@ impl ProxyCore {
                 max_payload = wire::payload_limit(max_frame);
             }
         }
-        check_size(&args, max_payload)
-            .map_err(|e| call_error::codec(&bound, method, "encode the arguments of", e))?;
+        if args.len() > max_payload {
+            let what = "the arguments of";
+            return Err(call_error::too_large(
+                &bound,
+                method,
+                what,
+                max_payload,
+                false,
+            ));
+        }
         // A remembered handle the daemon may not know: the arguments are kept to send again.
         let remembered = bound.remembered.load(Ordering::Acquire);
         let resend = remembered.then(|| args.clone());

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use serde::de::DeserializeOwned;
 
 use crate::proxy::{call_error, Bound};
-use crate::wire::{self, Batch, Format, Payload, CLOSE, MAX_TIMEOUT, PULL, STREAMS_HANDLE};
+use crate::wire::{self, Batch, Fault, Format, Payload, CLOSE, MAX_TIMEOUT, PULL, STREAMS_HANDLE};
 use crate::Error;
 
 /// How many items one pull asks for.
@@ -147,6 +147,16 @@ async fn send<A: serde::Serialize>(
     );
     match sent.await {
         Ok(Ok(reply)) => Ok(reply),
+        Ok(Err(Fault::TooLarge { limit })) => {
+            let what = "an item of the stream of";
+            Err(call_error::too_large(
+                bound,
+                method,
+                what,
+                limit as usize,
+                true,
+            ))
+        }
         Ok(Err(fault)) => Err(call_error::fault(bound, method, fault)),
         Err((e, waited)) => Err(call_error::transport(bound, method, e, waited)),
     }

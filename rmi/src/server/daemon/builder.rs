@@ -10,7 +10,7 @@ use super::Daemon;
 use crate::oneway::OnewayWatch;
 use crate::security::tls::ServerTls;
 use crate::security::Key;
-use crate::wire::MAX_FRAME_BYTES;
+use crate::wire::{LARGEST_FRAME_BYTES, MAX_FRAME_BYTES};
 use crate::Error;
 
 /// How long a client may take over the handshake unless told otherwise.
@@ -101,7 +101,8 @@ pub struct DaemonBuilder {
     /// `None`: TLS as `RMI_TLS_CERT` and `RMI_TLS_KEY` say, if set.
     tls: Option<Option<ServerTls>>,
     handshake_timeout: Duration,
-    max_frame_bytes: usize,
+    /// `None`: `RMI_MAX_FRAME_BYTES`, else 16 MiB.
+    max_frame_bytes: Option<usize>,
     max_connections: usize,
     max_connections_per_address: usize,
     first_request_timeout: Duration,
@@ -120,7 +121,7 @@ impl DaemonBuilder {
             key: None,
             tls: None,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            max_frame_bytes: MAX_FRAME_BYTES,
+            max_frame_bytes: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             first_request_timeout: DEFAULT_FIRST_REQUEST_TIMEOUT,
@@ -182,10 +183,14 @@ impl DaemonBuilder {
         self
     }
 
-    /// The largest frame (one call with its arguments) read from a client; default 16 MiB,
-    /// at least 128 KiB.
+    /// The largest frame (one call with its arguments) read from a client, and the largest
+    /// result (with its envelope) sent back: 16 MiB unless `RMI_MAX_FRAME_BYTES` says
+    /// otherwise, at least 128 KiB, at most 4 GiB. Raise it to take larger values (and the
+    /// clients' [`ClientConfig::max_frame_bytes`](crate::ClientConfig::max_frame_bytes) for
+    /// larger results), or send them as a [`Stream`](crate::Stream), which carries any size.
+    /// Each connection holds at most one frame of this size at a time.
     pub fn max_frame_bytes(mut self, bytes: usize) -> Self {
-        self.max_frame_bytes = bytes.clamp(SMALLEST_FRAME, MAX_FRAME_BYTES);
+        self.max_frame_bytes = Some(bytes.clamp(SMALLEST_FRAME, LARGEST_FRAME_BYTES));
         self
     }
 
@@ -333,11 +338,21 @@ impl DaemonBuilder {
             Some(tls) => tls,
             None => ServerTls::from_env()?,
         };
+        let max_frame_bytes = match self.max_frame_bytes {
+            Some(bytes) => bytes,
+            None => crate::wire::frame_limit_from_env()
+                .map_err(|reason| Error::InvalidUri {
+                    uri: crate::wire::FRAME_LIMIT_ENV.into(),
+                    reason,
+                    hop: Default::default(),
+                })?
+                .unwrap_or(MAX_FRAME_BYTES),
+        };
         let settings = Settings {
             key,
             tls,
             handshake_timeout: self.handshake_timeout,
-            max_frame_bytes: self.max_frame_bytes,
+            max_frame_bytes,
             max_connections: self.max_connections,
             max_connections_per_address: self.max_connections_per_address,
             first_request_timeout: self.first_request_timeout,
