@@ -36,13 +36,15 @@ pub enum Test {
     /// A stream of chunks of [`CHUNK_BYTES`] from the server: figures are chunks/s. tarpc
     /// has no streams; the raw socket sends the chunks as frames.
     StreamDown,
+    /// The same to the server (an upload), which answers with the bytes it got.
+    StreamUp,
 }
 
 /// The size of a stream's chunks.
 pub const CHUNK_BYTES: u32 = 64 * 1024;
 
 impl Test {
-    pub const ALL: [Test; 8] = [
+    pub const ALL: [Test; 9] = [
         Test::Sequential(Op::Add),
         Test::Sequential(Op::Echo1k),
         Test::ConnectAndCall,
@@ -51,6 +53,7 @@ impl Test {
         Test::Sequential(Op::Echo1m),
         Test::Sequential(Op::EchoVec64k),
         Test::StreamDown,
+        Test::StreamUp,
     ];
 
     pub fn op(self) -> &'static str {
@@ -59,12 +62,15 @@ impl Test {
             Test::ConnectAndCall => "connect+add",
             Test::Connections(_) | Test::InFlight(_) => "add",
             Test::StreamDown => "stream-down",
+            Test::StreamUp => "stream-up",
         }
     }
 
     pub fn shape(self) -> String {
         match self {
-            Test::Sequential(_) | Test::ConnectAndCall | Test::StreamDown => "1x1".into(),
+            Test::Sequential(_) | Test::ConnectAndCall | Test::StreamDown | Test::StreamUp => {
+                "1x1".into()
+            }
             Test::Connections(n) => format!("{n}x1"),
             Test::InFlight(n) => format!("1x{n}"),
         }
@@ -75,14 +81,14 @@ impl Test {
     pub fn bytes(self) -> Option<usize> {
         match self {
             Test::Sequential(op @ (Op::Echo1m | Op::EchoVec64k)) => Some(op.bytes()),
-            Test::StreamDown => Some(CHUNK_BYTES as usize),
+            Test::StreamDown | Test::StreamUp => Some(CHUNK_BYTES as usize),
             _ => None,
         }
     }
 
     /// Whether `stack` has this test's shape (tarpc has no streams).
     pub fn measures(self, stack: usize) -> bool {
-        !(matches!(self, Test::StreamDown) && STACKS[stack] == "tarpc")
+        !(matches!(self, Test::StreamDown | Test::StreamUp) && STACKS[stack] == "tarpc")
     }
 
     /// `op/shape`, as `--only` names it.
@@ -93,7 +99,7 @@ impl Test {
     /// Calls in flight at once: runs are sized in multiples of it.
     fn width(self) -> u64 {
         match self {
-            Test::Sequential(_) | Test::ConnectAndCall | Test::StreamDown => 1,
+            Test::Sequential(_) | Test::ConnectAndCall | Test::StreamDown | Test::StreamUp => 1,
             Test::Connections(n) | Test::InFlight(n) => n as u64,
         }
     }
@@ -167,25 +173,43 @@ async fn announced(
     }
 }
 
-/// The floor of a stream: a request frame (`N` as 8 bytes, big-endian) answered with `N`
-/// frames of [`CHUNK_BYTES`], each made anew as rmi's server makes its chunks.
+/// The floor of a stream. Down: a request frame (`N` as 8 bytes, big-endian) answered with
+/// `N` frames of [`CHUNK_BYTES`], each made anew as rmi's server makes its chunks. Up: a
+/// request frame of 9 bytes (`u`, then `N`), then `N` frames from the client, answered with
+/// the bytes they held (8 bytes, big-endian).
 async fn raw_chunks(stream: tokio::net::TcpStream) {
     let mut framed = super::framed(stream);
     while let Some(Ok(request)) = framed.next().await {
-        let Ok(count) = <[u8; 8]>::try_from(&request[..]) else {
-            return;
+        let served = match request.split_first() {
+            Some((b'u', count)) => raw_upload(&mut framed, count).await,
+            _ => raw_download(&mut framed, &request).await,
         };
-        for i in 0..u64::from_be_bytes(count) {
-            let chunk = Bytes::from(super::chunk(i, CHUNK_BYTES));
-            if framed.feed(chunk).await.is_err() {
-                return;
-            }
-        }
-        if SinkExt::<Bytes>::flush(&mut framed).await.is_err() {
+        if served.is_none() {
             return;
         }
     }
 }
+
+async fn raw_download(framed: &mut RawFramed, count: &[u8]) -> Option<()> {
+    let count = u64::from_be_bytes(count.try_into().ok()?);
+    for i in 0..count {
+        let chunk = Bytes::from(super::chunk(i, CHUNK_BYTES));
+        framed.feed(chunk).await.ok()?;
+    }
+    SinkExt::<Bytes>::flush(framed).await.ok()
+}
+
+async fn raw_upload(framed: &mut RawFramed, count: &[u8]) -> Option<()> {
+    let count = u64::from_be_bytes(count.try_into().ok()?);
+    let mut bytes = 0u64;
+    for _ in 0..count {
+        bytes += framed.next().await?.ok()?.len() as u64;
+    }
+    let reply = Bytes::from(bytes.to_be_bytes().to_vec());
+    framed.send(reply).await.ok()
+}
+
+type RawFramed = Framed<tokio::net::TcpStream, LengthDelimitedCodec>;
 
 /// A connected client of one stack.
 enum Client {
@@ -212,7 +236,9 @@ impl Servers {
     /// A client of the stack for `test`: the raw socket's streams have their own server.
     async fn connect_for(&self, stack: usize, test: Test) -> BenchResult<Client> {
         match (test, STACKS[stack]) {
-            (Test::StreamDown, "tokio") => Ok(Client::Raw(connect(self.raw_chunks).await)),
+            (Test::StreamDown | Test::StreamUp, "tokio") => {
+                Ok(Client::Raw(connect(self.raw_chunks).await))
+            }
             _ => self.connect(stack).await,
         }
     }
@@ -308,6 +334,37 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Sends a stream of `chunks` chunks to the server, each made anew as a file's would be
+    /// read, and checks the bytes it says it got.
+    async fn stream_up(&mut self, chunks: u64) -> BenchResult<()> {
+        let got = match self {
+            Client::Rmi(proxy) => {
+                let made = (0..chunks).map(|i| super::chunk(i, CHUNK_BYTES));
+                proxy.upload(rmi::Stream::iter(made)).await?
+            }
+            Client::Raw(framed) => {
+                let mut request = vec![b'u'];
+                request.extend_from_slice(&chunks.to_be_bytes());
+                framed.feed(Bytes::from(request)).await?;
+                for i in 0..chunks {
+                    framed
+                        .feed(Bytes::from(super::chunk(i, CHUNK_BYTES)))
+                        .await?;
+                }
+                SinkExt::<Bytes>::flush(framed).await?;
+                let reply = framed.next().await.ok_or("raw: connection closed")??;
+                u64::from_be_bytes(reply[..].try_into()?)
+            }
+            Client::Tarpc(_) => return Err("tarpc has no streams".into()),
+        };
+        if got != chunks * u64::from(CHUNK_BYTES) {
+            return Err(format!("upload: the server got {got} bytes").into());
+        }
+        Ok(())
+    }
+}
+
 /// Checks chunk `i` of a stream, so that a broken stack cannot look fast.
 fn check_chunk(i: u64, chunk: &[u8]) -> BenchResult<()> {
     let right = chunk.len() == CHUNK_BYTES as usize && chunk.iter().all(|&b| b == i as u8);
@@ -327,7 +384,7 @@ struct Prepared {
 async fn prepare(servers: &Servers, stack: usize, test: Test) -> BenchResult<Prepared> {
     let mut clients = Vec::new();
     match test {
-        Test::Sequential(_) | Test::StreamDown => {
+        Test::Sequential(_) | Test::StreamDown | Test::StreamUp => {
             clients.push(servers.connect_for(stack, test).await?)
         }
         Test::ConnectAndCall => {}
@@ -363,6 +420,7 @@ impl Prepared {
             }
             Test::Sequential(op) => self.clients[0].call_loop(op, calls).await?,
             Test::StreamDown => self.clients[0].stream_down(calls).await?,
+            Test::StreamUp => self.clients[0].stream_up(calls).await?,
             Test::Connections(_) | Test::InFlight(_) => {
                 // One task per connection (or per shared handle), as independent clients
                 // are: the runtime spreads them over its threads.

@@ -56,6 +56,11 @@ pub(crate) const STREAMS_HANDLE: u64 = u64::MAX;
 pub(crate) const PULL: u32 = 0;
 /// On [`STREAMS_HANDLE`]: drops a stream: `(id,)` → `()`.
 pub(crate) const CLOSE: u32 = 1;
+/// On [`STREAMS_HANDLE`]: the next items of a stream the client uploads (a call's argument):
+/// `(id, Batch, failure)` → `()` once the daemon has room for them, or `UnknownStream` when the
+/// method dropped the stream (the client stops). `failure` is what broke the client's
+/// producer, after the batch's items.
+pub(crate) const PUSH: u32 = 2;
 
 /// Items of a stream, as a pull answers them (always bincode; each item in the stream's own
 /// format).

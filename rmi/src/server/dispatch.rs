@@ -699,12 +699,27 @@ pub(crate) fn host_stream<T: Serialize + Send + 'static>(
     })
     .flatten()
     .ok_or_else(|| {
-        "an rmi::Stream travels only as the result of an exposed method, not as an argument"
-            .to_owned()
+        "an rmi::Stream is sent as a method's result or a call's argument, nowhere else".to_owned()
     })?
 }
 
-/// Answers a call on the streams' reserved handle (`wire::STREAMS_HANDLE`): a pull or a close.
+/// The receiving end of the stream the client uploads as `id`, an argument of the call being
+/// served, with that call's format (its items').
+pub(crate) fn receive_upload(
+    id: u64,
+) -> Result<(tokio::sync::mpsc::Receiver<stream_host::Pushed>, Format), String> {
+    crate::serving::with(|serving| {
+        let connection = serving.connection.downcast_ref::<ConnectionState>()?;
+        Some(connection.streams.receive(id).map(|r| (r, serving.format)))
+    })
+    .flatten()
+    .ok_or_else(|| {
+        "an rmi::Stream is received as a method's result or argument, inside a call".to_owned()
+    })?
+}
+
+/// Answers a call on the streams' reserved handle (`wire::STREAMS_HANDLE`): a pull, a close
+/// or a push.
 /// A pull counts among the connection's calls in flight; it ends (as the stream's end)
 /// when the daemon stops.
 pub(crate) fn execute_stream_call(connection: &Arc<ConnectionState>, request: Request) {

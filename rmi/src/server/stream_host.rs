@@ -1,10 +1,13 @@
 //! The daemon's side of streams: each connection's open streams (per-connection state, with
-//! the server), and the pulls that read them.
+//! the server), the pulls that read them, and the streams clients upload.
 //!
 //! A pull is an ordinary call on the reserved handle [`STREAMS_HANDLE`]: method [`PULL`] with
 //! `(stream id, most items)` answers with a [`Batch`] once at least one item is ready (or the
-//! stream ended); method [`CLOSE`] with the stream id drops the stream and its producer. Those
-//! names are the wire's (`wire`), shared with the client's side (`stream::pull`).
+//! stream ended); method [`CLOSE`] with the stream id drops the stream and its producer. An
+//! upload goes the other way: method [`PUSH`] carries the next batch of a stream that a call
+//! took as an argument, and is answered once the method's stream has room for it (one
+//! batch), which paces the client. Those names are the wire's (`wire`), shared with the
+//! client's side (`stream::pull`, `stream::push`).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +22,7 @@ use serde::Serialize;
 use crate::error::panic_message;
 
 pub(crate) use crate::wire::STREAMS_HANDLE;
-use crate::wire::{Batch, Fault, Format, Invoke, Payload, Reply, CLOSE, PULL};
+use crate::wire::{Batch, Fault, Format, Invoke, Payload, Reply, CLOSE, PULL, PUSH};
 use crate::Error;
 
 /// The most bytes of items one batch gathers (one item larger than this goes alone).
@@ -34,6 +37,35 @@ pub(crate) const MAX_OPEN_STREAMS: usize = 1024;
 pub(crate) struct OpenStreams {
     next_id: AtomicU64,
     open: Mutex<FxHashMap<u64, Arc<tokio::sync::Mutex<Producer>>>>,
+    /// Streams the client uploads, by the client's id: made by whichever comes first, the
+    /// call that takes the stream or its first push.
+    uploads: Mutex<FxHashMap<u64, Upload>>,
+}
+
+/// One batch of an upload, as the method's stream receives it.
+pub(crate) struct Pushed {
+    pub(crate) items: Vec<Payload>,
+    pub(crate) end: bool,
+    /// What broke the client's producer, after these items.
+    pub(crate) failure: Option<String>,
+}
+
+/// An upload's channel: pushes send into it, the method's stream reads it. It holds one
+/// batch: a push waits (and so the client) until the method has taken the last.
+struct Upload {
+    sender: tokio::sync::mpsc::Sender<Pushed>,
+    /// Until the call takes it.
+    receiver: Option<tokio::sync::mpsc::Receiver<Pushed>>,
+}
+
+impl Upload {
+    fn new() -> Upload {
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        Upload {
+            sender,
+            receiver: Some(receiver),
+        }
+    }
 }
 
 impl OpenStreams {
@@ -52,13 +84,46 @@ impl OpenStreams {
             ));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let producer = Producer::new(Box::new(Encoded {
-            items,
-            format,
-            max_item,
-        }));
+        let producer = Producer::encoding(items, format, max_item);
         open.insert(id, Arc::new(tokio::sync::Mutex::new(producer)));
         Ok(id)
+    }
+
+    /// The receiving end of upload `id`, for the argument being decoded.
+    pub(crate) fn receive(&self, id: u64) -> Result<tokio::sync::mpsc::Receiver<Pushed>, String> {
+        let mut uploads = self.uploads.lock().unwrap_or_else(PoisonError::into_inner);
+        if !uploads.contains_key(&id) && uploads.len() >= MAX_OPEN_STREAMS {
+            return Err(format!(
+                "this connection has {MAX_OPEN_STREAMS} uploads open, the most it may"
+            ));
+        }
+        let upload = uploads.entry(id).or_insert_with(Upload::new);
+        upload
+            .receiver
+            .take()
+            .ok_or_else(|| format!("stream {id} was taken by an argument already"))
+    }
+
+    /// Hands a pushed batch to upload `id`'s stream, once it has room: `Ok` if the method
+    /// still reads it, `UnknownStream` if it dropped it.
+    async fn push(&self, id: u64, pushed: Pushed) -> Result<(), Fault> {
+        let last = pushed.end || pushed.failure.is_some();
+        let sender = {
+            let mut uploads = self.uploads.lock().unwrap_or_else(PoisonError::into_inner);
+            if !uploads.contains_key(&id) && uploads.len() >= MAX_OPEN_STREAMS {
+                return Err(Fault::UnknownStream);
+            }
+            let upload = uploads.entry(id).or_insert_with(Upload::new);
+            upload.sender.clone()
+        };
+        let sent = sender.send(pushed).await;
+        if sent.is_err() || last {
+            self.uploads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&id);
+        }
+        sent.map_err(|_| Fault::UnknownStream)
     }
 
     fn get(&self, id: u64) -> Option<Arc<tokio::sync::Mutex<Producer>>> {
@@ -97,6 +162,23 @@ impl OpenStreams {
                     .encode(&())
                     .map_err(|e| Fault::BadResult(e.to_string()))
             }
+            PUSH => {
+                // The items are views of the request's frame, not copies.
+                let args = invoke.args.to_bytes();
+                let decoded = crate::wire::decoding_frame(&args, || {
+                    Format::Bincode.decode::<(u64, Batch, Option<String>)>(&args)
+                });
+                let (id, batch, failure) = decoded.map_err(bad)?;
+                let pushed = Pushed {
+                    items: batch.items,
+                    end: batch.end,
+                    failure,
+                };
+                self.push(id, pushed).await?;
+                Format::Bincode
+                    .encode(&())
+                    .map_err(|e| Fault::BadResult(e.to_string()))
+            }
             _ => Err(Fault::UnknownMethod),
         }
     }
@@ -106,13 +188,11 @@ impl OpenStreams {
         let producer = self.get(id).ok_or(Fault::UnknownStream)?;
         // One pull at a time per stream, in order.
         let mut producer = producer.lock().await;
-        let mut batch = Batch::default();
-        let filled =
-            std::future::poll_fn(|cx| producer.poll_fill(cx, most, batch_bytes, &mut batch)).await;
-        if filled.is_err() || batch.end {
+        let filled = producer.fill(most, batch_bytes).await;
+        if filled.as_ref().map_or(true, |batch| batch.end) {
             self.close(id);
         }
-        filled.map(|()| batch)
+        filled
     }
 }
 
@@ -139,8 +219,10 @@ impl<T: Serialize> Source for Encoded<T> {
     }
 }
 
-/// A hosted stream: its items, and what a pull found but could not send yet.
-struct Producer {
+/// A stream's items gathered into batches as they are asked for: what a pull answers on the
+/// daemon, and what a push carries from a client. Its item that did not fit in the last
+/// batch, and a failure found after items already gathered, wait for the next.
+pub(crate) struct Producer {
     source: Box<dyn Source>,
     /// An item that did not fit in the last batch.
     held: Option<Payload>,
@@ -150,6 +232,27 @@ struct Producer {
 }
 
 impl Producer {
+    /// The items of `items`, each encoded in `format` and at most `max_item` long.
+    pub(crate) fn encoding<T: Serialize + Send + 'static>(
+        items: BoxStream<'static, Result<T, Error>>,
+        format: Format,
+        max_item: usize,
+    ) -> Producer {
+        Producer::new(Box::new(Encoded {
+            items,
+            format,
+            max_item,
+        }))
+    }
+
+    /// The next batch: at most `most` items and `batch_bytes` bytes (but one item), once at
+    /// least one is ready or the items end.
+    pub(crate) async fn fill(&mut self, most: usize, batch_bytes: usize) -> Result<Batch, Fault> {
+        let mut batch = Batch::default();
+        std::future::poll_fn(|cx| self.poll_fill(cx, most, batch_bytes, &mut batch)).await?;
+        Ok(batch)
+    }
+
     fn new(source: Box<dyn Source>) -> Self {
         Producer {
             source,

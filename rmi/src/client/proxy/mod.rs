@@ -9,6 +9,7 @@ mod bind;
 mod bindings;
 pub(crate) mod call_error;
 pub(crate) mod receiving;
+pub(crate) mod sending;
 
 pub(crate) use call_error::method_name;
 
@@ -48,6 +49,30 @@ fn encode_args<A: Serialize>(
             call_error::too_large(bound, method, "the arguments of", limit, false)
         }
     })
+}
+
+/// Runs `send`, a call whose arguments hold `uploads` (streams), while the uploads push their
+/// items to `bound`'s daemon. The call's end ends them: an upload its method did not read to
+/// the end is given up (its pushes cancelled, its producer dropped).
+async fn with_uploads<R>(
+    send: impl std::future::Future<Output = R>,
+    uploads: Vec<sending::Upload>,
+    bound: &Arc<Bound>,
+    method: usize,
+    timeout: Duration,
+) -> R {
+    if uploads.is_empty() {
+        return send.await;
+    }
+    let pushes = uploads
+        .into_iter()
+        .map(|upload| upload(bound.clone(), method, timeout));
+    let pushes = futures::future::join_all(pushes);
+    let send = std::pin::pin!(send);
+    match futures::future::select(send, pushes).await {
+        futures::future::Either::Left((sent, _pushes)) => sent,
+        futures::future::Either::Right((_, send)) => send.await,
+    }
 }
 
 /// How much later than its own deadline finding an object or connecting is cut short, if a
@@ -383,8 +408,10 @@ impl ProxyCore {
         R: DeserializeOwned,
     {
         let (bound, timeout) = self.bound().await?;
-        let args = encode_args(&bound, method, args, self.args_limit(&bound))?;
-        let (bound, result) = self.send(bound, timeout, method, FORMAT, args).await?;
+        let limit = self.args_limit(&bound);
+        let (args, uploads) = sending::sending(|| encode_args(&bound, method, args, limit));
+        let send = self.send(bound.clone(), timeout, method, FORMAT, args?);
+        let (bound, result) = with_uploads(send, uploads, &bound, method, timeout).await?;
         // A stream in the result pulls its items over this binding.
         receiving::receiving(&bound, method, FORMAT, || FORMAT.decode(&result))
             .map_err(|e| call_error::codec(&bound, method, "decode the result of", e.to_string()))
@@ -402,10 +429,13 @@ impl ProxyCore {
     #[doc(hidden)]
     pub async fn call_oneway<A: Serialize>(&self, method: usize, args: &A) -> Result<(), Error> {
         let (bound, timeout) = self.bound().await?;
-        let args = encode_args(&bound, method, args, self.args_limit(&bound))?;
+        let limit = self.args_limit(&bound);
+        let (args, uploads) = sending::sending(|| encode_args(&bound, method, args, limit));
+        let args = args?;
         let core = self.clone();
         tokio::spawn(async move {
-            let sent = core.send(bound, timeout, method, FORMAT, args);
+            let sent = core.send(bound.clone(), timeout, method, FORMAT, args);
+            let sent = with_uploads(sent, uploads, &bound, method, timeout);
             if let Err(e) = sent.await {
                 tracing::warn!("oneway call not delivered: {e}");
             }

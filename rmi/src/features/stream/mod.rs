@@ -8,9 +8,11 @@
 //! consumer. Dropping the client's stream closes the server's, which drops the producer.
 
 mod pull;
+mod push;
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
@@ -40,16 +42,55 @@ pub(crate) const JSON_MARKER: &str = "rmi.stream";
 /// ([`Stream::from_receiver`]). On the client, read it with [`next`](Stream::next) (or as a
 /// [`futures::Stream`] of `Result<T, rmi::Error>`).
 ///
-/// Back-pressure: the server polls the producer only to fill a batch (up to 256 items or
-/// 1 MiB) the client asked for, and the client asks for the next batch only when it has
+/// Back-pressure: the server polls the producer of a result only to fill a batch (up to 256
+/// items or 1 MiB) the client asked for, and the client asks for the next batch only when it has
 /// started on the last one, so a producer never runs more than two batches ahead of a slow
 /// consumer. Dropping the client's stream drops the server's producer, as does the client's
 /// connection ending. Waiting for an item has no timeout of its own (wrap
 /// [`next`](Stream::next) in `tokio::time::timeout` for one), but inherits the deadline of
 /// the call being served, if any.
 ///
-/// A stream travels only as a method's result (not as an argument), on the connection it
-/// was returned on: once the connection breaks, the stream's next item is the error.
+/// A stream travels on the connection of its call: once the connection breaks, the stream's
+/// next item is the error.
+///
+/// **Uploads.** A stream may also be a call's argument: the client's proxy pushes its items
+/// to the daemon while the call runs, and the method reads them as they come, with the same
+/// back-pressure (a push is answered once the method's stream has room for it, so the
+/// client's producer is at most four batches ahead). When the method drops the stream (or
+/// returns), the client's producer is dropped; when the caller gives up (or its connection
+/// ends), the method's stream ends with an error. Only typed proxies upload: a JSON caller
+/// (the `rmi` command, the gateway) cannot pass a stream.
+///
+/// ```
+/// #[rmi::expose]
+/// pub trait Files {
+///     /// Stores a file sent in chunks; how many bytes it got.
+///     async fn upload(&self, name: String, chunks: rmi::Stream<Vec<u8>>) -> u64;
+/// }
+///
+/// struct Store;
+/// impl Files for Store {
+///     async fn upload(&self, _name: String, mut chunks: rmi::Stream<Vec<u8>>) -> u64 {
+///         let mut bytes = 0;
+///         while let Some(chunk) = chunks.next().await {
+///             bytes += chunk.map(|chunk| chunk.len() as u64).unwrap_or(0);
+///         }
+///         bytes
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), rmi::Error> {
+/// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+/// let uri = daemon.register(Store)?;
+/// daemon.spawn();
+/// let files = FilesProxy::connect(&uri).await?;
+/// let chunks = (0..4).map(|_| vec![0u8; 64 * 1024]);
+/// assert_eq!(files.upload("a.bin".into(), rmi::Stream::iter(chunks)).await?, 256 * 1024);
+/// # Ok(()) }
+/// ```
+///
+/// A result:
 ///
 /// ```
 /// #[rmi::expose]
@@ -91,6 +132,8 @@ enum State<T> {
     Hosted(u64),
     /// Received as a method's result: pulls the items from the server.
     Received(pull::Puller),
+    /// Received as a call's argument, on the daemon: the items the client pushes.
+    Uploaded(push::Receiver),
     /// Could not be sent, for this reason (given again if encoding is tried again).
     Unsent(String),
 }
@@ -165,8 +208,8 @@ impl<T> Stream<T> {
             .unwrap_or_else(PoisonError::into_inner);
         Stream::from_state(match state {
             State::Local(items) => State::Local(items.map(move |item| item.map(f)).boxed()),
-            State::Received(puller) => {
-                let received = Stream::<T>::from_state(State::Received(puller));
+            state @ (State::Received(_) | State::Uploaded(_)) => {
+                let received = Stream::<T>::from_state(state);
                 State::Local(received.map(move |item| item.map(f)).boxed())
             }
             State::Hosted(id) => State::Hosted(id),
@@ -198,6 +241,7 @@ impl<T: DeserializeOwned> Stream<T> {
         match self.state() {
             State::Local(items) => items.poll_next_unpin(cx),
             State::Received(puller) => puller.poll_item(cx),
+            State::Uploaded(receiver) => receiver.poll_item(cx),
             // A stream sent away, or lost in sending, has no items left here.
             State::Hosted(_) | State::Unsent(_) => Poll::Ready(None),
         }
@@ -219,6 +263,7 @@ impl<T> fmt::Debug for Stream<T> {
             State::Local(_) => f.write_str("Stream(local)"),
             State::Hosted(id) => write!(f, "Stream(hosted as {id})"),
             State::Received(puller) => write!(f, "Stream({puller:?})"),
+            State::Uploaded(receiver) => write!(f, "Stream({receiver:?})"),
             State::Unsent(reason) => write!(f, "Stream(unsent: {reason})"),
         }
     }
@@ -230,14 +275,14 @@ impl<T> fmt::Debug for Stream<T> {
 impl<T: Serialize + DeserializeOwned + Send + 'static> Serialize for Stream<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        // Encoding may run more than once (first into a small buffer): host once.
+        // Encoding may run more than once (measured, then written): send once.
         let hosted = match std::mem::replace(&mut *state, State::Hosted(0)) {
             State::Hosted(id) => Ok(id),
             State::Unsent(reason) => Err(reason),
-            State::Local(items) => crate::dispatch::host_stream(items),
-            State::Received(puller) => {
-                let relay = Stream::<T>::from_state(State::Received(puller));
-                crate::dispatch::host_stream(relay.boxed())
+            State::Local(items) => send(items),
+            // A stream received and sent on: relayed, item by item.
+            state @ (State::Received(_) | State::Uploaded(_)) => {
+                send(Stream::<T>::from_state(state).boxed())
             }
         };
         *state = match &hosted {
@@ -270,8 +315,29 @@ where
     }
 }
 
-/// A stream is received only as the result of a call: it pulls its items over the
-/// connection the result came on.
+/// Sends `items`: as an upload when a proxy encodes a call's arguments (the items are
+/// pushed once the call is sent), else as a result, hosted on the connection of the call
+/// being served. The id that travels in its place.
+fn send<T: Serialize + Send + 'static>(
+    items: BoxStream<'static, Result<T, Error>>,
+) -> Result<u64, String> {
+    if !crate::proxy::sending::active() {
+        return crate::dispatch::host_stream(items);
+    }
+    static NEXT_UPLOAD: AtomicU64 = AtomicU64::new(1);
+    let id = NEXT_UPLOAD.fetch_add(1, Ordering::Relaxed);
+    // Items travel in the format typed proxies use for arguments.
+    let format = Format::MessagePack;
+    let upload: crate::proxy::sending::Upload = Box::new(move |bound, method, timeout| {
+        Box::pin(push::push(bound, method, id, items, format, timeout))
+    });
+    crate::proxy::sending::register(upload)
+        .map(|()| id)
+        .map_err(|_| "no call's arguments are being encoded".to_owned())
+}
+
+/// A stream is received as the result of a call (it pulls its items over the connection the
+/// result came on) or, on a daemon, as a call's argument (the client pushes its items).
 impl<'de, T> Deserialize<'de> for Stream<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Id;
@@ -288,7 +354,11 @@ impl<'de, T> Deserialize<'de> for Stream<T> {
             }
         }
         let id = deserializer.deserialize_newtype_struct(WIRE_NAME, Id)?;
-        let puller = pull::Puller::for_received(id).map_err(serde::de::Error::custom)?;
-        Ok(Stream::from_state(State::Received(puller)))
+        let state = if crate::proxy::receiving::origin().is_some() {
+            State::Received(pull::Puller::for_received(id).map_err(serde::de::Error::custom)?)
+        } else {
+            State::Uploaded(push::Receiver::for_argument(id).map_err(serde::de::Error::custom)?)
+        };
+        Ok(Stream::from_state(state))
     }
 }
