@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod counter;
 pub mod feed;
+pub mod files;
 pub mod greeter;
 pub mod rosetta;
 pub mod sockets;

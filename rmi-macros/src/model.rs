@@ -64,6 +64,8 @@ pub enum Wire {
     BytesInSome,
     /// `Stream<bytes>` (`rmi::Stream`).
     BytesInStream,
+    /// `Result<Stream<bytes>, E>`.
+    BytesStreamInOk,
 }
 
 impl Wire {
@@ -77,6 +79,7 @@ impl Wire {
         };
         match (name.as_str(), args.as_slice()) {
             ("Result", [ok, _]) if is_bytes(ok) => Wire::BytesInOk,
+            ("Result", [ok, _]) if Wire::of(ok) == Wire::BytesInStream => Wire::BytesStreamInOk,
             ("Option", [some]) if is_bytes(some) => Wire::BytesInSome,
             ("Stream", [item]) if is_bytes(item) => Wire::BytesInStream,
             _ => Wire::AsIs,
@@ -91,6 +94,7 @@ impl Wire {
             Wire::BytesInOk => Some("BytesInOk"),
             Wire::BytesInSome => Some("BytesInSome"),
             Wire::BytesInStream => Some("BytesInStream"),
+            Wire::BytesStreamInOk => Some("BytesStreamInOk"),
         }
     }
 }
@@ -447,4 +451,31 @@ fn check_owned(ty: &Type, what: &str, problems: &mut Problems) {
         }
     }
     Finder { what, problems }.visit_type(ty);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Wire;
+
+    #[test]
+    fn bytes_are_found_where_they_travel_as_byte_strings() {
+        let cases: [(syn::Type, Wire); 10] = [
+            (syn::parse_quote!(Vec<u8>), Wire::Bytes),
+            (syn::parse_quote!(std::vec::Vec<u8>), Wire::Bytes),
+            (syn::parse_quote!([u8; 32]), Wire::Bytes),
+            (syn::parse_quote!(Box<[u8]>), Wire::Bytes),
+            (syn::parse_quote!(Result<Vec<u8>, String>), Wire::BytesInOk),
+            (syn::parse_quote!(Option<Vec<u8>>), Wire::BytesInSome),
+            (syn::parse_quote!(rmi::Stream<Vec<u8>>), Wire::BytesInStream),
+            (
+                syn::parse_quote!(Result<rmi::Stream<Vec<u8>>, E>),
+                Wire::BytesStreamInOk,
+            ),
+            (syn::parse_quote!(Vec<u16>), Wire::AsIs),
+            (syn::parse_quote!(Vec<Vec<u8>>), Wire::AsIs),
+        ];
+        for (ty, wire) in cases {
+            assert_eq!(Wire::of(&ty), wire, "{}", quote::quote!(#ty));
+        }
+    }
 }

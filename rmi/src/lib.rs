@@ -236,7 +236,9 @@ pub struct ReadmeDoctests;
 /// What generated code calls. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::blob::{Blob, Bytes, BytesInOk, BytesInSome, BytesInStream, WireForm};
+    pub use crate::blob::{
+        Blob, Bytes, BytesInOk, BytesInSome, BytesInStream, BytesStreamInOk, WireForm,
+    };
     pub use crate::dispatch::{
         assert_serde, invoke, invoke_oneway, unknown_method, Args, Call, Expose,
     };

@@ -101,6 +101,9 @@ impl<T> WireForm<Option<T>> for BytesInSome {
 /// `rmi::Stream<bytes>`: each item in a [`Blob`] (implemented with the stream).
 pub struct BytesInStream;
 
+/// `Result<rmi::Stream<bytes>, E>`: the stream's items in [`Blob`]s, the error as it is.
+pub struct BytesStreamInOk;
+
 #[cfg(test)]
 mod tests {
     use super::Blob;

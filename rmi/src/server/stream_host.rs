@@ -196,6 +196,15 @@ impl OpenStreams {
     }
 }
 
+/// What a producer's failure says to the reader (the error's own text for one made by
+/// `Stream::try_new`).
+fn stream_failure(error: &Error) -> String {
+    match error {
+        Error::StreamBroken { uri, reason, .. } if uri.is_empty() => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// A stream's items, encoded one by one: the item type erased.
 trait Source: Send {
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Payload, Fault>>>;
@@ -212,7 +221,7 @@ impl<T: Serialize> Source for Encoded<T> {
         let (format, max_item) = (self.format, self.max_item);
         self.items.poll_next_unpin(cx).map(|item| {
             item.map(|item| {
-                let item = item.map_err(|e| Fault::StreamBroken(e.to_string()))?;
+                let item = item.map_err(|e| Fault::StreamBroken(stream_failure(&e)))?;
                 Ok(format.encode_within(&item, max_item)?)
             })
         })

@@ -22,7 +22,7 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
-use crate::blob::{Blob, BytesInStream, WireForm};
+use crate::blob::{Blob, BytesInStream, BytesStreamInOk, WireForm};
 use crate::proxy::Bound;
 use crate::wire::Format;
 use crate::Error;
@@ -149,6 +149,20 @@ impl<T: Send + 'static> Stream<T> {
     /// ```
     pub fn new(items: impl futures::Stream<Item = T> + Send + 'static) -> Self {
         Stream::from_state(State::Local(items.map(Ok).boxed()))
+    }
+
+    /// A stream of what `items` yields, which may fail: the first error ends the stream, and
+    /// the reader's next item is that error (an [`Error::StreamBroken`] with its text).
+    ///
+    /// ```
+    /// let lines = rmi::Stream::try_new(futures::stream::iter([Ok("a"), Err("disk gone")]));
+    /// # drop(lines);
+    /// ```
+    pub fn try_new<E: fmt::Display>(
+        items: impl futures::Stream<Item = Result<T, E>> + Send + 'static,
+    ) -> Self {
+        let items = items.map(|item| item.map_err(|e| producer_failed(e.to_string())));
+        Stream::from_state(State::Local(items.boxed()))
     }
 
     /// A stream of the items of `items`.
@@ -315,6 +329,16 @@ where
     }
 }
 
+/// The error a producer's failure is carried in: its text, and no URI (it arose here).
+fn producer_failed(reason: String) -> Error {
+    Error::StreamBroken {
+        uri: String::new(),
+        method: String::new(),
+        reason,
+        hop: Default::default(),
+    }
+}
+
 /// Sends `items`: as an upload when a proxy encodes a call's arguments (the items are
 /// pushed once the call is sent), else as a result, hosted on the connection of the call
 /// being served. The id that travels in its place.
@@ -334,6 +358,20 @@ fn send<T: Serialize + Send + 'static>(
     crate::proxy::sending::register(upload)
         .map(|()| id)
         .map_err(|_| "no call's arguments are being encoded".to_owned())
+}
+
+/// A method's stream of bytes, or its error: the stream's items as byte strings.
+impl<T: DeserializeOwned + Send + 'static, E> WireForm<Result<Stream<T>, E>> for BytesStreamInOk
+where
+    Blob<T>: DeserializeOwned,
+{
+    type Form = Result<Stream<Blob<T>>, E>;
+    fn to_wire(result: Result<Stream<T>, E>) -> Self::Form {
+        result.map(BytesInStream::to_wire)
+    }
+    fn from_wire(form: Self::Form) -> Result<Stream<T>, E> {
+        form.map(BytesInStream::from_wire)
+    }
 }
 
 /// A stream is received as the result of a call (it pulls its items over the connection the
