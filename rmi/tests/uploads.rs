@@ -16,6 +16,9 @@ pub trait Sink {
     async fn read(&self, items: Stream<u64>, stop_after: Option<u64>, pause_ms: u64) -> u64;
     /// The bytes of every chunk, in all; an error reading the stream is the method's error.
     async fn store(&self, chunks: Stream<Vec<u8>>) -> Result<u64, String>;
+    /// Holds its thread for `hold_ms` first (so the daemon starts its calls in tasks of their
+    /// own, after the pushes that follow them may have come), then counts the items.
+    async fn count_late(&self, items: Stream<u64>, hold_ms: u64) -> u64;
 }
 
 #[derive(Default)]
@@ -24,6 +27,16 @@ struct Reader {
 }
 
 impl Sink for Reader {
+    async fn count_late(&self, mut items: Stream<u64>, hold_ms: u64) -> u64 {
+        std::thread::sleep(Duration::from_millis(hold_ms));
+        let mut count = 0;
+        while let Some(item) = items.next().await {
+            item.expect("an uploaded item");
+            count += 1;
+        }
+        count
+    }
+
     async fn read(&self, mut items: Stream<u64>, stop_after: Option<u64>, pause_ms: u64) -> u64 {
         let mut read = 0;
         while stop_after.is_none_or(|stop| read < stop) {
@@ -68,6 +81,16 @@ async fn chunks_of_bytes_arrive_whole_and_in_order() {
     let chunks = (0..64u8).map(|i| vec![i; 64 * 1024]);
     let stored = sink.store(Stream::iter(chunks)).await.unwrap().unwrap();
     assert_eq!(stored, 64 * 64 * 1024);
+}
+
+#[tokio::test]
+async fn every_item_arrives_when_the_pushes_come_before_the_call_starts() {
+    let (_daemon, sink) = support::serve_and_connect::<SinkProxy, _>(Reader::default()).await;
+    for round in 0..30u64 {
+        let n = round % 3;
+        let counted = sink.count_late(Stream::iter(0..n), 2).await.unwrap();
+        assert_eq!(counted, n, "round {round}");
+    }
 }
 
 #[tokio::test]

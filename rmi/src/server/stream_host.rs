@@ -53,8 +53,10 @@ pub(crate) struct Pushed {
 /// An upload's channel: pushes send into it, the method's stream reads it. It holds one
 /// batch: a push waits (and so the client) until the method has taken the last.
 struct Upload {
-    sender: tokio::sync::mpsc::Sender<Pushed>,
-    /// Until the call takes it.
+    /// Until the last batch is pushed.
+    sender: Option<tokio::sync::mpsc::Sender<Pushed>>,
+    /// Until the call takes it (which may come after the first pushes, or all of them: a
+    /// call that starts in a task of its own decodes its arguments there).
     receiver: Option<tokio::sync::mpsc::Receiver<Pushed>>,
 }
 
@@ -62,7 +64,7 @@ impl Upload {
     fn new() -> Upload {
         let (sender, receiver) = tokio::sync::mpsc::channel(1);
         Upload {
-            sender,
+            sender: Some(sender),
             receiver: Some(receiver),
         }
     }
@@ -98,10 +100,15 @@ impl OpenStreams {
             ));
         }
         let upload = uploads.entry(id).or_insert_with(Upload::new);
-        upload
+        let receiver = upload
             .receiver
             .take()
-            .ok_or_else(|| format!("stream {id} was taken by an argument already"))
+            .ok_or_else(|| format!("stream {id} was taken by an argument already"));
+        if upload.sender.is_none() {
+            // Every batch was pushed before the call took the stream: they wait in it.
+            uploads.remove(&id);
+        }
+        receiver
     }
 
     /// Hands a pushed batch to upload `id`'s stream, once it has room: `Ok` if the method
@@ -114,14 +121,18 @@ impl OpenStreams {
                 return Err(Fault::UnknownStream);
             }
             let upload = uploads.entry(id).or_insert_with(Upload::new);
-            upload.sender.clone()
+            upload.sender.clone().ok_or(Fault::UnknownStream)?
         };
         let sent = sender.send(pushed).await;
         if sent.is_err() || last {
-            self.uploads
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&id);
+            let mut uploads = self.uploads.lock().unwrap_or_else(PoisonError::into_inner);
+            match uploads.get_mut(&id) {
+                // Not taken yet: the batches wait for the call, which removes it.
+                Some(upload) if sent.is_ok() && upload.receiver.is_some() => upload.sender = None,
+                _ => {
+                    uploads.remove(&id);
+                }
+            }
         }
         sent.map_err(|_| Fault::UnknownStream)
     }
@@ -357,6 +368,26 @@ mod tests {
         let mut batch = Batch::default();
         std::future::poll_fn(|cx| producer.poll_fill(cx, most, BATCH_BYTES, &mut batch)).await?;
         Ok(batch)
+    }
+
+    #[tokio::test]
+    async fn an_upload_pushed_in_full_before_its_call_takes_it_is_all_there() {
+        let streams = OpenStreams::default();
+        let last = Pushed {
+            items: vec![Payload::from(vec![1u8; 40])],
+            end: true,
+            failure: None,
+        };
+        streams.push(7, last).await.unwrap();
+        let mut receiver = streams.receive(7).unwrap();
+        let within = std::time::Duration::from_secs(5);
+        let batch = tokio::time::timeout(within, receiver.recv()).await.unwrap();
+        let batch = batch.expect("the batch pushed before the call took the stream");
+        assert_eq!((batch.items.len(), batch.end), (1, true));
+        assert!(
+            streams.uploads.lock().unwrap().is_empty(),
+            "the upload is let go"
+        );
     }
 
     #[tokio::test]

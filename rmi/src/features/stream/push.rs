@@ -46,14 +46,16 @@ pub(crate) async fn push<T: Serialize + Send + 'static>(
     let batch_bytes = BATCH_BYTES.min(max_item);
     let mut in_flight: Option<futures::future::BoxFuture<'static, bool>> = None;
     loop {
-        // The next batch is gathered while the last one travels.
+        // The next batch is gathered while the last one travels: the last push is polled
+        // first, so that its frame is written before the producer runs (a producer that is
+        // always ready would otherwise fill the next batch before the last one left).
         let last = async {
             match in_flight.take() {
                 Some(pushed) => pushed.await,
                 None => true,
             }
         };
-        let (filled, taken) = futures::join!(producer.fill(PUSH_ITEMS, batch_bytes), last);
+        let (taken, filled) = futures::join!(last, producer.fill(PUSH_ITEMS, batch_bytes));
         if !taken {
             return;
         }
