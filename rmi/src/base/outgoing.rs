@@ -75,7 +75,12 @@ impl Outgoing {
                 slices[count] = IoSlice::new(piece);
                 count += 1;
             }
-            let written = std::task::ready!(io.as_mut().poll_write_vectored(cx, &slices[..count]));
+            // One piece is a plain write.
+            let written = if count == 1 {
+                std::task::ready!(io.as_mut().poll_write(cx, &slices[0]))
+            } else {
+                std::task::ready!(io.as_mut().poll_write_vectored(cx, &slices[..count]))
+            };
             match written {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(n) => self.advance(n),

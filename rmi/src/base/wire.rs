@@ -549,51 +549,74 @@ pub fn encode_request(message: &ClientMessage<Invoke>) -> std::io::Result<Vec<u8
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
-/// The start of a frame that ends with `payload`'s bytes: the frame's length prefix, the
-/// message's bincode up to the payload, and the payload's length. The message is encoded with
-/// an empty payload in its place (its last field), whose one-byte length is then replaced:
-/// the payload itself is written after it as it is, never copied into the frame.
-pub(crate) fn frame_head<M: Serialize>(message: &M, payload: &[u8]) -> bincode::Result<Head> {
-    let mut head = Head::new();
-    head.extend_from_slice(&[0; LENGTH_BYTES]);
-    bincode::DefaultOptions::new().serialize_into(&mut head, message)?;
-    // An empty byte string ends the message: its length, 0, is one byte.
-    debug_assert_eq!(head.last(), Some(&0));
-    head.pop();
-    // bincode's variable-length integer, as its `VarintEncoding` writes a u64.
-    let len = payload.len() as u64;
-    match len {
-        0..=250 => head.push(len as u8),
+/// Payloads shorter than this are copied into their frame's head, so that a small call is
+/// one piece, written in one `write`; longer ones are written from where they are.
+pub(crate) const COPIED_PAYLOAD_BYTES: usize = 16 * 1024;
+
+thread_local! {
+    /// Where this thread builds the heads of frames (kept: no allocation per frame).
+    static HEAD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Builds the frame of `message` and hands it to `write` as two pieces: the head, and the
+/// part of `payload` not in it (`&payload[from..]`, as `write`'s second argument says `from`).
+///
+/// `payload` is the message's last field, a byte string, which `message` holds empty: the
+/// head is the frame's length prefix, the message's bincode up to the payload, and the
+/// payload's length (the one-byte length of the empty string replaced). A payload shorter
+/// than [`COPIED_PAYLOAD_BYTES`] is copied into the head; a longer one is never copied into
+/// the frame. With no payload, the head is the whole frame of `message`.
+pub(crate) fn with_frame<M: Serialize, R>(
+    message: &M,
+    payload: Option<&[u8]>,
+    write: impl FnOnce(&[u8], usize) -> R,
+) -> bincode::Result<R> {
+    HEAD.with_borrow_mut(|head| {
+        head.clear();
+        head.extend_from_slice(&[0; LENGTH_BYTES]);
+        bincode::DefaultOptions::new().serialize_into(&mut *head, message)?;
+        let payload = payload.unwrap_or_default();
+        if !payload.is_empty() {
+            // An empty byte string ends the message: its length, 0, is one byte.
+            debug_assert_eq!(head.last(), Some(&0));
+            head.pop();
+            push_varint(head, payload.len() as u64);
+        }
+        let from = if payload.len() < COPIED_PAYLOAD_BYTES {
+            head.extend_from_slice(payload);
+            payload.len()
+        } else {
+            0
+        };
+        let frame = head.len() - LENGTH_BYTES + payload.len() - from;
+        let frame = u32::try_from(frame).unwrap_or(u32::MAX).to_be_bytes();
+        head[..LENGTH_BYTES].copy_from_slice(&frame);
+        let written = write(head, from);
+        if head.capacity() > KEEP_ROOM_BYTES {
+            *head = Vec::new();
+        }
+        Ok(written)
+    })
+}
+
+/// Appends `n` as bincode's variable-length integer (its `VarintEncoding` of a u64).
+fn push_varint(bytes: &mut Vec<u8>, n: u64) {
+    match n {
+        0..=250 => bytes.push(n as u8),
         251..=0xffff => {
-            head.push(251);
-            head.extend_from_slice(&(len as u16).to_le_bytes());
+            bytes.push(251);
+            bytes.extend_from_slice(&(n as u16).to_le_bytes());
         }
         0x1_0000..=0xffff_ffff => {
-            head.push(252);
-            head.extend_from_slice(&(len as u32).to_le_bytes());
+            bytes.push(252);
+            bytes.extend_from_slice(&(n as u32).to_le_bytes());
         }
         _ => {
-            head.push(253);
-            head.extend_from_slice(&len.to_le_bytes());
+            bytes.push(253);
+            bytes.extend_from_slice(&n.to_le_bytes());
         }
     }
-    let frame = head.len() - LENGTH_BYTES + payload.len();
-    head[..LENGTH_BYTES].copy_from_slice(&u32::try_from(frame).unwrap_or(u32::MAX).to_be_bytes());
-    Ok(head)
 }
-
-/// `message` as one whole frame, length prefix included: for messages without a payload.
-pub(crate) fn frame<M: Serialize>(message: &M) -> bincode::Result<Head> {
-    let mut frame = Head::new();
-    frame.extend_from_slice(&[0; LENGTH_BYTES]);
-    bincode::DefaultOptions::new().serialize_into(&mut frame, message)?;
-    let len = u32::try_from(frame.len() - LENGTH_BYTES).unwrap_or(u32::MAX);
-    frame[..LENGTH_BYTES].copy_from_slice(&len.to_be_bytes());
-    Ok(frame)
-}
-
-/// The start of a frame, up to its payload ([`frame_head`]): on the stack, as it is short.
-pub(crate) type Head = SmallVec<[u8; 96]>;
 
 /// Length-delimited frames of at most `max_frame` bytes: a longer one is an error as soon as
 /// its length is read, and nothing of that size is allocated. After each small frame read

@@ -427,13 +427,24 @@ impl Shared {
         payload: &Payload,
         alone: bool,
     ) -> Result<(), Failure> {
-        let head = match message {
-            ClientMessage::Request(_) => wire::frame_head(message, payload),
-            _ => wire::frame(message),
-        }
-        .map_err(|e| Failure::Lost(Some(Arc::new(io::Error::other(e)))))?;
+        let payload_field = matches!(message, ClientMessage::Request(_)).then_some(&payload[..]);
+        let sent = wire::with_frame(message, payload_field, |head, from| {
+            self.send_frame(head, payload, from, alone)
+        });
+        sent.map_err(|e| Failure::Lost(Some(Arc::new(io::Error::other(e)))))?
+    }
+
+    /// Writes a frame: `head`, then `payload` from byte `from` on, as [`send`](Self::send)
+    /// says.
+    fn send_frame(
+        self: &Arc<Self>,
+        head: &[u8],
+        payload: &Payload,
+        from: usize,
+        alone: bool,
+    ) -> Result<(), Failure> {
         let mut writer = self.lock_writer();
-        let mut rest = [&head[..], &payload[..]];
+        let mut rest = [head, &payload[from..]];
         if !writer.draining && alone {
             let mut cx = Context::from_waker(Waker::noop());
             match writer.write_from(&mut rest, &mut cx) {
@@ -489,8 +500,14 @@ impl Writer {
     /// written.
     fn write_from(&mut self, rest: &mut [&[u8]; 2], cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while rest.iter().any(|piece| !piece.is_empty()) {
-            let slices = rest.map(io::IoSlice::new);
-            match std::task::ready!(self.io.as_mut().poll_write_vectored(cx, &slices)) {
+            // One piece (a small call, its payload in the head) is a plain write.
+            let written = if rest[1].is_empty() {
+                self.io.as_mut().poll_write(cx, rest[0])
+            } else {
+                let slices = rest.map(io::IoSlice::new);
+                self.io.as_mut().poll_write_vectored(cx, &slices)
+            };
+            match std::task::ready!(written) {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(mut n) => {
                     for piece in rest.iter_mut() {

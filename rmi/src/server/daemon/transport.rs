@@ -61,25 +61,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Response<Reply>> for Transport<S> {
     fn start_send(self: Pin<&mut Self>, reply: Response<Reply>) -> io::Result<()> {
         let writing = &mut self.get_mut().writing;
         let invalid = |e| io::Error::new(io::ErrorKind::InvalidData, e);
-        match reply.message {
+        let written = match reply.message {
             Ok(Ok(result)) => {
                 // The head is the reply with an empty result; the result follows it.
                 let head = Response::<Reply> {
                     request_id: reply.request_id,
                     message: Ok(Ok(Payload::default())),
                 };
-                writing.push_copy(&wire::frame_head(&head, &result).map_err(invalid)?);
-                writing.push_payload(&result, 0);
+                wire::with_frame(&head, Some(&result), |head, from| {
+                    writing.push_copy(head);
+                    writing.push_payload(&result, from);
+                })
             }
             message => {
                 let reply = Response::<Reply> {
                     request_id: reply.request_id,
                     message,
                 };
-                writing.push_copy(&wire::frame(&reply).map_err(invalid)?);
+                wire::with_frame(&reply, None, |frame, _| writing.push_copy(frame))
             }
-        }
-        Ok(())
+        };
+        written.map_err(invalid)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
