@@ -372,8 +372,14 @@ async fn panics_in_decoding_and_oversized_values_fail_only_their_call() {
     assert_eq!(edges.take(Fragile(12)).await.unwrap(), 12);
 
     let err = edges.blob(rmi::MAX_PAYLOAD_BYTES + 1).await.unwrap_err();
-    assert!(matches!(&err, rmi::Error::Codec { .. }), "{err}");
-    assert!(err.to_string().contains("more than the limit"), "{err}");
+    assert!(
+        matches!(&err, rmi::Error::TooLarge { sent: true, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("more than 16711680 bytes"),
+        "{err}"
+    );
     // The connection that carried it is fine.
     assert_eq!(edges.blob(3).await.unwrap().len(), 3);
     daemon.shutdown().await;

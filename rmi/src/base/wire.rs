@@ -619,9 +619,9 @@ fn push_varint(bytes: &mut Vec<u8>, n: u64) {
 }
 
 /// Length-delimited frames of at most `max_frame` bytes: a longer one is an error as soon as
-/// its length is read, and nothing of that size is allocated. After each small frame read
-/// (up to [`KEEP_ROOM_BYTES`]), the buffer keeps room for another like it: without it, a
-/// frame that straddles the buffer's end takes two reads, one more system call.
+/// its length is read, and nothing of that size is allocated. After each frame read, the
+/// buffer keeps room for another like it (up to [`KEEP_ROOM_BYTES`]): without it, a frame
+/// that straddles the buffer's end takes two reads, one more system call.
 pub(crate) struct Frames {
     codec: LengthDelimitedCodec,
     max_frame: usize,
@@ -669,14 +669,11 @@ impl Decoder for Frames {
             .codec
             .decode(src)
             .map_err(|e| self.too_long(src).unwrap_or(e))?;
-        // Only after a small frame: room reserved now, while a large frame still holds the
-        // buffer, is a new allocation every time, where the next large frame's own reserve
-        // (once this frame is dropped) takes the buffer back.
-        if let Some(frame) = frame
-            .as_ref()
-            .filter(|frame| frame.len() <= KEEP_ROOM_BYTES)
-        {
-            src.reserve(frame.len() + LENGTH_BYTES);
+        // Room for another frame like this one, up to 8 KiB. After a large frame this moves
+        // the buffer to a new, small one, and the frame's memory goes with the frame: an
+        // idle connection does not keep the largest frame it was sent.
+        if let Some(frame) = &frame {
+            src.reserve(frame.len().min(KEEP_ROOM_BYTES) + LENGTH_BYTES);
         }
         Ok(frame)
     }
