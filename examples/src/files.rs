@@ -131,21 +131,48 @@ async fn write_chunks(path: &Path, chunks: &mut rmi::Stream<Vec<u8>>) -> Result<
     Ok(bytes)
 }
 
-/// `file`'s bytes as a stream of chunks of 64 KiB, read as the server asks for them: what a
+/// How many chunks are read ahead of the other side: a task reads the file while the last
+/// chunks travel, so that each batch the other side asks for is full (a read from a file is
+/// a trip to tokio's blocking pool, too slow to make on demand, chunk by chunk).
+const READ_AHEAD: usize = 16;
+
+/// `file`'s bytes as a stream of chunks of 64 KiB, read ahead by a task of its own: what a
 /// client uploads, and what the server sends for a download. A failed read ends the stream
-/// with the error: the other side keeps nothing.
+/// with the error, so the other side keeps nothing; dropping the stream stops the reading.
 pub fn chunks_of(file: tokio::fs::File) -> rmi::Stream<Vec<u8>> {
-    let chunks = futures::stream::try_unfold(file, |mut file| async move {
-        let mut chunk = vec![0; CHUNK_BYTES];
-        let mut filled = 0;
-        while filled < CHUNK_BYTES {
-            match file.read(&mut chunk[filled..]).await? {
-                0 => break,
-                n => filled += n,
-            }
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(READ_AHEAD);
+    tokio::spawn(read_chunks(file, sender));
+    rmi::Stream::try_new(futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)))
+}
+
+/// Sends `file`'s chunks to `chunks`, then its read error if any; stops when the stream is
+/// dropped (the send fails).
+async fn read_chunks(
+    mut file: tokio::fs::File,
+    chunks: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+) {
+    loop {
+        let chunk = read_chunk(&mut file).await;
+        let last = !matches!(&chunk, Ok(chunk) if !chunk.is_empty());
+        if matches!(&chunk, Ok(chunk) if chunk.is_empty()) {
+            return;
         }
-        chunk.truncate(filled);
-        Ok::<_, std::io::Error>((filled > 0).then_some((chunk, file)))
-    });
-    rmi::Stream::try_new(chunks)
+        if chunks.send(chunk).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// The next chunk of `file`: full but for the last, empty at the end.
+async fn read_chunk(file: &mut tokio::fs::File) -> std::io::Result<Vec<u8>> {
+    let mut chunk = vec![0; CHUNK_BYTES];
+    let mut filled = 0;
+    while filled < CHUNK_BYTES {
+        match file.read(&mut chunk[filled..]).await? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    chunk.truncate(filled);
+    Ok(chunk)
 }

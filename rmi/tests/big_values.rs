@@ -167,3 +167,48 @@ async fn the_limit_can_be_raised_on_both_sides() {
     assert_eq!(back.len(), big);
     assert!(back.iter().all(|&b| b == 5));
 }
+
+#[rmi::expose]
+pub trait Chunks {
+    /// Three chunks of `size` bytes, or why not.
+    async fn chunks(&self, size: usize) -> Result<rmi::Stream<Vec<u8>>, String>;
+    /// The same, by a producer that may fail.
+    async fn tried(&self, size: usize) -> rmi::Stream<Vec<u8>>;
+}
+
+struct ChunkMaker;
+
+impl Chunks for ChunkMaker {
+    async fn chunks(&self, size: usize) -> Result<rmi::Stream<Vec<u8>>, String> {
+        Ok(rmi::Stream::iter(
+            (0..3u8).map(move |i| vec![200 + i; size]),
+        ))
+    }
+    async fn tried(&self, size: usize) -> rmi::Stream<Vec<u8>> {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            for i in 0..3u8 {
+                let _ = sender.send(Ok::<_, String>(vec![200 + i; size])).await;
+            }
+        });
+        rmi::Stream::try_new(futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)))
+    }
+}
+
+#[tokio::test]
+async fn streams_of_bytes_travel_as_byte_strings() {
+    let (_daemon, uri) = support::serve::<ChunksProxy, _>(ChunkMaker).await;
+    let chunks = ChunksProxy::connect(&uri).await.unwrap();
+    let mut stream = chunks.chunks(1000).await.unwrap().unwrap();
+    let mut got = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        got.push(chunk.unwrap());
+    }
+    assert_eq!(got, vec![vec![200; 1000], vec![201; 1000], vec![202; 1000]]);
+    let mut tried = chunks.tried(1000).await.unwrap();
+    let mut got = Vec::new();
+    while let Some(chunk) = tried.next().await {
+        got.push(chunk.unwrap());
+    }
+    assert_eq!(got.len(), 3);
+}

@@ -84,8 +84,14 @@ impl Bench for BenchImpl {
     }
     async fn upload(&self, mut chunks: rmi::Stream<Vec<u8>>) -> u64 {
         let mut bytes = 0;
-        while let Some(Ok(chunk)) = chunks.next().await {
-            bytes += chunk.len() as u64;
+        while let Some(chunk) = chunks.next().await {
+            match chunk {
+                Ok(chunk) => bytes += chunk.len() as u64,
+                Err(e) => {
+                    eprintln!("the upload broke: {e}");
+                    break;
+                }
+            }
         }
         bytes
     }
