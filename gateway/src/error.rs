@@ -149,7 +149,10 @@ impl GatewayError {
                 | E::UnknownObject { .. }
                 | E::Authentication { .. }
                 | E::Tls { .. } => "unreachable",
-                E::StreamClosed { .. } | E::StreamBroken { .. } => "stream_broken",
+                E::StreamClosed { .. }
+                | E::StreamBroken { .. }
+                | E::ProducerFailed { .. }
+                | E::UploadBroken { .. } => "stream_broken",
                 _ => "rmi_error",
             },
         }

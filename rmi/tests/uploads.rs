@@ -83,6 +83,32 @@ async fn chunks_of_bytes_arrive_whole_and_in_order() {
     assert_eq!(stored, 64 * 64 * 1024);
 }
 
+/// A new connection's first request goes out before the daemon's hello (its frame limit) is
+/// read; an upload that is that first request must still carry items as large as the daemon
+/// takes, not only as large as any daemon takes.
+#[tokio::test]
+async fn an_upload_on_a_new_connection_carries_large_items() {
+    let (daemon, uri) = support::serve::<SinkProxy, _>(Reader::default()).await;
+    // The daemon's hello comes late through the relay, as from a daemon far away.
+    let relay = support::slow_relay(daemon.local_addr(), Duration::from_millis(300)).await;
+    let uri: rmi::ObjectUri = format!("rmi:{}@{relay}", uri.id()).parse().unwrap();
+    // Binding once makes this process remember the object's handle: a proxy in another
+    // runtime (so on a connection of its own) then sends the upload as its first request.
+    rmi::connect::<SinkProxy>(&uri).await.unwrap();
+    // The daemon runs on this test's runtime: the other runtime waits on a blocking thread.
+    let stored = tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let sink = rmi::connect::<SinkProxy>(&uri).await.unwrap();
+            let chunks = (0..4u8).map(|i| vec![i; 256 * 1024]);
+            sink.store(Stream::iter(chunks)).await
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(stored.unwrap(), Ok(4 * 256 * 1024));
+}
+
 #[tokio::test]
 async fn every_item_arrives_when_the_pushes_come_before_the_call_starts() {
     let (_daemon, sink) = support::serve_and_connect::<SinkProxy, _>(Reader::default()).await;
@@ -157,6 +183,22 @@ async fn a_broken_producer_is_the_methods_error() {
     });
     let err = sink.store(Stream::new(chunks)).await.unwrap().unwrap_err();
     assert!(err.contains("the file went away"), "{err}");
+}
+
+#[tokio::test]
+async fn a_failing_producer_is_named_as_the_callers() {
+    let (_daemon, sink) = support::serve_and_connect::<SinkProxy, _>(Reader::default()).await;
+    let chunks = futures::stream::iter([Ok(vec![1u8; 10]), Err("disk gone")]);
+    let err = sink
+        .store(Stream::try_new(chunks))
+        .await
+        .unwrap()
+        .unwrap_err();
+    let expected = format!(
+        "the stream a caller sent as an argument to {} broke on the caller's side: disk gone",
+        sink.uri()
+    );
+    assert_eq!(err, expected);
 }
 
 #[tokio::test]

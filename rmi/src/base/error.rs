@@ -439,6 +439,30 @@ pub enum Error {
         #[serde(default)]
         hop: Hop,
     },
+    /// The producer of a stream made here failed (an `Err` from [`Stream::try_new`]'s items):
+    /// the reader's last item.
+    ///
+    /// [`Stream::try_new`]: crate::Stream::try_new
+    #[error("the stream's producer failed: {reason}{hop}")]
+    ProducerFailed {
+        /// What the producer said.
+        reason: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
+    },
+    /// A stream a caller sent as an argument broke before its end: the caller's producer
+    /// failed, or its connection ended, or an item did not decode.
+    #[error("the stream a caller sent as an argument to {uri} broke on the caller's side: {reason}{hop}")]
+    UploadBroken {
+        /// The URI of the object whose method reads the stream.
+        uri: String,
+        /// What broke it.
+        reason: String,
+        /// Where the error arose, if on a server: see [`Error::hop`].
+        #[serde(default)]
+        hop: Hop,
+    },
     /// One argument of a call made with JSON values does not fit its parameter's type.
     #[error("argument `{param}` of '{method}' on {uri} does not fit: {message}{hop}")]
     BadArgument {
@@ -587,6 +611,8 @@ impl Error {
             | Panicked { hop, .. }
             | StreamClosed { hop, .. }
             | StreamBroken { hop, .. }
+            | ProducerFailed { hop, .. }
+            | UploadBroken { hop, .. }
             | BadArgument { hop, .. }
             | BadCall { hop, .. }
             | Codec { hop, .. }

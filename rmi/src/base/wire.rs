@@ -184,7 +184,11 @@ impl Eq for Payload {}
 
 impl From<Vec<u8>> for Payload {
     fn from(bytes: Vec<u8>) -> Self {
-        Payload::from_small_vec(SmallVec::from_vec(bytes))
+        if bytes.len() <= INLINE_PAYLOAD {
+            Payload(Repr::Inline(SmallVec::from_slice(&bytes)))
+        } else {
+            Payload(Repr::Shared(Bytes::from(bytes)))
+        }
     }
 }
 
@@ -346,9 +350,10 @@ pub(crate) enum EncodeError {
 impl Format {
     /// Encodes `value`.
     pub fn encode<T: Serialize + ?Sized>(self, value: &T) -> Result<Payload, CodecError> {
+        // Nothing is over a limit of the whole address space: the error is the codec's.
         self.encode_within(value, usize::MAX).map_err(|e| match e {
             EncodeError::Codec(e) => e,
-            EncodeError::TooLarge(_) => unreachable!("nothing is larger than the address space"),
+            too_large @ EncodeError::TooLarge(_) => CodecError(too_large.to_string()),
         })
     }
 
@@ -592,12 +597,16 @@ pub(crate) fn with_frame<M: Serialize, R>(
         let frame = u32::try_from(frame).unwrap_or(u32::MAX).to_be_bytes();
         head[..LENGTH_BYTES].copy_from_slice(&frame);
         let written = write(head, from);
-        if head.capacity() > KEEP_ROOM_BYTES {
+        if head.capacity() > KEPT_HEAD_BYTES {
             *head = Vec::new();
         }
         Ok(written)
     })
 }
+
+/// The largest buffer for frame heads a thread keeps: room for any head with its payload
+/// copied in, and the envelope.
+const KEPT_HEAD_BYTES: usize = 2 * COPIED_PAYLOAD_BYTES;
 
 /// Appends `n` as bincode's variable-length integer (its `VarintEncoding` of a u64).
 fn push_varint(bytes: &mut Vec<u8>, n: u64) {

@@ -211,7 +211,7 @@ impl OpenStreams {
 /// `Stream::try_new`).
 fn stream_failure(error: &Error) -> String {
     match error {
-        Error::StreamBroken { uri, reason, .. } if uri.is_empty() => reason.clone(),
+        Error::ProducerFailed { reason, .. } => reason.clone(),
         other => other.to_string(),
     }
 }

@@ -112,3 +112,35 @@ pub fn resident_kib() -> u64 {
         .and_then(|kib| kib.parse().ok())
         .expect("VmRSS in KiB")
 }
+
+/// A loopback relay to `target` whose daemon seems far away: what the daemon sends on each
+/// connection reaches the client `delay` late (its hello first). Returns the relay's address;
+/// it relays until the test's runtime ends.
+pub async fn slow_relay(target: std::net::SocketAddr, delay: Duration) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a relay on loopback");
+    let address = listener.local_addr().expect("the relay's address");
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(relay(client, target, delay));
+        }
+    });
+    address
+}
+
+async fn relay(client: tokio::net::TcpStream, target: std::net::SocketAddr, delay: Duration) {
+    let Ok(daemon) = tokio::net::TcpStream::connect(target).await else {
+        return;
+    };
+    let _ = daemon.set_nodelay(true);
+    let _ = client.set_nodelay(true);
+    let (mut from_client, mut to_client) = client.into_split();
+    let (mut from_daemon, mut to_daemon) = daemon.into_split();
+    let up = tokio::io::copy(&mut from_client, &mut to_daemon);
+    let down = async {
+        tokio::time::sleep(delay).await;
+        tokio::io::copy(&mut from_daemon, &mut to_client).await
+    };
+    let _ = futures::future::join(up, down).await;
+}

@@ -144,6 +144,15 @@ impl Connection {
         wire::payload_limit(max_frame.unwrap_or(wire::SMALLEST_FRAME_BYTES))
     }
 
+    /// The largest arguments the daemon takes, waiting at most `timeout` for its hello if it
+    /// is not read yet (a connection's first request goes out before the hello is read).
+    pub(crate) async fn learn_max_payload(&self, timeout: Duration) -> usize {
+        if self.channel.max_frame().is_none() {
+            let _ = tokio::time::timeout(timeout, self.channel.hello()).await;
+        }
+        self.max_payload()
+    }
+
     /// Whether the connection has ended: calls on it cannot succeed.
     pub(crate) fn is_closed(&self) -> bool {
         self.channel.is_closed()

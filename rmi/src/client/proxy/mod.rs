@@ -460,12 +460,9 @@ impl ProxyCore {
             _ => return Err(call_error::route(&bound, method)),
         };
         let mut max_payload = bound.connection.max_payload();
-        if args.len() > max_payload && bound.connection.channel.max_frame().is_none() {
+        if args.len() > max_payload {
             // Larger than any daemon surely takes: what this one takes is in its hello.
-            let hello = bound.connection.channel.hello();
-            if let Ok(Ok(max_frame)) = tokio::time::timeout(timeout, hello).await {
-                max_payload = wire::payload_limit(max_frame);
-            }
+            max_payload = bound.connection.learn_max_payload(timeout).await;
         }
         if args.len() > max_payload {
             let what = "the arguments of";

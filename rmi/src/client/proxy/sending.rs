@@ -37,19 +37,14 @@ pub(crate) fn sending<R>(encode: impl FnOnce() -> R) -> (R, Vec<Upload>) {
     (encoded, uploads)
 }
 
-/// Registers `upload` with the arguments being encoded on this thread; gives it back if none
-/// are (the stream is not an argument of a call).
-pub(crate) fn register(upload: Upload) -> Result<(), Upload> {
+/// Registers the upload `make` builds from `items` with the arguments being encoded on this
+/// thread; gives `items` back if none are (the stream is not an argument of a call).
+pub(crate) fn register<I>(items: I, make: impl FnOnce(I) -> Upload) -> Result<(), I> {
     UPLOADS.with_borrow_mut(|uploads| match uploads {
         Some(uploads) => {
-            uploads.push(upload);
+            uploads.push(make(items));
             Ok(())
         }
-        None => Err(upload),
+        None => Err(items),
     })
-}
-
-/// Whether a call's arguments are being encoded on this thread.
-pub(crate) fn active() -> bool {
-    UPLOADS.with_borrow(Option::is_some)
 }

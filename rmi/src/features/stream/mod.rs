@@ -152,7 +152,8 @@ impl<T: Send + 'static> Stream<T> {
     }
 
     /// A stream of what `items` yields, which may fail: the first error ends the stream, and
-    /// the reader's next item is that error (an [`Error::StreamBroken`] with its text).
+    /// the reader's next item is that error (an [`Error::ProducerFailed`] with its text; a
+    /// client reading the stream from a server gets an [`Error::StreamBroken`] with it).
     ///
     /// ```
     /// let lines = rmi::Stream::try_new(futures::stream::iter([Ok("a"), Err("disk gone")]));
@@ -329,11 +330,9 @@ where
     }
 }
 
-/// The error a producer's failure is carried in: its text, and no URI (it arose here).
+/// The error a producer's failure is carried in: its text (it arose here).
 fn producer_failed(reason: String) -> Error {
-    Error::StreamBroken {
-        uri: String::new(),
-        method: String::new(),
+    Error::ProducerFailed {
         reason,
         hop: Default::default(),
     }
@@ -345,19 +344,19 @@ fn producer_failed(reason: String) -> Error {
 fn send<T: Serialize + Send + 'static>(
     items: BoxStream<'static, Result<T, Error>>,
 ) -> Result<u64, String> {
-    if !crate::proxy::sending::active() {
-        return crate::dispatch::host_stream(items);
-    }
     static NEXT_UPLOAD: AtomicU64 = AtomicU64::new(1);
     let id = NEXT_UPLOAD.fetch_add(1, Ordering::Relaxed);
     // Items travel in the format typed proxies use for arguments.
     let format = Format::MessagePack;
-    let upload: crate::proxy::sending::Upload = Box::new(move |bound, method, timeout| {
-        Box::pin(push::push(bound, method, id, items, format, timeout))
-    });
-    crate::proxy::sending::register(upload)
-        .map(|()| id)
-        .map_err(|_| "no call's arguments are being encoded".to_owned())
+    let upload = |items| -> crate::proxy::sending::Upload {
+        Box::new(move |bound, method, timeout| {
+            Box::pin(push::push(bound, method, id, items, format, timeout))
+        })
+    };
+    match crate::proxy::sending::register(items, upload) {
+        Ok(()) => Ok(id),
+        Err(items) => crate::dispatch::host_stream(items),
+    }
 }
 
 /// A method's stream of bytes, or its error: the stream's items as byte strings.

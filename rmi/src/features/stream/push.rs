@@ -41,7 +41,9 @@ pub(crate) async fn push<T: Serialize + Send + 'static>(
     format: Format,
     timeout: Duration,
 ) {
-    let max_item = bound.connection.max_payload();
+    // The call that carries the upload may be the connection's first: its items may be as
+    // large as the daemon's hello says, once it is read.
+    let max_item = bound.connection.learn_max_payload(timeout).await;
     let mut producer = Producer::encoding(items, format, max_item);
     let batch_bytes = BATCH_BYTES.min(max_item);
     let mut in_flight: Option<futures::future::BoxFuture<'static, bool>> = None;
@@ -189,9 +191,8 @@ impl Receiver {
     }
 
     fn broken(&self, reason: String) -> Error {
-        Error::StreamBroken {
+        Error::UploadBroken {
             uri: self.origin.clone(),
-            method: "(an argument)".into(),
             reason,
             hop: Default::default(),
         }
