@@ -47,7 +47,9 @@ mod features;
 mod server;
 
 pub use base::wire;
-use base::{blob, describe, error, nesting, net, outgoing, security, serving, throttle, uri};
+use base::{
+    blob, describe, error, frame_pool, nesting, net, outgoing, security, serving, throttle, uri,
+};
 use client::{channel, keeper, proxy};
 use features::{dynamic, nameserver, remote, stream};
 use server::{daemon, dispatch, oneway, pace, stop, stream_host};

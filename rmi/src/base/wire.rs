@@ -15,8 +15,10 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use smallvec::SmallVec;
 use tarpc::ClientMessage;
 use tokio_util::bytes::BufMut;
-use tokio_util::bytes::{Bytes, BytesMut};
-use tokio_util::codec::{Decoder, FramedRead, LengthDelimitedCodec};
+use tokio_util::bytes::{Buf, Bytes, BytesMut};
+use tokio_util::codec::{Decoder, FramedRead};
+
+use crate::frame_pool::{self, POOLED_FRAME_BYTES};
 
 /// The largest frame either side accepts unless told otherwise: 16 MiB. Raise (or lower) it
 /// with `RMI_MAX_FRAME_BYTES` ([`FRAME_LIMIT_ENV`]) for both sides, or in code with
@@ -627,12 +629,13 @@ fn push_varint(bytes: &mut Vec<u8>, n: u64) {
     }
 }
 
-/// Length-delimited frames of at most `max_frame` bytes: a longer one is an error as soon as
-/// its length is read, and nothing of that size is allocated. After each frame read, the
+/// Length-delimited frames (a 4-byte big-endian length, then that many bytes) of at most
+/// `max_frame` bytes: a longer one is an error as soon as its length is read, and nothing of
+/// that size is allocated. A frame from [`POOLED_FRAME_BYTES`] on is read into a buffer of
+/// the process's pool (`frame_pool`), which is given back after it; after a smaller frame, the
 /// buffer keeps room for another like it (up to [`KEEP_ROOM_BYTES`]): without it, a frame
 /// that straddles the buffer's end takes two reads, one more system call.
 pub(crate) struct Frames {
-    codec: LengthDelimitedCodec,
     max_frame: usize,
 }
 
@@ -643,28 +646,45 @@ const LENGTH_BYTES: usize = 4;
 
 impl Frames {
     pub(crate) fn new(max_frame: usize) -> Frames {
-        Frames {
-            codec: LengthDelimitedCodec::builder()
-                .max_frame_length(max_frame)
-                .new_codec(),
-            max_frame,
-        }
+        Frames { max_frame }
     }
 
-    /// The error for a frame announced longer than the limit (its length at the head of
-    /// `src`), saying what to do.
-    fn too_long(&self, src: &BytesMut) -> Option<std::io::Error> {
-        let length: [u8; LENGTH_BYTES] = src.get(..LENGTH_BYTES)?.try_into().ok()?;
-        let length = u32::from_be_bytes(length) as usize;
-        (length > self.max_frame).then(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "a frame of {length} bytes came, over the limit of {} bytes on this side; raise it on both sides ({FRAME_LIMIT_ENV}, or DaemonBuilder::max_frame_bytes and ClientConfig::max_frame_bytes), or send large data as an rmi::Stream",
-                    self.max_frame
-                ),
-            )
-        })
+    /// The error for a frame announced `length` bytes long, over the limit, saying what to do.
+    fn too_long(&self, length: usize) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "a frame of {length} bytes came, over the limit of {} bytes on this side; raise it on both sides ({FRAME_LIMIT_ENV}, or DaemonBuilder::max_frame_bytes and ClientConfig::max_frame_bytes), or send large data as an rmi::Stream",
+                self.max_frame
+            ),
+        )
+    }
+}
+
+/// Makes room in `src` for a whole frame of `needed` bytes (its length prefix included), of
+/// which it holds the start: a large one in a pooled buffer if one is free.
+fn make_room(src: &mut BytesMut, needed: usize) {
+    if needed >= POOLED_FRAME_BYTES {
+        if let Some(mut pooled) = frame_pool::take(needed) {
+            pooled.extend_from_slice(src);
+            *src = pooled;
+            return;
+        }
+    }
+    src.reserve(needed - src.len());
+}
+
+/// After a frame of `length` bytes was split off `src`: a large frame's buffer goes to the
+/// pool (the frame still uses it; what followed it moves to a small buffer), a small one
+/// keeps room for another like it.
+fn after_frame(src: &mut BytesMut, length: usize) {
+    if length + LENGTH_BYTES >= POOLED_FRAME_BYTES {
+        let mut rest = BytesMut::with_capacity(src.len().max(KEEP_ROOM_BYTES));
+        rest.extend_from_slice(src);
+        let spent = std::mem::replace(src, rest);
+        frame_pool::give(spent, length + LENGTH_BYTES);
+    } else {
+        src.reserve(length.min(KEEP_ROOM_BYTES) + LENGTH_BYTES);
     }
 }
 
@@ -673,18 +693,24 @@ impl Decoder for Frames {
     type Error = std::io::Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> std::io::Result<Option<BytesMut>> {
-        // The codec refuses a long frame before it takes its length off the buffer.
-        let frame = self
-            .codec
-            .decode(src)
-            .map_err(|e| self.too_long(src).unwrap_or(e))?;
-        // Room for another frame like this one, up to 8 KiB. After a large frame this moves
-        // the buffer to a new, small one, and the frame's memory goes with the frame: an
-        // idle connection does not keep the largest frame it was sent.
-        if let Some(frame) = &frame {
-            src.reserve(frame.len().min(KEEP_ROOM_BYTES) + LENGTH_BYTES);
+        let Some(prefix) = src.get(..LENGTH_BYTES) else {
+            return Ok(None);
+        };
+        let length = u32::from_be_bytes(prefix.try_into().expect("sliced to its length")) as usize;
+        if length > self.max_frame {
+            return Err(self.too_long(length));
         }
-        Ok(frame)
+        let needed = LENGTH_BYTES + length;
+        if src.len() < needed {
+            if src.capacity() < needed {
+                make_room(src, needed);
+            }
+            return Ok(None);
+        }
+        src.advance(LENGTH_BYTES);
+        let frame = src.split_to(length);
+        after_frame(src, length);
+        Ok(Some(frame))
     }
 }
 
@@ -730,6 +756,64 @@ pub(crate) const WRITE_BATCH_BYTES: usize = 8 * 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `frames` as a stream of length-prefixed frames.
+    fn framed(frames: &[Vec<u8>]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for frame in frames {
+            bytes.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+            bytes.extend_from_slice(frame);
+        }
+        bytes
+    }
+
+    /// Feeds `bytes` to a decoder `piece` bytes at a time, as reads would; the frames decoded.
+    fn decode_in_pieces(bytes: &[u8], piece: usize) -> Vec<Vec<u8>> {
+        let mut frames = Frames::new(LARGEST_FRAME_BYTES);
+        let mut src = BytesMut::new();
+        let mut decoded = Vec::new();
+        for chunk in bytes.chunks(piece) {
+            src.extend_from_slice(chunk);
+            while let Some(frame) = frames.decode(&mut src).unwrap() {
+                decoded.push(frame.to_vec());
+            }
+        }
+        assert!(src.is_empty(), "nothing left over");
+        decoded
+    }
+
+    #[test]
+    fn frames_small_and_large_arrive_whole_however_they_are_read() {
+        let sent = vec![
+            vec![1; 10],
+            vec![2; 3 * POOLED_FRAME_BYTES],
+            vec![],
+            vec![3; POOLED_FRAME_BYTES - LENGTH_BYTES],
+            vec![4; 2 * POOLED_FRAME_BYTES],
+            vec![5; 7],
+        ];
+        let bytes = framed(&sent);
+        for piece in [1, 3, 1000, 65_536, bytes.len()] {
+            assert_eq!(
+                decode_in_pieces(&bytes, piece),
+                sent,
+                "read {piece} at a time"
+            );
+        }
+    }
+
+    #[test]
+    fn a_frame_over_the_limit_is_refused_from_its_length() {
+        let mut frames = Frames::new(100);
+        let mut src = BytesMut::from(&(101u32).to_be_bytes()[..]);
+        let err = frames.decode(&mut src).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("a frame of 101 bytes came, over the limit of 100 bytes"),
+            "{err}"
+        );
+        assert!(src.capacity() < 101, "nothing of its size was allocated");
+    }
 
     #[test]
     fn formats_round_trip_tuples() {
