@@ -1,4 +1,4 @@
-//! The calc client (the seed's `multiprocessing.connection` Client with an `authkey`): proves
+//! The calc client (Python's `multiprocessing.connection` Client with an `authkey`): proves
 //! the key, sends `(5, 6)` and prints `11`, then `("mark", "帅哥")` and prints `mark帅哥`.
 //!
 //! `cargo run --example calc_client -- --key-file K` (`--host`, `--port`; port 25000).

@@ -1,4 +1,4 @@
-//! The calc server (the seed's `multiprocessing.connection` Listener with an `authkey`):
+//! The calc server (Python's `multiprocessing.connection` Listener with an `authkey`):
 //! serves only clients that prove they hold its key, and adds what they send.
 //!
 //! `cargo run --example calc_server -- --key-file K` (port 25000; `--port 0` picks a free

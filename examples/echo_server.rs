@@ -1,4 +1,4 @@
-//! The echo server (the seed's "how many clients at once?"): every client is served at the
+//! The echo server (the tutorial "how many clients at once?", with Python's `socketserver`): every client is served at the
 //! same time, each connection in a task of its own, rather than one after the other. It logs
 //! which connection it serves, and when each ends.
 //!

@@ -1,4 +1,4 @@
-//! The file server (the seed's file-transfer recipe, done right): a client sends
+//! The file server (the socket file-transfer recipe of the cookbook chapter "Distributed Python", done right): a client sends
 //! `HelloServer!`; the server streams it the file it was started with, in chunks, then closes
 //! the connection. Each client is served in a task of its own, so many download at once, and
 //! one that goes away halfway costs the others nothing.

@@ -1,4 +1,4 @@
-//! The time server (the seed's socket recipe): each client that connects gets the server's
+//! The time server (the socket time server of the cookbook chapter "Distributed Python"): each client that connects gets the server's
 //! current time, as `time.ctime()` writes it, then `\r\n`, and the connection is closed.
 //!
 //! `cargo run --example time_server` (port 9999; `--port 0` picks a free one), then

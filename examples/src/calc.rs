@@ -1,5 +1,5 @@
 //! Adding what Python's `+` adds, numbers or text: the authenticated message-passing demo
-//! (the seed's `multiprocessing.connection` with an `authkey`).
+//! (Python's `multiprocessing.connection` with an `authkey`).
 
 use std::fmt;
 

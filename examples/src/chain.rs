@@ -1,4 +1,4 @@
-//! The chain topology of the seed: servers in a ring, each passing a message to the next
+//! The chain topology of Pyro's examples (`examples/chain`): servers in a ring, each passing a message to the next
 //! until it comes back to where it started.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! The greeter of the seed: `welcome_message(name)` returns `Hi welcome <name>`.
+//! The greeter of Pyro's tutorial: `welcome_message(name)` returns `Hi welcome <name>`.
 
 /// The name the greeter server registers under.
 pub const NAME: &str = "server";

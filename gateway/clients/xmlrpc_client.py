@@ -6,7 +6,7 @@
 #   python3 xmlrpc_client.py [URL]      (default http://127.0.0.1:8080/RPC2/handler)
 #
 # The URL names the object (`/RPC2/handler`) so that its methods are called by their own
-# names, as the seed calls them. A second argument is sent as a bearer token.
+# names, as Rosetta Code's "Distributed programming" XML-RPC client calls them. A second argument is sent as a bearer token.
 import sys
 import xmlrpc.client
 

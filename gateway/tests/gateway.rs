@@ -1,5 +1,5 @@
 //! `rmi-gateway` across processes, driven by clients this project did not write: Python's
-//! `xmlrpc.client` (the seed's XML-RPC client), reqwest, curl, and headless Chromium through
+//! `xmlrpc.client` (the XML-RPC client of Rosetta Code's "Distributed programming" in Python), reqwest, curl, and headless Chromium through
 //! WebDriver. Every server listens on a free loopback port and every client is pointed at the
 //! test's own name server.
 //!
@@ -113,7 +113,7 @@ fn assert_error(answer: (u16, Value), status: u16, kind: &str, says: &str) {
 }
 
 #[test]
-fn the_seed_xmlrpc_client_calls_the_rosetta_handler_through_the_gateway() {
+fn the_rosetta_xmlrpc_client_calls_the_rosetta_handler_through_the_gateway() {
     let setup = Setup::start(&[]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/xmlrpc_client.py");
     let output = run(
@@ -137,7 +137,7 @@ fn the_seed_xmlrpc_client_calls_the_rosetta_handler_through_the_gateway() {
 /// The seed's HTTP variant: Python's `http.client` GETs the page; a path the gateway does not
 /// have is a 404 with a JSON reason.
 #[test]
-fn the_seeds_http_client_gets_the_page() {
+fn the_rosetta_http_client_gets_the_page() {
     let setup = Setup::start(&[]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/http_client.py");
     let port = setup.gateway.url.rsplit(':').next().unwrap().to_owned();

@@ -1,4 +1,5 @@
-//! Where the name server keeps its names: in memory, or in a SQLite database.
+//! Where the name server keeps its names: in memory, in a SQLite database, or in etcd (the
+//! `etcd` feature: several name servers sharing one replicated store).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

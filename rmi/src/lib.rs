@@ -207,26 +207,20 @@ pub use wire::{
 pub use rmi_macros::expose;
 
 /// The `tracing` filter directives a program should log with: `rust_log` (what `RUST_LOG`
-/// says), else `warn`; and unless it names tarpc, without tarpc's `DeadlineExceeded` lines,
-/// which tarpc logs as errors for every call whose deadline passed although the caller (or
-/// nobody, for the server) already has the error. For `EnvFilter::new`.
+/// says), else `warn`. For `EnvFilter::new`. (rmi runs its own client and server loops, so
+/// tarpc's, which logged every missed deadline as an error, need no silencing any more.)
 ///
 /// ```
-/// assert_eq!(
-///     rmi::log_filter(Some("info")),
-///     "info,tarpc::client::in_flight_requests=off,tarpc::server::in_flight_requests=off"
-/// );
-/// assert_eq!(rmi::log_filter(Some("tarpc=trace")), "tarpc=trace");
+/// assert_eq!(rmi::log_filter(Some("info")), "info");
+/// assert_eq!(rmi::log_filter(Some(" ")), "warn");
+/// assert_eq!(rmi::log_filter(None), "warn");
 /// ```
 pub fn log_filter(rust_log: Option<&str>) -> String {
     let user = rust_log
         .map(str::trim)
         .filter(|f| !f.is_empty())
         .unwrap_or("warn");
-    if user.contains("tarpc") {
-        return user.to_owned();
-    }
-    format!("{user},tarpc::client::in_flight_requests=off,tarpc::server::in_flight_requests=off")
+    user.to_owned()
 }
 
 /// The README's Rust code blocks, which `cargo test --doc` compiles (and runs, unless

@@ -1,4 +1,4 @@
-//! Shared-key authentication across processes: the calc demo (the seed's
+//! Shared-key authentication across processes: the calc demo (Python's
 //! `multiprocessing.connection` with an `authkey`), and a name server with a key.
 
 use rmi_tests::{binary, example, run, stderr, stdout, temp_dir, NameServer, Running, TempDir};

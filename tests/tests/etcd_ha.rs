@@ -1,5 +1,5 @@
 //! High availability: several `rmi-ns` over one real three-member etcd cluster, and clients,
-//! daemons and the seed's chain carrying on while an etcd member and a name server are
+//! daemons and Pyro's chain example carrying on while an etcd member and a name server are
 //! killed with `kill -9`.
 #![cfg(feature = "etcd")]
 

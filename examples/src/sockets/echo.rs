@@ -1,4 +1,4 @@
-//! The echo protocol of the seed: every byte a client sends comes back; the server serves
+//! The echo protocol of the tutorial "how many clients at once?" (Python's `socketserver`): every byte a client sends comes back; the server serves
 //! every client at the same time, each connection in a task of its own.
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,4 +1,4 @@
-//! The file-transfer protocol of the seed, done right: the client says `HelloServer!`; the
+//! The socket file-transfer recipe of the cookbook chapter "Distributed Python", done right: the client says `HelloServer!`; the
 //! server streams its file in chunks and then closes, whatever other clients do.
 
 use std::net::SocketAddr;

@@ -1,8 +1,8 @@
 //! What the socket demos share: their address flags, listening, and naming a peer the way the
-//! seed's Python programs print it.
+//! Python programs of the cookbook chapter "Distributed Python" print it.
 //!
-//! These demos use plain tokio sockets, the layer under rmi, each speaking the seed's
-//! protocol byte for byte, so that `nc` or `socat` can be their client too.
+//! These demos use plain tokio sockets, the layer under rmi, each speaking its Python
+//! original's protocol byte for byte, so that `nc` or `socat` can be their client too.
 
 pub mod echo;
 pub mod file;

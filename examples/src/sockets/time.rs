@@ -1,4 +1,4 @@
-//! The time protocol of the seed: the server writes the time as `time.ctime()` does, then
+//! The time protocol of the cookbook chapter "Distributed Python": the server writes the time as `time.ctime()` does, then
 //! `\r\n`, and closes the connection; the client reads at most 1024 bytes.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

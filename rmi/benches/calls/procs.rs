@@ -21,7 +21,7 @@ use super::{
     PlainBenchClient, Settings, STACKS,
 };
 
-/// One test of the deployment shape, as the table lists them.
+/// One test of the deployment shape: two processes, as users deploy.
 #[derive(Clone, Copy)]
 pub enum Test {
     /// One connection, one call at a time.

@@ -128,8 +128,8 @@ where
     )
 }
 
-/// A method's arguments as one tuple. Besides the tuple's own decoding (bincode, from typed
-/// proxies), a JSON array decodes element by element, so that an argument that does not fit
+/// A method's arguments as one tuple. Besides the tuple's own decoding (MessagePack, from
+/// typed proxies), a JSON array decodes element by element, so that an argument that does not fit
 /// is reported with its position, which the caller turns into the parameter's name.
 pub trait Args: DeserializeOwned {
     /// Decodes a JSON array of exactly the tuple's length.
@@ -528,8 +528,9 @@ pub(crate) trait Hosted: Send + Sync {
     fn descriptor(&self) -> &'static TraitDescriptor;
     /// Names the object's URI, which errors its methods return record as where they arose.
     fn set_uri(&mut self, uri: Arc<String>);
-    /// Spawns a task that runs `request` on the object (of `handle`, on a connection whose
-    /// instances are in `session`) and sends the reply.
+    /// Runs `request` on the object (of `handle`, on a connection whose instances are in
+    /// `session`) and queues the reply: in the connection's task if the method finishes
+    /// without waiting, else in a task of its own (`ConnectionState::answer`).
     fn execute(&self, handle: u64, request: Request, session: &mut Session);
 }
 

@@ -712,9 +712,10 @@ where
         return;
     }
     let settings = &shared.settings;
-    // On shutdown (or after the idle timeout) the stream reads as closed: tarpc stops taking
-    // requests, sends the replies of those in flight, then ends.
-    // The instances made for this connection (`Instances::PerConnection`), dropped with it.
+    // On shutdown (or after the idle timeout) the stream reads as closed (`StopReading`):
+    // `connection::serve` stops reading requests, writes the replies of those in flight,
+    // then ends. The instances made for this connection (`Instances::PerConnection`) are
+    // the session's, dropped with it.
     let max_payload = wire::payload_limit(settings.max_frame_bytes);
     let stop = shared.stop.clone();
     let mut session = crate::dispatch::Session::new(
@@ -759,7 +760,7 @@ fn client_went_away(error: &(dyn std::error::Error + 'static)) -> bool {
     use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
     let mut next = Some(error);
     while let Some(e) = next {
-        // tarpc holds the transport's error in an `Arc`, which is its own error type.
+        // An error shared in an `Arc` (as tarpc's transports hold it) is looked into too.
         let io = e
             .downcast_ref::<std::io::Error>()
             .or_else(|| e.downcast_ref::<Arc<std::io::Error>>().map(|io| &**io));
