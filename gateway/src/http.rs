@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::objects::Outcome;
 use crate::xmlrpc;
-use crate::{GatewayError, Shared};
+use crate::{GatewayError, GatewayState};
 
 /// The web page, built into the binary: no CDN, no build step.
 const PAGE: &str = include_str!("page.html");
@@ -23,9 +23,9 @@ const PAGE: &str = include_str!("page.html");
 /// The most items of a stream gathered into one XML-RPC reply (which cannot stream).
 const MAX_GATHERED: usize = 100_000;
 
-type Gateway = State<Arc<Shared>>;
+type AppState = State<Arc<GatewayState>>;
 
-pub(crate) fn router(shared: Arc<Shared>) -> Router {
+pub(crate) fn router(shared: Arc<GatewayState>) -> Router {
     let api = Router::new()
         .route("/objects", get(objects))
         .route("/call/{name}/{method}", post(call))
@@ -53,7 +53,7 @@ async fn not_found(request: Request) -> GatewayError {
 /// Refuses requests for a host the gateway does not answer for, requests that a browser sends
 /// from a page of another origin, and requests without the gateway's bearer token, when it has
 /// one.
-async fn authorize(State(shared): Gateway, request: Request, next: Next) -> Response {
+async fn authorize(State(shared): AppState, request: Request, next: Next) -> Response {
     let host = request
         .headers()
         .get(header::HOST)
@@ -122,7 +122,7 @@ fn same_secret(given: &[u8], expected: &[u8]) -> bool {
 }
 
 /// The body, or why it could not be read (over the limit: 413).
-fn body(shared: &Shared, body: Result<Bytes, BytesRejection>) -> Result<Bytes, GatewayError> {
+fn body(shared: &GatewayState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, GatewayError> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             GatewayError::TooLarge {
@@ -134,12 +134,12 @@ fn body(shared: &Shared, body: Result<Bytes, BytesRejection>) -> Result<Bytes, G
     })
 }
 
-async fn objects(State(shared): Gateway) -> Result<Json<Value>, GatewayError> {
+async fn objects(State(shared): AppState) -> Result<Json<Value>, GatewayError> {
     Ok(Json(Value::Array(shared.objects.list().await?)))
 }
 
 async fn call(
-    State(shared): Gateway,
+    State(shared): AppState,
     Path((name, method)): Path<(String, String)>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, GatewayError> {
@@ -215,12 +215,12 @@ fn ndjson(name: String, method: String, items: rmi::Stream<Value>) -> Response {
     response
 }
 
-async fn rpc2(State(shared): Gateway, raw: Result<Bytes, BytesRejection>) -> Response {
+async fn rpc2(State(shared): AppState, raw: Result<Bytes, BytesRejection>) -> Response {
     xml_rpc(&shared, None, raw).await
 }
 
 async fn rpc2_object(
-    State(shared): Gateway,
+    State(shared): AppState,
     Path(name): Path<String>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -230,7 +230,7 @@ async fn rpc2_object(
 /// Answers an XML-RPC request: a response, or a fault (HTTP 200, as the spec asks: faults are
 /// answers). Only a body over the limit is an HTTP error, as any transport failure is.
 async fn xml_rpc(
-    shared: &Shared,
+    shared: &GatewayState,
     scope: Option<&str>,
     raw: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -291,7 +291,7 @@ const MULTICALL: &str = "system.multicall";
 /// `system.multicall`: the calls run at once; each answers `[result]` or a fault struct, in
 /// order, and one call's fault does not stop the others.
 async fn multicall(
-    shared: &Shared,
+    shared: &GatewayState,
     scope: Option<&str>,
     params: Vec<Value>,
 ) -> Result<Value, GatewayError> {
@@ -329,7 +329,7 @@ async fn multicall(
 }
 
 async fn rpc(
-    shared: &Shared,
+    shared: &GatewayState,
     scope: Option<&str>,
     call: xmlrpc::MethodCall,
 ) -> Result<Value, GatewayError> {
@@ -404,7 +404,7 @@ fn target<'a>(scope: Option<&'a str>, asked: &'a str) -> Result<(&'a str, &'a st
     }
 }
 
-async fn list_methods(shared: &Shared, scope: Option<&str>) -> Result<Value, GatewayError> {
+async fn list_methods(shared: &GatewayState, scope: Option<&str>) -> Result<Value, GatewayError> {
     let objects = &shared.objects;
     let mut methods: Vec<String> = SYSTEM.iter().map(|(name, ..)| name.to_string()).collect();
     match scope {

@@ -92,11 +92,11 @@ impl Default for Config {
 /// ```
 #[derive(Clone)]
 pub struct Gateway {
-    shared: Arc<Shared>,
+    shared: Arc<GatewayState>,
 }
 
 /// What every request handler reads.
-pub(crate) struct Shared {
+pub(crate) struct GatewayState {
     pub(crate) objects: objects::Objects,
     pub(crate) token: Option<String>,
     pub(crate) allowed_hosts: Vec<String>,
@@ -108,7 +108,7 @@ impl Gateway {
     pub fn new(ns: rmi::NameServerProxy, client: rmi::ClientConfig, config: Config) -> Gateway {
         let objects = objects::Objects::new(ns, client, config.expose, config.timeout);
         Gateway {
-            shared: Arc::new(Shared {
+            shared: Arc::new(GatewayState {
                 objects,
                 token: config.token.filter(|t| !t.is_empty()),
                 allowed_hosts: config.allowed_hosts,

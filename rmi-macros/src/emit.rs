@@ -231,15 +231,15 @@ fn dispatch(service: &Service) -> TokenStream {
             .args
             .iter()
             .map(|a| from_wire(a.wire, &a.ty, a.name.to_token_stream()));
-        let invoke = if method.oneway {
-            quote!(invoke_oneway)
+        let run = if method.oneway {
+            quote!(run_oneway_method)
         } else {
-            quote!(invoke)
+            quote!(run_method)
         };
         let result = quote!(<__RmiObject as #trait_name>::#name(&*self, #(#args),*).await);
         let result = to_wire(method.output_wire, &output_type(method), result);
         let future = quote! {
-            ::rmi::__private::#invoke(call, move |(#(#arg_names,)*): (#(#arg_types,)*)| async move {
+            ::rmi::__private::#run(call, move |(#(#arg_names,)*): (#(#arg_types,)*)| async move {
                 #result
             })
         };

@@ -236,7 +236,7 @@ pub mod __private {
         Blob, Bytes, BytesInOk, BytesInSome, BytesInStream, BytesStreamInOk, WireForm,
     };
     pub use crate::dispatch::{
-        assert_serde, invoke, invoke_oneway, unknown_method, Args, Call, Expose,
+        assert_serde, run_method, run_oneway_method, unknown_method, Args, Call, Expose,
     };
     pub use crate::proxy::{connect, ProxyCore};
     pub use crate::wire::Reply;

@@ -33,7 +33,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, FramedRead};
 
-use crate::keeper::{Kept, Registration, IDLE_LOOK};
+use crate::keeper::{KeeperSlot, Kept, IDLE_LOOK};
 use crate::outgoing::Outgoing;
 use crate::security::handshake::{self, HELLO_BYTES};
 use crate::uri::Endpoint;
@@ -55,7 +55,7 @@ pub(crate) enum Failure {
 /// The client end of one connection. Clones share it; it closes when the last is dropped.
 #[derive(Clone)]
 pub(crate) struct Channel {
-    shared: Arc<Shared>,
+    shared: Arc<ChannelState>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -152,7 +152,7 @@ impl HelloRefused {
     }
 }
 
-struct Shared {
+struct ChannelState {
     writer: Mutex<Writer>,
     readers: Mutex<Readers>,
     next_id: AtomicU64,
@@ -163,14 +163,14 @@ struct Shared {
     /// The connection's place in its runtime's keeper, which fails calls whose deadline
     /// passed and closes the connection if that runtime shuts down first; set once, right
     /// after the connection is made (unset when made outside a runtime).
-    keeper: OnceLock<Registration>,
+    keeper: OnceLock<KeeperSlot>,
     /// What the socket wakes while several calls wait: every one of them.
     wake_waiting: Waker,
 }
 
 /// The socket's waker while several calls wait: wakes them all, so that a caller that
 /// stopped polling its call cannot leave the others unread.
-struct WakeWaiting(Weak<Shared>);
+struct WakeWaiting(Weak<ChannelState>);
 
 impl std::task::Wake for WakeWaiting {
     fn wake(self: Arc<Self>) {
@@ -187,13 +187,13 @@ impl std::task::Wake for WakeWaiting {
     }
 }
 
-impl Kept for Shared {
+impl Kept for ChannelState {
     fn expire(&self, now: Instant) -> Option<Instant> {
         self.lock_readers().expire(now)
     }
 
     fn close(&self) {
-        Shared::close(self);
+        ChannelState::close(self);
     }
 }
 
@@ -261,7 +261,7 @@ impl Channel {
             frames: Frames::new(max_reply),
         };
         let read: Pin<Box<dyn AsyncRead + Send>> = Box::pin(read);
-        let shared = Arc::new_cyclic(|weak: &Weak<Shared>| Shared {
+        let shared = Arc::new_cyclic(|weak: &Weak<ChannelState>| ChannelState {
             writer: Mutex::new(Writer {
                 io: Box::pin(write),
                 queue: Outgoing::default(),
@@ -384,15 +384,15 @@ impl Channel {
     }
 }
 
-impl Shared {
+impl ChannelState {
     /// Gives the connection a place in its runtime's keeper. Made (so that the keeper can
     /// look at it) before it is registered, and registered under its own lock: a look that
     /// began before sees it as asked for, one after waits for the lock and finds
     /// `keeper_wakes` set.
     fn join_keeper(self: &Arc<Self>) {
         let mut readers = self.lock_readers();
-        let kept: Weak<dyn Kept> = Arc::downgrade(self) as Weak<Shared>;
-        if let Some((registration, looks_by)) = Registration::new(kept) {
+        let kept: Weak<dyn Kept> = Arc::downgrade(self) as Weak<ChannelState>;
+        if let Some((registration, looks_by)) = KeeperSlot::new(kept) {
             // A new connection's first call (its deadline is further out than the keeper's
             // next look, unless its timeout is short) need not ask the keeper.
             readers.keeper_wakes = looks_by;
@@ -403,7 +403,7 @@ impl Shared {
     /// Whether the keeper fails calls at their deadline (on a multi-threaded runtime); else
     /// each call keeps a timer of its own.
     fn keeper_keeps_deadlines(&self) -> bool {
-        self.keeper.get().is_some_and(Registration::keeps_deadlines)
+        self.keeper.get().is_some_and(KeeperSlot::keeps_deadlines)
     }
 
     fn lock_readers(&self) -> MutexGuard<'_, Readers> {
@@ -529,7 +529,7 @@ impl Writer {
 }
 
 /// Writes out the queue, then ends.
-async fn drain(shared: Arc<Shared>) {
+async fn drain(shared: Arc<ChannelState>) {
     let drained = poll_fn(|cx| {
         let mut writer = shared.lock_writer();
         let drained = std::task::ready!(writer.poll_drain(cx));
@@ -593,7 +593,7 @@ impl Readers {
     }
 
     /// Ends the connection: every waiting call fails with (a copy of) `failure`.
-    fn end(&mut self, failure: Failure, shared: &Shared) {
+    fn end(&mut self, failure: Failure, shared: &ChannelState) {
         shared.ended.store(true, Ordering::Release);
         self.reader = None;
         self.wake_all();
@@ -649,7 +649,7 @@ impl Failure {
 
 /// One call waiting for its reply. Dropped before the reply, it cancels the call.
 struct Waiting<'a> {
-    shared: &'a Arc<Shared>,
+    shared: &'a Arc<ChannelState>,
     id: u64,
     answered: bool,
 }
@@ -667,7 +667,7 @@ enum Read {
 impl<'a> Waiting<'a> {
     /// Call `id`, waiting until `deadline`; and whether it is the only call in flight.
     fn new(
-        shared: &'a Arc<Shared>,
+        shared: &'a Arc<ChannelState>,
         id: u64,
         deadline: Option<Instant>,
     ) -> Result<(Self, bool), Failure> {
@@ -829,7 +829,7 @@ mod tests {
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    fn invoke() -> Invoke {
+    fn request() -> Invoke {
         Invoke {
             handle: 1,
             method: 0,
@@ -880,7 +880,7 @@ mod tests {
     async fn replies_reach_their_callers_in_any_order() {
         let (channel, server) = connected(64);
         let server = tokio::spawn(answer_reversed(server, 3));
-        let calls = (0..3).map(|_| channel.call(context(5), invoke()));
+        let calls = (0..3).map(|_| channel.call(context(5), request()));
         let replies = futures::future::join_all(calls).await;
         for (id, reply) in replies.into_iter().enumerate() {
             let payload = reply.unwrap().unwrap();
@@ -894,11 +894,11 @@ mod tests {
         let (channel, server) = connected(64);
         let server = tokio::spawn(answer_reversed(server, 2));
         // Sent and waiting, then kept aside (as a stream keeps its next pull).
-        let mut kept = Box::pin(channel.call(context(5), invoke()));
+        let mut kept = Box::pin(channel.call(context(5), request()));
         assert!(futures::poll!(kept.as_mut()).is_pending());
         let second = tokio::time::timeout(
             std::time::Duration::from_secs(2),
-            channel.call(context(5), invoke()),
+            channel.call(context(5), request()),
         );
         let payload = second
             .await
@@ -914,14 +914,14 @@ mod tests {
         let (channel, server) = connected(64);
         let waiting = tokio::spawn({
             let channel = channel.clone();
-            async move { channel.call(context(5), invoke()).await }
+            async move { channel.call(context(5), request()).await }
         });
         tokio::task::yield_now().await;
         drop(server);
         assert!(matches!(waiting.await.unwrap(), Err(Failure::Lost(_))));
         assert!(channel.is_closed());
         assert!(matches!(
-            channel.call(context(5), invoke()).await,
+            channel.call(context(5), request()).await,
             Err(Failure::Lost(_))
         ));
     }
@@ -952,13 +952,13 @@ mod tests {
     async fn a_deadline_sooner_than_the_keeper_looks_still_holds() {
         let (channel, _server) = connected(1024);
         // The keeper would next look at this call's deadline, a minute out...
-        let mut kept = Box::pin(channel.call(context(60), invoke()));
+        let mut kept = Box::pin(channel.call(context(60), request()));
         assert!(futures::poll!(kept.as_mut()).is_pending());
         // ...and is told of a sooner one.
         let mut soon = context(0);
         soon.deadline = Instant::now() + Duration::from_millis(50);
         let started = Instant::now();
-        let failed = tokio::time::timeout(Duration::from_secs(5), channel.call(soon, invoke()));
+        let failed = tokio::time::timeout(Duration::from_secs(5), channel.call(soon, request()));
         assert!(matches!(failed.await, Ok(Err(Failure::Deadline))));
         assert!(started.elapsed() < Duration::from_secs(2));
         assert!(
@@ -975,7 +975,7 @@ mod tests {
         // Later than the keeper's first look at the connection: the call asks nothing.
         let mut later = context(0);
         later.deadline = looks_by + Duration::from_millis(300);
-        let failed = tokio::time::timeout(Duration::from_secs(10), channel.call(later, invoke()));
+        let failed = tokio::time::timeout(Duration::from_secs(10), channel.call(later, request()));
         assert!(matches!(failed.await, Ok(Err(Failure::Deadline))));
         assert!(Instant::now() < later.deadline + Duration::from_secs(2));
     }
@@ -999,7 +999,7 @@ mod tests {
         let mut context = context(0);
         context.deadline = std::time::Instant::now() + std::time::Duration::from_millis(20);
         assert!(matches!(
-            channel.call(context, invoke()).await,
+            channel.call(context, request()).await,
             Err(Failure::Deadline)
         ));
         let mut messages = Vec::new();

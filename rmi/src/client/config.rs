@@ -184,12 +184,12 @@ impl ClientConfig {
     /// Connects a proxy of type `P` to `uri` with this config.
     pub async fn connect<P: Proxy>(&self, uri: impl IntoUri) -> Result<P, Error> {
         let binder = Binder::Typed(P::DESCRIPTOR);
-        let core = ProxyCore::connect(uri.into_uri()?, binder, self.timeout, self.shared()).await?;
+        let core = ProxyCore::connect(uri.into_uri()?, binder, self.timeout, self.to_arc()).await?;
         Ok(P::from_core(core))
     }
 
     /// This config, shared by what is connected with it.
-    pub(crate) fn shared(&self) -> Arc<ClientConfig> {
+    pub(crate) fn to_arc(&self) -> Arc<ClientConfig> {
         Arc::new(self.clone())
     }
 }

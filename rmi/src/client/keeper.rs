@@ -34,7 +34,7 @@ pub(crate) trait Kept: Send + Sync {
 pub(crate) const IDLE_LOOK: Duration = Duration::from_secs(1);
 
 /// A connection's place in its runtime's keeper; dropping it lets go of the place.
-pub(crate) struct Registration {
+pub(crate) struct KeeperSlot {
     keeper: Arc<Keeper>,
     key: u64,
 }
@@ -68,7 +68,7 @@ struct State {
 static KEEPERS: LazyLock<Mutex<HashMap<tokio::runtime::Id, Weak<Keeper>>>> =
     LazyLock::new(Mutex::default);
 
-impl Registration {
+impl KeeperSlot {
     /// Gives `kept` a place in the current runtime's keeper (starting it if need be): the
     /// place, and when the keeper looks at it at the latest (`None`: the keeper keeps no
     /// deadlines, on a current-thread runtime). `None` outside a runtime, or when it shuts
@@ -77,7 +77,7 @@ impl Registration {
     /// `kept` must be alive (a look skips what it cannot upgrade), and the caller should hold
     /// its lock until it has stored the time returned: a look that finds it then waits for
     /// that lock, and its `expire` sets the time anew.
-    pub(crate) fn new(kept: Weak<dyn Kept>) -> Option<(Registration, Option<Instant>)> {
+    pub(crate) fn new(kept: Weak<dyn Kept>) -> Option<(KeeperSlot, Option<Instant>)> {
         let runtime = Handle::try_current().ok()?;
         let keeper = Keeper::of(&runtime)?;
         let mut state = keeper.lock();
@@ -96,7 +96,7 @@ impl Registration {
             }
         });
         drop(state);
-        Some((Registration { keeper, key }, looks_by))
+        Some((KeeperSlot { keeper, key }, looks_by))
     }
 
     /// Whether the keeper fails this connection's calls at their deadline.
@@ -111,7 +111,7 @@ impl Registration {
     }
 }
 
-impl Drop for Registration {
+impl Drop for KeeperSlot {
     fn drop(&mut self) {
         self.keeper.lock().kept.remove(&self.key);
     }
@@ -260,9 +260,9 @@ mod tests {
         })
     }
 
-    fn register(fake: &Arc<Fake>) -> (Registration, Option<Instant>) {
+    fn register(fake: &Arc<Fake>) -> (KeeperSlot, Option<Instant>) {
         let weak: Weak<Fake> = Arc::downgrade(fake);
-        Registration::new(weak).expect("inside a runtime")
+        KeeperSlot::new(weak).expect("inside a runtime")
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,7 +329,7 @@ mod tests {
         let (release, released) = std::sync::mpsc::channel();
         let slow = Arc::new(Slow(AtomicUsize::new(0), Mutex::new(Some(released))));
         let slow_weak: Weak<Slow> = Arc::downgrade(&slow);
-        let (slow_place, _) = Registration::new(slow_weak).unwrap();
+        let (slow_place, _) = KeeperSlot::new(slow_weak).unwrap();
         slow_place.ask(Instant::now());
         let started = Instant::now();
         while slow.0.load(Ordering::SeqCst) == 0 {
@@ -370,7 +370,7 @@ mod tests {
             let _inside = handle.enter();
             let connection = fake();
             let weak: Weak<Fake> = Arc::downgrade(&connection);
-            let _ = done.send(Registration::new(weak).is_none());
+            let _ = done.send(KeeperSlot::new(weak).is_none());
         });
         let none = registered
             .recv_timeout(Duration::from_secs(10))

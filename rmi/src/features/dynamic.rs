@@ -50,7 +50,7 @@ impl ClientConfig {
             uri.into_uri()?,
             crate::proxy::Binder::Any,
             self.timeout,
-            self.shared(),
+            self.to_arc(),
         )
         .await?;
         Ok(DynamicProxy::from_core(core))

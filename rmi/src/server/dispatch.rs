@@ -4,7 +4,7 @@
 //! is `P`; the generated `dispatch` is a `match` on the method index whose arms call
 //! [`invoke`]. All decoding, encoding and panic handling lives here, not in generated code.
 //! Here too: the per-connection state (`ConnectionState`, `CallInFlight`, `Session`), and
-//! the streams a connection hosts (`host_stream`, `execute_stream_call`, over
+//! the streams a connection hosts (`host_stream`, `start_stream_call`, over
 //! `stream_host::OpenStreams`).
 
 use std::future::Future;
@@ -67,7 +67,7 @@ pub trait Expose<P: Proxy>: Send + Sync + 'static {
 
 /// Decodes the arguments of `call`, runs `method` on them and encodes its result; a panic in
 /// `method` becomes a `Panicked` fault for this caller only.
-pub async fn invoke<A, R, F, Fut>(call: Call, method: F) -> Reply
+pub async fn run_method<A, R, F, Fut>(call: Call, method: F) -> Reply
 where
     A: Args + Send + 'static,
     R: Serialize,
@@ -96,7 +96,7 @@ where
 /// Runs a `#[oneway]` method: answers at once, and runs the method in a task of its own, which
 /// the caller's leaving does not cancel. No one waits for its failures: the daemon counts
 /// them, hands them to its `on_oneway_failure` hook and logs them (see [`crate::OnewayFailure`]).
-pub fn invoke_oneway<A, F, Fut>(
+pub fn run_oneway_method<A, F, Fut>(
     mut call: Call,
     method: F,
 ) -> impl Future<Output = Reply> + Send + 'static
@@ -109,7 +109,7 @@ where
     let index = call.method;
     let report = call.oneway.take();
     tokio::spawn(async move {
-        if let Err(fault) = invoke(call, method).await {
+        if let Err(fault) = run_method(call, method).await {
             match report {
                 Some(report) => report.failed(index, fault),
                 None => {
@@ -226,7 +226,7 @@ pub(crate) type QueuedReply = (tarpc::Response<Reply>, CallInFlight);
 /// [`Instances::PerConnection`] factories, by handle, and what its calls share.
 pub(crate) struct Session {
     instances: std::collections::HashMap<u64, Arc<dyn std::any::Any + Send + Sync>>,
-    pub(crate) shared: Arc<ConnectionState>,
+    pub(crate) connection: Arc<ConnectionState>,
 }
 
 impl Session {
@@ -241,7 +241,7 @@ impl Session {
     ) -> Self {
         Session {
             instances: Default::default(),
-            shared: Arc::new(ConnectionState {
+            connection: Arc::new(ConnectionState {
                 calls,
                 streams: OpenStreams::default(),
                 in_flight: AtomicUsize::new(0),
@@ -314,7 +314,7 @@ impl ConnectionState {
     /// thread woken. A call that waits moves to a task of its own, which its deadline or a
     /// `Cancel` from the client aborts. `start` says where it starts: the calls of a method
     /// that held up its connection start in tasks of their own for a while (see [`Pace`]).
-    fn answer<F>(self: &Arc<Self>, id: u64, deadline: Instant, call: F, start: Start<'_>)
+    fn run_call<F>(self: &Arc<Self>, id: u64, deadline: Instant, call: F, start: Start<'_>)
     where
         F: Future<Output = ()> + Send + 'static,
     {
@@ -482,8 +482,8 @@ impl CallInFlight {
     }
 
     /// Answers `request` with what `serve` makes of it, counted in flight until the reply is
-    /// handed to the connection's task (see [`ConnectionState::answer`] for where it runs).
-    pub(crate) fn answer<F, Fut>(self, request: Request, serve: F, start: Start<'_>)
+    /// handed to the connection's task (see [`ConnectionState::run_call`] for where it runs).
+    pub(crate) fn run<F, Fut>(self, request: Request, serve: F, start: Start<'_>)
     where
         F: FnOnce(tarpc::context::Context, Invoke) -> Fut + Send + 'static,
         Fut: Future<Output = Reply> + Send + 'static,
@@ -499,7 +499,7 @@ impl CallInFlight {
             let reply = serve(context, invoke).await;
             self.reply(id, reply);
         };
-        connection.answer(id, deadline, call, start);
+        connection.run_call(id, deadline, call, start);
     }
 
     /// Queues the reply for the connection's task, which counts the call answered once it
@@ -530,8 +530,8 @@ pub(crate) trait Hosted: Send + Sync {
     fn set_uri(&mut self, uri: Arc<String>);
     /// Runs `request` on the object (of `handle`, on a connection whose instances are in
     /// `session`) and queues the reply: in the connection's task if the method finishes
-    /// without waiting, else in a task of its own (`ConnectionState::answer`).
-    fn execute(&self, handle: u64, request: Request, session: &mut Session);
+    /// without waiting, else in a task of its own (`ConnectionState::run_call`).
+    fn start(&self, handle: u64, request: Request, session: &mut Session);
 }
 
 /// Which instance of an object serves a call.
@@ -637,9 +637,9 @@ where
         self.uri = Some(uri);
     }
 
-    fn execute(&self, handle: u64, request: Request, session: &mut Session) {
-        let Some(in_flight) = session.shared.begin_call() else {
-            return refuse(&session.shared, request, Fault::Busy);
+    fn start(&self, handle: u64, request: Request, session: &mut Session) {
+        let Some(in_flight) = session.connection.begin_call() else {
+            return refuse(&session.connection, request, Fault::Busy);
         };
         let connection = in_flight.connection();
         let object = self.instance(handle, session);
@@ -672,7 +672,7 @@ where
             .paces
             .get(method as usize)
             .map_or(Start::Here, Start::Paced);
-        in_flight.answer(request, serve, start);
+        in_flight.run(request, serve, start);
     }
 }
 
@@ -681,7 +681,7 @@ where
 /// client that does not read its replies cannot pile up refusals either.
 pub(crate) fn refuse(connection: &Arc<ConnectionState>, request: Request, fault: Fault) {
     let serve = move |_context, _invoke| std::future::ready(Err(fault));
-    connection.force_call().answer(request, serve, Start::Here);
+    connection.force_call().run(request, serve, Start::Here);
 }
 
 // ---- The streams a connection hosts ----
@@ -723,7 +723,7 @@ pub(crate) fn receive_upload(
 /// or a push.
 /// A pull counts among the connection's calls in flight; it ends (as the stream's end)
 /// when the daemon stops.
-pub(crate) fn execute_stream_call(connection: &Arc<ConnectionState>, request: Request) {
+pub(crate) fn start_stream_call(connection: &Arc<ConnectionState>, request: Request) {
     let Some(in_flight) = connection.begin_call() else {
         return refuse(connection, request, Fault::Busy);
     };
@@ -732,7 +732,7 @@ pub(crate) fn execute_stream_call(connection: &Arc<ConnectionState>, request: Re
         let stop = call.stop.clone();
         let batch_bytes = stream_host::BATCH_BYTES.min(call.max_payload);
         tokio::select! {
-            answer = call.streams.answer(invoke, batch_bytes) => answer,
+            answer = call.streams.handle_request(invoke, batch_bytes) => answer,
             () = stop.stopped() => Format::Bincode
                 .encode(&Batch { items: Vec::new(), end: true })
                 .map_err(|e| Fault::BadResult(e.to_string())),
@@ -740,7 +740,7 @@ pub(crate) fn execute_stream_call(connection: &Arc<ConnectionState>, request: Re
     };
     // A pull runs the producer, user code that may take its time, and waits for its
     // items: always in a task of its own.
-    in_flight.answer(request, serve, Start::OwnTask);
+    in_flight.run(request, serve, Start::OwnTask);
 }
 
 #[cfg(test)]
@@ -759,7 +759,7 @@ mod tests {
 
     #[tokio::test]
     async fn runs_the_method_on_decoded_arguments() {
-        let reply = invoke(
+        let reply = run_method(
             call(&(2u64, 3u64)),
             |(a, b): (u64, u64)| async move { a + b },
         )
@@ -770,9 +770,9 @@ mod tests {
 
     #[tokio::test]
     async fn bad_arguments_and_panics_are_faults() {
-        let reply = invoke(call(&(1u8,)), |(_s, _t): (String, String)| async move {}).await;
+        let reply = run_method(call(&(1u8,)), |(_s, _t): (String, String)| async move {}).await;
         assert!(matches!(reply, Err(Fault::BadArguments(_))));
-        let reply = invoke(call(&()), |(): ()| async move {
+        let reply = run_method(call(&()), |(): ()| async move {
             if true {
                 panic!("boom {}", 7);
             }

@@ -154,7 +154,7 @@ impl OpenStreams {
 
     /// Answers a call on [`STREAMS_HANDLE`] (a pull or a close), its batch at most
     /// `batch_bytes` long.
-    pub(crate) async fn answer(&self, invoke: Invoke, batch_bytes: usize) -> Reply {
+    pub(crate) async fn handle_request(&self, invoke: Invoke, batch_bytes: usize) -> Reply {
         let bad = |e: crate::wire::CodecError| Fault::BadArguments(e.to_string());
         match invoke.method {
             PULL => {

@@ -179,7 +179,7 @@ impl Bound {
     /// deadline `timeout` away, or sooner: a call made while serving one inherits what is
     /// left of its deadline (`serving::for_call`). A transport error comes with how long was
     /// waited. Every call a proxy or a stream makes is sent here.
-    pub(crate) async fn invoke(
+    pub(crate) async fn request(
         &self,
         handle: u64,
         method: u32,

@@ -478,7 +478,7 @@ impl ProxyCore {
         let remembered = bound.remembered.load(Ordering::Acquire);
         let resend = remembered.then(|| args.clone());
         let reply = bound
-            .invoke(bound.handle, remote, format, args, timeout)
+            .request(bound.handle, remote, format, args, timeout)
             .await;
         if remembered && !matches!(reply, Ok(Err(wire::Fault::UnknownObject))) {
             bound.remembered.store(false, Ordering::Release);

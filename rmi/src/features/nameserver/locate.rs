@@ -70,12 +70,12 @@ impl ClientConfig {
     /// Connects to the name server as [`rmi::locate_ns`](crate::locate_ns) does, with this
     /// config.
     pub async fn locate_ns(&self) -> Result<NameServerProxy, Error> {
-        locate_ns_with(&self.shared(), self.timeout).await
+        locate_ns_with(&self.to_arc(), self.timeout).await
     }
 
     /// Connects to the name server at `endpoint` with this config.
     pub async fn locate_ns_at(&self, endpoint: &Endpoint) -> Result<NameServerProxy, Error> {
-        locate_ns_at_with(endpoint, &self.shared(), self.timeout).await
+        locate_ns_at_with(endpoint, &self.to_arc(), self.timeout).await
     }
 
     /// Connects to the first of the name servers `endpoints` that answers, with this config;
@@ -89,7 +89,7 @@ impl ClientConfig {
     /// # Ok(()) }
     /// ```
     pub async fn locate_ns_among(&self, endpoints: &[Endpoint]) -> Result<NameServerProxy, Error> {
-        super::locate_ns_among_with(endpoints, &self.shared(), self.timeout).await
+        super::locate_ns_among_with(endpoints, &self.to_arc(), self.timeout).await
     }
 }
 

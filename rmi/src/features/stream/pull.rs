@@ -138,7 +138,7 @@ async fn send<A: serde::Serialize>(
     let args = Format::Bincode
         .encode(args)
         .map_err(|e| call_error::codec(bound, method, "encode a pull of", e.to_string()))?;
-    let sent = bound.invoke(
+    let sent = bound.request(
         STREAMS_HANDLE,
         stream_method,
         Format::Bincode,

@@ -102,7 +102,7 @@ async fn push_batch(
             return false;
         }
     };
-    let sent = bound.invoke(STREAMS_HANDLE, PUSH, Format::Bincode, args, timeout);
+    let sent = bound.request(STREAMS_HANDLE, PUSH, Format::Bincode, args, timeout);
     match sent.await {
         Ok(Ok(_)) => true,
         // The method dropped its stream: nothing more to send.

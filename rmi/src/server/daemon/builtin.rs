@@ -53,12 +53,12 @@ pub trait DaemonObject {
 }
 
 pub(crate) struct DaemonObjectImpl {
-    daemon: Weak<super::Shared>,
+    daemon: Weak<super::DaemonState>,
 }
 
 impl DaemonObjectImpl {
     pub(crate) fn new(
-        daemon: Weak<super::Shared>,
+        daemon: Weak<super::DaemonState>,
     ) -> crate::dispatch::Host<DaemonObjectProxy, Self> {
         crate::dispatch::Host::new(DaemonObjectImpl { daemon })
     }

@@ -4,7 +4,7 @@
 //! (`BaseChannel`). That loop keeps a timer wheel per connection for the requests' deadlines
 //! (about 6 KiB, even while the connection is idle), and gives every request a deadline
 //! entry, an abort registration and a trip through a response channel. Here a call answered
-//! in the connection's task (most are: `ConnectionState::answer`) costs none of that; only a
+//! in the connection's task (most are: `ConnectionState::run_call`) costs none of that; only a
 //! call that waits gets a task, a deadline timer and an abort handle, which a `Cancel` from
 //! the client uses.
 
@@ -26,7 +26,7 @@ const READ_BATCH: usize = 64;
 
 /// Serves the requests of one connection (its frames already decoded by `transport`) until
 /// its reads end and every call has been answered, or reading or writing fails.
-pub(crate) async fn serve<T>(
+pub(crate) async fn serve_calls<T>(
     transport: T,
     objects: &Objects,
     session: &mut Session,
@@ -34,7 +34,7 @@ pub(crate) async fn serve<T>(
 where
     T: Stream<Item = io::Result<ClientMessage<Invoke>>> + Sink<Response<Reply>, Error = io::Error>,
 {
-    let connection = session.shared.clone();
+    let connection = session.connection.clone();
     // However the serving ends (even dropped, when the daemon abandons the connection), the
     // replies still queued go: each holds the connection's state.
     let _drop_replies = DropRepliesAtEnd(&connection);
@@ -49,7 +49,7 @@ where
         while reading && budget > 0 {
             match transport.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(ClientMessage::Request(request)))) => {
-                    objects.execute(request.into(), session);
+                    objects.route(request.into(), session);
                 }
                 Poll::Ready(Some(Ok(ClientMessage::Cancel { request_id, .. }))) => {
                     connection.cancel(request_id);

@@ -65,10 +65,10 @@ pub const DAEMON_OBJECT_ID: &str = "rmi.daemon";
 /// ```
 #[derive(Clone)]
 pub struct Daemon {
-    shared: Arc<Shared>,
+    shared: Arc<DaemonState>,
 }
 
-pub(crate) struct Shared {
+pub(crate) struct DaemonState {
     settings: Settings,
     /// Connections being served (past their handshake or in it).
     connections: AtomicUsize,
@@ -92,7 +92,7 @@ pub(crate) struct Shared {
     pub(crate) calls: TaskTracker,
 }
 
-impl Shared {
+impl DaemonState {
     fn lock_before_stopping(&self) -> std::sync::MutexGuard<'_, Vec<BoxFuture<'static, ()>>> {
         self.before_stopping
             .lock()
@@ -135,7 +135,7 @@ impl Daemon {
         let listener = TcpListener::bind(&addrs[..]).await.map_err(listen_error)?;
         let local_addr = listener.local_addr().map_err(listen_error)?;
         let (endpoint, wildcard) = advertised(settings.advertise.as_deref(), local_addr)?;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(DaemonState {
             settings,
             connections: AtomicUsize::new(0),
             by_address: Mutex::default(),
@@ -359,9 +359,7 @@ impl Daemon {
                     tracing::debug!(%peer, "connection accepted");
                     match Connected::count(&self.shared, peer.ip()) {
                         Ok(connected) => {
-                            self.shared
-                                .tasks
-                                .spawn(serve_connection(connected, stream, peer));
+                            self.shared.tasks.spawn(serve_tcp(connected, stream, peer));
                         }
                         Err(why) => refuse_busy(stream, peer, why),
                     }
@@ -610,12 +608,12 @@ fn advertised(advertise: Option<&str>, local: SocketAddr) -> Result<(Endpoint, b
 }
 
 /// A connection counted among the daemon's, and its client address's, until dropped.
-struct Connected(Arc<Shared>, IpAddr);
+struct Connected(Arc<DaemonState>, IpAddr);
 
 impl Connected {
     /// Counts one more connection from `peer`, unless the daemon serves as many as it may in
     /// all or from that address; else why not.
-    fn count(shared: &Arc<Shared>, peer: IpAddr) -> Result<Connected, String> {
+    fn count(shared: &Arc<DaemonState>, peer: IpAddr) -> Result<Connected, String> {
         let limit = shared.settings.max_connections;
         let counted = shared
             .connections
@@ -666,7 +664,7 @@ fn refuse_busy(mut stream: TcpStream, peer: SocketAddr, why: String) {
 }
 
 /// Runs the handshake: whether the client may call.
-async fn admit<S>(shared: &Shared, stream: &mut S, peer: SocketAddr) -> bool
+async fn admit<S>(shared: &DaemonState, stream: &mut S, peer: SocketAddr) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -684,17 +682,17 @@ where
     false
 }
 
-async fn serve_connection(connected: Connected, stream: TcpStream, peer: SocketAddr) {
+async fn serve_tcp(connected: Connected, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let shared = &connected.0;
     let Some(tls) = &shared.settings.tls else {
-        return serve_stream(&connected, stream, peer).await;
+        return serve_io(&connected, stream, peer).await;
     };
     let timeout = shared.settings.handshake_timeout;
     let refusal = tokio::select! {
         _ = shared.stop.stopped() => return,
         accepted = tokio::time::timeout(timeout, tls.0.accept(stream)) => match accepted {
-            Ok(Ok(stream)) => return serve_stream(&connected, stream, peer).await,
+            Ok(Ok(stream)) => return serve_io(&connected, stream, peer).await,
             Ok(Err(e)) => format!("the TLS handshake failed: {e}"),
             Err(_) => format!("no TLS handshake within {timeout:?}"),
         },
@@ -703,7 +701,7 @@ async fn serve_connection(connected: Connected, stream: TcpStream, peer: SocketA
 }
 
 /// Serves the calls of one connection, after its handshake.
-async fn serve_stream<S>(connected: &Connected, mut stream: S, peer: SocketAddr)
+async fn serve_io<S>(connected: &Connected, mut stream: S, peer: SocketAddr)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -713,7 +711,7 @@ where
     }
     let settings = &shared.settings;
     // On shutdown (or after the idle timeout) the stream reads as closed (`StopReading`):
-    // `connection::serve` stops reading requests, writes the replies of those in flight,
+    // `connection::serve_calls` stops reading requests, writes the replies of those in flight,
     // then ends. The instances made for this connection (`Instances::PerConnection`) are
     // the session's, dropped with it.
     let max_payload = wire::payload_limit(settings.max_frame_bytes);
@@ -730,16 +728,16 @@ where
         first_frame: settings.first_request_timeout,
         frame: settings.request_timeout,
     };
-    let room = session.shared.clone();
+    let room = session.connection.clone();
     let stream = reading::StopReading::new(stream, &shared.stop, limits, room, peer);
     let transport = transport::Transport::new(stream, settings.max_frame_bytes);
     // A call that finishes without waiting is answered right here; one that waits runs in a
-    // task of its own, tracked in `shared.calls` (see `ConnectionState::answer`).
+    // task of its own, tracked in `shared.calls` (see `ConnectionState::run_call`).
     // Once the daemon gives up on connections that do not take their last replies, the
     // connection is dropped with them.
     let served = tokio::select! {
         biased;
-        served = connection::serve(transport, &shared.objects, &mut session) => served,
+        served = connection::serve_calls(transport, &shared.objects, &mut session) => served,
         () = shared.stop.abandoned_owned() => Ok(()),
     };
     match served {

@@ -49,19 +49,19 @@ impl Default for Objects {
 
 impl Objects {
     /// Starts `request` on the object whose handle it names, or refuses it if there is none.
-    pub(crate) fn execute(&self, request: Request, session: &mut Session) {
-        if session.shared.stop.is_stopped() && !crate::serving::is_nested(&request.context) {
+    pub(crate) fn route(&self, request: Request, session: &mut Session) {
+        if session.connection.stop.is_stopped() && !crate::serving::is_nested(&request.context) {
             // Stopping: calls from servers serving a call (re-entrant ones among them) still
             // run; a client is told at once, so it can go elsewhere.
-            return refuse(&session.shared, request, Fault::Stopping);
+            return refuse(&session.connection, request, Fault::Stopping);
         }
         let handle = request.invoke.handle;
         if handle == STREAMS_HANDLE {
-            return crate::dispatch::execute_stream_call(&session.shared, request);
+            return crate::dispatch::start_stream_call(&session.connection, request);
         }
         match self.table.load().by_handle.get(&handle) {
-            Some(entry) => entry.object.execute(handle, request, session),
-            None => refuse(&session.shared, request, Fault::UnknownObject),
+            Some(entry) => entry.object.start(handle, request, session),
+            None => refuse(&session.connection, request, Fault::UnknownObject),
         }
     }
 
