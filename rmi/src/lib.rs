@@ -52,7 +52,7 @@ use base::{
 };
 use client::{channel, keeper, proxy};
 use features::{dynamic, nameserver, remote, stream};
-use server::{daemon, dispatch, oneway, pace, stop, stream_host};
+use server::{daemon, expose, hosted, oneway, pace, session, stop, stream_calls, stream_host};
 
 pub use client::{ClientConfig, DEFAULT_CONNECT_TIMEOUT};
 pub use daemon::builtin::{BindError, Binding, DaemonObject, DaemonObjectProxy, ObjectInfo};
@@ -63,9 +63,10 @@ pub use daemon::{
     DEFAULT_REQUEST_TIMEOUT,
 };
 pub use describe::{MethodDescriptor, Param, TraitDescriptor};
-pub use dispatch::{Expose, Instances};
 pub use dynamic::{DynamicProxy, JsonReply};
 pub use error::{Error, Hop, Result};
+pub use expose::Expose;
+pub use hosted::Instances;
 pub use nameserver::{
     locate_ns, locate_ns_at, ns_endpoint_from_env, NameServer, NameServerProxy, NsError,
     RegisterOptions, Registration, Tags, DEFAULT_NS_BCPORT, DEFAULT_NS_HOST, DEFAULT_NS_PORT,
@@ -235,7 +236,7 @@ pub mod __private {
     pub use crate::blob::{
         Blob, Bytes, BytesInOk, BytesInSome, BytesInStream, BytesStreamInOk, WireForm,
     };
-    pub use crate::dispatch::{
+    pub use crate::expose::{
         assert_serde, run_method, run_oneway_method, unknown_method, Args, Call, Expose,
     };
     pub use crate::proxy::{connect, ProxyCore};

@@ -13,7 +13,7 @@ pub(crate) struct Serving {
     /// When the caller stops waiting.
     pub(crate) deadline: Instant,
     /// The connection the call came on (its open streams, its limits): the daemon's
-    /// `dispatch::ConnectionState`, typed by the code that reads it, so that this module,
+    /// `session::ConnectionState`, typed by the code that reads it, so that this module,
     /// which errors and proxies read too, sits below the server.
     pub(crate) connection: Arc<dyn std::any::Any + Send + Sync>,
     /// How the call's arguments and result are encoded (and a returned stream's items).

@@ -122,7 +122,7 @@ const INLINE_PAYLOAD: usize = 24;
 /// Encoded arguments or an encoded result: a byte string on the wire. Most calls carry a few
 /// numbers or a short string, so up to 24 bytes are held inline: the nested encoding then
 /// costs no allocation. Longer ones are shared bytes: a payload decoded from a frame is a
-/// view of the frame's buffer, not a copy (see [`decoding_frame`]).
+/// view of the frame's buffer, not a copy (see `decoding_frame`).
 #[derive(Clone, Default)]
 pub struct Payload(Repr);
 

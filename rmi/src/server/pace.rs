@@ -1,6 +1,6 @@
 //! Whether a method's calls start in their connection's task or in tasks of their own.
 //!
-//! The daemon first polls a call in the task that read it (`dispatch`): most calls finish
+//! The daemon first polls a call in the task that read it (`session::ConnectionState::run_call`): most calls finish
 //! without waiting, and then no other thread is woken. A call that keeps that task longer
 //! than [`INLINE_BUDGET`] before it finishes or waits holds up the connection's other calls,
 //! so its method is marked slow, and the method's calls start in tasks of their own until

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{NameServerProxy, NsError, RegisterOptions};
-use crate::dispatch::Expose;
+use crate::expose::Expose;
 use crate::proxy::Proxy;
 use crate::uri::ObjectUri;
 use crate::{Daemon, Error};

@@ -355,7 +355,7 @@ fn send<T: Serialize + Send + 'static>(
     };
     match crate::proxy::sending::register(items, upload) {
         Ok(()) => Ok(id),
-        Err(items) => crate::dispatch::host_stream(items),
+        Err(items) => crate::stream_calls::host_stream(items),
     }
 }
 

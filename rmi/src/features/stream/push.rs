@@ -141,7 +141,7 @@ impl Receiver {
                 "a stream argument is sent by a typed proxy (an rmi::Stream), not in JSON".into(),
             );
         }
-        let (batches, format) = crate::dispatch::receive_upload(id)?;
+        let (batches, format) = crate::stream_calls::receive_upload(id)?;
         let origin = crate::serving::with(|serving| serving.object.clone())
             .flatten()
             .map(|uri| uri.to_string())

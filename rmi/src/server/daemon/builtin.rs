@@ -59,8 +59,8 @@ pub(crate) struct DaemonObjectImpl {
 impl DaemonObjectImpl {
     pub(crate) fn new(
         daemon: Weak<super::DaemonState>,
-    ) -> crate::dispatch::Host<DaemonObjectProxy, Self> {
-        crate::dispatch::Host::new(DaemonObjectImpl { daemon })
+    ) -> crate::hosted::Host<DaemonObjectProxy, Self> {
+        crate::hosted::Host::new(DaemonObjectImpl { daemon })
     }
 }
 

@@ -18,7 +18,7 @@ use futures::{Sink, Stream};
 use tarpc::{ClientMessage, Response};
 
 use super::objects::Objects;
-use crate::dispatch::{ConnectionState, QueuedReply, Session};
+use crate::session::{ConnectionState, QueuedReply, Session};
 use crate::wire::{Invoke, Reply};
 
 /// The most requests read in a row before the replies ready are written.

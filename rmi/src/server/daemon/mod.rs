@@ -22,7 +22,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio_util::task::TaskTracker;
 
-use crate::dispatch::{Expose, Host, Hosted};
+use crate::expose::Expose;
+use crate::hosted::{Host, Hosted};
 use crate::proxy::Proxy;
 use crate::security::handshake;
 use crate::stop::Stop;
@@ -716,7 +717,7 @@ where
     // the session's, dropped with it.
     let max_payload = wire::payload_limit(settings.max_frame_bytes);
     let stop = shared.stop.clone();
-    let mut session = crate::dispatch::Session::new(
+    let mut session = crate::session::Session::new(
         settings.max_calls_in_flight,
         max_payload,
         stop,

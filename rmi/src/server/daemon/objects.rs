@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
 
-use crate::dispatch::{refuse, Hosted, Request, Session};
+use crate::hosted::Hosted;
+use crate::session::{refuse, Request, Session};
 use crate::stream_host::STREAMS_HANDLE;
 use crate::wire::{Fault, DAEMON_HANDLE};
 use crate::Error;
@@ -57,7 +58,7 @@ impl Objects {
         }
         let handle = request.invoke.handle;
         if handle == STREAMS_HANDLE {
-            return crate::dispatch::start_stream_call(&session.connection, request);
+            return crate::stream_calls::start_stream_call(&session.connection, request);
         }
         match self.table.load().by_handle.get(&handle) {
             Some(entry) => entry.object.start(handle, request, session),

@@ -37,7 +37,7 @@ pub(crate) struct StopReading<S> {
     /// Whether `wake_on_stop` holds this task's waker. The stream is only ever read by its
     /// connection's task, whose waker does not change, so one registration is enough.
     registered: bool,
-    room: Arc<crate::dispatch::ConnectionState>,
+    room: Arc<crate::session::ConnectionState>,
     watch: Watch,
     peer: std::net::SocketAddr,
 }
@@ -184,7 +184,7 @@ impl<S> StopReading<S> {
         inner: S,
         stop: &Stop,
         limits: ReadLimits,
-        room: Arc<crate::dispatch::ConnectionState>,
+        room: Arc<crate::session::ConnectionState>,
         peer: std::net::SocketAddr,
     ) -> Self {
         StopReading {
