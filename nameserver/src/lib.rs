@@ -2,6 +2,8 @@
 //! discovery, served as the rmi object `rmi.nameserver` (see [`rmi::NameServer`]). The
 //! `rmi-ns` binary runs it; [`NameServerHost`] runs it inside another program.
 
+#![warn(missing_docs)]
+
 pub mod broadcast;
 pub mod cli;
 #[cfg(feature = "etcd")]

@@ -3,6 +3,8 @@
 //! This crate only parses the trait and emits code; everything the emitted code does at run
 //! time lives in `rmi` itself.
 
+#![warn(missing_docs)]
+
 mod emit;
 mod model;
 

@@ -1,6 +1,6 @@
 //! Where the result being decoded came from, for a value in it that needs to know: a
-//! `Stream<T>` in a result becomes a puller over the binding that received it. A
-//! thread-local, set only while a proxy decodes a result (`ProxyCore::call`).
+//! `Stream<T>` in a result becomes a puller over the binding that received it. Set only while
+//! a proxy decodes a result (`ProxyCore::call`), for that thread.
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -8,17 +8,14 @@ use std::sync::Arc;
 use super::Bound;
 use crate::wire::Format;
 
-/// Where the result being decoded came from: the binding, the method, the format.
-#[derive(Clone, Copy)]
-struct Origin {
-    /// Valid while [`receiving`] runs, which is the only time it is read.
-    bound: *const Arc<Bound>,
-    method: usize,
-    format: Format,
+scoped_tls::scoped_thread_local! {
+    /// The binding the result being decoded came on.
+    static BOUND: Arc<Bound>
 }
 
 thread_local! {
-    static RECEIVING: Cell<Option<Origin>> = const { Cell::new(None) };
+    /// The method and format of the result being decoded, set with [`BOUND`].
+    static CALL: Cell<(usize, Format)> = const { Cell::new((0, Format::MessagePack)) };
 }
 
 /// Runs `decode`, the decoding of the result of `method` called on `bound` in `format`, so
@@ -29,27 +26,23 @@ pub(crate) fn receiving<R>(
     format: Format,
     decode: impl FnOnce() -> R,
 ) -> R {
-    /// Puts back the previous origin, even if decoding unwinds.
-    struct Restore(Option<Origin>);
+    /// Puts back the call of an outer decoding, even if decoding unwinds.
+    struct Restore((usize, Format));
     impl Drop for Restore {
         fn drop(&mut self) {
-            RECEIVING.set(self.0);
+            CALL.set(self.0);
         }
     }
-    let origin = Origin {
-        bound,
-        method,
-        format,
-    };
-    let _restore = Restore(RECEIVING.replace(Some(origin)));
-    decode()
+    let _restore = Restore(CALL.replace((method, format)));
+    BOUND.set(bound, decode)
 }
 
 /// The binding, method and format of the result being decoded on this thread, if one is.
 pub(crate) fn origin() -> Option<(Arc<Bound>, usize, Format)> {
-    let origin = RECEIVING.get()?;
-    // SAFETY: `origin` is set only while `receiving` runs, and `receiving` borrows the binding
-    // for all of that time.
-    let bound = unsafe { Arc::clone(&*origin.bound) };
-    Some((bound, origin.method, origin.format))
+    if !BOUND.is_set() {
+        return None;
+    }
+    let bound = BOUND.with(Arc::clone);
+    let (method, format) = CALL.get();
+    Some((bound, method, format))
 }
