@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use rmi::{NameServer, NsError, ObjectUri, RegisterOptions};
 use rmi_nameserver::{MemoryStore, NameServerImpl, SqliteStore};
-use rmi_tests::temp_dir;
 
 fn uri(n: u32) -> ObjectUri {
     format!("rmi:obj_{n}@127.0.0.1:{}", 4000 + n)
@@ -230,7 +229,10 @@ async fn the_memory_store_conforms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sqlite_store_conforms() {
-    let dir = temp_dir("conformance");
+    let dir = tempfile::Builder::new()
+        .prefix("rmi-test-conformance-")
+        .tempdir()
+        .expect("a temporary directory");
     let store = SqliteStore::open(&dir.path().join("names.db")).expect("a new database");
     conforms(NameServerImpl::new(store)).await;
 }
@@ -240,7 +242,7 @@ async fn the_sqlite_store_conforms() {
 #[ignore = "needs etcd: apt-get install etcd-server"]
 async fn the_etcd_store_conforms() {
     let cluster = tokio::task::spawn_blocking(|| {
-        rmi_tests::etcd::EtcdCluster::start(3).expect("an etcd cluster")
+        rmi_nameserver::local_etcd::EtcdCluster::start(3).expect("an etcd cluster")
     })
     .await
     .expect("the cluster starts");
@@ -255,7 +257,7 @@ async fn the_etcd_store_conforms() {
 #[ignore = "needs etcd: apt-get install etcd-server"]
 async fn name_servers_sharing_etcd_see_each_others_changes_at_once() {
     let cluster = tokio::task::spawn_blocking(|| {
-        rmi_tests::etcd::EtcdCluster::start(3).expect("an etcd cluster")
+        rmi_nameserver::local_etcd::EtcdCluster::start(3).expect("an etcd cluster")
     })
     .await
     .expect("the cluster starts");
