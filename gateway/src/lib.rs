@@ -123,6 +123,12 @@ impl Gateway {
     }
 
     /// Serves HTTP on `listener` until `shutdown` completes; requests under way are finished.
+    ///
+    /// # Errors
+    ///
+    /// None in practice: the `std::io::Result` is axum's, whose server retries a connection
+    /// it failed to accept rather than return an error, and returns `Ok(())` once `shutdown`
+    /// completes.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,

@@ -31,6 +31,11 @@ pub struct Expose(Option<Regex>);
 
 impl Expose {
     /// The names matching one of `patterns` (each anchored at both ends).
+    ///
+    /// # Errors
+    ///
+    /// A [`regex::Error`] if a pattern is not a valid regular expression (or together they
+    /// make one too large).
     pub fn new(patterns: &[String]) -> Result<Expose, regex::Error> {
         if patterns.is_empty() {
             return Ok(Expose::nothing());

@@ -51,6 +51,12 @@ impl Element {
 
 /// Reads an XML-RPC `methodCall`.
 ///
+/// # Errors
+///
+/// [`ReadError::Xml`] if `body` is not UTF-8 or not well-formed XML;
+/// [`ReadError::NotACall`] if it has a DOCTYPE, nests too deep, or is not a `methodCall`
+/// with a method name and well-formed `<param><value>`s.
+///
 /// ```
 /// let call = rmi_gateway::xmlrpc::read_call(
 ///     b"<?xml version='1.0'?><methodCall><methodName>div</methodName><params>\

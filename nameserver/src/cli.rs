@@ -16,6 +16,10 @@ pub struct KeyFile {
 
 impl KeyFile {
     /// The key in the file, if one was given: what a server asks its clients to prove.
+    ///
+    /// # Errors
+    ///
+    /// [`rmi::Error::BadKey`] if the file cannot be read or is empty.
     pub fn key(&self) -> Result<Option<rmi::Key>, rmi::Error> {
         self.key_file
             .as_deref()
@@ -25,6 +29,11 @@ impl KeyFile {
 
     /// The process's client settings (`RMI_TLS_*`, `RMI_CONNECT_TIMEOUT`) with this key, for a
     /// client program.
+    ///
+    /// # Errors
+    ///
+    /// As [`rmi::ClientConfig::from_env`] (bad `RMI_*` settings), and [`rmi::Error::BadKey`]
+    /// if the key file cannot be read or is empty.
     pub fn client_config(&self) -> Result<rmi::ClientConfig, rmi::Error> {
         rmi::ClientConfig::from_env()?.key_file(self.key_file.as_deref())
     }

@@ -164,11 +164,26 @@ pub struct NameServerHost {
 
 impl NameServerHost {
     /// Starts an in-memory name server on `addr`, without a discovery responder.
+    ///
+    /// # Errors
+    ///
+    /// [`StartError::Listen`] if its daemon cannot listen on `addr` (an [`rmi::Error::Listen`]),
+    /// or the `RMI_TLS_*` or `RMI_MAX_FRAME_BYTES` settings it reads cannot be used.
     pub async fn bind(addr: &str) -> Result<Self, StartError> {
         Self::start(Config::memory(addr)).await
     }
 
     /// Opens the storage, listens, and starts the lease sweeper and the discovery responder.
+    ///
+    /// # Errors
+    ///
+    /// - [`StartError::Storage`] if the SQLite database cannot be opened (see
+    ///   [`SqliteStore::open`]); [`StartError::Etcd`] if the etcd cluster cannot be used, or
+    ///   this build lacks the `etcd` feature.
+    /// - [`StartError::Listen`] with the [`rmi::Error`] of binding the daemon
+    ///   ([`DaemonBuilder::bind`](rmi::DaemonBuilder::bind)).
+    ///
+    /// A discovery port that is taken is logged, not returned.
     pub async fn start(config: Config) -> Result<Self, StartError> {
         let server = match &config.storage {
             Storage::Memory => NameServerImpl::new(MemoryStore::default()),
@@ -210,6 +225,11 @@ impl NameServerHost {
     }
 
     /// Serves until [`shutdown`](NameServerHost::shutdown).
+    ///
+    /// # Errors
+    ///
+    /// [`rmi::Error::AlreadyServing`] if its daemon is already serving (see
+    /// [`Daemon::serve`]).
     pub async fn serve(&self) -> Result<(), rmi::Error> {
         self.daemon.serve().await
     }

@@ -43,6 +43,11 @@ fn storage(e: rusqlite::Error) -> NsError {
 
 impl SqliteStore {
     /// Opens (or creates) the database at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`OpenError`] if the file cannot be opened or created, is not a SQLite database (it is
+    /// left untouched), is locked by another name server, or its tables cannot be created.
     pub fn open(path: &Path) -> Result<SqliteStore, OpenError> {
         let fail = |reason: String| OpenError {
             path: path.to_owned(),

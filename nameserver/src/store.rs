@@ -30,10 +30,25 @@ impl Entry {
 /// the method returns. Expired entries are invisible to every read.
 pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces `name`; with `safe`, refuses when a live entry of another URI holds it.
+    ///
+    /// # Errors
+    ///
+    /// [`NsError::Taken`] when `safe` is set and a live entry of another URI holds `name`;
+    /// [`NsError::Storage`] if a durable store cannot be read or written.
     fn put(&self, name: &str, entry: &Entry, safe: bool, now_ms: u64) -> Result<(), NsError>;
     /// The live entry of `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`NsError::Storage`] if a durable store cannot be read, or holds a damaged entry; a
+    /// name with no live entry is `Ok(None)`, not an error.
     fn get(&self, name: &str, now_ms: u64) -> Result<Option<Entry>, NsError>;
     /// Moves the lease of `name` to `expires_ms`, if it is live and points at `uri`.
+    ///
+    /// # Errors
+    ///
+    /// [`NsError::Storage`] if a durable store cannot be read or written; a name that is not
+    /// live or points elsewhere is `Ok(false)`.
     fn renew(
         &self,
         name: &str,
@@ -42,12 +57,28 @@ pub trait Store: Send + Sync + 'static {
         now_ms: u64,
     ) -> Result<bool, NsError>;
     /// Replaces the tags of the live entry `name`; returns whether there was one.
+    ///
+    /// # Errors
+    ///
+    /// [`NsError::Storage`] if a durable store cannot be read or written.
     fn set_meta(&self, name: &str, meta: &Tags, now_ms: u64) -> Result<bool, NsError>;
     /// Removes `names`; returns how many there were.
+    ///
+    /// # Errors
+    ///
+    /// [`NsError::Storage`] if a durable store cannot be written.
     fn remove(&self, names: &[String]) -> Result<u64, NsError>;
     /// Every live entry, by name.
+    ///
+    /// # Errors
+    ///
+    /// [`NsError::Storage`] if a durable store cannot be read, or holds a damaged entry.
     fn entries(&self, now_ms: u64) -> Result<BTreeMap<String, Entry>, NsError>;
     /// Deletes the entries whose lease ran out by `now_ms`; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`NsError::Storage`] if a durable store cannot be written.
     fn remove_expired(&self, now_ms: u64) -> Result<u64, NsError>;
     /// Whether calls block on I/O (and so belong on a blocking thread).
     fn blocks(&self) -> bool;

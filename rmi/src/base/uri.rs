@@ -202,6 +202,11 @@ impl Endpoint {
     /// Parses `HOST` or `HOST:PORT` (an IPv6 host in brackets when a port follows; a bare
     /// IPv6 address is a host), with `default_port` when no port is given.
     ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUri`], quoting `text`, if the host is empty or holds a character a
+    /// host may not, or the port is not a number from 1 to 65535.
+    ///
     /// ```
     /// use rmi::Endpoint;
     /// assert_eq!(Endpoint::parse_or_port("10.0.0.1", 9090)?, Endpoint::new("10.0.0.1", 9090));
@@ -251,6 +256,10 @@ impl From<std::net::SocketAddr> for Endpoint {
 
 impl ObjectUri {
     /// An object address; fails if `id` is not a valid object id (see [`check_object_id`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidObjectId`] if [`check_object_id`] refuses `id`.
     pub fn new(id: impl Into<String>, endpoint: Endpoint) -> Result<Self, Error> {
         let id = id.into();
         check_object_id(&id).map_err(|reason| Error::InvalidObjectId {
@@ -296,6 +305,10 @@ impl ObjectUri {
 
 impl NameUri {
     /// A name to look up, in the default name server or in the one at `name_server`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUri`] if [`check_name`] refuses `name`.
     pub fn new(name: impl Into<String>, name_server: Option<Endpoint>) -> Result<Self, Error> {
         let name = name.into();
         let text = format!("{NAME_SCHEME}{name}");
@@ -315,6 +328,11 @@ impl NameUri {
 }
 
 /// Checks an object id: 1 to 128 characters of `A-Z a-z 0-9 . _ -`.
+///
+/// # Errors
+///
+/// A message saying what is wrong if `id` is empty, longer than 128 bytes, or holds another
+/// character.
 ///
 /// ```
 /// assert!(rmi::check_object_id("obj_00ff").is_ok());
@@ -343,6 +361,11 @@ pub fn check_object_id(id: &str) -> Result<(), String> {
 
 /// Checks a metadata tag: 1 to 256 bytes, no white space, control characters or commas.
 ///
+/// # Errors
+///
+/// A message saying what is wrong if `tag` is empty, longer than 256 bytes, or holds white
+/// space, a control character or a comma.
+///
 /// ```
 /// assert!(rmi::check_tag("tasks.worker").is_ok());
 /// assert!(rmi::check_tag("a,b").is_err());
@@ -353,6 +376,11 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
 
 /// Checks a name for the name server: non-empty, at most 256 bytes, no white space, control
 /// characters or `@`.
+///
+/// # Errors
+///
+/// A message saying what is wrong if `name` is empty, longer than 256 bytes, or holds white
+/// space, a control character or `@`.
 ///
 /// ```
 /// assert!(rmi::check_name("example.chainTopology.1").is_ok());
@@ -522,6 +550,11 @@ impl From<NameUri> for Uri {
 /// ```
 pub trait IntoUri {
     /// Parses or converts into a [`Uri`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUri`] if text does not parse as a URI; a value that is already a URI
+    /// converts without error.
     fn into_uri(self) -> Result<Uri, Error>;
 }
 

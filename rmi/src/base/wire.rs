@@ -351,6 +351,10 @@ pub(crate) enum EncodeError {
 
 impl Format {
     /// Encodes `value`.
+    ///
+    /// # Errors
+    ///
+    /// [`CodecError`] if `value`'s `Serialize` fails or the format cannot hold it.
     pub fn encode<T: Serialize + ?Sized>(self, value: &T) -> Result<Payload, CodecError> {
         // Nothing is over a limit of the whole address space: the error is the codec's.
         self.encode_within(value, usize::MAX).map_err(|e| match e {
@@ -430,6 +434,11 @@ impl Format {
     }
 
     /// Decodes a `T` from all of `bytes`.
+    ///
+    /// # Errors
+    ///
+    /// [`CodecError`] if `bytes` are not a `T` in this format, leave bytes over after the
+    /// value, or (bincode, MessagePack) nest too deep to decode safely.
     pub fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, CodecError> {
         match self {
             Format::Bincode => crate::nesting::decode(bytes, bincode_options())
@@ -533,6 +542,11 @@ fn within_max_timeout(mut message: ClientMessage<Invoke>) -> ClientMessage<Invok
 /// panics, and allocates no more than the bytes can fill: the fuzz target and the property
 /// tests hold it to that.
 ///
+/// # Errors
+///
+/// An [`std::io::Error`] of kind `InvalidData` if `frame` is not a bincode
+/// `ClientMessage<Invoke>` or holds values out of range.
+///
 /// ```
 /// let frame = rmi::wire::encode_request(&tarpc::ClientMessage::Cancel {
 ///     trace_context: Default::default(),
@@ -550,6 +564,10 @@ pub fn decode_request(frame: &[u8]) -> std::io::Result<ClientMessage<Invoke>> {
 }
 
 /// Encodes a message as a client sends it in one frame (without the length prefix).
+///
+/// # Errors
+///
+/// An [`std::io::Error`] of kind `InvalidData` if bincode cannot encode `message`.
 pub fn encode_request(message: &ClientMessage<Invoke>) -> std::io::Result<Vec<u8>> {
     bincode::DefaultOptions::new()
         .serialize(message)

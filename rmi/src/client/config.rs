@@ -86,6 +86,13 @@ impl ClientConfig {
     /// (with `RMI_TLS_CERT` and `RMI_TLS_KEY`) say, if set, the connect timeout
     /// `RMI_CONNECT_TIMEOUT` gives in seconds, and the frame limit `RMI_MAX_FRAME_BYTES`
     /// gives in bytes, if set.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidUri`] if `RMI_CONNECT_TIMEOUT` is not a number of seconds greater
+    ///   than 0, or `RMI_MAX_FRAME_BYTES` is not a number of bytes within the limits.
+    /// - [`Error::BadKey`] if the key file `RMI_KEY_FILE` names cannot be read or is empty.
+    /// - [`Error::Tls`] if the TLS files the `RMI_TLS_*` variables name cannot be used.
     pub fn from_env() -> Result<Self, Error> {
         let connect_timeout = crate::net::seconds_from_env(crate::net::CONNECT_TIMEOUT_ENV)
             .map_err(|reason| Error::InvalidUri {
@@ -144,6 +151,10 @@ impl ClientConfig {
 
     /// This config, proving the key in the file at `path`, if one is given.
     ///
+    /// # Errors
+    ///
+    /// [`Error::BadKey`] if the file cannot be read or is empty.
+    ///
     /// ```
     /// let none = rmi::ClientConfig::new().key_file(None)?;
     /// # Ok::<(), rmi::Error>(())
@@ -165,6 +176,11 @@ impl ClientConfig {
     }
 
     /// The process's default: [`from_env`](ClientConfig::from_env), read once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadKey`], quoting `from_env`'s error, if `from_env` failed (a bad key file, TLS
+    /// file or timeout variable); every later call fails the same way.
     pub fn process_default() -> Result<Arc<ClientConfig>, Error> {
         static DEFAULT: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
         DEFAULT
@@ -182,6 +198,16 @@ impl ClientConfig {
     }
 
     /// Connects a proxy of type `P` to `uri` with this config.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidUri`] if `uri` is text that does not parse; for a `rminame:` or
+    ///   `rmimeta:` URI, [`Error::NameServerUnreachable`], [`Error::NameNotFound`] or
+    ///   [`Error::NoObjectWithTags`] if the name server cannot resolve it.
+    /// - [`Error::Connect`] if the daemon cannot be reached within the timeout,
+    ///   [`Error::Authentication`] if the key or TLS handshake fails.
+    /// - [`Error::UnknownObject`] if the daemon has no such object, [`Error::WrongTrait`] if it
+    ///   serves another trait than `P`'s.
     pub async fn connect<P: Proxy>(&self, uri: impl IntoUri) -> Result<P, Error> {
         let binder = Binder::Typed(P::DESCRIPTOR);
         let core = ProxyCore::connect(uri.into_uri()?, binder, self.timeout, self.to_arc()).await?;

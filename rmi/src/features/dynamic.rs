@@ -45,6 +45,13 @@ pub struct DynamicProxy {
 /// client layer does not import this feature.
 impl ClientConfig {
     /// Connects a [`DynamicProxy`] to `uri` with this config.
+    ///
+    /// # Errors
+    ///
+    /// As [`ClientConfig::connect`]: [`Error::InvalidUri`] for text that does not parse, the
+    /// name server's errors for a `rminame:` or `rmimeta:` URI, [`Error::Connect`] or
+    /// [`Error::Authentication`] if the daemon cannot be reached or refuses the client, and
+    /// [`Error::UnknownObject`] if it has no such object (any trait is accepted).
     pub async fn connect_dynamic(&self, uri: impl IntoUri) -> Result<DynamicProxy, Error> {
         let core = ProxyCore::connect(
             uri.into_uri()?,
@@ -59,6 +66,11 @@ impl ClientConfig {
 
 impl DynamicProxy {
     /// Connects to the object at `uri`, whatever trait it serves.
+    ///
+    /// # Errors
+    ///
+    /// As [`ClientConfig::connect_dynamic`], and [`Error::BadKey`] if the process's default
+    /// config ([`ClientConfig::process_default`]) cannot be read.
     pub async fn connect(uri: impl IntoUri) -> Result<Self, Error> {
         ClientConfig::process_default()?.connect_dynamic(uri).await
     }
@@ -83,6 +95,12 @@ impl DynamicProxy {
     /// A stream that the method returns is read to its end, its items gathered in a JSON
     /// array; [`call_json_streaming`](DynamicProxy::call_json_streaming) gives them as they
     /// come.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_json_streaming`](DynamicProxy::call_json_streaming), and the error of a
+    /// returned stream that breaks before its end ([`Error::StreamBroken`],
+    /// [`Error::ProducerFailed`], [`Error::Disconnected`], …).
     pub async fn call_json(&self, method: &str, args: Value) -> Result<Value, Error> {
         match self.call_json_streaming(method, args).await? {
             JsonReply::Value(value) => Ok(value),
@@ -103,6 +121,15 @@ impl DynamicProxy {
 
     /// Calls `method` as [`call_json`](DynamicProxy::call_json) does, but hands back a stream
     /// the method returns as a stream of JSON items, read as they come.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::BadCall`] if the trait has no such method, or `args` is not a JSON array of
+    ///   as many arguments as it takes; [`Error::BadArgument`] if an argument does not fit its
+    ///   parameter's type.
+    /// - [`Error::Codec`] if the result is not JSON.
+    /// - Any error of a call: [`Error::Timeout`], [`Error::Disconnected`],
+    ///   [`Error::Panicked`], [`Error::Connect`] when binding again fails, …
     ///
     /// ```
     /// #[rmi::expose]

@@ -77,6 +77,12 @@ impl<P: Proxy> Remote<P> {
     }
 
     /// Connects a proxy to the object (checking that it serves `P`'s trait).
+    ///
+    /// # Errors
+    ///
+    /// As [`rmi::connect`](crate::connect): [`Error::Connect`] if its daemon cannot be
+    /// reached, [`Error::UnknownObject`] if the daemon no longer hosts it, and
+    /// [`Error::WrongTrait`] if it serves another trait.
     pub async fn connect(&self) -> Result<P, Error> {
         connect::<P>(&self.uri).await
     }

@@ -52,6 +52,14 @@ pub trait Expose<P: Proxy>: Send + Sync + 'static {
 
 /// Decodes the arguments of `call`, runs `method` on them and encodes its result; a panic in
 /// `method` becomes a `Panicked` fault for this caller only.
+///
+/// # Errors
+///
+/// - [`Fault::BadArguments`] or [`Fault::BadArgument`] (JSON, with the argument's position)
+///   if the arguments do not decode.
+/// - [`Fault::BadResult`] if the result does not encode, [`Fault::TooLarge`] if it takes
+///   more than the connection's frames carry.
+/// - [`Fault::Panicked`] if `method`, or decoding or encoding, panics.
 pub async fn run_method<A, R, F, Fut>(call: Call, method: F) -> Reply
 where
     A: Args + Send + 'static,
@@ -118,6 +126,12 @@ where
 /// is reported with its position, which the caller turns into the parameter's name.
 pub trait Args: DeserializeOwned {
     /// Decodes a JSON array of exactly the tuple's length.
+    ///
+    /// # Errors
+    ///
+    /// [`Fault::BadArguments`] if `bytes` are not a JSON array of that length;
+    /// [`Fault::BadArgument`], with its index, for the first element that does not fit its
+    /// type.
     fn from_json(bytes: &[u8]) -> Result<Self, Fault>;
 }
 

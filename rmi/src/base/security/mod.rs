@@ -27,6 +27,10 @@ pub struct Key(Arc<[u8]>);
 
 impl Key {
     /// A key of these bytes; an empty key is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadKey`] if `secret` is empty.
     pub fn new(secret: impl AsRef<[u8]>) -> Result<Key, Error> {
         let secret = secret.as_ref();
         if secret.is_empty() {
@@ -41,6 +45,10 @@ impl Key {
 
     /// The key in the file at `path`: its bytes, less a final line break (so that
     /// `echo secret > key` makes a key of `secret`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadKey`] if the file cannot be read, or holds nothing but line breaks.
     ///
     /// ```
     /// let path = std::env::temp_dir().join(format!("rmi-doc-key-{}", std::process::id()));
@@ -64,6 +72,10 @@ impl Key {
     }
 
     /// The key in the file that `RMI_KEY_FILE` names, if it names one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadKey`] if `RMI_KEY_FILE` names a file that cannot be read or is empty.
     pub fn from_env() -> Result<Option<Key>, Error> {
         match std::env::var_os(KEY_FILE_ENV) {
             Some(path) if !path.is_empty() => Key::from_file(path).map(Some),

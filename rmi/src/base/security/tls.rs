@@ -74,6 +74,11 @@ pub struct ServerTls(pub(crate) tokio_rustls::TlsAcceptor);
 
 impl ServerTls {
     /// Presents the certificate chain in `certificate` (PEM) with the key in `key` (PEM).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Tls`] if a file cannot be read, holds no PEM certificate or key, or the key
+    /// does not fit the certificate.
     pub fn from_pem_files(
         certificate: impl AsRef<Path>,
         key: impl AsRef<Path>,
@@ -83,6 +88,11 @@ impl ServerTls {
 
     /// As [`from_pem_files`](ServerTls::from_pem_files), and serves only clients whose
     /// certificate the CA in `client_ca` signed (mutual TLS).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Tls`] as for `from_pem_files`, and if `client_ca` cannot be read or holds no
+    /// usable CA certificate.
     pub fn with_client_ca(
         certificate: impl AsRef<Path>,
         key: impl AsRef<Path>,
@@ -119,6 +129,11 @@ impl ServerTls {
     }
 
     /// From `RMI_TLS_CERT` and `RMI_TLS_KEY` (and `RMI_TLS_CLIENT_CA`), if both are set.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Tls`] if only some of the variables are set (`RMI_TLS_CERT` without
+    /// `RMI_TLS_KEY`, say), or if the files they name cannot be used.
     pub fn from_env() -> Result<Option<Self>, Error> {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
         match (
@@ -164,12 +179,21 @@ pub struct ClientTls(tokio_rustls::TlsConnector);
 impl ClientTls {
     /// Trusts daemons whose certificate the CA in `ca` (PEM) signed, for their host name or
     /// address.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Tls`] if `ca` cannot be read or holds no usable PEM certificate.
     pub fn from_ca_file(ca: impl AsRef<Path>) -> Result<Self, Error> {
         ClientTls::build(ca.as_ref(), None)
     }
 
     /// As [`from_ca_file`](ClientTls::from_ca_file), presenting the certificate in
     /// `certificate` with its key (for daemons that require client certificates).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Tls`] if a file cannot be read or holds no usable PEM certificate or key, or
+    /// the key does not fit the certificate.
     pub fn with_identity(
         ca: impl AsRef<Path>,
         certificate: impl AsRef<Path>,
@@ -198,6 +222,10 @@ impl ClientTls {
     }
 
     /// From `RMI_TLS_CA` (and `RMI_TLS_CERT` with `RMI_TLS_KEY`, for mutual TLS), if set.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Tls`] if `RMI_TLS_CA` is set and the files named cannot be used.
     pub fn from_env() -> Result<Option<Self>, Error> {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
         match (var("RMI_TLS_CA"), var("RMI_TLS_CERT"), var("RMI_TLS_KEY")) {

@@ -111,6 +111,12 @@ pub trait Proxy: Clone + Send + Sync + Sized + 'static {
 ///
 /// `GreeterProxy::connect(uri)` calls this; it is the same as `rmi::connect::<GreeterProxy>`.
 ///
+/// # Errors
+///
+/// As [`ClientConfig::connect`] (an unparsable URI, a name server or daemon that cannot be
+/// reached, an unknown object or another trait), and [`Error::BadKey`] if the process's
+/// default config ([`ClientConfig::process_default`]) cannot be read.
+///
 /// ```
 /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
 /// # struct P; impl Ping for P { async fn ping(&self) {} }

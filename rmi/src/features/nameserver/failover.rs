@@ -18,6 +18,11 @@ pub const NS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// `rmi-nsc --ns-host` take it. An entry without a port gets `default_port`; an IPv6 address
 /// with a port goes in brackets (`[::1]:9090`), one without a port may (`[::1]` or `::1`).
 ///
+/// # Errors
+///
+/// [`Error::InvalidUri`], quoting `text`, if an entry is empty or an entry with a port is
+/// not a valid `host:port`.
+///
 /// ```
 /// let list = rmi::parse_ns_hosts("ns1:9000, ns2,[::1]:9002", 9090)?;
 /// let shown: Vec<String> = list.iter().map(ToString::to_string).collect();
@@ -58,6 +63,11 @@ pub fn parse_ns_hosts(text: &str, default_port: u16) -> Result<Vec<Endpoint>, Er
 
 /// The name servers `RMI_NS_HOST` lists (with `RMI_NS_PORT`, else 9090, for entries without
 /// a port), when either variable is set.
+///
+/// # Errors
+///
+/// [`Error::InvalidUri`] if `RMI_NS_PORT` is not a port number (1-65535), or `RMI_NS_HOST`
+/// does not parse as [`parse_ns_hosts`] takes it.
 ///
 /// ```
 /// # std::env::remove_var("RMI_NS_HOST"); std::env::remove_var("RMI_NS_PORT");

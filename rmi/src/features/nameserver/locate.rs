@@ -31,6 +31,11 @@ const DISCOVERY_WAIT: Duration = Duration::from_millis(700);
 /// other then takes its default). When `RMI_NS_HOST` lists several name servers, the first;
 /// [`ns_endpoints_from_env`](crate::ns_endpoints_from_env) gives them all.
 ///
+/// # Errors
+///
+/// [`Error::InvalidUri`] if `RMI_NS_PORT` is not a port number (1-65535), or `RMI_NS_HOST`
+/// is not a list of `host[:port]` entries.
+///
 /// ```
 /// // With neither variable set there is nothing configured.
 /// # std::env::remove_var("RMI_NS_HOST"); std::env::remove_var("RMI_NS_PORT");
@@ -69,17 +74,33 @@ fn broadcast_port() -> Result<u16, Error> {
 impl ClientConfig {
     /// Connects to the name server as [`rmi::locate_ns`](crate::locate_ns) does, with this
     /// config.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUri`] if `RMI_NS_HOST`, `RMI_NS_PORT` or `RMI_NS_BCPORT` does not
+    /// parse; [`Error::NameServerUnreachable`] if no name server answers, at the addresses
+    /// those name or else at `127.0.0.1:9090` or by broadcast.
     pub async fn locate_ns(&self) -> Result<NameServerProxy, Error> {
         locate_ns_with(&self.to_arc(), self.timeout).await
     }
 
     /// Connects to the name server at `endpoint` with this config.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NameServerUnreachable`], with the reason, if it cannot be connected to or
+    /// bound within the timeout (nothing listens there, the handshake fails, or the daemon
+    /// there is not a name server).
     pub async fn locate_ns_at(&self, endpoint: &Endpoint) -> Result<NameServerProxy, Error> {
         locate_ns_at_with(endpoint, &self.to_arc(), self.timeout).await
     }
 
     /// Connects to the first of the name servers `endpoints` that answers, with this config;
     /// the proxy moves to the next that answers when its name server's connection ends.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NameServerUnreachable`], with each one's reason, if none of them answers.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), rmi::Error> {
@@ -98,6 +119,12 @@ impl ClientConfig {
 /// one at `127.0.0.1:9090`, else one that answers a UDP broadcast on the local network (port
 /// `RMI_NS_BCPORT`, default 9091), sent to `255.255.255.255` and to the broadcast address of
 /// every network interface, so that it needs no default route.
+///
+/// # Errors
+///
+/// - [`Error::BadKey`] if the process's default config cannot be read.
+/// - [`Error::InvalidUri`] if `RMI_NS_HOST`, `RMI_NS_PORT` or `RMI_NS_BCPORT` does not parse.
+/// - [`Error::NameServerUnreachable`] if no name server answers.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), rmi::Error> {
@@ -147,6 +174,11 @@ fn not_found(local: &Endpoint, local_error: &Error, port: u16, tried: &str) -> E
 }
 
 /// Connects to the name server at `endpoint`.
+///
+/// # Errors
+///
+/// [`Error::BadKey`] if the process's default config cannot be read;
+/// [`Error::NameServerUnreachable`] if no name server can be connected to and bound there.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {

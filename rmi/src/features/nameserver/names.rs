@@ -23,6 +23,11 @@ impl Daemon {
     /// the name again if the name server lost it; if this process dies, the name disappears
     /// within the lease. [`shutdown`](Daemon::shutdown) removes the name.
     ///
+    /// # Errors
+    ///
+    /// As [`register`](Daemon::register) and [`register_name`](Daemon::register_name); if
+    /// registering the name fails, the object is unregistered again.
+    ///
     /// ```no_run
     /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
     /// # struct P; impl Ping for P { async fn ping(&self) {} }
@@ -62,6 +67,12 @@ impl Daemon {
     ///
     /// With [`register_with_id`](Daemon::register_with_id), a server restarted with the same
     /// id and port keeps its URI, so even `rmi:` proxies to it reconnect.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NameServerRefused`] with the name server's [`NsError`] (an invalid name, tag
+    /// or lease, a name taken with `safe` set, its storage failing); the call's own error
+    /// ([`Error::Timeout`], [`Error::Disconnected`], …) if the name server does not answer.
     ///
     /// ```no_run
     /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }

@@ -283,6 +283,11 @@ impl DaemonBuilder {
     /// own connection to `server`, which that server can reach whatever the network between
     /// them; on `port`, else `RMI_CALLBACK_PORT`, else a free one.
     ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUri`] if `RMI_CALLBACK_PORT` is not a port number; otherwise as
+    /// [`bind`](DaemonBuilder::bind).
+    ///
     /// ```
     /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
     /// # struct P; impl Ping for P { async fn ping(&self) {} }
@@ -329,6 +334,16 @@ impl DaemonBuilder {
     /// Listens on `addr` (port 0 picks a free port) with these settings: anything
     /// `TcpListener::bind` takes, such as `"127.0.0.1:0"`, `("0.0.0.0", 7000)` or a
     /// `SocketAddr`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Listen`] if `addr` does not resolve, cannot be listened on (in use, not
+    ///   this host's), or the address to advertise (`advertise`, `RMI_ADVERTISE`) does not
+    ///   parse.
+    /// - [`Error::BadKey`] or [`Error::Tls`] if no key or TLS was set here and the files
+    ///   `RMI_KEY_FILE` or `RMI_TLS_*` name cannot be used.
+    /// - [`Error::InvalidUri`] if `RMI_MAX_FRAME_BYTES` is not a number of bytes within the
+    ///   limits (when no limit was set here).
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Daemon, Error> {
         let key = match self.key {
             Some(key) => key,

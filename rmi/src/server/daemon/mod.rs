@@ -105,6 +105,12 @@ impl Daemon {
     /// Listens on `addr`, such as `"127.0.0.1:0"` or a `SocketAddr` (port 0 picks a free
     /// port). URIs name the address actually bound. Clients must prove the key in the file
     /// `RMI_KEY_FILE` names, if it is set; [`Daemon::builder`] sets a key and limits.
+    ///
+    /// # Errors
+    ///
+    /// As [`DaemonBuilder::bind`]: [`Error::Listen`] if `addr` cannot be listened on, and
+    /// [`Error::BadKey`], [`Error::Tls`] or [`Error::InvalidUri`] if the `RMI_*` variables
+    /// name a key, TLS files or a frame limit that cannot be used.
     pub async fn bind(addr: impl ToSocketAddrs) -> Result<Daemon, Error> {
         Daemon::builder().bind(addr).await
     }
@@ -161,6 +167,11 @@ impl Daemon {
     /// `P` is the proxy type of the exposed trait; it is inferred when `object` implements
     /// one exposed trait. For a type that implements several, name the one to serve:
     /// `daemon.register::<GreeterProxy, _>(server)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DuplicateObjectId`] only if the new random id is already in use, which in
+    /// practice does not happen.
     pub fn register<P, O>(&self, object: O) -> Result<ObjectUri, Error>
     where
         P: Proxy,
@@ -171,6 +182,12 @@ impl Daemon {
     }
 
     /// Hosts `object` under `id`; fails if the id is taken or not a valid id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidObjectId`] if `id` is not a valid object id (see
+    /// [`check_object_id`](crate::check_object_id)); [`Error::DuplicateObjectId`] if an object
+    /// is already registered under it.
     ///
     /// ```no_run
     /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
@@ -231,6 +248,11 @@ impl Daemon {
 
     /// Hosts an object whose instances `factory` makes: one per client connection, or one per
     /// call, as `instances` says (see [`Instances`](crate::Instances)). Returns its URI.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DuplicateObjectId`] only if the new random id is already in use, which in
+    /// practice does not happen.
     pub fn register_factory<P, O>(
         &self,
         instances: crate::Instances,
@@ -245,6 +267,11 @@ impl Daemon {
     }
 
     /// [`register_factory`](Daemon::register_factory) under `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidObjectId`] if `id` is not a valid object id;
+    /// [`Error::DuplicateObjectId`] if an object is already registered under it.
     pub fn register_factory_with_id<P, O>(
         &self,
         id: impl Into<String>,
@@ -277,6 +304,10 @@ impl Daemon {
     }
 
     /// The URI that an object registered as `id` has on this daemon.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidObjectId`] if `id` is not a valid object id.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
@@ -319,6 +350,11 @@ impl Daemon {
     /// Serves calls until [`shutdown`](Daemon::shutdown), then waits for the calls in flight.
     /// Fails with [`Error::AlreadyServing`] if it is already serving; returns at once if the
     /// daemon was shut down.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyServing`] if another call to `serve` (or [`spawn`](Daemon::spawn)) is
+    /// serving this daemon; failures to accept a connection are logged, not returned.
     ///
     /// ```
     /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
@@ -527,6 +563,11 @@ impl Daemon {
     /// Serves until the process is asked to stop (SIGINT, that is Ctrl-C, or SIGTERM, what
     /// systemd and `docker stop` send), then shuts down within the grace period; a second
     /// signal stops at once. What a server's `main` ends with.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyServing`], as [`serve`](Daemon::serve), if the daemon is already
+    /// serving.
     ///
     /// ```no_run
     /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
