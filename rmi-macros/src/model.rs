@@ -56,7 +56,7 @@ pub struct Arg {
 pub enum Wire {
     /// As serde writes it.
     AsIs,
-    /// `Vec<u8>`, `[u8; N]`, `Box<[u8]>`.
+    /// `Vec<u8>`, `[u8; N]`, `Box<[u8]>`, `ByteBuf`.
     Bytes,
     /// `Result<bytes, E>`.
     BytesInOk,
@@ -99,7 +99,7 @@ impl Wire {
     }
 }
 
-/// `Vec<u8>`, `[u8; N]` or `Box<[u8]>`, by any path.
+/// `Vec<u8>`, `[u8; N]`, `Box<[u8]>` or `ByteBuf` (serde_bytes'), by any path.
 fn is_bytes(ty: &Type) -> bool {
     match ty {
         Type::Array(array) => is_u8(&array.elem),
@@ -108,6 +108,7 @@ fn is_bytes(ty: &Type) -> bool {
             Some((name, args)) => match (name.as_str(), args.as_slice()) {
                 ("Vec", [item]) => is_u8(item),
                 ("Box", [Type::Slice(slice)]) => is_u8(&slice.elem),
+                ("ByteBuf", []) => true,
                 _ => false,
             },
             None => false,
@@ -459,11 +460,13 @@ mod tests {
 
     #[test]
     fn bytes_are_found_where_they_travel_as_byte_strings() {
-        let cases: [(syn::Type, Wire); 10] = [
+        let cases: [(syn::Type, Wire); 12] = [
             (syn::parse_quote!(Vec<u8>), Wire::Bytes),
             (syn::parse_quote!(std::vec::Vec<u8>), Wire::Bytes),
             (syn::parse_quote!([u8; 32]), Wire::Bytes),
             (syn::parse_quote!(Box<[u8]>), Wire::Bytes),
+            (syn::parse_quote!(serde_bytes::ByteBuf), Wire::Bytes),
+            (syn::parse_quote!(Result<ByteBuf, E>), Wire::BytesInOk),
             (syn::parse_quote!(Result<Vec<u8>, String>), Wire::BytesInOk),
             (syn::parse_quote!(Option<Vec<u8>>), Wire::BytesInSome),
             (syn::parse_quote!(rmi::Stream<Vec<u8>>), Wire::BytesInStream),

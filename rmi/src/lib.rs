@@ -234,7 +234,8 @@ pub struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::blob::{
-        Blob, Bytes, BytesInOk, BytesInSome, BytesInStream, BytesStreamInOk, WireForm,
+        Blob, Bytes, BytesInOk, BytesInSome, BytesInStream, BytesStreamInOk, LentBlob, OwnedBytes,
+        WireForm,
     };
     pub use crate::expose::{
         assert_serde, run_method, run_oneway_method, unknown_method, Args, Call, Expose,

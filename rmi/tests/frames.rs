@@ -26,10 +26,10 @@ fn decode_all_the_way(frame: &[u8]) {
     if let Ok(tarpc::ClientMessage::Request(request)) = decode_request(frame) {
         let invoke = request.message;
         let format = invoke.format;
-        let _ = format.decode::<(String, u64)>(&invoke.args);
-        let _ = format.decode::<(Vec<Vec<u64>>,)>(&invoke.args);
-        let _ = format.decode::<(Option<String>, Vec<(u8, String)>)>(&invoke.args);
-        let _ = format.decode::<serde_json::Value>(&invoke.args);
+        let _ = format.decode::<(String, u64)>(&invoke.args.contiguous());
+        let _ = format.decode::<(Vec<Vec<u64>>,)>(&invoke.args.contiguous());
+        let _ = format.decode::<(Option<String>, Vec<(u8, String)>)>(&invoke.args.contiguous());
+        let _ = format.decode::<serde_json::Value>(&invoke.args.contiguous());
     }
 }
 

@@ -756,7 +756,11 @@ mod tests {
     fn round_trips(error: &Error) -> Vec<Error> {
         [Format::Bincode, Format::Json]
             .into_iter()
-            .map(|format| format.decode(&format.encode(error).unwrap()).unwrap())
+            .map(|format| {
+                format
+                    .decode(&format.encode(error).unwrap().contiguous())
+                    .unwrap()
+            })
             .collect()
     }
 

@@ -48,17 +48,31 @@ impl Outgoing {
         self.len += bytes.len();
     }
 
-    /// Queues `payload` from byte `from` on: a large one as it is (a view, not a copy), a
-    /// small one copied.
-    pub(crate) fn push_payload(&mut self, payload: &Payload, from: usize) {
-        if payload.len() - from < SHARED_BYTES {
-            return self.push_copy(&payload[from..]);
+    /// Queues `payload` from byte `from` on: its large pieces as they are (views, not
+    /// copies), the rest copied.
+    pub(crate) fn push_payload(&mut self, payload: &Payload, mut from: usize) {
+        let Some(pieces) = payload.shared_pieces() else {
+            return self.push_copy(&payload.contiguous()[from..]);
+        };
+        for piece in pieces {
+            let skipped = from.min(piece.len());
+            from -= skipped;
+            if skipped < piece.len() {
+                self.push_shared(piece.slice(skipped..));
+            }
+        }
+    }
+
+    /// Queues `piece`: a large one as it is, a small one copied.
+    fn push_shared(&mut self, piece: Bytes) {
+        if piece.len() < SHARED_BYTES {
+            return self.push_copy(&piece);
         }
         if !self.tail.is_empty() {
             self.pieces.push_back(self.tail.split().freeze());
         }
-        self.len += payload.len() - from;
-        self.pieces.push_back(payload.to_bytes().slice(from..));
+        self.len += piece.len();
+        self.pieces.push_back(piece);
     }
 
     /// Writes everything out to `io` and flushes it.
@@ -124,9 +138,9 @@ mod tests {
         outgoing.push_payload(&Payload::from(b"two".to_vec()), 0);
         outgoing.push_payload(&big, 5);
         let mut expected = b"one".to_vec();
-        expected.extend_from_slice(&big);
+        expected.extend_from_slice(&big.contiguous());
         expected.extend_from_slice(b"two");
-        expected.extend_from_slice(&big[5..]);
+        expected.extend_from_slice(&big.contiguous()[5..]);
         assert_eq!(outgoing.len(), expected.len());
         // A socket that takes little at a time.
         let (near, far) = tokio::io::duplex(1000);

@@ -8,13 +8,14 @@
 //! Public for tools and tests that speak the protocol without a proxy (see
 //! [`decode_request`]); `ARCHITECTURE.md` describes the whole exchange.
 
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bincode::Options;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use smallvec::SmallVec;
 use tarpc::ClientMessage;
-use tokio_util::bytes::BufMut;
 use tokio_util::bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, FramedRead};
 
@@ -122,7 +123,9 @@ const INLINE_PAYLOAD: usize = 24;
 /// Encoded arguments or an encoded result: a byte string on the wire. Most calls carry a few
 /// numbers or a short string, so up to 24 bytes are held inline: the nested encoding then
 /// costs no allocation. Longer ones are shared bytes: a payload decoded from a frame is a
-/// view of the frame's buffer, not a copy (see `decoding_frame`).
+/// view of the frame's buffer, not a copy (see `decoding_frame`). A value with large byte
+/// strings in it is encoded in pieces: the byte strings it lent ([`lend`]) stay where they
+/// are, and are written to the socket from there.
 #[derive(Clone, Default)]
 pub struct Payload(Repr);
 
@@ -130,6 +133,8 @@ pub struct Payload(Repr);
 enum Repr {
     Inline(SmallVec<[u8; INLINE_PAYLOAD]>),
     Shared(Bytes),
+    /// The bytes, in order: what the encoder wrote, and the byte strings lent to it.
+    Pieces(Arc<[Bytes]>),
 }
 
 impl Default for Repr {
@@ -148,14 +153,6 @@ impl Payload {
         }
     }
 
-    /// The bytes as shared bytes: a view for a long payload, a copy of a short one.
-    pub(crate) fn to_bytes(&self) -> Bytes {
-        match &self.0 {
-            Repr::Inline(bytes) => Bytes::copy_from_slice(bytes),
-            Repr::Shared(bytes) => bytes.clone(),
-        }
-    }
-
     /// A copy of `bytes`.
     fn copy_from(bytes: &[u8]) -> Payload {
         if bytes.len() <= INLINE_PAYLOAD {
@@ -164,21 +161,71 @@ impl Payload {
             Payload(Repr::Shared(Bytes::copy_from_slice(bytes)))
         }
     }
-}
 
-impl std::ops::Deref for Payload {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
+    /// How many bytes it holds.
+    pub fn len(&self) -> usize {
         match &self.0 {
-            Repr::Inline(bytes) => bytes,
-            Repr::Shared(bytes) => bytes,
+            Repr::Inline(bytes) => bytes.len(),
+            Repr::Shared(bytes) => bytes.len(),
+            Repr::Pieces(pieces) => pieces.iter().map(Bytes::len).sum(),
         }
+    }
+
+    /// Whether it holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes in one slice: borrowed, unless the payload is in pieces (a value that lent
+    /// large byte strings to its encoding); then a copy. Payloads decoded from a frame are
+    /// never in pieces.
+    pub fn contiguous(&self) -> Cow<'_, [u8]> {
+        match &self.0 {
+            Repr::Inline(bytes) => Cow::Borrowed(bytes),
+            Repr::Shared(bytes) => Cow::Borrowed(bytes),
+            Repr::Pieces(pieces) => Cow::Owned(pieces.concat()),
+        }
+    }
+
+    /// The bytes as shared bytes: a view of a payload decoded from a frame, a copy of a short
+    /// one or of one in pieces.
+    pub(crate) fn to_bytes(&self) -> Bytes {
+        match &self.0 {
+            Repr::Inline(bytes) => Bytes::copy_from_slice(bytes),
+            Repr::Shared(bytes) => bytes.clone(),
+            Repr::Pieces(pieces) => Bytes::from(pieces.concat()),
+        }
+    }
+
+    /// The shared pieces the bytes are made of, in order; `None` for a short payload held
+    /// inline.
+    pub(crate) fn shared_pieces(&self) -> Option<&[Bytes]> {
+        match &self.0 {
+            Repr::Inline(_) => None,
+            Repr::Shared(bytes) => Some(std::slice::from_ref(bytes)),
+            Repr::Pieces(pieces) => Some(pieces),
+        }
+    }
+
+    /// The bytes as slices, in order, from byte `from` on.
+    pub(crate) fn slices_from(&self, mut from: usize) -> SmallVec<[&[u8]; 4]> {
+        let all: SmallVec<[&[u8]; 4]> = match &self.0 {
+            Repr::Inline(bytes) => smallvec::smallvec![&bytes[..]],
+            Repr::Shared(bytes) => smallvec::smallvec![&bytes[..]],
+            Repr::Pieces(pieces) => pieces.iter().map(|piece| &piece[..]).collect(),
+        };
+        let rest = all.into_iter().filter_map(|piece| {
+            let skipped = from.min(piece.len());
+            from -= skipped;
+            (skipped < piece.len()).then(|| &piece[skipped..])
+        });
+        rest.collect()
     }
 }
 
 impl PartialEq for Payload {
     fn eq(&self, other: &Payload) -> bool {
-        **self == **other
+        self.contiguous() == other.contiguous()
     }
 }
 
@@ -201,8 +248,13 @@ impl std::fmt::Debug for Payload {
 }
 
 impl Serialize for Payload {
+    /// A byte string. A large shared payload is lent to the encoding (a batch of a stream's
+    /// items is not a copy of them); one in pieces is copied together first.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(self)
+        if let Repr::Shared(bytes) = &self.0 {
+            lend(bytes);
+        }
+        serializer.serialize_bytes(&self.contiguous())
     }
 }
 
@@ -371,7 +423,27 @@ impl Format {
         value: &T,
         limit: usize,
     ) -> Result<Payload, EncodeError> {
-        let encoded = self.encode_bounded(value, limit)?;
+        self.encode_shaped(value, limit, Shape::Pieces)
+    }
+
+    /// Encodes an item of a stream as [`encode_within`](Self::encode_within) does, but in one
+    /// piece: a batch of items lends their bytes to its own encoding, which a payload in
+    /// pieces cannot do (it would be copied together first).
+    pub(crate) fn encode_item_within<T: Serialize + ?Sized>(
+        self,
+        value: &T,
+        limit: usize,
+    ) -> Result<Payload, EncodeError> {
+        self.encode_shaped(value, limit, Shape::Whole)
+    }
+
+    fn encode_shaped<T: Serialize + ?Sized>(
+        self,
+        value: &T,
+        limit: usize,
+        shape: Shape,
+    ) -> Result<Payload, EncodeError> {
+        let encoded = self.encode_bounded(value, limit, shape)?;
         if encoded.len() > limit {
             return Err(EncodeError::TooLarge(limit));
         }
@@ -382,6 +454,7 @@ impl Format {
         self,
         value: &T,
         limit: usize,
+        shape: Shape,
     ) -> Result<Payload, EncodeError> {
         let codec_error = |e: &dyn std::fmt::Display| CodecError(e.to_string());
         match self {
@@ -395,11 +468,11 @@ impl Format {
                     let inline = SmallVec::from_buf_and_len(inline, len);
                     return Ok(Payload(Repr::Inline(inline)));
                 }
-                // Sized first, then written once: no reallocation for large values.
-                let bytes = bincode_options()
-                    .serialize(value)
-                    .map_err(|e| codec_error(&e))?;
-                Ok(Payload::from(bytes))
+                in_pieces(limit, shape, |writer| {
+                    bincode_options()
+                        .serialize_into(writer, value)
+                        .map_err(|e| codec_error(&e))
+                })
             }
             Format::Json => {
                 let mut bytes = SmallVec::new();
@@ -407,11 +480,7 @@ impl Format {
                 Ok(Payload::from_small_vec(bytes))
             }
             Format::MessagePack => {
-                // Most values fit inline: write them straight into a stack buffer. A longer
-                // one is measured first, then written once into a buffer of its size: grown
-                // by doubling, a 64 KiB value took a fresh 128 KiB mapping (the allocator's
-                // threshold) and its page faults on every call. Measuring costs little where
-                // it matters: a byte string is counted, not read.
+                // Most values fit inline: write them straight into a stack buffer.
                 let mut inline = [0u8; INLINE_PAYLOAD];
                 let mut unused = &mut inline[..];
                 if rmp_serde::encode::write_named(&mut unused, value).is_ok() {
@@ -419,16 +488,9 @@ impl Format {
                     let inline = SmallVec::from_buf_and_len(inline, len);
                     return Ok(Payload(Repr::Inline(inline)));
                 }
-                let mut counted = Counted { bytes: 0, limit };
-                let measured = rmp_serde::encode::write_named(&mut counted, value);
-                if counted.bytes > limit {
-                    return Err(EncodeError::TooLarge(limit));
-                }
-                measured.map_err(|e| codec_error(&e))?;
-                let encoded = encode_sized(counted.bytes, |buffer| {
-                    rmp_serde::encode::write_named(buffer, value).map_err(|e| codec_error(&e))
-                })?;
-                Ok(encoded)
+                in_pieces(limit, shape, |writer| {
+                    rmp_serde::encode::write_named(writer, value).map_err(|e| codec_error(&e))
+                })
             }
         }
     }
@@ -451,42 +513,210 @@ impl Format {
     }
 }
 
+/// Encodes a value that `write` writes to the writer it is given, within `limit` bytes, in
+/// pieces: the value's large byte strings ([`lend`]) are not copied but kept as pieces of
+/// the payload. The value is measured first, and measuring stops at the limit: a value far
+/// too large is refused without being encoded. Then what is not lent is written once into
+/// a buffer of its size: grown by doubling, a 64 KiB value took a fresh 128 KiB mapping
+/// (the allocator's threshold) and its page faults on every call. Measuring costs little
+/// where it matters: a byte string is counted, not read.
+fn in_pieces(
+    limit: usize,
+    shape: Shape,
+    write: impl Fn(&mut dyn std::io::Write) -> Result<(), CodecError>,
+) -> Result<Payload, EncodeError> {
+    lending(shape == Shape::Pieces, || {
+        let mut counted = Counted {
+            bytes: 0,
+            lent: 0,
+            limit,
+        };
+        let measured = write(&mut counted);
+        if counted.bytes > limit {
+            return Err(EncodeError::TooLarge(limit));
+        }
+        measured?;
+        Ok(encode_sized(counted.bytes - counted.lent, write)?)
+    })
+}
+
+/// Whether a payload may be made of pieces ([`lend`]) or must be one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Pieces,
+    Whole,
+}
+
+/// Byte strings at least this long are lent to an encoding ([`lend`]) rather than copied.
+const LENT_BYTES: usize = 16 * 1024;
+
+thread_local! {
+    /// The byte strings lent to the value this thread encodes, while it encodes in pieces.
+    static LENT: std::cell::RefCell<Option<Vec<Bytes>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Lends `bytes` to the value this thread is encoding, if it encodes in pieces and `bytes`
+/// is large: when the serializer writes them, the payload takes them as a piece of its own
+/// (a view, not a copy), written to the socket from where they are. Called by the
+/// `Serialize` of a type that holds shared bytes, just before it writes them.
+pub(crate) fn lend(bytes: &Bytes) {
+    if bytes.len() >= LENT_BYTES {
+        LENT.with_borrow_mut(|lent| {
+            if let Some(lent) = lent {
+                lent.push(bytes.clone());
+            }
+        });
+    }
+}
+
+/// The lent byte strings that `bytes` is, if any (the same memory, not only equal bytes).
+fn lent(bytes: &[u8]) -> Option<Bytes> {
+    if bytes.len() < LENT_BYTES {
+        return None;
+    }
+    LENT.with_borrow(|lent| {
+        let same = |piece: &&Bytes| piece.as_ptr() == bytes.as_ptr() && piece.len() == bytes.len();
+        lent.as_ref()?.iter().find(same).cloned()
+    })
+}
+
+/// Runs `encode` with byte strings lent to it ([`lend`]) if `lend`, else with none, and lets
+/// them go after.
+fn lending<R>(lend: bool, encode: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Vec<Bytes>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            LENT.with_borrow_mut(|lent| *lent = self.0.take());
+        }
+    }
+    let lent = lend.then(Vec::new);
+    let _restore = Restore(LENT.with_borrow_mut(|held| std::mem::replace(held, lent)));
+    encode()
+}
+
 /// Values up to this long are encoded in a buffer each thread keeps ([`encode_sized`]).
 const KEPT_ENCODE_BYTES: usize = 4 * 1024 * 1024;
 
 thread_local! {
-    /// Where this thread encodes values, reclaimed once the last one's bytes are dropped.
-    static ENCODE_BUFFER: std::cell::RefCell<BytesMut> =
-        std::cell::RefCell::new(BytesMut::new());
+    /// Where this thread encodes values.
+    static ENCODE_BUFFER: std::cell::RefCell<EncodeBuffer> =
+        std::cell::RefCell::new(EncodeBuffer { buffer: BytesMut::new(), size: 0 });
 }
 
-/// A payload of `size` bytes that `write` writes. A payload is let go once written to its
-/// socket, and a fresh allocation of each payload cost a page fault per 4 KiB on every call
-/// (the allocator gives large blocks back to the system), so payloads up to
-/// [`KEPT_ENCODE_BYTES`] are written in the thread's own buffer, and each is a view of it:
-/// once the last one's bytes are dropped, the next reuses the memory. A payload still in use
-/// (queued, or in flight) makes the next one take a new buffer.
+/// A payload that `write` writes, `copied` bytes of it not lent. A payload is let go once
+/// written to its socket, and a fresh allocation of each payload cost a page fault per 4 KiB
+/// on every call (the allocator gives large blocks back to the system), so payloads up to
+/// [`KEPT_ENCODE_BYTES`] are written in the thread's own buffer, and each is a view of it.
 fn encode_sized(
-    size: usize,
-    write: impl FnOnce(&mut tokio_util::bytes::buf::Writer<&mut BytesMut>) -> Result<(), CodecError>,
+    copied: usize,
+    write: impl FnOnce(&mut dyn std::io::Write) -> Result<(), CodecError>,
 ) -> Result<Payload, CodecError> {
-    if size > KEPT_ENCODE_BYTES {
-        let mut bytes = BytesMut::with_capacity(size);
-        write(&mut (&mut bytes).writer())?;
-        return Ok(Payload(Repr::Shared(bytes.freeze())));
+    if copied > KEPT_ENCODE_BYTES {
+        let mut writer = InPieces::new(BytesMut::with_capacity(copied));
+        write(&mut writer)?;
+        return Ok(writer.finish());
     }
-    ENCODE_BUFFER.with_borrow_mut(|buffer| {
-        buffer.clear();
-        buffer.reserve(size);
-        let written = write(&mut (&mut *buffer).writer());
-        let bytes = buffer.split().freeze();
-        written.map(|()| Payload(Repr::Shared(bytes)))
+    ENCODE_BUFFER.with_borrow_mut(|kept| {
+        kept.make_room(copied);
+        let mut writer = InPieces::new(std::mem::take(&mut kept.buffer));
+        let written = write(&mut writer);
+        let (payload, rest) = writer.finish_keeping_buffer();
+        kept.buffer = rest;
+        written.map(|()| payload)
     })
 }
 
-/// A writer that only counts what it is given, and fails once past `limit`.
+/// A thread's buffer for encoding, and the size of its allocation.
+struct EncodeBuffer {
+    buffer: BytesMut,
+    size: usize,
+}
+
+impl EncodeBuffer {
+    /// Makes room for `bytes`: in the buffer, if it has that much left, or once every payload
+    /// written in it is dropped, all of it. Else the buffer goes to the process's pool
+    /// (`frame_pool`), for when its payloads are written and dropped, and one from the pool
+    /// whose payloads are, or a new one, takes its place: the items of a stream's batch live
+    /// until the batch is written, and a new allocation for each took a page fault per
+    /// 4 KiB.
+    fn make_room(&mut self, bytes: usize) {
+        self.buffer.clear();
+        if self.buffer.try_reclaim(bytes) {
+            return;
+        }
+        // Room for many payloads like it, so that the buffers in use stay few.
+        let size = bytes
+            .saturating_mul(16)
+            .clamp(POOLED_FRAME_BYTES, KEPT_ENCODE_BYTES)
+            .max(bytes);
+        let next = frame_pool::take(size).unwrap_or_else(|| BytesMut::with_capacity(size));
+        let spent = std::mem::replace(&mut self.buffer, next);
+        if self.size > 0 {
+            frame_pool::give(spent, self.size);
+        }
+        self.size = size;
+    }
+}
+
+/// A writer that builds a [`Payload`] in pieces: what it is given is copied into `buffer`,
+/// but a lent byte string ([`lend`]) becomes a piece as it is.
+struct InPieces {
+    buffer: BytesMut,
+    pieces: SmallVec<[Bytes; 3]>,
+}
+
+impl InPieces {
+    fn new(buffer: BytesMut) -> InPieces {
+        InPieces {
+            buffer,
+            pieces: SmallVec::new(),
+        }
+    }
+
+    /// Ends the piece being copied, if it has any bytes.
+    fn end_piece(&mut self) {
+        if !self.buffer.is_empty() {
+            self.pieces.push(self.buffer.split().freeze());
+        }
+    }
+
+    fn finish(self) -> Payload {
+        self.finish_keeping_buffer().0
+    }
+
+    /// The payload, and the buffer's room left for the next.
+    fn finish_keeping_buffer(mut self) -> (Payload, BytesMut) {
+        self.end_piece();
+        let payload = match self.pieces.len() {
+            0 => Payload::default(),
+            1 => Payload(Repr::Shared(self.pieces.remove(0))),
+            _ => Payload(Repr::Pieces(self.pieces.into_iter().collect())),
+        };
+        (payload, self.buffer)
+    }
+}
+
+impl std::io::Write for InPieces {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match lent(bytes) {
+            Some(lent) => {
+                self.end_piece();
+                self.pieces.push(lent);
+            }
+            None => self.buffer.extend_from_slice(bytes),
+        }
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A writer that only counts what it is given (and how much of it was lent), and fails once
+/// past `limit`.
 struct Counted {
     bytes: usize,
+    lent: usize,
     limit: usize,
 }
 
@@ -495,6 +725,9 @@ impl std::io::Write for Counted {
         self.bytes = self.bytes.saturating_add(bytes.len());
         if self.bytes > self.limit {
             return Err(std::io::Error::other("over the limit"));
+        }
+        if lent(bytes).is_some() {
+            self.lent += bytes.len();
         }
         Ok(bytes.len())
     }
@@ -583,8 +816,8 @@ thread_local! {
     static HEAD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Builds the frame of `message` and hands it to `write` as two pieces: the head, and the
-/// part of `payload` not in it (`&payload[from..]`, as `write`'s second argument says `from`).
+/// Builds the frame of `message` and hands it to `write` as two parts: the head, and the
+/// part of `payload` not in it (from byte `from` on, as `write`'s second argument says).
 ///
 /// `payload` is the message's last field, a byte string, which `message` holds empty: the
 /// head is the frame's length prefix, the message's bincode up to the payload, and the
@@ -593,27 +826,28 @@ thread_local! {
 /// the frame. With no payload, the head is the whole frame of `message`.
 pub(crate) fn with_frame<M: Serialize, R>(
     message: &M,
-    payload: Option<&[u8]>,
+    payload: Option<&Payload>,
     write: impl FnOnce(&[u8], usize) -> R,
 ) -> bincode::Result<R> {
     HEAD.with_borrow_mut(|head| {
         head.clear();
         head.extend_from_slice(&[0; LENGTH_BYTES]);
         bincode::DefaultOptions::new().serialize_into(&mut *head, message)?;
-        let payload = payload.unwrap_or_default();
-        if !payload.is_empty() {
+        let length = payload.map_or(0, Payload::len);
+        if length > 0 {
             // An empty byte string ends the message: its length, 0, is one byte.
             debug_assert_eq!(head.last(), Some(&0));
             head.pop();
-            push_varint(head, payload.len() as u64);
+            push_varint(head, length as u64);
         }
-        let from = if payload.len() < COPIED_PAYLOAD_BYTES {
-            head.extend_from_slice(payload);
-            payload.len()
-        } else {
-            0
+        let from = match payload {
+            Some(payload) if length < COPIED_PAYLOAD_BYTES => {
+                head.extend_from_slice(&payload.contiguous());
+                length
+            }
+            _ => 0,
         };
-        let frame = head.len() - LENGTH_BYTES + payload.len() - from;
+        let frame = head.len() - LENGTH_BYTES + length - from;
         let frame = u32::try_from(frame).unwrap_or(u32::MAX).to_be_bytes();
         head[..LENGTH_BYTES].copy_from_slice(&frame);
         let written = write(head, from);
@@ -750,7 +984,7 @@ impl Decoder for ServerFrames {
 
 /// Reads `stream`'s requests, in frames of at most `max_frame` bytes. The daemon writes its
 /// replies to the same stream itself (`FramedRead::get_mut`), each ending with its result's
-/// bytes as they are ([`frame_head`]), so the connection has a read buffer only.
+/// bytes as they are ([`with_frame`]), so the connection has a read buffer only.
 pub(crate) fn server_frames<S>(stream: S, max_frame: usize) -> FramedRead<S, ServerFrames>
 where
     S: tokio::io::AsyncRead,
@@ -774,6 +1008,7 @@ pub(crate) const WRITE_BATCH_BYTES: usize = 8 * 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tarpc::Response;
 
     /// `frames` as a stream of length-prefixed frames.
     fn framed(frames: &[Vec<u8>]) -> Vec<u8> {
@@ -837,7 +1072,7 @@ mod tests {
     fn formats_round_trip_tuples() {
         for format in [Format::Bincode, Format::Json, Format::MessagePack] {
             let bytes = format.encode(&("a".to_string(), 5u64)).unwrap();
-            let (a, b): (String, u64) = format.decode(&bytes).unwrap();
+            let (a, b): (String, u64) = format.decode(&bytes.contiguous()).unwrap();
             assert_eq!((a.as_str(), b), ("a", 5));
         }
     }
@@ -855,13 +1090,80 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_holds_its_large_items_as_they_are() {
+        let item = Payload::from(vec![3u8; 100_000]);
+        let small = Payload::from(vec![4u8; 100]);
+        let batch = Batch {
+            items: vec![small.clone(), item.clone(), small],
+            end: true,
+        };
+        let payload = Format::Bincode.encode(&batch).unwrap();
+        let pieces = payload.shared_pieces().unwrap();
+        assert_eq!(pieces.len(), 3, "before, the large item, after");
+        assert_eq!(
+            pieces[1].as_ptr(),
+            item.to_bytes().as_ptr(),
+            "the same memory"
+        );
+        let written = bincode_options().serialize(&batch).unwrap();
+        assert_eq!(&payload.contiguous()[..], &written[..]);
+    }
+
+    #[tokio::test]
+    async fn a_payload_in_pieces_makes_the_same_frame_as_in_one() {
+        let batch = Batch {
+            items: vec![
+                Payload::from(vec![5u8; 40_000]),
+                Payload::from(vec![6u8; 30]),
+            ],
+            end: false,
+        };
+        let in_pieces = Format::Bincode.encode(&batch).unwrap();
+        assert!(in_pieces.shared_pieces().unwrap().len() > 1);
+        let in_one = Payload::from(in_pieces.contiguous().into_owned());
+        let mut frames = Vec::new();
+        for payload in [in_pieces, in_one] {
+            let mut outgoing = crate::outgoing::Outgoing::default();
+            let message = Response::<Reply> {
+                request_id: 9,
+                message: Ok(Ok(Payload::default())),
+            };
+            with_frame(&message, Some(&payload), |head, from| {
+                outgoing.push_copy(head);
+                outgoing.push_payload(&payload, from);
+            })
+            .unwrap();
+            let mut written = Vec::new();
+            std::future::poll_fn(|cx| outgoing.poll_write_to(std::pin::Pin::new(&mut written), cx))
+                .await
+                .unwrap();
+            frames.push(written);
+        }
+        assert_eq!(frames[0], frames[1]);
+        let decoded: Response<Reply> = bincode::DefaultOptions::new()
+            .deserialize(&frames[0][LENGTH_BYTES..])
+            .unwrap();
+        let Ok(Ok(result)) = decoded.message else {
+            panic!("not a result")
+        };
+        assert_eq!(
+            result.len(),
+            bincode_options().serialize(&batch).unwrap().len()
+        );
+    }
+
+    #[test]
     fn decoding_the_wrong_type_is_an_error() {
         let bytes = Format::Json.encode(&("a",)).unwrap();
-        assert!(Format::Json.decode::<(u64,)>(&bytes).is_err());
+        assert!(Format::Json.decode::<(u64,)>(&bytes.contiguous()).is_err());
         let bytes = Format::Bincode.encode(&(1u8,)).unwrap();
-        assert!(Format::Bincode.decode::<(String,)>(&bytes).is_err());
+        assert!(Format::Bincode
+            .decode::<(String,)>(&bytes.contiguous())
+            .is_err());
         // A prefix that happens to decode is not enough.
         let bytes = Format::Bincode.encode(&("far away", 7u64)).unwrap();
-        assert!(Format::Bincode.decode::<(u8,)>(&bytes).is_err());
+        assert!(Format::Bincode
+            .decode::<(u8,)>(&bytes.contiguous())
+            .is_err());
     }
 }

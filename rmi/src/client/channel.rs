@@ -28,6 +28,7 @@ use std::time::Instant;
 use bincode::Options;
 use futures::StreamExt;
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use tarpc::{ClientMessage, Response, ServerError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::bytes::{Buf, BytesMut};
@@ -298,7 +299,7 @@ impl Channel {
             format,
             args,
         } = invoke;
-        // The arguments follow the request's head as they are (`wire::frame_head`).
+        // The arguments follow the request's head as they are (`wire::with_frame`).
         let request = ClientMessage::Request(tarpc::Request {
             context,
             id,
@@ -427,7 +428,7 @@ impl ChannelState {
         payload: &Payload,
         alone: bool,
     ) -> Result<(), Failure> {
-        let payload_field = matches!(message, ClientMessage::Request(_)).then_some(&payload[..]);
+        let payload_field = matches!(message, ClientMessage::Request(_)).then_some(payload);
         let sent = wire::with_frame(message, payload_field, |head, from| {
             self.send_frame(head, payload, from, alone)
         });
@@ -444,8 +445,11 @@ impl ChannelState {
         alone: bool,
     ) -> Result<(), Failure> {
         let mut writer = self.lock_writer();
-        let mut rest = [head, &payload[from..]];
+        let mut head_rest = head;
+        let mut payload_from = from;
         if !writer.draining && alone {
+            let mut rest = payload.slices_from(from);
+            rest.insert(0, head);
             let mut cx = Context::from_waker(Waker::noop());
             match writer.write_from(&mut rest, &mut cx) {
                 Poll::Ready(Ok(())) => return Ok(()),
@@ -455,12 +459,13 @@ impl ChannelState {
                 }
                 Poll::Pending => {}
             }
+            let unwritten: usize = rest.iter().map(|piece| piece.len()).sum();
+            let head_unwritten = unwritten.saturating_sub(payload.len() - from);
+            head_rest = &head[head.len() - head_unwritten..];
+            payload_from = payload.len() - (unwritten - head_unwritten);
         }
-        let [head_rest, payload_rest] = rest;
         writer.queue.push_copy(head_rest);
-        writer
-            .queue
-            .push_payload(payload, payload.len() - payload_rest.len());
+        writer.queue.push_payload(payload, payload_from);
         if !writer.draining {
             writer.draining = true;
             tokio::spawn(drain(self.clone()));
@@ -498,19 +503,23 @@ impl ChannelState {
 impl Writer {
     /// Writes the pieces of `rest` in order and flushes, advancing them past what was
     /// written.
-    fn write_from(&mut self, rest: &mut [&[u8]; 2], cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while rest.iter().any(|piece| !piece.is_empty()) {
+    fn write_from(&mut self, rest: &mut [&[u8]], cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some(first) = rest.iter().position(|piece| !piece.is_empty()) {
+            let pending = &mut rest[first..];
             // One piece (a small call, its payload in the head) is a plain write.
-            let written = if rest[1].is_empty() {
-                self.io.as_mut().poll_write(cx, rest[0])
+            let written = if pending.len() == 1 {
+                self.io.as_mut().poll_write(cx, pending[0])
             } else {
-                let slices = rest.map(io::IoSlice::new);
+                let slices: SmallVec<[io::IoSlice<'_>; 4]> = pending
+                    .iter()
+                    .map(|piece| io::IoSlice::new(piece))
+                    .collect();
                 self.io.as_mut().poll_write_vectored(cx, &slices)
             };
             match std::task::ready!(written) {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(mut n) => {
-                    for piece in rest.iter_mut() {
+                    for piece in pending.iter_mut() {
                         let taken = n.min(piece.len());
                         *piece = &piece[taken..];
                         n -= taken;
@@ -884,7 +893,7 @@ mod tests {
         let replies = futures::future::join_all(calls).await;
         for (id, reply) in replies.into_iter().enumerate() {
             let payload = reply.unwrap().unwrap();
-            assert_eq!(&payload[..], &(id as u64).to_le_bytes());
+            assert_eq!(&payload.contiguous()[..], &(id as u64).to_le_bytes());
         }
         server.await.unwrap();
     }
@@ -904,8 +913,11 @@ mod tests {
             .await
             .expect("held up by the call kept aside")
             .unwrap();
-        assert_eq!(&payload.unwrap()[..], &1u64.to_le_bytes());
-        assert_eq!(&kept.await.unwrap().unwrap()[..], &0u64.to_le_bytes());
+        assert_eq!(&payload.unwrap().contiguous()[..], &1u64.to_le_bytes());
+        assert_eq!(
+            &kept.await.unwrap().unwrap().contiguous()[..],
+            &0u64.to_le_bytes()
+        );
         server.await.unwrap();
     }
 

@@ -253,5 +253,5 @@ fn stream_id(value: &Value) -> Option<(u64, bool)> {
 }
 
 fn decode_json(payload: &Payload) -> Result<Value, String> {
-    serde_json::from_slice(payload).map_err(|e| e.to_string())
+    serde_json::from_slice(&payload.contiguous()).map_err(|e| e.to_string())
 }

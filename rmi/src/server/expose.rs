@@ -72,9 +72,9 @@ where
     // are inside the guard with the method: any panic is this caller's error only.
     let run = async move {
         let args: A = match format {
-            Format::Json => A::from_json(&call.args)?,
+            Format::Json => A::from_json(&call.args.contiguous())?,
             Format::Bincode | Format::MessagePack => format
-                .decode(&call.args)
+                .decode(&call.args.contiguous())
                 .map_err(|e| Fault::BadArguments(e.to_string()))?,
         };
         let result = method(args).await;
@@ -220,7 +220,9 @@ mod tests {
             |(a, b): (u64, u64)| async move { a + b },
         )
         .await;
-        let sum: u64 = Format::Bincode.decode(&reply.unwrap()).unwrap();
+        let sum: u64 = Format::Bincode
+            .decode(&reply.unwrap().contiguous())
+            .unwrap();
         assert_eq!(sum, 5);
     }
 

@@ -158,7 +158,9 @@ impl OpenStreams {
         let bad = |e: crate::wire::CodecError| Fault::BadArguments(e.to_string());
         match invoke.method {
             PULL => {
-                let (id, most): (u64, u32) = Format::Bincode.decode(&invoke.args).map_err(bad)?;
+                let (id, most): (u64, u32) = Format::Bincode
+                    .decode(&invoke.args.contiguous())
+                    .map_err(bad)?;
                 let batch = self
                     .pull(id, most.clamp(1, 4096) as usize, batch_bytes)
                     .await?;
@@ -167,7 +169,9 @@ impl OpenStreams {
                     .map_err(|e| Fault::BadResult(e.to_string()))
             }
             CLOSE => {
-                let (id,): (u64,) = Format::Bincode.decode(&invoke.args).map_err(bad)?;
+                let (id,): (u64,) = Format::Bincode
+                    .decode(&invoke.args.contiguous())
+                    .map_err(bad)?;
                 self.close(id);
                 Format::Bincode
                     .encode(&())
@@ -233,7 +237,7 @@ impl<T: Serialize> Source for Encoded<T> {
         self.items.poll_next_unpin(cx).map(|item| {
             item.map(|item| {
                 let item = item.map_err(|e| Fault::StreamBroken(stream_failure(&e)))?;
-                Ok(format.encode_within(&item, max_item)?)
+                Ok(format.encode_item_within(&item, max_item)?)
             })
         })
     }

@@ -419,8 +419,10 @@ impl ProxyCore {
         let send = self.send(bound.clone(), timeout, method, FORMAT, args?);
         let (bound, result) = with_uploads(send, uploads, &bound, method, timeout).await?;
         // A stream in the result pulls its items over this binding.
-        receiving::receiving(&bound, method, FORMAT, || FORMAT.decode(&result))
-            .map_err(|e| call_error::codec(&bound, method, "decode the result of", e.to_string()))
+        receiving::receiving(&bound, method, FORMAT, || {
+            FORMAT.decode(&result.contiguous())
+        })
+        .map_err(|e| call_error::codec(&bound, method, "decode the result of", e.to_string()))
     }
 
     /// The most bytes of arguments `bound`'s daemon takes, or before its hello is read, the

@@ -22,7 +22,7 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
-use crate::blob::{Blob, BytesInStream, BytesStreamInOk, WireForm};
+use crate::blob::{Blob, BytesInStream, BytesStreamInOk, LentBlob, OwnedBytes, WireForm};
 use crate::proxy::Bound;
 use crate::wire::Format;
 use crate::Error;
@@ -317,13 +317,14 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Serialize for Stream<T> {
 }
 
 /// A stream of bytes travels with each item as one byte string.
-impl<T: DeserializeOwned + Send + 'static> WireForm<Stream<T>> for BytesInStream
+impl<T: OwnedBytes + DeserializeOwned + Send + 'static> WireForm<Stream<T>> for BytesInStream
 where
     Blob<T>: DeserializeOwned,
 {
+    type Sent = Stream<LentBlob>;
     type Form = Stream<Blob<T>>;
-    fn to_wire(stream: Stream<T>) -> Stream<Blob<T>> {
-        stream.map_items(Blob)
+    fn to_wire(stream: Stream<T>) -> Stream<LentBlob> {
+        stream.map_items(LentBlob::from)
     }
     fn from_wire(stream: Stream<Blob<T>>) -> Stream<T> {
         stream.map_items(Blob::into_inner)
@@ -360,12 +361,14 @@ fn send<T: Serialize + Send + 'static>(
 }
 
 /// A method's stream of bytes, or its error: the stream's items as byte strings.
-impl<T: DeserializeOwned + Send + 'static, E> WireForm<Result<Stream<T>, E>> for BytesStreamInOk
+impl<T: OwnedBytes + DeserializeOwned + Send + 'static, E> WireForm<Result<Stream<T>, E>>
+    for BytesStreamInOk
 where
     Blob<T>: DeserializeOwned,
 {
+    type Sent = Result<Stream<LentBlob>, E>;
     type Form = Result<Stream<Blob<T>>, E>;
-    fn to_wire(result: Result<Stream<T>, E>) -> Self::Form {
+    fn to_wire(result: Result<Stream<T>, E>) -> Self::Sent {
         result.map(BytesInStream::to_wire)
     }
     fn from_wire(form: Self::Form) -> Result<Stream<T>, E> {

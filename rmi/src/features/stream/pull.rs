@@ -63,7 +63,7 @@ impl Puller {
         self.poll_payload(cx).map(|item| {
             item.map(|payload| {
                 payload.and_then(|payload| {
-                    self.format.decode(&payload).map_err(|e| {
+                    self.format.decode(&payload.contiguous()).map_err(|e| {
                         call_error::codec(
                             &self.bound,
                             self.method,

@@ -164,7 +164,7 @@ impl Receiver {
             if let Some(item) = self.items.pop_front() {
                 return Poll::Ready(Some(
                     self.format
-                        .decode(&item)
+                        .decode(&item.contiguous())
                         .map_err(|e| self.broken(format!("an item did not decode: {e}"))),
                 ));
             }
