@@ -30,6 +30,8 @@
 //! ```
 
 #![warn(missing_docs)]
+// Every public function that returns a `Result` says when it fails (`# Errors`).
+#![warn(clippy::missing_errors_doc)]
 
 mod error;
 mod http;

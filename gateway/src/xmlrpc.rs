@@ -6,6 +6,16 @@
 //! strings, `base64` an array of byte values, `array` an array, `struct` an object, and the
 //! common `nil` extension `null`. Integers that do not fit the spec's 32-bit `int` are written
 //! as `i8`, which Python's `xmlrpc.client`, Apache XML-RPC and others read.
+//!
+//! Written here rather than with `dxr`, the maintained XML-RPC crates: `dxr` converts between
+//! XML-RPC and Rust types known when it is compiled (`TryFromValue`, handlers registered by
+//! method name), while the gateway relays calls to objects whose types it learns at run time,
+//! so every value would pass through `dxr::Value` on its way to JSON and back; and the
+//! gateway must refuse a DOCTYPE and cap nesting before anything is built from a hostile
+//! body, which this reader does as it reads. What it covers is tested below against the
+//! spec's cases: untyped text is a string, `i4`/`int`/`i8`, `double`, `boolean`, `string`
+//! with entities and CDATA, `dateTime.iso8601`, `base64`, `nil`, nested arrays and structs,
+//! and faults.
 
 use base64::Engine as _;
 use quick_xml::events::Event;
@@ -475,6 +485,19 @@ mod tests {
             read_call(deep.as_bytes()),
             Err(ReadError::NotACall(m)) if m.contains("nest")
         ));
+    }
+
+    #[test]
+    fn a_fault_is_the_specs_struct_of_code_and_string() {
+        let xml = fault(-32601, "no method <x> & more");
+        let tree = read_tree(xml.as_bytes()).unwrap();
+        assert_eq!(tree.name, "methodResponse");
+        assert!(tree.child("params").is_none(), "a fault has no params");
+        let value = tree.child("fault").and_then(|f| f.child("value")).unwrap();
+        assert_eq!(
+            read_value(value).unwrap(),
+            json!({"faultCode": -32601, "faultString": "no method <x> & more"})
+        );
     }
 
     #[test]

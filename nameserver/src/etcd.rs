@@ -44,8 +44,8 @@ const RACE_ATTEMPTS: u32 = 32;
 /// little behind the one that registered the name. Reads go by the exact expiry.
 const LEASE_SLACK_S: i64 = 1;
 
-/// The names, kept in etcd. Its methods block (they run on a blocking thread in the name
-/// server), driving the etcd client on the runtime it was connected on.
+/// The names, kept in etcd. Each operation tries the members in turn until one answers
+/// (`retried`), on the runtime of the call that made it.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -66,17 +66,35 @@ pub struct EtcdStore {
     names: String,
     /// The endpoints, for messages.
     endpoints: String,
-    runtime: tokio::runtime::Handle,
 }
 
-/// What one try of an operation gave: the operation's answer (which may be a refusal), or an
-/// etcd failure worth another try.
-type Tried<T> = Result<Result<T, NsError>, etcd_client::Error>;
+/// Why one try of an operation gave no answer: an etcd failure, worth another try, or the
+/// operation's refusal (a name taken, a damaged entry), which is the answer.
+enum TryFailed {
+    Etcd(etcd_client::Error),
+    Refused(NsError),
+}
+
+impl From<etcd_client::Error> for TryFailed {
+    fn from(e: etcd_client::Error) -> TryFailed {
+        TryFailed::Etcd(e)
+    }
+}
+
+impl From<NsError> for TryFailed {
+    fn from(e: NsError) -> TryFailed {
+        TryFailed::Refused(e)
+    }
+}
 
 impl EtcdStore {
     /// Connects to the etcd cluster at `endpoints` (`http://HOST:PORT`) and checks that it
-    /// answers; names go under `prefix`. Must be called inside a tokio runtime, which the
-    /// store then uses.
+    /// answers; names go under `prefix`. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`EtcdOpenError`] if no endpoint is given, an endpoint cannot be connected to, or the
+    /// cluster does not answer a read within the retry budget; its message says which.
     pub async fn connect(endpoints: &[String], prefix: &str) -> Result<EtcdStore, EtcdOpenError> {
         let fail = |reason: String| EtcdOpenError {
             endpoints: endpoints.join(","),
@@ -103,14 +121,13 @@ impl EtcdStore {
             current: AtomicUsize::new(0),
             names: format!("{prefix}names/"),
             endpoints: endpoints.join(","),
-            runtime: tokio::runtime::Handle::current(),
         };
         // One read now: an unreachable cluster is an error at start-up, not at the first call.
         let probe = store
             .retried("read the names", |client, names| async move {
                 let options = GetOptions::new().with_prefix().with_count_only();
                 client.kv_client().get(names, Some(options)).await?;
-                Ok(Ok(()))
+                Ok(())
             })
             .await;
         probe.map_err(|e| {
@@ -131,15 +148,16 @@ impl EtcdStore {
     async fn retried<T, F, Fut>(&self, what: &str, op: F) -> Result<T, NsError>
     where
         F: Fn(Client, String) -> Fut,
-        Fut: Future<Output = Tried<T>>,
+        Fut: Future<Output = Result<T, TryFailed>>,
     {
         let started = Instant::now();
         let mut failures = Vec::new();
         loop {
             let at = self.current.load(Ordering::Relaxed) % self.members.len();
             match op(self.members[at].clone(), self.names.clone()).await {
-                Ok(answer) => return answer,
-                Err(e) => {
+                Ok(answer) => return Ok(answer),
+                Err(TryFailed::Refused(refusal)) => return Err(refusal),
+                Err(TryFailed::Etcd(e)) => {
                     tracing::debug!(member = at, "etcd could not {what}: {e}");
                     failures.push(e.to_string());
                     // Others who failed on this member at the same time move on only once.
@@ -170,11 +188,6 @@ impl EtcdStore {
             failures.len(),
             started.elapsed()
         )))
-    }
-
-    /// Runs `op` on the store's runtime, from the blocking thread the name server calls on.
-    fn block_on<T>(&self, op: impl Future<Output = Result<T, NsError>>) -> Result<T, NsError> {
-        self.runtime.block_on(op)
     }
 
     /// Reads `name`'s key: its stored entry (live or not) and its revision.
@@ -228,7 +241,7 @@ impl EtcdStore {
 
     /// Changes the live entry `name` with `change` (which may decline), in a transaction
     /// against other writers; returns whether it was changed.
-    fn update(
+    async fn update(
         &self,
         what: &str,
         name: &str,
@@ -238,25 +251,26 @@ impl EtcdStore {
         let key = self.key(name);
         let change = &change;
         let key = &key;
-        self.block_on(self.retried(what, |client, _| async move {
+        self.retried(what, |client, _| async move {
             for _ in 0..RACE_ATTEMPTS {
                 let Some((current, revision)) = Self::read(&client, key).await? else {
-                    return Ok(Ok(false));
+                    return Ok(false);
                 };
                 let current = match current {
                     Ok(entry) if entry.is_live(now_ms) => entry,
-                    Ok(_) => return Ok(Ok(false)),
-                    Err(e) => return Ok(Err(e)),
+                    Ok(_) => return Ok(false),
+                    Err(e) => return Err(e.into()),
                 };
                 let Some(changed) = change(&current) else {
-                    return Ok(Ok(false));
+                    return Ok(false);
                 };
                 if Self::write_if(&client, key, revision, &changed, now_ms).await? {
-                    return Ok(Ok(true));
+                    return Ok(true);
                 }
             }
-            Ok(Err(contended(key)))
-        }))
+            Err(contended(key).into())
+        })
+        .await
     }
 }
 
@@ -309,17 +323,18 @@ fn decode(kv: &KeyValue) -> Result<Entry, NsError> {
     })
 }
 
+#[async_trait::async_trait]
 impl Store for EtcdStore {
-    fn put(&self, name: &str, entry: &Entry, safe: bool, now_ms: u64) -> Result<(), NsError> {
+    async fn put(&self, name: &str, entry: &Entry, safe: bool, now_ms: u64) -> Result<(), NsError> {
         let key = &self.key(name);
-        self.block_on(self.retried("register a name", |client, _| async move {
+        self.retried("register a name", |client, _| async move {
             if !safe {
                 let options = Self::lease_for(&client, entry.expires_ms, now_ms).await?;
                 client
                     .kv_client()
                     .put(key.as_str(), encode(entry), Some(options))
                     .await?;
-                return Ok(Ok(()));
+                return Ok(());
             }
             // Safe: written only if the key is absent, or holds an expired entry or this very
             // URI, and still is at the revision read when the write lands.
@@ -332,31 +347,34 @@ impl Store for EtcdStore {
                 };
                 let live = current.filter(|e| e.is_live(now_ms));
                 if let Some(holder) = holder(live.as_ref(), &entry.uri) {
-                    return Ok(Err(NsError::Taken {
+                    return Err(NsError::Taken {
                         name: name.to_owned(),
                         holder,
-                    }));
+                    }
+                    .into());
                 }
                 if Self::write_if(&client, key, revision, entry, now_ms).await? {
-                    return Ok(Ok(()));
+                    return Ok(());
                 }
             }
-            Ok(Err(contended(key)))
-        }))
+            Err(contended(key).into())
+        })
+        .await
     }
 
-    fn get(&self, name: &str, now_ms: u64) -> Result<Option<Entry>, NsError> {
+    async fn get(&self, name: &str, now_ms: u64) -> Result<Option<Entry>, NsError> {
         let key = &self.key(name);
-        self.block_on(self.retried("look a name up", |client, _| async move {
-            Ok(match Self::read(&client, key).await? {
+        self.retried("look a name up", |client, _| async move {
+            match Self::read(&client, key).await? {
                 Some((Ok(entry), _)) => Ok(entry.is_live(now_ms).then_some(entry)),
-                Some((Err(e), _)) => Err(e),
+                Some((Err(e), _)) => Err(e.into()),
                 None => Ok(None),
-            })
-        }))
+            }
+        })
+        .await
     }
 
-    fn renew(
+    async fn renew(
         &self,
         name: &str,
         uri: &ObjectUri,
@@ -369,21 +387,23 @@ impl Store for EtcdStore {
                 ..current.clone()
             })
         })
+        .await
     }
 
-    fn set_meta(&self, name: &str, meta: &Tags, now_ms: u64) -> Result<bool, NsError> {
+    async fn set_meta(&self, name: &str, meta: &Tags, now_ms: u64) -> Result<bool, NsError> {
         self.update("set tags", name, now_ms, |current| {
             Some(Entry {
                 meta: meta.clone(),
                 ..current.clone()
             })
         })
+        .await
     }
 
-    fn remove(&self, names: &[String]) -> Result<u64, NsError> {
+    async fn remove(&self, names: &[String]) -> Result<u64, NsError> {
         let keys: Vec<String> = names.iter().map(|name| self.key(name)).collect();
         let keys = &keys;
-        self.block_on(self.retried("remove names", |client, _| async move {
+        self.retried("remove names", |client, _| async move {
             let mut removed = 0;
             for key in keys {
                 removed += client
@@ -392,12 +412,13 @@ impl Store for EtcdStore {
                     .await?
                     .deleted() as u64;
             }
-            Ok(Ok(removed))
-        }))
+            Ok(removed)
+        })
+        .await
     }
 
-    fn entries(&self, now_ms: u64) -> Result<BTreeMap<String, Entry>, NsError> {
-        self.block_on(self.retried("list the names", |client, names| async move {
+    async fn entries(&self, now_ms: u64) -> Result<BTreeMap<String, Entry>, NsError> {
+        self.retried("list the names", |client, names| async move {
             let options = GetOptions::new().with_prefix();
             let answer = client
                 .kv_client()
@@ -414,48 +435,44 @@ impl Store for EtcdStore {
                     Err(e) => tracing::warn!("{e}"),
                 }
             }
-            Ok(Ok(entries))
-        }))
+            Ok(entries)
+        })
+        .await
     }
 
-    fn remove_expired(&self, now_ms: u64) -> Result<u64, NsError> {
+    async fn remove_expired(&self, now_ms: u64) -> Result<u64, NsError> {
         // etcd deletes them when their leases end; this removes them as soon as they expire,
         // each only if no one registered it again meanwhile.
-        self.block_on(
-            self.retried("remove expired names", |client, names| async move {
-                let options = GetOptions::new().with_prefix();
-                let answer = client
-                    .kv_client()
-                    .get(names.as_str(), Some(options))
-                    .await?;
-                let mut removed = 0;
-                for kv in answer.kvs() {
-                    if !matches!(decode(kv), Ok(entry) if !entry.is_live(now_ms)) {
-                        continue;
-                    }
-                    let txn = Txn::new()
-                        .when([Compare::mod_revision(
-                            kv.key(),
-                            CompareOp::Equal,
-                            kv.mod_revision(),
-                        )])
-                        .and_then([TxnOp::delete(kv.key(), None)]);
-                    let done = client.kv_client().txn(txn).await?;
-                    removed += done
-                        .op_responses()
-                        .iter()
-                        .map(|op| match op {
-                            TxnOpResponse::Delete(d) => d.deleted() as u64,
-                            _ => 0,
-                        })
-                        .sum::<u64>();
+        self.retried("remove expired names", |client, names| async move {
+            let options = GetOptions::new().with_prefix();
+            let answer = client
+                .kv_client()
+                .get(names.as_str(), Some(options))
+                .await?;
+            let mut removed = 0;
+            for kv in answer.kvs() {
+                if !matches!(decode(kv), Ok(entry) if !entry.is_live(now_ms)) {
+                    continue;
                 }
-                Ok(Ok(removed))
-            }),
-        )
-    }
-
-    fn blocks(&self) -> bool {
-        true
+                let txn = Txn::new()
+                    .when([Compare::mod_revision(
+                        kv.key(),
+                        CompareOp::Equal,
+                        kv.mod_revision(),
+                    )])
+                    .and_then([TxnOp::delete(kv.key(), None)]);
+                let done = client.kv_client().txn(txn).await?;
+                removed += done
+                    .op_responses()
+                    .iter()
+                    .map(|op| match op {
+                        TxnOpResponse::Delete(d) => d.deleted() as u64,
+                        _ => 0,
+                    })
+                    .sum::<u64>();
+            }
+            Ok(removed)
+        })
+        .await
     }
 }

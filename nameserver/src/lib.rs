@@ -3,6 +3,8 @@
 //! `rmi-ns` binary runs it; [`NameServerHost`] runs it inside another program.
 
 #![warn(missing_docs)]
+// Every public function that returns a `Result` says when it fails (`# Errors`).
+#![warn(clippy::missing_errors_doc)]
 
 pub mod broadcast;
 pub mod cli;

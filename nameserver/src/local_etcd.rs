@@ -47,6 +47,10 @@ pub struct EtcdCluster {
 }
 
 /// The `etcd` program on the `PATH`, or why there is none and which package to install.
+///
+/// # Errors
+///
+/// A message naming the Debian package to install when no `etcd` is on the `PATH`.
 pub fn etcd_program() -> Result<PathBuf, String> {
     let found = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
@@ -97,6 +101,11 @@ fn healthy(client_url: &str) -> bool {
 impl EtcdCluster {
     /// Starts a cluster of `size` members and waits until every one is healthy; on fresh
     /// ports again (three times at most) if it does not come up.
+    ///
+    /// # Errors
+    ///
+    /// A message saying why: no `etcd` program ([`etcd_program`]), or a cluster that did not
+    /// become healthy in three tries (with what went wrong in each).
     pub fn start(size: usize) -> Result<EtcdCluster, String> {
         let program = etcd_program()?;
         let mut failures = Vec::new();

@@ -101,28 +101,13 @@ impl NameServerImpl {
         }
     }
 
-    /// Runs `work` on the store: inline for memory, on a blocking thread for a database.
-    async fn with_store<T, F>(&self, work: F) -> Result<T, NsError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&dyn Store) -> Result<T, NsError> + Send + 'static,
-    {
-        if !self.store.blocks() {
-            return work(&*self.store);
-        }
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || work(&*store))
-            .await
-            .unwrap_or_else(|e| Err(NsError::Storage(format!("the storage task failed: {e}"))))
-    }
-
     /// Every live registration whose name and entry pass `keep`.
     async fn select(
         &self,
         keep: impl Fn(&str, &Entry) -> bool + Send + 'static,
     ) -> Result<BTreeMap<String, Registration>, NsError> {
         let now = now_ms();
-        let entries = self.with_store(move |store| store.entries(now)).await?;
+        let entries = self.store.entries(now).await?;
         Ok(entries
             .into_iter()
             .filter(|(name, entry)| keep(name, entry))
@@ -136,10 +121,7 @@ impl NameServerImpl {
         loop {
             tokio::time::sleep(period).await;
             let now = now_ms();
-            match self
-                .with_store(move |store| store.remove_expired(now))
-                .await
-            {
+            match self.store.remove_expired(now).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!("{n} expired names removed"),
                 Err(e) => tracing::warn!("cannot remove expired names: {e}"),
@@ -170,20 +152,14 @@ impl NameServer for NameServerImpl {
         };
         tracing::info!(%name, uri = %entry.uri, "register");
         let now = now_ms();
-        self.with_store(move |store| store.put(&name, &entry, options.safe, now))
-            .await
+        self.store.put(&name, &entry, options.safe, now).await
     }
 
     async fn renew(&self, name: String, uri: ObjectUri, ttl: Duration) -> Result<(), NsError> {
         checked_name(&name)?;
         let expires_ms = checked_ttl(ttl)?;
         let now = now_ms();
-        let renewed = self
-            .with_store({
-                let name = name.clone();
-                move |store| store.renew(&name, &uri, expires_ms, now)
-            })
-            .await?;
+        let renewed = self.store.renew(&name, &uri, expires_ms, now).await?;
         renewed.then_some(()).ok_or(NsError::NotFound(name))
     }
 
@@ -194,12 +170,7 @@ impl NameServer for NameServerImpl {
     async fn registration(&self, name: String) -> Result<Registration, NsError> {
         checked_name(&name)?;
         let now = now_ms();
-        let entry = self
-            .with_store({
-                let name = name.clone();
-                move |store| store.get(&name, now)
-            })
-            .await?;
+        let entry = self.store.get(&name, now).await?;
         entry
             .map(|entry| registration(entry, now))
             .ok_or(NsError::NotFound(name))
@@ -208,7 +179,7 @@ impl NameServer for NameServerImpl {
     async fn remove(&self, name: String) -> Result<bool, NsError> {
         checked_name(&name)?;
         tracing::info!(%name, "remove");
-        let removed = self.with_store(move |store| store.remove(&[name])).await?;
+        let removed = self.store.remove(&[name]).await?;
         Ok(removed > 0)
     }
 
@@ -231,19 +202,14 @@ impl NameServer for NameServerImpl {
     async fn remove_matching(&self, regex: String) -> Result<u64, NsError> {
         let names: Vec<String> = self.list_matching(regex).await?.into_keys().collect();
         tracing::info!(count = names.len(), "remove matching");
-        self.with_store(move |store| store.remove(&names)).await
+        self.store.remove(&names).await
     }
 
     async fn set_meta(&self, name: String, meta: Tags) -> Result<(), NsError> {
         checked_name(&name)?;
         checked_tags(&meta)?;
         let now = now_ms();
-        let set = self
-            .with_store({
-                let name = name.clone();
-                move |store| store.set_meta(&name, &meta, now)
-            })
-            .await?;
+        let set = self.store.set_meta(&name, &meta, now).await?;
         set.then_some(()).ok_or(NsError::NotFound(name))
     }
 
@@ -261,7 +227,7 @@ impl NameServer for NameServerImpl {
 
     async fn count(&self) -> Result<u64, NsError> {
         let now = now_ms();
-        let entries = self.with_store(move |store| store.entries(now)).await?;
+        let entries = self.store.entries(now).await?;
         Ok(entries.len() as u64)
     }
 

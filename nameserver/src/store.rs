@@ -27,7 +27,10 @@ impl Entry {
 }
 
 /// A place to keep names. Every change is complete (and, for a durable store, on disk) when
-/// the method returns. Expired entries are invisible to every read.
+/// the method's future completes. Expired entries are invisible to every read. A store that
+/// does blocking I/O does it off the runtime's threads (`tokio::task::spawn_blocking`), as
+/// [`SqliteStore`] does.
+#[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces `name`; with `safe`, refuses when a live entry of another URI holds it.
     ///
@@ -35,21 +38,21 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// [`NsError::Taken`] when `safe` is set and a live entry of another URI holds `name`;
     /// [`NsError::Storage`] if a durable store cannot be read or written.
-    fn put(&self, name: &str, entry: &Entry, safe: bool, now_ms: u64) -> Result<(), NsError>;
+    async fn put(&self, name: &str, entry: &Entry, safe: bool, now_ms: u64) -> Result<(), NsError>;
     /// The live entry of `name`.
     ///
     /// # Errors
     ///
     /// [`NsError::Storage`] if a durable store cannot be read, or holds a damaged entry; a
     /// name with no live entry is `Ok(None)`, not an error.
-    fn get(&self, name: &str, now_ms: u64) -> Result<Option<Entry>, NsError>;
+    async fn get(&self, name: &str, now_ms: u64) -> Result<Option<Entry>, NsError>;
     /// Moves the lease of `name` to `expires_ms`, if it is live and points at `uri`.
     ///
     /// # Errors
     ///
     /// [`NsError::Storage`] if a durable store cannot be read or written; a name that is not
     /// live or points elsewhere is `Ok(false)`.
-    fn renew(
+    async fn renew(
         &self,
         name: &str,
         uri: &ObjectUri,
@@ -61,27 +64,25 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     ///
     /// [`NsError::Storage`] if a durable store cannot be read or written.
-    fn set_meta(&self, name: &str, meta: &Tags, now_ms: u64) -> Result<bool, NsError>;
+    async fn set_meta(&self, name: &str, meta: &Tags, now_ms: u64) -> Result<bool, NsError>;
     /// Removes `names`; returns how many there were.
     ///
     /// # Errors
     ///
     /// [`NsError::Storage`] if a durable store cannot be written.
-    fn remove(&self, names: &[String]) -> Result<u64, NsError>;
+    async fn remove(&self, names: &[String]) -> Result<u64, NsError>;
     /// Every live entry, by name.
     ///
     /// # Errors
     ///
     /// [`NsError::Storage`] if a durable store cannot be read, or holds a damaged entry.
-    fn entries(&self, now_ms: u64) -> Result<BTreeMap<String, Entry>, NsError>;
+    async fn entries(&self, now_ms: u64) -> Result<BTreeMap<String, Entry>, NsError>;
     /// Deletes the entries whose lease ran out by `now_ms`; returns how many.
     ///
     /// # Errors
     ///
     /// [`NsError::Storage`] if a durable store cannot be written.
-    fn remove_expired(&self, now_ms: u64) -> Result<u64, NsError>;
-    /// Whether calls block on I/O (and so belong on a blocking thread).
-    fn blocks(&self) -> bool;
+    async fn remove_expired(&self, now_ms: u64) -> Result<u64, NsError>;
 }
 
 /// Names in memory: fast, and gone when the name server stops.
@@ -101,8 +102,9 @@ pub(crate) fn holder(current: Option<&Entry>, uri: &ObjectUri) -> Option<String>
     current.filter(|e| &e.uri != uri).map(|e| e.uri.to_string())
 }
 
+#[async_trait::async_trait]
 impl Store for MemoryStore {
-    fn put(&self, name: &str, entry: &Entry, safe: bool, now_ms: u64) -> Result<(), NsError> {
+    async fn put(&self, name: &str, entry: &Entry, safe: bool, now_ms: u64) -> Result<(), NsError> {
         let mut names = self.names();
         let live = names.get(name).filter(|e| e.is_live(now_ms));
         if let (true, Some(holder)) = (safe, holder(live, &entry.uri)) {
@@ -115,7 +117,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    fn get(&self, name: &str, now_ms: u64) -> Result<Option<Entry>, NsError> {
+    async fn get(&self, name: &str, now_ms: u64) -> Result<Option<Entry>, NsError> {
         Ok(self
             .names()
             .get(name)
@@ -123,7 +125,7 @@ impl Store for MemoryStore {
             .cloned())
     }
 
-    fn renew(
+    async fn renew(
         &self,
         name: &str,
         uri: &ObjectUri,
@@ -140,7 +142,7 @@ impl Store for MemoryStore {
         }
     }
 
-    fn set_meta(&self, name: &str, meta: &Tags, now_ms: u64) -> Result<bool, NsError> {
+    async fn set_meta(&self, name: &str, meta: &Tags, now_ms: u64) -> Result<bool, NsError> {
         let mut names = self.names();
         match names.get_mut(name) {
             Some(entry) if entry.is_live(now_ms) => {
@@ -151,7 +153,7 @@ impl Store for MemoryStore {
         }
     }
 
-    fn remove(&self, names: &[String]) -> Result<u64, NsError> {
+    async fn remove(&self, names: &[String]) -> Result<u64, NsError> {
         let mut stored = self.names();
         Ok(names
             .iter()
@@ -159,7 +161,7 @@ impl Store for MemoryStore {
             .count() as u64)
     }
 
-    fn entries(&self, now_ms: u64) -> Result<BTreeMap<String, Entry>, NsError> {
+    async fn entries(&self, now_ms: u64) -> Result<BTreeMap<String, Entry>, NsError> {
         Ok(self
             .names()
             .iter()
@@ -168,14 +170,10 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn remove_expired(&self, now_ms: u64) -> Result<u64, NsError> {
+    async fn remove_expired(&self, now_ms: u64) -> Result<u64, NsError> {
         let mut names = self.names();
         let before = names.len();
         names.retain(|_, e| e.is_live(now_ms));
         Ok((before - names.len()) as u64)
-    }
-
-    fn blocks(&self) -> bool {
-        false
     }
 }

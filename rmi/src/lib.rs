@@ -34,6 +34,8 @@
 //! See `ARCHITECTURE.md` in the repository for how a call travels.
 
 #![warn(missing_docs)]
+// Every public function that returns a `Result` says when it fails (`# Errors`).
+#![warn(clippy::missing_errors_doc)]
 
 // Lets `#[expose]`, which names `::rmi`, be used inside this crate too.
 extern crate self as rmi;
