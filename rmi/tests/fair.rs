@@ -11,20 +11,7 @@ use rmi::wire::{encode_request, Invoke};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use support::resident_kib;
-
-#[rmi::expose]
-pub trait Target {
-    async fn echo(&self, text: String) -> String;
-}
-
-struct Server;
-
-impl Target for Server {
-    async fn echo(&self, text: String) -> String {
-        text
-    }
-}
+use support::{resident_kib, TargetProxy, TargetServer};
 
 /// Connects from `from` (any 127.x.y.z is this machine) and reads the daemon's hello.
 async fn connect_from(from: &str, to: SocketAddr) -> std::io::Result<TcpStream> {
@@ -83,7 +70,7 @@ fn p99(mut latencies: Vec<Duration>) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_its_replies_cannot_grow_the_daemons_memory() {
     let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
-    let uri = daemon.register_with_id("target", Server).unwrap();
+    let uri = daemon.register_with_id("target", TargetServer).unwrap();
     daemon.spawn();
     // Bound once, so the attack knows the object's handle.
     let warm = TargetProxy::connect(&uri).await.unwrap();
@@ -143,7 +130,7 @@ async fn one_address_holding_and_flooding_connections_cannot_lock_out_another() 
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let uri = daemon.register(Server).unwrap();
+    let uri = daemon.register(TargetServer).unwrap();
     daemon.spawn();
     let addr = daemon.local_addr();
 
@@ -203,7 +190,7 @@ async fn shutdown_ends_even_when_a_client_never_takes_its_replies() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    daemon.register_with_id("target", Server).unwrap();
+    daemon.register_with_id("target", TargetServer).unwrap();
     let serving = daemon.spawn();
     let mut stream = connect_from("127.0.0.2", daemon.local_addr())
         .await

@@ -11,26 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rmi::wire::{encode_request, Format, Invoke};
-use support::{resident_kib, Count};
+use support::{resident_kib, Count, TargetProxy, TargetServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-#[rmi::expose]
-pub trait Target {
-    async fn echo(&self, text: String) -> String;
-    async fn total(&self, numbers: Vec<Vec<u64>>) -> u64;
-}
-
-struct Server;
-
-impl Target for Server {
-    async fn echo(&self, text: String) -> String {
-        text
-    }
-    async fn total(&self, numbers: Vec<Vec<u64>>) -> u64 {
-        numbers.iter().flatten().sum()
-    }
-}
 
 /// Held by the tests that measure this process's memory or use much of it, so that none
 /// counts another's.
@@ -118,7 +101,7 @@ async fn hostile_clients_hurt_no_one() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let uri = daemon.register_with_id("target", Server).unwrap();
+    let uri = daemon.register_with_id("target", TargetServer).unwrap();
     daemon.spawn();
     let addr = daemon.local_addr();
     let before = resident_kib();

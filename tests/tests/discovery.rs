@@ -5,28 +5,13 @@
 
 use std::process::{Command, Output};
 
+use rmi_tests::netns::ip;
 use rmi_tests::{binary_path, stderr, stdout, Running};
 
 /// Two namespaces, `a` (10.231.0.1) and `b` (10.231.0.2), on one link; removed when dropped.
 struct TestNet {
     a: String,
     b: String,
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
 }
 
 impl TestNet {

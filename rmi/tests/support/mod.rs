@@ -144,3 +144,23 @@ async fn relay(client: tokio::net::TcpStream, target: std::net::SocketAddr, dela
     };
     let _ = futures::future::join(up, down).await;
 }
+
+/// The object the attack tests aim at (`hostile.rs`, `fair.rs`): an echo, and a sum that takes
+/// a nested value.
+#[rmi::expose]
+pub trait Target {
+    async fn echo(&self, text: String) -> String;
+    async fn total(&self, numbers: Vec<Vec<u64>>) -> u64;
+}
+
+/// The [`Target`] the attack tests register.
+pub struct TargetServer;
+
+impl Target for TargetServer {
+    async fn echo(&self, text: String) -> String {
+        text
+    }
+    async fn total(&self, numbers: Vec<Vec<u64>>) -> u64 {
+        numbers.iter().flatten().sum()
+    }
+}

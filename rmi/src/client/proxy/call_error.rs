@@ -76,6 +76,20 @@ pub(crate) fn too_large(
     }
 }
 
+/// What a request's `reply` gives the caller: the result, or the error for the server's
+/// fault or for the transport's failure.
+pub(crate) fn outcome(
+    bound: &Bound,
+    method: usize,
+    reply: Result<wire::Reply, (Failure, Duration)>,
+) -> Result<wire::Payload, Error> {
+    match reply {
+        Ok(Ok(payload)) => Ok(payload),
+        Ok(Err(server_fault)) => Err(fault(bound, method, server_fault)),
+        Err((failure, waited)) => Err(transport(bound, method, failure, waited)),
+    }
+}
+
 /// The error for the server's `fault`.
 pub(crate) fn fault(bound: &Bound, method: usize, fault: wire::Fault) -> Error {
     let uri = bound.uri_text.clone();

@@ -491,29 +491,21 @@ impl ProxyCore {
         if remembered && !matches!(reply, Ok(Err(wire::Fault::UnknownObject))) {
             bound.remembered.store(false, Ordering::Release);
         }
-        match reply {
-            Ok(Ok(payload)) => Ok((bound, payload)),
-            Ok(Err(fault)) => {
-                if fault == wire::Fault::UnknownObject {
-                    bound.stale.store(true, Ordering::Release);
-                    if let (Some(args), Binder::Typed(descriptor)) = (resend, &self.link.binder) {
-                        // Not run: bound again, it is sent again (boxed: the rare path).
-                        bindings::forget(&bound.uri, descriptor);
-                        let (fresh, timeout) = self.bound().await?;
-                        return Box::pin(self.send(fresh, timeout, method, format, args)).await;
-                    }
-                }
-                Err(call_error::fault(&bound, method, fault))
-            }
-            Err((e, waited)) => {
-                let error = call_error::transport(&bound, method, e, waited);
-                // A server whose machine vanished closes nothing: the call times out. A proxy
-                // with other servers to go to moves on at its next call.
-                if self.link.fail_over.is_some() && matches!(error, Error::Timeout { .. }) {
-                    bound.stale.store(true, Ordering::Release);
-                }
-                Err(error)
+        if matches!(reply, Ok(Err(wire::Fault::UnknownObject))) {
+            bound.stale.store(true, Ordering::Release);
+            if let (Some(args), Binder::Typed(descriptor)) = (resend, &self.link.binder) {
+                // Not run: bound again, it is sent again (boxed: the rare path).
+                bindings::forget(&bound.uri, descriptor);
+                let (fresh, timeout) = self.bound().await?;
+                return Box::pin(self.send(fresh, timeout, method, format, args)).await;
             }
         }
+        let outcome = call_error::outcome(&bound, method, reply);
+        // A server whose machine vanished closes nothing: the call times out. A proxy with
+        // other servers to go to moves on at its next call.
+        if self.link.fail_over.is_some() && matches!(outcome, Err(Error::Timeout { .. })) {
+            bound.stale.store(true, Ordering::Release);
+        }
+        outcome.map(|payload| (bound, payload))
     }
 }

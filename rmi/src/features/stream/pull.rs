@@ -146,7 +146,6 @@ async fn send<A: serde::Serialize>(
         MAX_TIMEOUT,
     );
     match sent.await {
-        Ok(Ok(reply)) => Ok(reply),
         Ok(Err(Fault::TooLarge { limit })) => {
             let what = "an item of the stream of";
             Err(call_error::too_large(
@@ -157,8 +156,7 @@ async fn send<A: serde::Serialize>(
                 true,
             ))
         }
-        Ok(Err(fault)) => Err(call_error::fault(bound, method, fault)),
-        Err((e, waited)) => Err(call_error::transport(bound, method, e, waited)),
+        reply => call_error::outcome(bound, method, reply),
     }
 }
 

@@ -104,19 +104,15 @@ async fn push_batch(
     };
     let sent = bound.request(STREAMS_HANDLE, PUSH, Format::Bincode, args, timeout);
     match sent.await {
-        Ok(Ok(_)) => true,
         // The method dropped its stream: nothing more to send.
         Ok(Err(Fault::UnknownStream)) => false,
-        Ok(Err(fault)) => {
-            let error = call_error::fault(&bound, method, fault);
-            tracing::debug!("an upload stopped: {error}");
-            false
-        }
-        Err((e, waited)) => {
-            let error = call_error::transport(&bound, method, e, waited);
-            tracing::debug!("an upload stopped: {error}");
-            false
-        }
+        reply => match call_error::outcome(&bound, method, reply) {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::debug!("an upload stopped: {error}");
+                false
+            }
+        },
     }
 }
 
