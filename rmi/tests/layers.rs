@@ -1,5 +1,7 @@
 //! The layer rule of `ARCHITECTURE.md`, checked: a module of `rmi/src` imports only from its
-//! own layer or the ones below, the layers being the folders of `rmi/src`. The one exception,
+//! own layer or the ones below, the layers being the folders of `rmi/src`. An import is a
+//! `crate::` or `rmi::` path (the crate names itself `rmi` too), or the code `#[expose]`
+//! generates in the module (the `::rmi::` paths of the macro's source). The one exception,
 //! the deliberate recursion, is listed in [`KNOWN_UPWARD`]; the test fails on any other
 //! import that goes up, and on a listed one that is gone (so the list only shrinks).
 
@@ -69,10 +71,136 @@ fn root_names(lib: &str) -> BTreeMap<String, String> {
     names
 }
 
-/// The modules each module refers to through `crate::…` paths (in `use` or inline, comments
-/// left out).
+/// What generated code calls, `rmi::__private`'s names: name → the module it comes from.
+fn private_names(lib: &str) -> BTreeMap<String, String> {
+    let start = lib
+        .find("pub mod __private {")
+        .expect("lib.rs has `pub mod __private`");
+    let block = &lib[start..];
+    let block = &block[..block.find("\n}").expect("the block ends")];
+    root_names(&block.replace("pub use crate::", "pub use "))
+}
+
+/// The modules the code `#[expose]` generates refers to: its `::rmi::…` paths, read from the
+/// macro's source.
+fn generated_modules(
+    roots: &BTreeMap<String, String>,
+    private: &BTreeMap<String, String>,
+    layers: &BTreeMap<String, usize>,
+) -> BTreeSet<String> {
+    let emit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rmi-macros/src/emit.rs");
+    let emit = std::fs::read_to_string(&emit)
+        .unwrap_or_else(|e| panic!("the macro's source {}: {e}", emit.display()));
+    let found = paths_after(&emit, "::rmi::", roots, private, layers);
+    assert!(found.contains("proxy"), "the scan found no generated path");
+    found
+}
+
+/// The modules `code` names in paths that start with `prefix` (`crate::`, `rmi::`): a module,
+/// a re-export of the crate root, or a name of `rmi::__private`.
+fn paths_after(
+    code: &str,
+    prefix: &str,
+    roots: &BTreeMap<String, String>,
+    private: &BTreeMap<String, String>,
+    layers: &BTreeMap<String, usize>,
+) -> BTreeSet<String> {
+    let resolve = |name: &str, within: &BTreeMap<String, String>| -> Option<String> {
+        if layers.contains_key(name) {
+            Some(name.to_owned())
+        } else {
+            // Re-exports of other crates (`rmi_macros::expose`) are no module of this one.
+            within
+                .get(name)
+                .filter(|m| layers.contains_key(*m))
+                .cloned()
+        }
+    };
+    let mut found = BTreeSet::new();
+    for (at, _) in code.match_indices(prefix) {
+        // `crate::` in `rmi_crate::` or `rmi::` in `my_rmi::` is another path.
+        let before = code[..at].chars().next_back();
+        if prefix != "::rmi::" && before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let mut rest = &code[at + prefix.len()..];
+        let mut within = roots;
+        if let Some(inner) = rest.strip_prefix("__private::") {
+            (rest, within) = (inner, private);
+        }
+        let names: Vec<&str> = match rest.strip_prefix('{') {
+            // `use crate::{a::X, b, c::{…}}`: the first segment of each top-level item.
+            Some(group) => top_level_items(group),
+            None => vec![rest],
+        };
+        for name in names {
+            let name: String = name
+                .trim()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if let Some(module) = resolve(&name, within) {
+                found.insert(module);
+            }
+        }
+    }
+    found
+}
+
+/// `code` with the text of its string literals left out (what a message says is no import).
+fn without_strings(code: &str) -> String {
+    let mut kept = String::with_capacity(code.len());
+    let mut chars = code.chars().peekable();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        match (in_string, c) {
+            (true, '\\') => {
+                chars.next();
+            }
+            (true, '"') => {
+                in_string = false;
+                kept.push(c);
+            }
+            (true, _) => {}
+            // A `'"'` character is no string.
+            (false, '\'') if chars.peek() == Some(&'"') => {
+                kept.push(c);
+                kept.push(chars.next().unwrap_or_default());
+            }
+            (false, '"') => {
+                in_string = true;
+                kept.push(c);
+            }
+            (false, _) => kept.push(c),
+        }
+    }
+    kept
+}
+
+/// What a module's code refers to, and what the code generated in it does.
+struct Scan {
+    roots: BTreeMap<String, String>,
+    private: BTreeMap<String, String>,
+    generated: BTreeSet<String>,
+}
+
+impl Scan {
+    fn new(src: &Path, layers: &BTreeMap<String, usize>) -> Scan {
+        let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+        let (roots, private) = (root_names(&lib), private_names(&lib));
+        let generated = generated_modules(&roots, &private, layers);
+        Scan {
+            roots,
+            private,
+            generated,
+        }
+    }
+}
+
+/// The modules each module refers to through `crate::…` and `rmi::…` paths (in `use` or
+/// inline; comments and strings left out), and through the code `#[expose]` generates in it.
 fn imports(src: &Path, layers: &BTreeMap<String, usize>) -> BTreeMap<String, BTreeSet<String>> {
-    let roots = root_names(&std::fs::read_to_string(src.join("lib.rs")).unwrap());
+    let scan = Scan::new(src, layers);
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut files = vec![src.to_path_buf()];
     while let Some(path) = files.pop() {
@@ -95,7 +223,7 @@ fn imports(src: &Path, layers: &BTreeMap<String, usize>) -> BTreeMap<String, BTr
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        for to in referenced_modules(&text, &roots, layers) {
+        for to in referenced_modules(&text, &scan, layers) {
             if to != from {
                 edges.entry(from.clone()).or_default().insert(to);
             }
@@ -104,10 +232,10 @@ fn imports(src: &Path, layers: &BTreeMap<String, usize>) -> BTreeMap<String, BTr
     edges
 }
 
-/// The modules `text` names after `crate::` (in paths, or inside `use crate::{…}`).
+/// The modules `text` refers to, as [`imports`] counts them.
 fn referenced_modules(
     text: &str,
-    roots: &BTreeMap<String, String>,
+    scan: &Scan,
     layers: &BTreeMap<String, usize>,
 ) -> BTreeSet<String> {
     // Unit tests (a `mod tests` at the end of a file) are not part of the library.
@@ -117,32 +245,22 @@ fn referenced_modules(
         .filter(|line| !line.trim_start().starts_with("//"))
         .collect::<Vec<_>>()
         .join("\n");
+    let code = without_strings(&code);
     let mut found = BTreeSet::new();
-    let resolve = |name: &str| -> Option<String> {
-        if layers.contains_key(name) {
-            Some(name.to_owned())
-        } else {
-            // Re-exports of other crates (`rmi_macros::expose`) are no module of this one.
-            roots.get(name).filter(|m| layers.contains_key(*m)).cloned()
-        }
-    };
-    for (at, _) in code.match_indices("crate::") {
-        let rest = &code[at + "crate::".len()..];
-        let names: Vec<&str> = match rest.strip_prefix('{') {
-            // `use crate::{a::X, b, c::{…}}`: the first segment of each top-level item.
-            Some(group) => top_level_items(group),
-            None => vec![rest],
-        };
-        for name in names {
-            let name: String = name
-                .trim()
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
-            if let Some(module) = resolve(&name) {
-                found.insert(module);
-            }
-        }
+    for prefix in ["crate::", "rmi::"] {
+        found.extend(paths_after(
+            &code,
+            prefix,
+            &scan.roots,
+            &scan.private,
+            layers,
+        ));
+    }
+    if ["#[expose]", "#[crate::expose]", "#[rmi::expose]"]
+        .iter()
+        .any(|attribute| code.contains(attribute))
+    {
+        found.extend(scan.generated.iter().cloned());
     }
     found
 }
@@ -287,16 +405,42 @@ fn the_cycle_finder_finds_cycles() {
 }
 
 #[test]
-fn the_scan_sees_paths_groups_and_re_exports() {
-    let roots = BTreeMap::from([("locate_ns".to_owned(), "nameserver".to_owned())]);
+fn the_scan_sees_paths_groups_re_exports_and_generated_code() {
     let layers = BTreeMap::from(
-        ["error", "wire", "client", "proxy", "daemon", "nameserver"]
-            .map(|module| (module.to_owned(), 0)),
+        [
+            "error",
+            "wire",
+            "client",
+            "proxy",
+            "daemon",
+            "nameserver",
+            "expose",
+            "uri",
+        ]
+        .map(|module| (module.to_owned(), 0)),
     );
+    let scan = Scan {
+        roots: BTreeMap::from([("locate_ns".to_owned(), "nameserver".to_owned())]),
+        private: BTreeMap::from([("Call".to_owned(), "expose".to_owned())]),
+        generated: BTreeSet::from(["proxy".to_owned(), "expose".to_owned()]),
+    };
+    let found = |text: &str| -> Vec<String> {
+        referenced_modules(text, &scan, &layers)
+            .into_iter()
+            .collect()
+    };
     let text = "use crate::{wire::{Fault, Invoke}, error};\n\
                 // crate::daemon in a comment\n\
                 fn f() { crate::locate_ns(); crate::proxy::Proxy::x(); crate::client::C; }";
-    let found = referenced_modules(text, &roots, &layers);
-    let found: Vec<&str> = found.iter().map(String::as_str).collect();
-    assert_eq!(found, ["client", "error", "nameserver", "proxy", "wire"]);
+    assert_eq!(
+        found(text),
+        ["client", "error", "nameserver", "proxy", "wire"]
+    );
+    let text = "fn g() -> rmi::uri::Uri { rmi::__private::Call; my_rmi::daemon::X; \
+                \"an rmi::daemon in a message\"; '\"'; rmi::error::E }";
+    assert_eq!(found(text), ["error", "expose", "uri"]);
+    assert_eq!(
+        found("#[crate::expose]\npub trait T {}"),
+        ["expose", "proxy"]
+    );
 }
