@@ -134,8 +134,8 @@ fn the_rosetta_xmlrpc_client_calls_the_rosetta_handler_through_the_gateway() {
     );
 }
 
-/// The seed's HTTP variant: Python's `http.client` GETs the page; a path the gateway does not
-/// have is a 404 with a JSON reason.
+/// Rosetta Code's "Distributed programming", its HTTP variant: Python's `http.client` GETs
+/// the page; a path the gateway does not have is a 404 with a JSON reason.
 #[test]
 fn the_rosetta_http_client_gets_the_page() {
     let setup = Setup::start(&[]);
@@ -572,7 +572,7 @@ fn curl_calls_lists_streams_and_gets_errors() {
         answer.ends_with("\n403") && answer.contains("\"kind\":\"not_exposed\""),
         "{answer}"
     );
-    // The seed's HTTP variant: a plain GET of the page.
+    // Rosetta Code's "Distributed programming", its HTTP variant: a plain GET of the page.
     let page = curl(&[&url("/")]);
     assert!(page.contains("<title>rmi gateway</title>"), "{page}");
 
