@@ -1,5 +1,10 @@
 //! `rmi`: call any exposed method from the command line, with JSON arguments, and see what a
 //! daemon hosts (like grpcurl for rmi).
+//!
+//! It ships with the name server's crate rather than in one of its own: it shares the other
+//! two programs' options (`--key-file`, the `RMI_*` settings) and mostly calls objects by
+//! name, and one `cargo install rmi-nameserver` gives an operator every command-line tool,
+//! as `pip install Pyro5` gives `pyro5-ns` and `pyro5-nsc` together.
 
 use std::process::ExitCode;
 
