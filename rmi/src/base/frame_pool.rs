@@ -6,7 +6,9 @@
 //! (`wire::decoding_frame`), so a buffer is reused only once no view of it is left.
 //!
 //! The pool is the process's, bounded in buffers and bytes: a connection that goes idle
-//! keeps no large buffer of its own.
+//! keeps no large buffer of its own. A thread's encoding buffer goes through it too
+//! (`wire::EncodeBuffer`): while the payloads written in it wait for their socket, another
+//! takes its place.
 
 use std::sync::Mutex;
 
