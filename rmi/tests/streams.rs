@@ -125,7 +125,7 @@ async fn a_slow_consumer_holds_the_producer_back() {
         assert_eq!(item.unwrap(), read);
         read += 1;
         most_ahead = most_ahead.max(produced.get() - read);
-        if read % 500 == 0 {
+        if read.is_multiple_of(500) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
