@@ -74,6 +74,30 @@ async fn every_byte_type_travels_and_a_value_just_under_the_limit_round_trips() 
 }
 
 #[tokio::test]
+async fn a_json_caller_sends_and_gets_bytes_as_arrays_of_numbers() {
+    let (_daemon, store) = support::serve_and_connect::<StoreProxy, _>(Memory::default()).await;
+    let any = rmi::DynamicProxy::connect(store.uri()).await.unwrap();
+    let echoed = any
+        .call_json("echo", serde_json::json!([[1, 200, 3]]))
+        .await
+        .unwrap();
+    assert_eq!(echoed, serde_json::json!({"Ok": [1, 200, 3]}));
+    let keyed = any
+        .call_json("keyed", serde_json::json!([vec![5; 32], [6, 7]]))
+        .await
+        .unwrap();
+    assert_eq!(keyed.as_array().map(Vec::len), Some(34));
+    // Large enough to be lent to a MessagePack encoding: in JSON, numbers all the same.
+    let large = any
+        .call_json("get", serde_json::json!([40_000]))
+        .await
+        .unwrap();
+    let numbers = large.as_array().expect("an array of numbers");
+    assert_eq!(numbers.len(), 40_000);
+    assert!(numbers.iter().all(|n| n == 7));
+}
+
+#[tokio::test]
 async fn a_value_over_the_limit_is_refused_before_it_is_sent_or_encoded_in_full() {
     let memory = Memory::default();
     let calls = memory.calls.clone();
