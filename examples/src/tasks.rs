@@ -408,10 +408,10 @@ impl Inner {
 /// Whether `error` means the worker is gone (and the task did not run to a result there).
 fn worker_gone(error: &rmi::Error) -> bool {
     matches!(
-        error,
-        rmi::Error::Connect { .. }
-            | rmi::Error::Disconnected { .. }
-            | rmi::Error::UnknownObject { .. }
+        error.kind(),
+        rmi::ErrorKind::Connect { .. }
+            | rmi::ErrorKind::Disconnected { .. }
+            | rmi::ErrorKind::UnknownObject { .. }
     )
 }
 

@@ -122,7 +122,7 @@ pub enum GatewayError {
 impl GatewayError {
     /// A stable word for the kind of failure, for programs: the `kind` of the JSON body.
     pub fn kind(&self) -> &'static str {
-        use rmi::Error as E;
+        use rmi::ErrorKind as E;
         match self {
             GatewayError::BadRequest(_) => "bad_request",
             GatewayError::BadXml(_) => "bad_xml",
@@ -137,7 +137,7 @@ impl GatewayError {
             GatewayError::MethodError { .. } => "method_error",
             GatewayError::StreamTooLong { .. } => "stream_too_long",
             GatewayError::NotFound(_) => "not_found",
-            GatewayError::Rmi(error) => match error {
+            GatewayError::Rmi(error) => match error.kind() {
                 E::Timeout { .. } => "timeout",
                 E::Busy { .. } => "busy",
                 E::Panicked { .. } => "panicked",
@@ -231,13 +231,14 @@ impl GatewayError {
 
     /// Whether the cached proxy of the object should be dropped: the object may have moved.
     pub(crate) fn object_gone(&self) -> bool {
+        let GatewayError::Rmi(error) = self else {
+            return false;
+        };
         matches!(
-            self,
-            GatewayError::Rmi(
-                rmi::Error::Connect { .. }
-                    | rmi::Error::Disconnected { .. }
-                    | rmi::Error::UnknownObject { .. }
-            )
+            error.kind(),
+            rmi::ErrorKind::Connect { .. }
+                | rmi::ErrorKind::Disconnected { .. }
+                | rmi::ErrorKind::UnknownObject { .. }
         )
     }
 }

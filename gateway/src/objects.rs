@@ -115,12 +115,11 @@ impl Objects {
         let proxy = tokio::time::timeout(self.timeout, connecting)
             .await
             .map_err(|_| {
-                GatewayError::Rmi(rmi::Error::Timeout {
+                GatewayError::Rmi(rmi::Error::new(rmi::ErrorKind::Timeout {
                     uri: format!("{}{name}", rmi::NAME_SCHEME),
                     method: "bind".into(),
                     after: self.timeout,
-                    hop: Default::default(),
-                })
+                }))
             })??;
         self.proxies()
             .insert(name.to_owned(), (proxy.clone(), Instant::now()));

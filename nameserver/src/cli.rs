@@ -19,7 +19,7 @@ impl KeyFile {
     ///
     /// # Errors
     ///
-    /// [`rmi::Error::BadKey`] if the file cannot be read or is empty.
+    /// [`rmi::ErrorKind::BadKey`] if the file cannot be read or is empty.
     pub fn key(&self) -> Result<Option<rmi::Key>, rmi::Error> {
         self.key_file
             .as_deref()
@@ -32,7 +32,7 @@ impl KeyFile {
     ///
     /// # Errors
     ///
-    /// As [`rmi::ClientConfig::from_env`] (bad `RMI_*` settings), and [`rmi::Error::BadKey`]
+    /// As [`rmi::ClientConfig::from_env`] (bad `RMI_*` settings), and [`rmi::ErrorKind::BadKey`]
     /// if the key file cannot be read or is empty.
     pub fn client_config(&self) -> Result<rmi::ClientConfig, rmi::Error> {
         rmi::ClientConfig::from_env()?.key_file(self.key_file.as_deref())

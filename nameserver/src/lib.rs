@@ -169,7 +169,7 @@ impl NameServerHost {
     ///
     /// # Errors
     ///
-    /// [`StartError::Listen`] if its daemon cannot listen on `addr` (an [`rmi::Error::Listen`]),
+    /// [`StartError::Listen`] if its daemon cannot listen on `addr` (an [`rmi::ErrorKind::Listen`]),
     /// or the `RMI_TLS_*` or `RMI_MAX_FRAME_BYTES` settings it reads cannot be used.
     pub async fn bind(addr: &str) -> Result<Self, StartError> {
         Self::start(Config::memory(addr)).await
@@ -230,7 +230,7 @@ impl NameServerHost {
     ///
     /// # Errors
     ///
-    /// [`rmi::Error::AlreadyServing`] if its daemon is already serving (see
+    /// [`rmi::ErrorKind::AlreadyServing`] if its daemon is already serving (see
     /// [`Daemon::serve`]).
     pub async fn serve(&self) -> Result<(), rmi::Error> {
         self.daemon.serve().await

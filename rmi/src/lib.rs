@@ -66,7 +66,7 @@ pub use daemon::{
 };
 pub use describe::{MethodDescriptor, Param, TraitDescriptor};
 pub use dynamic::{DynamicProxy, JsonReply};
-pub use error::{Error, Hop, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use expose::Expose;
 pub use hosted::Instances;
 pub use nameserver::{

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use rmi::{ClientConfig, Daemon, Error};
+use rmi::{ClientConfig, Daemon};
 use support::Count;
 
 #[rmi::expose]
@@ -106,9 +106,9 @@ async fn a_value_over_the_limit_is_refused_before_it_is_sent_or_encoded_in_full(
     let started = Instant::now();
     let err = store.put(huge).await.unwrap_err();
     let took = started.elapsed();
-    let Error::TooLarge {
+    let rmi::ErrorKind::TooLarge {
         limit, sent, what, ..
-    } = &err
+    } = err.kind()
     else {
         panic!("expected TooLarge, got {err:?}")
     };
@@ -151,7 +151,7 @@ async fn a_result_over_the_limit_is_an_error_for_its_caller_only() {
     let store = StoreProxy::connect(&uri).await.unwrap();
     let err = store.get(2 * 1024 * 1024).await.unwrap_err();
     assert!(
-        matches!(&err, Error::TooLarge { sent: true, what, .. } if what == "the result of"),
+        matches!(err.kind(), rmi::ErrorKind::TooLarge { sent: true, what, .. } if what == "the result of"),
         "{err:?}"
     );
     assert!(err.to_string().contains("rmi::Stream"), "{err}");

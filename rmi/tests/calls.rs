@@ -124,7 +124,7 @@ async fn a_panic_fails_only_its_call() {
     let (daemon, kitchen) = kitchen().await;
     let err = kitchen.explode("kaboom".into()).await.unwrap_err();
     assert!(
-        matches!(&err, rmi::Error::Panicked { message, method, .. } if message == "kaboom" && method == "explode"),
+        matches!(err.kind(), rmi::ErrorKind::Panicked { message, method, .. } if message == "kaboom" && method == "explode"),
         "{err}"
     );
     assert!(err.to_string().contains(&kitchen.uri().to_string()));
@@ -170,7 +170,7 @@ async fn timeouts_are_per_proxy() {
     let impatient = kitchen.clone().with_timeout(Duration::from_millis(100));
     let err = impatient.sleep_ms(2_000).await.unwrap_err();
     assert!(
-        matches!(&err, rmi::Error::Timeout { after, .. } if *after == Duration::from_millis(100)),
+        matches!(err.kind(), rmi::ErrorKind::Timeout { after, .. } if *after == Duration::from_millis(100)),
         "{err}"
     );
     assert_eq!(kitchen.sleep_ms(10).await.unwrap(), 10);
@@ -182,7 +182,7 @@ async fn binding_to_the_wrong_trait_names_both() {
     let (daemon, kitchen) = kitchen().await;
     let err = OtherProxy::connect(kitchen.uri()).await.unwrap_err();
     assert!(
-        matches!(&err, rmi::Error::WrongTrait { expected, found, .. } if expected == "Other" && found == "Kitchen"),
+        matches!(err.kind(), rmi::ErrorKind::WrongTrait { expected, found, .. } if expected == "Other" && found == "Kitchen"),
         "{err}"
     );
     assert!(err.to_string().contains("Kitchen") && err.to_string().contains("Other"));
@@ -194,23 +194,35 @@ async fn unknown_objects_and_dead_servers_are_told_apart() {
     let (daemon, kitchen) = kitchen().await;
     let missing = daemon.uri_for("nobody").unwrap();
     let err = KitchenProxy::connect(&missing).await.unwrap_err();
-    assert!(matches!(err, rmi::Error::UnknownObject { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), rmi::ErrorKind::UnknownObject { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("rmi:nobody@"));
 
     // Unregistered under a live proxy: the next call says so.
     assert!(daemon.unregister(kitchen.uri().id()));
     let err = kitchen.add(1, 2).await.unwrap_err();
-    assert!(matches!(&err, rmi::Error::UnknownObject { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), rmi::ErrorKind::UnknownObject { .. }),
+        "{err}"
+    );
 
     let port = daemon.local_addr().port();
     daemon.shutdown().await;
     let err = KitchenProxy::connect(format!("rmi:x@127.0.0.1:{port}"))
         .await
         .unwrap_err();
-    assert!(matches!(err, rmi::Error::Connect { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), rmi::ErrorKind::Connect { .. }),
+        "{err}"
+    );
     // A proxy whose daemon went away tries to reconnect, and says why it cannot.
     let err = kitchen.add(1, 2).await.unwrap_err();
-    assert!(matches!(err, rmi::Error::Connect { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), rmi::ErrorKind::Connect { .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -226,15 +238,24 @@ async fn ids_are_checked_and_unique() {
     let err = daemon
         .register_with_id("kitchen", KitchenImpl::default())
         .unwrap_err();
-    assert!(matches!(err, rmi::Error::DuplicateObjectId { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), rmi::ErrorKind::DuplicateObjectId { .. }),
+        "{err}"
+    );
     let err = daemon
         .register_with_id("bad id", KitchenImpl::default())
         .unwrap_err();
-    assert!(matches!(err, rmi::Error::InvalidObjectId { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), rmi::ErrorKind::InvalidObjectId { .. }),
+        "{err}"
+    );
     let err = daemon
         .register_with_id(rmi::DAEMON_OBJECT_ID, KitchenImpl::default())
         .unwrap_err();
-    assert!(matches!(err, rmi::Error::DuplicateObjectId { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), rmi::ErrorKind::DuplicateObjectId { .. }),
+        "{err}"
+    );
     assert!(!daemon.unregister(rmi::DAEMON_OBJECT_ID));
     let generated = daemon.register(KitchenImpl::default()).unwrap();
     assert!(generated.id().starts_with("obj_") && generated.id().len() == 36);
@@ -366,14 +387,14 @@ async fn panics_in_decoding_and_oversized_values_fail_only_their_call() {
     let edges = edges.with_timeout(Duration::from_secs(5));
     let err = edges.take(Fragile(13)).await.unwrap_err();
     assert!(
-        matches!(&err, rmi::Error::Panicked { message, .. } if message == "unlucky 13"),
+        matches!(err.kind(), rmi::ErrorKind::Panicked { message, .. } if message == "unlucky 13"),
         "{err}"
     );
     assert_eq!(edges.take(Fragile(12)).await.unwrap(), 12);
 
     let err = edges.blob(rmi::MAX_PAYLOAD_BYTES + 1).await.unwrap_err();
     assert!(
-        matches!(&err, rmi::Error::TooLarge { sent: true, .. }),
+        matches!(err.kind(), rmi::ErrorKind::TooLarge { sent: true, .. }),
         "{err}"
     );
     assert!(
@@ -403,7 +424,10 @@ async fn a_refused_connection_keeps_the_os_error_as_its_source() {
     drop(listener);
     let uri = format!("rmi:obj_gone@127.0.0.1:{port}");
     let err = KitchenProxy::connect(uri.as_str()).await.unwrap_err();
-    assert!(matches!(&err, rmi::Error::Connect { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), rmi::ErrorKind::Connect { .. }),
+        "{err}"
+    );
     let source = std::error::Error::source(&err).expect("the OS error is the source");
     let io = source
         .downcast_ref::<std::io::Error>()
@@ -424,8 +448,8 @@ async fn a_connection_lost_in_a_call_is_disconnected_naming_no_shutdown() {
     let err = kitchen.add(1, 2).await.unwrap_err();
     assert!(
         matches!(
-            &err,
-            rmi::Error::Disconnected { .. } | rmi::Error::Connect { .. }
+            err.kind(),
+            rmi::ErrorKind::Disconnected { .. } | rmi::ErrorKind::Connect { .. }
         ),
         "{err}"
     );

@@ -86,7 +86,7 @@ async fn a_deadline_that_runs_out_mid_chain_stops_the_work_everywhere() {
     // The nested calls share the client's deadline, so whichever notices first reports it:
     // the client's own call, or a link's call to the next (returned as the method's error).
     let timed_out = match &outcome {
-        Err(rmi::Error::Timeout { .. }) => true,
+        Err(error) => matches!(error.kind(), rmi::ErrorKind::Timeout { .. }),
         Ok(Err(message)) => message.contains("timed out"),
         _ => false,
     };

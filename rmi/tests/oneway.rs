@@ -70,7 +70,7 @@ async fn a_failed_oneway_call_is_counted_and_handed_to_the_hook() {
                 failure.uri.clone(),
                 failure.method.clone(),
                 failure.error.to_string(),
-                matches!(failure.error, rmi::Error::Panicked { .. }),
+                matches!(failure.error.kind(), rmi::ErrorKind::Panicked { .. }),
             ));
         })
         .bind("127.0.0.1:0")

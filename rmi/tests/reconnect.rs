@@ -61,13 +61,16 @@ fn a_daemon_restarted_at_the_same_address_serves_the_same_proxy_again() {
         .unwrap()
         .unwrap_err();
     assert!(
-        matches!(failed, rmi::Error::Disconnected { .. }),
+        matches!(failed.kind(), rmi::ErrorKind::Disconnected { .. }),
         "{failed}"
     );
 
     // While it is down, calls say so without hanging.
     let down = client.block_on(proxy.wait(1)).unwrap_err();
-    assert!(matches!(down, rmi::Error::Connect { .. }), "{down}");
+    assert!(
+        matches!(down.kind(), rmi::ErrorKind::Connect { .. }),
+        "{down}"
+    );
 
     // It comes back on the same address: the same proxy works again.
     let (_second, again) = daemon_on_own_runtime(&uri.endpoint().to_string());

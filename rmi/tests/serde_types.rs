@@ -279,7 +279,7 @@ async fn a_value_that_cannot_be_encoded_fails_before_it_is_sent() {
     let (daemon, mirror) = mirror().await;
     let err = mirror.refuse(Refuses).await.unwrap_err();
     assert!(
-        matches!(&err, rmi::Error::Unencodable { type_name, reason, method, .. }
+        matches!(err.kind(), rmi::ErrorKind::Unencodable { type_name, reason, method, .. }
             if type_name.contains("Refuses") && reason.contains("refuses to be sent") && method == "refuse"),
         "{err}"
     );

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use rmi::{Daemon, Error, Stream};
+use rmi::{Daemon, Stream};
 use serde_json::json;
 use support::Count;
 
@@ -182,8 +182,12 @@ async fn a_panicking_producer_ends_the_stream_with_the_panic_after_its_items() {
     for expected in 0..1000 {
         assert_eq!(stream.next().await.unwrap().unwrap(), expected);
     }
-    match stream.next().await {
-        Some(Err(Error::Panicked {
+    match stream
+        .next()
+        .await
+        .map(|item| item.map_err(rmi::Error::into_kind))
+    {
+        Some(Err(rmi::ErrorKind::Panicked {
             method, message, ..
         })) => {
             assert_eq!(method, "fragile");
@@ -277,8 +281,10 @@ async fn a_daemon_gone_ends_the_stream_with_an_error() {
             }
         }
     }
-    match ended_with {
-        Some(Some(Err(Error::Disconnected { method, .. }))) => assert_eq!(method, "produce"),
+    match ended_with.map(|item| item.map(|item| item.map_err(rmi::Error::into_kind))) {
+        Some(Some(Err(rmi::ErrorKind::Disconnected { method, .. }))) => {
+            assert_eq!(method, "produce")
+        }
         other => panic!("expected a disconnection, got {other:?}"),
     }
     tokio::time::timeout(Duration::from_secs(10), shutdown)

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use futures::StreamExt;
-use rmi::{Error, Stream};
+use rmi::Stream;
 use support::Count;
 
 #[rmi::expose]
@@ -160,7 +160,10 @@ async fn the_caller_leaving_ends_the_methods_stream() {
         .read(counted(&made, u64::MAX), None, 5)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(
+        matches!(err.kind(), rmi::ErrorKind::Timeout { .. }),
+        "{err}"
+    );
     // The daemon cancels the call: its reading stops.
     let stopped = support::eventually(support::PATIENCE, || {
         let read = read.clone();

@@ -33,8 +33,8 @@ async fn a_named_server_restarted_elsewhere_is_found_again() {
     // refuses the connection.
     assert!(
         matches!(
-            down,
-            rmi::Error::Connect { .. } | rmi::Error::Disconnected { .. }
+            down.kind(),
+            rmi::ErrorKind::Connect { .. } | rmi::ErrorKind::Disconnected { .. }
         ),
         "{down}"
     );

@@ -74,7 +74,7 @@ async fn a_certificate_from_another_ca_or_for_another_host_is_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(refused, rmi::Error::Authentication { .. }),
+        matches!(refused.kind(), rmi::ErrorKind::Authentication { .. }),
         "{refused}"
     );
     assert!(
@@ -121,7 +121,10 @@ fn unusable_files_say_which_and_why() {
     assert!(message.contains("/nonexistent/cert.pem"), "{message}");
     let pki = Pki::new("files");
     let not_a_ca = rmi::ClientTls::from_ca_file(pki.dir.join("absent.pem")).unwrap_err();
-    assert!(matches!(not_a_ca, rmi::Error::Tls { .. }), "{not_a_ca}");
+    assert!(
+        matches!(not_a_ca.kind(), rmi::ErrorKind::Tls { .. }),
+        "{not_a_ca}"
+    );
 }
 
 #[test]

@@ -83,7 +83,7 @@ pub enum NsError {
     Storage(String),
 }
 
-/// The error beneath an [`Error::Connect`] or [`Error::Disconnected`] (an I/O error, say),
+/// The error beneath an [`ErrorKind::Connect`] or [`ErrorKind::Disconnected`] (an I/O error, say),
 /// returned by its `source()` so that code can inspect it, not only read it.
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -92,25 +92,28 @@ pub(crate) fn cause(error: impl std::error::Error + Send + Sync + 'static) -> Op
     Some(Box::new(error))
 }
 
-/// What went wrong in rmi. Each message says what happened, names the URI and method where
-/// there is one, and says what to do about it.
+/// What went wrong in rmi: its kind ([`Error::kind`]), and the server it arose on if it came
+/// back from one ([`Error::hop`]). Each message says what happened, names the URI and method
+/// where there is one, and says what to do about it.
 ///
 /// A remote method's *own* error is not here: a method declared `-> Result<T, E>` returns
 /// `Result<Result<T, E>, rmi::Error>` on the proxy, so `E` arrives typed.
 ///
+/// Match on the kind, as on [`std::io::Error`]'s:
+///
 /// ```
 /// let err = "rmi:nowhere".parse::<rmi::Uri>().unwrap_err();
-/// assert!(matches!(err, rmi::Error::InvalidUri { .. }));
+/// assert!(matches!(err.kind(), rmi::ErrorKind::InvalidUri { .. }));
 /// assert!(err.to_string().contains("'rmi:nowhere'"));
 /// ```
 ///
 /// An `rmi::Error` can itself be a remote method's error: a server that forwards calls
 /// declares `-> Result<T, rmi::Error>` and returns what its own calls failed with, `?` and all.
-/// The error crosses the wire as the same variant with the same fields, and records where it
+/// The error crosses the wire as the same kind with the same fields, and records where it
 /// arose: the URI of the object whose method first returned it ([`Error::hop`]), which its
 /// message ends with (`… (from rmi:obj_…@host:port)`). Forwarded again down a chain of servers,
 /// it keeps that first hop. What cannot travel as it is (the OS error inside
-/// [`Error::Listen`]) travels as its kind and message.
+/// [`ErrorKind::Listen`]) travels as its kind and message.
 ///
 /// ```
 /// #[rmi::expose]
@@ -122,7 +125,8 @@ pub(crate) fn cause(error: impl std::error::Error + Send + Sync + 'static) -> Op
 /// struct Forwarder;
 /// impl Front for Forwarder {
 ///     async fn find(&self, name: String) -> Result<rmi::ObjectUri, rmi::Error> {
-///         Err(rmi::Error::NameNotFound { name, name_server: "10.0.0.1:9090".into(), hop: Default::default() })
+///         let name_server = "10.0.0.1:9090".into();
+///         Err(rmi::Error::new(rmi::ErrorKind::NameNotFound { name, name_server }))
 ///     }
 /// }
 ///
@@ -133,48 +137,171 @@ pub(crate) fn cause(error: impl std::error::Error + Send + Sync + 'static) -> Op
 /// daemon.spawn();
 /// let front = FrontProxy::connect(&uri).await?;
 /// let err = front.find("bank".into()).await?.unwrap_err();
-/// assert!(matches!(&err, rmi::Error::NameNotFound { name, .. } if name == "bank"));
+/// assert!(matches!(err.kind(), rmi::ErrorKind::NameNotFound { name, .. } if name == "bank"));
 /// assert_eq!(err.hop(), Some(uri.to_string().as_str()));
 /// assert!(err.to_string().ends_with(&format!(" (from {uri})")));
 /// # daemon.shutdown().await;
 /// # Ok(()) }
 /// ```
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Error {
+    /// Boxed: an `Error` is two words, so a `Result` of a small value stays small.
+    kind: Box<ErrorKind>,
+    #[serde(default)]
+    hop: Hop,
+}
+
+impl Error {
+    /// An error of `kind` that arose in this process (`From<ErrorKind>` does the same).
+    pub fn new(kind: ErrorKind) -> Error {
+        Error {
+            kind: Box::new(kind),
+            hop: Hop::default(),
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// What went wrong, taken out of the error.
+    pub fn into_kind(self) -> ErrorKind {
+        *self.kind
+    }
+
+    /// Where the error arose when it came from a remote method that returned it (a server
+    /// forwarding a failure of its own calls): the URI of the object whose method first
+    /// returned it. `None` for an error that arose in this process.
+    ///
+    /// ```
+    /// let err = "rmi:nowhere".parse::<rmi::Uri>().unwrap_err();
+    /// assert_eq!(err.hop(), None);
+    /// ```
+    pub fn hop(&self) -> Option<&str> {
+        self.hop.0.as_deref().map(String::as_str)
+    }
+
+    /// The URI of the object called, for the kinds of error that concern one call or object.
+    ///
+    /// ```
+    /// let err = rmi::Error::from(rmi::ErrorKind::Busy {
+    ///     uri: "rmi:obj_1@127.0.0.1:4000".into(),
+    ///     method: "add".into(),
+    /// });
+    /// assert_eq!(err.uri(), Some("rmi:obj_1@127.0.0.1:4000"));
+    /// assert_eq!(err.method(), Some("add"));
+    /// ```
+    pub fn uri(&self) -> Option<&str> {
+        use ErrorKind::*;
+        match &*self.kind {
+            InvalidUri { uri, .. }
+            | UnknownObject { uri, .. }
+            | WrongTrait { uri, .. }
+            | UnknownMethod { uri, .. }
+            | SignatureMismatch { uri, .. }
+            | Timeout { uri, .. }
+            | Stopping { uri, .. }
+            | Cancelled { uri, .. }
+            | Busy { uri, .. }
+            | Disconnected { uri, .. }
+            | Panicked { uri, .. }
+            | StreamClosed { uri, .. }
+            | StreamBroken { uri, .. }
+            | UploadBroken { uri, .. }
+            | BadArgument { uri, .. }
+            | BadCall { uri, .. }
+            | Codec { uri, .. }
+            | TooLarge { uri, .. }
+            | Unencodable { uri, .. } => Some(uri),
+            _ => None,
+        }
+    }
+
+    /// The method called, for the kinds of error that concern one call.
+    pub fn method(&self) -> Option<&str> {
+        use ErrorKind::*;
+        match &*self.kind {
+            UnknownMethod { method, .. }
+            | SignatureMismatch { method, .. }
+            | Timeout { method, .. }
+            | Stopping { method, .. }
+            | Cancelled { method, .. }
+            | Busy { method, .. }
+            | Disconnected { method, .. }
+            | Panicked { method, .. }
+            | StreamClosed { method, .. }
+            | StreamBroken { method, .. }
+            | BadArgument { method, .. }
+            | BadCall { method, .. }
+            | Codec { method, .. }
+            | TooLarge { method, .. }
+            | Unencodable { method, .. } => Some(method),
+            _ => None,
+        }
+    }
+
+    /// What went wrong, without the advice on what to do: for quoting inside another error's
+    /// message, which gives its own advice.
+    pub(crate) fn reason(&self) -> String {
+        match &*self.kind {
+            ErrorKind::Connect { reason, .. } | ErrorKind::NameServerUnreachable { reason, .. } => {
+                reason
+                    .strip_suffix(DAEMON_ADVICE)
+                    .unwrap_or(reason)
+                    .to_owned()
+            }
+            _ => self.to_string(),
+        }
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Error {
+        Error::new(kind)
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.kind, self.hop)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.kind.source()
+    }
+}
+
+/// The kinds of [`Error`], each with what its message says.
 #[derive(Debug, thiserror::Error, Serialize, Deserialize)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ErrorKind {
     /// A URI that does not parse.
-    #[error("invalid URI '{uri}': {reason}{hop}")]
+    #[error("invalid URI '{uri}': {reason}")]
     InvalidUri {
         /// The text as given.
         uri: String,
         /// What is wrong with it.
         reason: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// An object id that cannot be used.
-    #[error("invalid object id '{id}': {reason}{hop}")]
+    #[error("invalid object id '{id}': {reason}")]
     InvalidObjectId {
         /// The id as given.
         id: String,
         /// What is wrong with it.
         reason: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// `register_with_id` with an id already in use on that daemon.
-    #[error("an object is already registered as '{id}' on this daemon; unregister it first or choose another id{hop}")]
+    #[error("an object is already registered as '{id}' on this daemon; unregister it first or choose another id")]
     DuplicateObjectId {
         /// The id in use.
         id: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// The daemon could not listen on its address.
-    #[error("cannot listen on {addr}: {source}{hop}")]
+    #[error("cannot listen on {addr}: {source}")]
     Listen {
         /// The address asked for.
         addr: String,
@@ -182,12 +309,9 @@ pub enum Error {
         #[source]
         #[serde(with = "io_error")]
         source: std::io::Error,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// No connection could be made to a daemon.
-    #[error("cannot connect to {endpoint}: {reason}{hop}")]
+    #[error("cannot connect to {endpoint}: {reason}")]
     Connect {
         /// `HOST:PORT`.
         endpoint: String,
@@ -198,102 +322,75 @@ pub enum Error {
         #[source]
         #[serde(skip)]
         cause: Option<Cause>,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// The name server could not be reached or did not answer.
-    #[error("cannot reach the name server at {endpoint}: {reason}; start one with `rmi-ns` (install it with `cargo install --path nameserver` from the rmi repository, or run `cargo run --bin rmi-ns` inside it), or point RMI_NS_HOST and RMI_NS_PORT at a running one{hop}")]
+    #[error("cannot reach the name server at {endpoint}: {reason}; start one with `rmi-ns` (install it with `cargo install --path nameserver` from the rmi repository, or run `cargo run --bin rmi-ns` inside it), or point RMI_NS_HOST and RMI_NS_PORT at a running one")]
     NameServerUnreachable {
         /// `HOST:PORT` of the name server tried.
         endpoint: String,
         /// What failed.
         reason: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// A `rminame:` URI whose name is not registered.
-    #[error("the name '{name}' is not registered in the name server at {name_server}; check the name, and that its server is running and registered it{hop}")]
+    #[error("the name '{name}' is not registered in the name server at {name_server}; check the name, and that its server is running and registered it")]
     NameNotFound {
         /// The name looked up.
         name: String,
         /// `HOST:PORT` of the name server asked.
         name_server: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// The name server refused a registration or another request.
-    #[error("the name server{} refused: {source}{hop}", at(.name_server))]
+    #[error("the name server{} refused: {source}", at(.name_server))]
     NameServerRefused {
         /// `HOST:PORT` of the name server; empty when not known (made from an [`NsError`](NsError) by `?`).
         name_server: String,
         /// What it said.
         #[source]
         source: NsError,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// A `rmimeta:` URI that no registered object matches.
-    #[error("no object registered in the name server at {name_server} carries all of the tags {tags}; check the tags, and that such servers are running{hop}")]
+    #[error("no object registered in the name server at {name_server} carries all of the tags {tags}; check the tags, and that such servers are running")]
     NoObjectWithTags {
         /// The tags asked for, comma-separated.
         tags: String,
         /// `HOST:PORT` of the name server asked.
         name_server: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// The handshake found that client and daemon do not share a key.
-    #[error("not allowed to talk to the daemon at {endpoint}: {reason}{hop}")]
+    #[error("not allowed to talk to the daemon at {endpoint}: {reason}")]
     Authentication {
         /// `HOST:PORT` of the daemon.
         endpoint: String,
         /// What the handshake found.
         reason: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// A key that cannot be used.
-    #[error("cannot use {origin} as a key: {reason}{hop}")]
+    #[error("cannot use {origin} as a key: {reason}")]
     BadKey {
         /// Where the key came from: a file, or the key given.
         origin: String,
         /// What is wrong with it.
         reason: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// TLS could not be set up from these files.
-    #[error("cannot use {what} for TLS: {reason}{hop}")]
+    #[error("cannot use {what} for TLS: {reason}")]
     Tls {
         /// What was being used: a certificate, key or CA file.
         what: String,
         /// What is wrong with it.
         reason: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// The daemon has no object with the URI's id.
-    #[error("no object '{id}' is registered at {uri}; it was never registered there, or it was unregistered{hop}")]
+    #[error("no object '{id}' is registered at {uri}; it was never registered there, or it was unregistered")]
     UnknownObject {
         /// The object's URI.
         uri: String,
         /// The object id.
         id: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// A proxy of one trait was bound to an object of another.
     #[error(
-        "{uri} is a {found}, not a {expected}; connect a {found}Proxy to it, or check the URI{hop}"
+        "{uri} is a {found}, not a {expected}; connect a {found}Proxy to it, or check the URI"
     )]
     WrongTrait {
         /// The object's URI.
@@ -302,12 +399,9 @@ pub enum Error {
         expected: String,
         /// The trait of the object.
         found: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// The object's trait has no such method (client and server built from different traits).
-    #[error("{uri} has no method '{method}'; the server's {trait_name} lacks it: build client and server from the same trait{hop}")]
+    #[error("{uri} has no method '{method}'; the server's {trait_name} lacks it: build client and server from the same trait")]
     UnknownMethod {
         /// The object's URI.
         uri: String,
@@ -315,12 +409,9 @@ pub enum Error {
         trait_name: String,
         /// The method called.
         method: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// The method exists on both sides with different argument or result types.
-    #[error("method '{method}' of {uri} has different types on each side: the client has `{client}`, the server `{server}`; build client and server from the same trait{hop}")]
+    #[error("method '{method}' of {uri} has different types on each side: the client has `{client}`, the server `{server}`; build client and server from the same trait")]
     SignatureMismatch {
         /// The object's URI.
         uri: String,
@@ -330,12 +421,9 @@ pub enum Error {
         client: String,
         /// The server's signature.
         server: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// No reply within the proxy's timeout.
-    #[error("call to '{method}' on {uri} timed out after {after:?}; if the method is slow, raise the timeout with `with_timeout`{hop}")]
+    #[error("call to '{method}' on {uri} timed out after {after:?}; if the method is slow, raise the timeout with `with_timeout`")]
     Timeout {
         /// The object's URI.
         uri: String,
@@ -343,47 +431,35 @@ pub enum Error {
         method: String,
         /// The timeout that ran out.
         after: Duration,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// The daemon is shutting down and takes no new calls; other servers may.
-    #[error("{uri} refused '{method}': its daemon is stopping; call another server, or retry once it is back{hop}")]
+    #[error("{uri} refused '{method}': its daemon is stopping; call another server, or retry once it is back")]
     Stopping {
         /// The object called.
         uri: String,
         /// The method called.
         method: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// The daemon stopped while the call ran: its grace period ended before the method did.
     /// The method may have had some of its effects.
-    #[error("'{method}' on {uri} was cancelled: its daemon stopped, and its grace period ended before the call finished; the call may have had some of its effects{hop}")]
+    #[error("'{method}' on {uri} was cancelled: its daemon stopped, and its grace period ended before the call finished; the call may have had some of its effects")]
     Cancelled {
         /// The object called.
         uri: String,
         /// The method called.
         method: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// The daemon refused the call: this connection has as many calls in flight as it allows.
-    #[error("{uri} refused '{method}': this connection has as many calls in flight as the daemon allows; wait for some to finish, or raise its max_calls_in_flight{hop}")]
+    #[error("{uri} refused '{method}': this connection has as many calls in flight as the daemon allows; wait for some to finish, or raise its max_calls_in_flight")]
     Busy {
         /// The object's URI.
         uri: String,
         /// The method called.
         method: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// The connection failed while the call was in flight: the daemon stopped or was killed,
     /// or the network failed. The call may or may not have run.
-    #[error("the connection to {uri} was lost during '{method}': {reason}; check that its server is still running, then retry (the proxy reconnects on its next call){hop}")]
+    #[error("the connection to {uri} was lost during '{method}': {reason}; check that its server is still running, then retry (the proxy reconnects on its next call)")]
     Disconnected {
         /// The object's URI.
         uri: String,
@@ -396,12 +472,9 @@ pub enum Error {
         #[source]
         #[serde(skip)]
         cause: Option<Cause>,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// The remote method panicked. The daemon goes on serving.
-    #[error("the remote method '{method}' on {uri} panicked: {message}{hop}")]
+    #[error("the remote method '{method}' on {uri} panicked: {message}")]
     Panicked {
         /// The object's URI.
         uri: String,
@@ -409,25 +482,17 @@ pub enum Error {
         method: String,
         /// The panic message.
         message: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// The server no longer has the stream being read: it was closed there.
-    #[error("the stream returned by '{method}' on {uri} is no longer open on the server; call '{method}' again for a new one{hop}")]
+    #[error("the stream returned by '{method}' on {uri} is no longer open on the server; call '{method}' again for a new one")]
     StreamClosed {
         /// The object's URI.
         uri: String,
         /// The method that returned the stream.
         method: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// A stream that the server relays from another server failed there.
-    #[error(
-        "the stream returned by '{method}' on {uri} broke on the server's side: {reason}{hop}"
-    )]
+    #[error("the stream returned by '{method}' on {uri} broke on the server's side: {reason}")]
     StreamBroken {
         /// The object's URI.
         uri: String,
@@ -435,36 +500,29 @@ pub enum Error {
         method: String,
         /// What the server said.
         reason: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// The producer of a stream made here failed (an `Err` from [`Stream::try_new`]'s items):
     /// the reader's last item.
     ///
     /// [`Stream::try_new`]: crate::Stream::try_new
-    #[error("the stream's producer failed: {reason}{hop}")]
+    #[error("the stream's producer failed: {reason}")]
     ProducerFailed {
         /// What the producer said.
         reason: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// A stream a caller sent as an argument broke before its end: the caller's producer
     /// failed, or its connection ended, or an item did not decode.
-    #[error("the stream a caller sent as an argument to {uri} broke on the caller's side: {reason}{hop}")]
+    #[error(
+        "the stream a caller sent as an argument to {uri} broke on the caller's side: {reason}"
+    )]
     UploadBroken {
         /// The URI of the object whose method reads the stream.
         uri: String,
         /// What broke it.
         reason: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// One argument of a call made with JSON values does not fit its parameter's type.
-    #[error("argument `{param}` of '{method}' on {uri} does not fit: {message}{hop}")]
+    #[error("argument `{param}` of '{method}' on {uri} does not fit: {message}")]
     BadArgument {
         /// The object's URI.
         uri: String,
@@ -474,12 +532,9 @@ pub enum Error {
         param: String,
         /// What the decoder said.
         message: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// A call made with JSON values has the wrong number of arguments or no method of that name.
-    #[error("cannot call '{method}' on {uri}: {reason}{hop}")]
+    #[error("cannot call '{method}' on {uri}: {reason}")]
     BadCall {
         /// The object's URI.
         uri: String,
@@ -487,13 +542,10 @@ pub enum Error {
         method: String,
         /// What is wrong.
         reason: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// A value could not be encoded or decoded (the types of the two sides disagree).
     #[error(
-        "cannot {action} {uri} '{method}': {message}; do client and server use the same types?{hop}"
+        "cannot {action} {uri} '{method}': {message}; do client and server use the same types?"
     )]
     Codec {
         /// The object's URI.
@@ -504,15 +556,12 @@ pub enum Error {
         action: Cow<'static, str>,
         /// What the codec said.
         message: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// A call's arguments, its result or a stream's item take more bytes than one message
     /// may carry between these two sides. Arguments that are too large are refused before
     /// anything is sent, and before they are encoded in full.
     #[error(
-        "{what} '{method}' on {uri} take more than {limit} bytes, the most one message carries here{}; raise the limit on both sides ({}, or DaemonBuilder::max_frame_bytes and ClientConfig::max_frame_bytes), or send the data as an rmi::Stream, which carries any size{hop}",
+        "{what} '{method}' on {uri} take more than {limit} bytes, the most one message carries here{}; raise the limit on both sides ({}, or DaemonBuilder::max_frame_bytes and ClientConfig::max_frame_bytes), or send the data as an rmi::Stream, which carries any size",
         if *.sent { "" } else { " (nothing was sent)" },
         crate::wire::FRAME_LIMIT_ENV
     )]
@@ -527,14 +576,9 @@ pub enum Error {
         limit: u64,
         /// Whether the call was sent (a result or an item too large) or not (arguments).
         sent: bool,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// A value could not be encoded on this side, so nothing was sent: its `Serialize` failed.
-    #[error(
-        "cannot encode {what} {uri} '{method}' ({type_name}): {reason}; nothing was sent{hop}"
-    )]
+    #[error("cannot encode {what} {uri} '{method}' ({type_name}): {reason}; nothing was sent")]
     Unencodable {
         /// The object's URI.
         uri: String,
@@ -546,101 +590,25 @@ pub enum Error {
         type_name: Box<str>,
         /// What its `Serialize` said.
         reason: String,
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
     },
     /// `serve` called on a daemon that is already serving or was shut down.
-    #[error("this daemon is already serving, or was shut down; call `serve` once per daemon{hop}")]
-    AlreadyServing {
-        /// Where the error arose, if on a server: see [`Error::hop`].
-        #[serde(default)]
-        hop: Hop,
-    },
-}
-
-impl Error {
-    /// What went wrong, without the advice on what to do: for quoting inside another error's
-    /// message, which gives its own advice.
-    pub(crate) fn reason(&self) -> String {
-        match self {
-            Error::Connect { reason, .. } | Error::NameServerUnreachable { reason, .. } => reason
-                .strip_suffix(DAEMON_ADVICE)
-                .unwrap_or(reason)
-                .to_owned(),
-            other => other.to_string(),
-        }
-    }
-
-    /// Where the error arose when it came from a remote method that returned it (a server
-    /// forwarding a failure of its own calls): the URI of the object whose method first
-    /// returned it. `None` for an error that arose in this process.
-    ///
-    /// ```
-    /// let err = "rmi:nowhere".parse::<rmi::Uri>().unwrap_err();
-    /// assert_eq!(err.hop(), None);
-    /// ```
-    pub fn hop(&self) -> Option<&str> {
-        self.hop_field().0.as_deref().map(String::as_str)
-    }
-
-    fn hop_field(&self) -> &Hop {
-        use Error::*;
-        match self {
-            InvalidUri { hop, .. }
-            | InvalidObjectId { hop, .. }
-            | DuplicateObjectId { hop, .. }
-            | Listen { hop, .. }
-            | Connect { hop, .. }
-            | NameServerUnreachable { hop, .. }
-            | NameNotFound { hop, .. }
-            | NameServerRefused { hop, .. }
-            | NoObjectWithTags { hop, .. }
-            | Authentication { hop, .. }
-            | BadKey { hop, .. }
-            | Tls { hop, .. }
-            | UnknownObject { hop, .. }
-            | WrongTrait { hop, .. }
-            | UnknownMethod { hop, .. }
-            | SignatureMismatch { hop, .. }
-            | Timeout { hop, .. }
-            | Stopping { hop, .. }
-            | Cancelled { hop, .. }
-            | Busy { hop, .. }
-            | Disconnected { hop, .. }
-            | Panicked { hop, .. }
-            | StreamClosed { hop, .. }
-            | StreamBroken { hop, .. }
-            | ProducerFailed { hop, .. }
-            | UploadBroken { hop, .. }
-            | BadArgument { hop, .. }
-            | BadCall { hop, .. }
-            | Codec { hop, .. }
-            | TooLarge { hop, .. }
-            | Unencodable { hop, .. }
-            | AlreadyServing { hop } => hop,
-        }
-    }
+    #[error("this daemon is already serving, or was shut down; call `serve` once per daemon")]
+    AlreadyServing,
 }
 
 /// Where an [`Error`] arose: nowhere yet (`Hop::default()`, an error of this process), or the
-/// URI of the remote object whose method returned it. Its `Display` is what the error's message
-/// ends with: nothing, or ` (from URI)`.
+/// URI of the remote object whose method returned it ([`Error::hop`] reads it). Its `Display` is
+/// what the error's message ends with: nothing, or ` (from URI)`.
 ///
 /// Serialized inside a call being served, a `Hop` not yet set becomes the URI of the object
 /// serving the call: that is how an error records the server it arose on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Hop(Option<Arc<String>>);
+pub(crate) struct Hop(Option<Arc<String>>);
 
 impl Hop {
     /// The hop of an error that arose at the object `uri`.
-    ///
-    /// ```
-    /// let hop = rmi::Hop::at("rmi:obj_1@127.0.0.1:4000");
-    /// assert_eq!(hop.to_string(), " (from rmi:obj_1@127.0.0.1:4000)");
-    /// assert_eq!(rmi::Hop::default().to_string(), "");
-    /// ```
-    pub fn at(uri: impl std::fmt::Display) -> Self {
+    #[cfg(test)]
+    pub(crate) fn at(uri: impl std::fmt::Display) -> Self {
         Hop(Some(Arc::new(uri.to_string())))
     }
 }
@@ -684,16 +652,16 @@ fn at(name_server: &str) -> String {
 ///
 /// ```
 /// let err: rmi::Error = rmi::NsError::NotFound("bank".into()).into();
-/// assert!(matches!(err, rmi::Error::NameServerRefused { source: rmi::NsError::NotFound(_), .. }));
+/// assert!(matches!(err.kind(), rmi::ErrorKind::NameServerRefused { source: rmi::NsError::NotFound(_), .. }));
 /// assert_eq!(err.to_string(), "the name server refused: the name 'bank' is not registered");
 /// ```
 impl From<NsError> for Error {
     fn from(source: NsError) -> Self {
-        Error::NameServerRefused {
+        ErrorKind::NameServerRefused {
             name_server: String::new(),
             source,
-            hop: Hop::default(),
         }
+        .into()
     }
 }
 
@@ -767,26 +735,27 @@ mod tests {
     #[test]
     fn every_kind_of_field_crosses_and_keeps_its_message() {
         let errors = [
-            Error::Listen {
-                addr: "127.0.0.1:80".into(),
-                source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
+            Error {
+                kind: Box::new(ErrorKind::Listen {
+                    addr: "127.0.0.1:80".into(),
+                    source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
+                }),
                 hop: Hop::at("rmi:obj_1@127.0.0.1:4000"),
             },
-            Error::Codec {
+            Error::new(ErrorKind::Codec {
                 uri: "rmi:obj_1@127.0.0.1:4000".into(),
                 method: "f".into(),
                 action: "decode the result of".into(),
                 message: "bad".into(),
-                hop: Hop::default(),
-            },
-            Error::Timeout {
+            }),
+            Error::new(ErrorKind::Timeout {
                 uri: "rmi:obj_1@127.0.0.1:4000".into(),
                 method: "f".into(),
                 after: Duration::from_millis(1500),
-                hop: Hop::default(),
-            },
+            }),
             NsError::Storage("disk full".into()).into(),
-            Error::AlreadyServing {
+            Error {
+                kind: Box::new(ErrorKind::AlreadyServing),
                 hop: Hop::at("rmi:x@h:1"),
             },
         ];
@@ -794,12 +763,13 @@ mod tests {
             for back in round_trips(error) {
                 assert_eq!(back.to_string(), error.to_string());
                 assert_eq!(back.hop(), error.hop());
-                assert_eq!(std::mem::discriminant(&back), std::mem::discriminant(error));
+                let (back, error) = (back.kind(), error.kind());
+                assert_eq!(std::mem::discriminant(back), std::mem::discriminant(error));
             }
         }
         let listen = round_trips(&errors[0]).remove(0);
-        match listen {
-            Error::Listen { source, .. } => {
+        match listen.into_kind() {
+            ErrorKind::Listen { source, .. } => {
                 assert_eq!(source.kind(), std::io::ErrorKind::PermissionDenied)
             }
             other => panic!("{other:?}"),
@@ -813,11 +783,10 @@ mod tests {
             err.to_string(),
             "the name server refused: the name 'bank' is not registered"
         );
-        let err = Error::NameServerRefused {
+        let err = Error::new(ErrorKind::NameServerRefused {
             name_server: "127.0.0.1:9090".into(),
             source: NsError::NotFound("bank".into()),
-            hop: Hop::default(),
-        };
+        });
         assert_eq!(
             err.to_string(),
             "the name server at 127.0.0.1:9090 refused: the name 'bank' is not registered"

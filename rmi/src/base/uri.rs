@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 /// The scheme of a direct object address.
 pub const OBJECT_SCHEME: &str = "rmi:";
@@ -204,7 +204,7 @@ impl Endpoint {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidUri`], quoting `text`, if the host is empty or holds a character a
+    /// [`ErrorKind::InvalidUri`], quoting `text`, if the host is empty or holds a character a
     /// host may not, or the port is not a number from 1 to 65535.
     ///
     /// ```
@@ -259,13 +259,14 @@ impl ObjectUri {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidObjectId`] if [`check_object_id`] refuses `id`.
+    /// [`ErrorKind::InvalidObjectId`] if [`check_object_id`] refuses `id`.
     pub fn new(id: impl Into<String>, endpoint: Endpoint) -> Result<Self, Error> {
         let id = id.into();
-        check_object_id(&id).map_err(|reason| Error::InvalidObjectId {
-            id: id.clone(),
-            reason,
-            hop: Default::default(),
+        check_object_id(&id).map_err(|reason| {
+            Error::new(ErrorKind::InvalidObjectId {
+                id: id.clone(),
+                reason,
+            })
         })?;
         Ok(ObjectUri {
             id,
@@ -308,7 +309,7 @@ impl NameUri {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidUri`] if [`check_name`] refuses `name`.
+    /// [`ErrorKind::InvalidUri`] if [`check_name`] refuses `name`.
     pub fn new(name: impl Into<String>, name_server: Option<Endpoint>) -> Result<Self, Error> {
         let name = name.into();
         let text = format!("{NAME_SCHEME}{name}");
@@ -414,11 +415,10 @@ fn check_word(what: &str, text: &str, forbidden: char) -> Result<(), String> {
 }
 
 fn invalid(uri: &str, reason: &str) -> Error {
-    Error::InvalidUri {
+    Error::new(ErrorKind::InvalidUri {
         uri: uri.to_owned(),
         reason: reason.to_owned(),
-        hop: Default::default(),
-    }
+    })
 }
 
 impl FromStr for Uri {
@@ -553,7 +553,7 @@ pub trait IntoUri {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidUri`] if text does not parse as a URI; a value that is already a URI
+    /// [`ErrorKind::InvalidUri`] if text does not parse as a URI; a value that is already a URI
     /// converts without error.
     fn into_uri(self) -> Result<Uri, Error>;
 }

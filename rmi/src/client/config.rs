@@ -10,7 +10,7 @@ use crate::security::tls::ClientTls;
 use crate::security::Key;
 use crate::uri::IntoUri;
 use crate::wire::{DEFAULT_TIMEOUT, LARGEST_FRAME_BYTES, MAX_FRAME_BYTES, SMALLEST_FRAME_BYTES};
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 /// How a client connects: the key it proves to daemons, if any.
 ///
@@ -27,7 +27,7 @@ use crate::Error;
 /// daemon.spawn();
 /// // Without the key, the daemon refuses the connection before any call.
 /// let refused = rmi::ClientConfig::new().connect::<PingProxy>(&uri).await.unwrap_err();
-/// assert!(matches!(refused, rmi::Error::Authentication { .. }));
+/// assert!(matches!(refused.kind(), rmi::ErrorKind::Authentication { .. }));
 /// let client = rmi::ClientConfig::new().key(key);
 /// client.connect::<PingProxy>(&uri).await?.ping().await?;
 /// # Ok(()) }
@@ -89,23 +89,24 @@ impl ClientConfig {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidUri`] if `RMI_CONNECT_TIMEOUT` is not a number of seconds greater
+    /// - [`ErrorKind::InvalidUri`] if `RMI_CONNECT_TIMEOUT` is not a number of seconds greater
     ///   than 0, or `RMI_MAX_FRAME_BYTES` is not a number of bytes within the limits.
-    /// - [`Error::BadKey`] if the key file `RMI_KEY_FILE` names cannot be read or is empty.
-    /// - [`Error::Tls`] if the TLS files the `RMI_TLS_*` variables name cannot be used.
+    /// - [`ErrorKind::BadKey`] if the key file `RMI_KEY_FILE` names cannot be read or is empty.
+    /// - [`ErrorKind::Tls`] if the TLS files the `RMI_TLS_*` variables name cannot be used.
     pub fn from_env() -> Result<Self, Error> {
         let connect_timeout = crate::net::seconds_from_env(crate::net::CONNECT_TIMEOUT_ENV)
-            .map_err(|reason| Error::InvalidUri {
-                uri: crate::net::CONNECT_TIMEOUT_ENV.into(),
-                reason,
-                hop: Default::default(),
+            .map_err(|reason| {
+                Error::new(ErrorKind::InvalidUri {
+                    uri: crate::net::CONNECT_TIMEOUT_ENV.into(),
+                    reason,
+                })
             })?;
-        let max_frame_bytes =
-            crate::wire::frame_limit_from_env().map_err(|reason| Error::InvalidUri {
+        let max_frame_bytes = crate::wire::frame_limit_from_env().map_err(|reason| {
+            Error::new(ErrorKind::InvalidUri {
                 uri: crate::wire::FRAME_LIMIT_ENV.into(),
                 reason,
-                hop: Default::default(),
-            })?;
+            })
+        })?;
         Ok(ClientConfig {
             key: Key::from_env()?,
             tls: ClientTls::from_env()?,
@@ -153,7 +154,7 @@ impl ClientConfig {
     ///
     /// # Errors
     ///
-    /// [`Error::BadKey`] if the file cannot be read or is empty.
+    /// [`ErrorKind::BadKey`] if the file cannot be read or is empty.
     ///
     /// ```
     /// let none = rmi::ClientConfig::new().key_file(None)?;
@@ -179,7 +180,7 @@ impl ClientConfig {
     ///
     /// # Errors
     ///
-    /// [`Error::BadKey`], quoting `from_env`'s error, if `from_env` failed (a bad key file, TLS
+    /// [`ErrorKind::BadKey`], quoting `from_env`'s error, if `from_env` failed (a bad key file, TLS
     /// file or timeout variable); every later call fails the same way.
     pub fn process_default() -> Result<Arc<ClientConfig>, Error> {
         static DEFAULT: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
@@ -190,10 +191,11 @@ impl ClientConfig {
                     .map_err(|e| e.to_string())
             })
             .clone()
-            .map_err(|reason| Error::BadKey {
-                origin: format!("${}", crate::security::KEY_FILE_ENV),
-                reason,
-                hop: Default::default(),
+            .map_err(|reason| {
+                Error::new(ErrorKind::BadKey {
+                    origin: format!("${}", crate::security::KEY_FILE_ENV),
+                    reason,
+                })
             })
     }
 
@@ -201,12 +203,12 @@ impl ClientConfig {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidUri`] if `uri` is text that does not parse; for a `rminame:` or
-    ///   `rmimeta:` URI, [`Error::NameServerUnreachable`], [`Error::NameNotFound`] or
-    ///   [`Error::NoObjectWithTags`] if the name server cannot resolve it.
-    /// - [`Error::Connect`] if the daemon cannot be reached within the timeout,
-    ///   [`Error::Authentication`] if the key or TLS handshake fails.
-    /// - [`Error::UnknownObject`] if the daemon has no such object, [`Error::WrongTrait`] if it
+    /// - [`ErrorKind::InvalidUri`] if `uri` is text that does not parse; for a `rminame:` or
+    ///   `rmimeta:` URI, [`ErrorKind::NameServerUnreachable`], [`ErrorKind::NameNotFound`] or
+    ///   [`ErrorKind::NoObjectWithTags`] if the name server cannot resolve it.
+    /// - [`ErrorKind::Connect`] if the daemon cannot be reached within the timeout,
+    ///   [`ErrorKind::Authentication`] if the key or TLS handshake fails.
+    /// - [`ErrorKind::UnknownObject`] if the daemon has no such object, [`ErrorKind::WrongTrait`] if it
     ///   serves another trait than `P`'s.
     pub async fn connect<P: Proxy>(&self, uri: impl IntoUri) -> Result<P, Error> {
         let binder = Binder::Typed(P::DESCRIPTOR);

@@ -9,7 +9,7 @@ use crate::proxy::ProxyCore;
 use crate::stream::{Stream, JSON_MARKER};
 use crate::uri::{IntoUri, ObjectUri};
 use crate::wire::{Format, Payload};
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 /// A proxy for any exposed object, called by method name with JSON arguments.
 ///
@@ -48,10 +48,10 @@ impl ClientConfig {
     ///
     /// # Errors
     ///
-    /// As [`ClientConfig::connect`]: [`Error::InvalidUri`] for text that does not parse, the
-    /// name server's errors for a `rminame:` or `rmimeta:` URI, [`Error::Connect`] or
-    /// [`Error::Authentication`] if the daemon cannot be reached or refuses the client, and
-    /// [`Error::UnknownObject`] if it has no such object (any trait is accepted).
+    /// As [`ClientConfig::connect`]: [`ErrorKind::InvalidUri`] for text that does not parse, the
+    /// name server's errors for a `rminame:` or `rmimeta:` URI, [`ErrorKind::Connect`] or
+    /// [`ErrorKind::Authentication`] if the daemon cannot be reached or refuses the client, and
+    /// [`ErrorKind::UnknownObject`] if it has no such object (any trait is accepted).
     pub async fn connect_dynamic(&self, uri: impl IntoUri) -> Result<DynamicProxy, Error> {
         let core = ProxyCore::connect(
             uri.into_uri()?,
@@ -69,7 +69,7 @@ impl DynamicProxy {
     ///
     /// # Errors
     ///
-    /// As [`ClientConfig::connect_dynamic`], and [`Error::BadKey`] if the process's default
+    /// As [`ClientConfig::connect_dynamic`], and [`ErrorKind::BadKey`] if the process's default
     /// config ([`ClientConfig::process_default`]) cannot be read.
     pub async fn connect(uri: impl IntoUri) -> Result<Self, Error> {
         ClientConfig::process_default()?.connect_dynamic(uri).await
@@ -99,8 +99,8 @@ impl DynamicProxy {
     /// # Errors
     ///
     /// As [`call_json_streaming`](DynamicProxy::call_json_streaming), and the error of a
-    /// returned stream that breaks before its end ([`Error::StreamBroken`],
-    /// [`Error::ProducerFailed`], [`Error::Disconnected`], …).
+    /// returned stream that breaks before its end ([`ErrorKind::StreamBroken`],
+    /// [`ErrorKind::ProducerFailed`], [`ErrorKind::Disconnected`], …).
     pub async fn call_json(&self, method: &str, args: Value) -> Result<Value, Error> {
         match self.call_json_streaming(method, args).await? {
             JsonReply::Value(value) => Ok(value),
@@ -124,12 +124,12 @@ impl DynamicProxy {
     ///
     /// # Errors
     ///
-    /// - [`Error::BadCall`] if the trait has no such method, or `args` is not a JSON array of
-    ///   as many arguments as it takes; [`Error::BadArgument`] if an argument does not fit its
+    /// - [`ErrorKind::BadCall`] if the trait has no such method, or `args` is not a JSON array of
+    ///   as many arguments as it takes; [`ErrorKind::BadArgument`] if an argument does not fit its
     ///   parameter's type.
-    /// - [`Error::Codec`] if the result is not JSON.
-    /// - Any error of a call: [`Error::Timeout`], [`Error::Disconnected`],
-    ///   [`Error::Panicked`], [`Error::Connect`] when binding again fails, …
+    /// - [`ErrorKind::Codec`] if the result is not JSON.
+    /// - Any error of a call: [`ErrorKind::Timeout`], [`ErrorKind::Disconnected`],
+    ///   [`ErrorKind::Panicked`], [`ErrorKind::Connect`] when binding again fails, …
     ///
     /// ```
     /// #[rmi::expose]
@@ -160,11 +160,12 @@ impl DynamicProxy {
     /// # Ok(()) }
     /// ```
     pub async fn call_json_streaming(&self, method: &str, args: Value) -> Result<JsonReply, Error> {
-        let bad_call = |reason: String| Error::BadCall {
-            uri: self.uri().to_string(),
-            method: method.to_owned(),
-            reason,
-            hop: Default::default(),
+        let bad_call = |reason: String| {
+            Error::new(ErrorKind::BadCall {
+                uri: self.uri().to_string(),
+                method: method.to_owned(),
+                reason,
+            })
         };
         let (bound, timeout) = self.core.bound().await?;
         let (index, descriptor) = bound.descriptor.method(method).ok_or_else(|| {
@@ -198,12 +199,13 @@ impl DynamicProxy {
             .core
             .send(bound.clone(), timeout, index, Format::Json, payload)
             .await?;
-        let value = decode_json(&result).map_err(|e| Error::Codec {
-            uri: self.uri().to_string(),
-            method: method.to_owned(),
-            action: "decode the result of".into(),
-            message: e,
-            hop: Default::default(),
+        let value = decode_json(&result).map_err(|e| {
+            Error::new(ErrorKind::Codec {
+                uri: self.uri().to_string(),
+                method: method.to_owned(),
+                action: "decode the result of".into(),
+                message: e,
+            })
         })?;
         let stream = |id| Stream::received(bound.clone(), index, Format::Json, id);
         Ok(match stream_id(&value) {

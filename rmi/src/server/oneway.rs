@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::describe::TraitDescriptor;
 use crate::wire::Fault;
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 /// A `#[oneway]` call that failed on the daemon: its method panicked, or its arguments did
 /// not decode. Its caller had its `Ok(())` already, so this is the only trace of it besides
@@ -41,7 +41,7 @@ pub struct OnewayFailure {
     pub uri: String,
     /// The method called.
     pub method: String,
-    /// What went wrong: [`Error::Panicked`], or [`Error::Codec`] / [`Error::BadArgument`] for
+    /// What went wrong: [`ErrorKind::Panicked`], or [`ErrorKind::Codec`] / [`ErrorKind::BadArgument`] for
     /// arguments that did not decode.
     pub error: Error,
 }
@@ -143,36 +143,31 @@ fn error_of(
     fault: Fault,
 ) -> Error {
     let (uri, method) = (uri.to_owned(), method.to_owned());
-    let hop = Default::default();
     match fault {
-        Fault::Panicked(message) => Error::Panicked {
+        Fault::Panicked(message) => Error::new(ErrorKind::Panicked {
             uri,
             method,
             message,
-            hop,
-        },
-        Fault::BadArgument { index, message } => Error::BadArgument {
+        }),
+        Fault::BadArgument { index, message } => Error::new(ErrorKind::BadArgument {
             uri,
             method,
             param: descriptor
                 .and_then(|m| m.params.get(index as usize))
                 .map_or_else(|| format!("#{index}"), ToString::to_string),
             message,
-            hop,
-        },
-        Fault::BadArguments(message) => Error::Codec {
+        }),
+        Fault::BadArguments(message) => Error::new(ErrorKind::Codec {
             uri,
             method,
             action: "decode (on the server) the arguments of".into(),
             message,
-            hop,
-        },
-        other => Error::Codec {
+        }),
+        other => Error::new(ErrorKind::Codec {
             uri,
             method,
             action: "run (on the server)".into(),
             message: format!("{other:?}"),
-            hop,
-        },
+        }),
     }
 }

@@ -214,9 +214,9 @@ impl OpenStreams {
 /// What a producer's failure says to the reader (the error's own text for one made by
 /// `Stream::try_new`).
 fn stream_failure(error: &Error) -> String {
-    match error {
-        Error::ProducerFailed { reason, .. } => reason.clone(),
-        other => other.to_string(),
+    match error.kind() {
+        crate::ErrorKind::ProducerFailed { reason } => reason.clone(),
+        _ => error.to_string(),
     }
 }
 

@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::Key;
 use crate::uri::Endpoint;
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 const MAGIC: [u8; 4] = *b"RMI\x01";
 const OPEN: u8 = 0;
@@ -156,28 +156,26 @@ pub(crate) fn closed_before_hello(endpoint: &Endpoint, error: Option<std::io::Er
         .as_ref()
         .map(|e| format!(" ({e})"))
         .unwrap_or_default();
-    Error::Connect {
+    Error::new(ErrorKind::Connect {
         endpoint: endpoint.to_string(),
         reason: format!(
             "the daemon closed the connection before its hello{how}: it may speak TLS (give the client RMI_TLS_CA), or not be an rmi daemon"
         ),
         cause: error.and_then(crate::error::cause),
-        hop: Default::default(),
-    }
+    })
 }
 
 /// The mode byte and frame limit of a hello.
 fn parse_hello(head: &[u8; HELLO_BYTES], endpoint: &Endpoint) -> Result<(u8, usize), Error> {
     if head[..4] != MAGIC {
-        return Err(Error::Connect {
+        return Err(Error::new(ErrorKind::Connect {
             endpoint: endpoint.to_string(),
             reason: format!(
                 "it is not an rmi daemon (it began with {:02x?})",
                 &head[..5]
             ),
             cause: None,
-            hop: Default::default(),
-        });
+        }));
     }
     let max_frame = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) as usize;
     Ok((head[4], max_frame))
@@ -192,12 +190,11 @@ fn key_for<'k>(
 ) -> Result<Option<&'k Key>, Error> {
     let refused = |reason: &str| refused(endpoint, reason.to_owned());
     match (mode, key) {
-        (BUSY, _) => Err(Error::Connect {
+        (BUSY, _) => Err(Error::new(ErrorKind::Connect {
             endpoint: endpoint.to_string(),
             reason: "the daemon is full: it serves as many connections as it allows, in all or from this address; retry later".into(),
             cause: None,
-            hop: Default::default(),
-        }),
+        })),
         (OPEN, None) => Ok(None),
         (OPEN, Some(_)) => Err(refused(
             "the daemon has no key, so it cannot prove it holds ours; give it the same key, or connect without one",
@@ -218,11 +215,12 @@ async fn prove_both_ways<S>(stream: &mut S, key: &Key, endpoint: &Endpoint) -> R
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let broken = |e: std::io::Error| Error::Connect {
-        endpoint: endpoint.to_string(),
-        reason: format!("the connection broke during the handshake: {e}"),
-        cause: crate::error::cause(e),
-        hop: Default::default(),
+    let broken = |e: std::io::Error| {
+        Error::new(ErrorKind::Connect {
+            endpoint: endpoint.to_string(),
+            reason: format!("the connection broke during the handshake: {e}"),
+            cause: crate::error::cause(e),
+        })
     };
     let mut challenge = [0u8; NONCE];
     stream.read_exact(&mut challenge).await.map_err(broken)?;
@@ -257,11 +255,10 @@ where
 
 /// The error for a handshake the two sides' keys do not allow.
 fn refused(endpoint: &Endpoint, reason: String) -> Error {
-    Error::Authentication {
+    Error::new(ErrorKind::Authentication {
         endpoint: endpoint.to_string(),
         reason,
-        hop: Default::default(),
-    }
+    })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 /// The environment variable naming the key file that daemons and proxies use by default.
 pub const KEY_FILE_ENV: &str = "RMI_KEY_FILE";
@@ -30,15 +30,14 @@ impl Key {
     ///
     /// # Errors
     ///
-    /// [`Error::BadKey`] if `secret` is empty.
+    /// [`ErrorKind::BadKey`] if `secret` is empty.
     pub fn new(secret: impl AsRef<[u8]>) -> Result<Key, Error> {
         let secret = secret.as_ref();
         if secret.is_empty() {
-            return Err(Error::BadKey {
+            return Err(Error::new(ErrorKind::BadKey {
                 origin: "the key given".into(),
                 reason: "it is empty".into(),
-                hop: Default::default(),
-            });
+            }));
         }
         Ok(Key(secret.into()))
     }
@@ -48,7 +47,7 @@ impl Key {
     ///
     /// # Errors
     ///
-    /// [`Error::BadKey`] if the file cannot be read, or holds nothing but line breaks.
+    /// [`ErrorKind::BadKey`] if the file cannot be read, or holds nothing but line breaks.
     ///
     /// ```
     /// let path = std::env::temp_dir().join(format!("rmi-doc-key-{}", std::process::id()));
@@ -59,10 +58,11 @@ impl Key {
     /// ```
     pub fn from_file(path: impl AsRef<Path>) -> Result<Key, Error> {
         let path = path.as_ref();
-        let bad = |reason: String| Error::BadKey {
-            origin: format!("the key file {}", path.display()),
-            reason,
-            hop: Default::default(),
+        let bad = |reason: String| {
+            Error::new(ErrorKind::BadKey {
+                origin: format!("the key file {}", path.display()),
+                reason,
+            })
         };
         let mut bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
         while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
@@ -75,7 +75,7 @@ impl Key {
     ///
     /// # Errors
     ///
-    /// [`Error::BadKey`] if `RMI_KEY_FILE` names a file that cannot be read or is empty.
+    /// [`ErrorKind::BadKey`] if `RMI_KEY_FILE` names a file that cannot be read or is empty.
     pub fn from_env() -> Result<Option<Key>, Error> {
         match std::env::var_os(KEY_FILE_ENV) {
             Some(path) if !path.is_empty() => Key::from_file(path).map(Some),

@@ -10,7 +10,7 @@ use rustls::RootCertStore;
 use tokio::net::TcpStream;
 
 use crate::uri::Endpoint;
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 /// The environment variables that set TLS up by default: a daemon's certificate chain and
 /// key (PEM files), the CA a client checks daemons against, and the CA a daemon checks
@@ -23,11 +23,10 @@ pub const TLS_ENV: [&str; 4] = [
 ];
 
 fn tls_error(what: impl std::fmt::Display, reason: impl std::fmt::Display) -> Error {
-    Error::Tls {
+    Error::new(ErrorKind::Tls {
         what: what.to_string(),
         reason: reason.to_string(),
-        hop: Default::default(),
-    }
+    })
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -77,7 +76,7 @@ impl ServerTls {
     ///
     /// # Errors
     ///
-    /// [`Error::Tls`] if a file cannot be read, holds no PEM certificate or key, or the key
+    /// [`ErrorKind::Tls`] if a file cannot be read, holds no PEM certificate or key, or the key
     /// does not fit the certificate.
     pub fn from_pem_files(
         certificate: impl AsRef<Path>,
@@ -91,7 +90,7 @@ impl ServerTls {
     ///
     /// # Errors
     ///
-    /// [`Error::Tls`] as for `from_pem_files`, and if `client_ca` cannot be read or holds no
+    /// [`ErrorKind::Tls`] as for `from_pem_files`, and if `client_ca` cannot be read or holds no
     /// usable CA certificate.
     pub fn with_client_ca(
         certificate: impl AsRef<Path>,
@@ -132,7 +131,7 @@ impl ServerTls {
     ///
     /// # Errors
     ///
-    /// [`Error::Tls`] if only some of the variables are set (`RMI_TLS_CERT` without
+    /// [`ErrorKind::Tls`] if only some of the variables are set (`RMI_TLS_CERT` without
     /// `RMI_TLS_KEY`, say), or if the files they name cannot be used.
     pub fn from_env() -> Result<Option<Self>, Error> {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
@@ -182,7 +181,7 @@ impl ClientTls {
     ///
     /// # Errors
     ///
-    /// [`Error::Tls`] if `ca` cannot be read or holds no usable PEM certificate.
+    /// [`ErrorKind::Tls`] if `ca` cannot be read or holds no usable PEM certificate.
     pub fn from_ca_file(ca: impl AsRef<Path>) -> Result<Self, Error> {
         ClientTls::build(ca.as_ref(), None)
     }
@@ -192,7 +191,7 @@ impl ClientTls {
     ///
     /// # Errors
     ///
-    /// [`Error::Tls`] if a file cannot be read or holds no usable PEM certificate or key, or
+    /// [`ErrorKind::Tls`] if a file cannot be read or holds no usable PEM certificate or key, or
     /// the key does not fit the certificate.
     pub fn with_identity(
         ca: impl AsRef<Path>,
@@ -225,7 +224,7 @@ impl ClientTls {
     ///
     /// # Errors
     ///
-    /// [`Error::Tls`] if `RMI_TLS_CA` is set and the files named cannot be used.
+    /// [`ErrorKind::Tls`] if `RMI_TLS_CA` is set and the files named cannot be used.
     pub fn from_env() -> Result<Option<Self>, Error> {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
         match (var("RMI_TLS_CA"), var("RMI_TLS_CERT"), var("RMI_TLS_KEY")) {
@@ -243,24 +242,22 @@ impl ClientTls {
         stream: TcpStream,
         endpoint: &Endpoint,
     ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Error> {
-        let name =
-            ServerName::try_from(endpoint.host().to_owned()).map_err(|e| Error::Connect {
+        let name = ServerName::try_from(endpoint.host().to_owned()).map_err(|e| {
+            Error::new(ErrorKind::Connect {
                 endpoint: endpoint.to_string(),
                 reason: format!(
                     "'{}' cannot be checked against a certificate: {e}",
                     endpoint.host()
                 ),
                 cause: crate::error::cause(e),
-                hop: Default::default(),
-            })?;
-        self.0
-            .connect(name, stream)
-            .await
-            .map_err(|e| Error::Authentication {
+            })
+        })?;
+        self.0.connect(name, stream).await.map_err(|e| {
+            Error::new(ErrorKind::Authentication {
                 endpoint: endpoint.to_string(),
                 reason: format!("the TLS handshake failed: {e}"),
-                hop: Default::default(),
             })
+        })
     }
 }
 

@@ -14,7 +14,7 @@ use crate::describe::{MethodDescriptor, TraitDescriptor};
 use crate::security::handshake;
 use crate::uri::{Endpoint, IntoUri, ObjectUri, Uri};
 use crate::wire::{self, Invoke, DAEMON_HANDLE};
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 /// The object a URI means: itself, or what the name server says for a name or tags.
 /// Asking the name server takes at most `timeout`.
@@ -73,11 +73,12 @@ impl Connection {
     ) -> Result<Self, Error> {
         let timeout = timeout.min(config.connect_timeout);
         let endpoint = object.endpoint();
-        let connect_error = |reason: String, cause: Option<crate::error::Cause>| Error::Connect {
-            endpoint: endpoint.to_string(),
-            reason,
-            cause,
-            hop: Default::default(),
+        let connect_error = |reason: String, cause: Option<crate::error::Cause>| {
+            Error::new(ErrorKind::Connect {
+                endpoint: endpoint.to_string(),
+                reason,
+                cause,
+            })
         };
         if object.tls() && config.tls.is_none() {
             return Err(connect_error(
@@ -221,11 +222,12 @@ impl Bound {
         // (registering one wakes the thread that drives the timers).
         let object = tokio::time::timeout_at((deadline + super::SAFETY_MARGIN).into(), resolving)
             .await
-            .map_err(|_| Error::Connect {
-                endpoint: uri.to_string(),
-                reason: "finding the object took the whole timeout".into(),
-                cause: None,
-                hop: Default::default(),
+            .map_err(|_| {
+                Error::new(ErrorKind::Connect {
+                    endpoint: uri.to_string(),
+                    reason: "finding the object took the whole timeout".into(),
+                    cause: None,
+                })
             })??;
         let connection = Connection::open(&object, left(deadline), config).await?;
         let timeout = left(deadline);
@@ -235,12 +237,11 @@ impl Bound {
             let daemon_trait = &<DaemonObjectProxy as Proxy>::DESCRIPTOR.name;
             if let Binder::Typed(descriptor) = binder {
                 if descriptor.name != *daemon_trait {
-                    return Err(Error::WrongTrait {
+                    return Err(Error::new(ErrorKind::WrongTrait {
                         uri: object.to_string(),
                         expected: descriptor.name.to_string(),
                         found: daemon_trait.to_string(),
-                        hop: Default::default(),
-                    });
+                    }));
                 }
             }
             return Ok(Bound::daemon_object(object.endpoint(), connection));
@@ -263,10 +264,11 @@ impl Bound {
             timeout,
             config.clone(),
         ));
-        let unknown = || Error::UnknownObject {
-            uri: object.to_string(),
-            id: object.id().to_owned(),
-            hop: Default::default(),
+        let unknown = || {
+            Error::new(ErrorKind::UnknownObject {
+                uri: object.to_string(),
+                id: object.id().to_owned(),
+            })
         };
         let (binding, descriptor, routes) = match binder {
             Binder::Typed(descriptor) => {
@@ -275,12 +277,11 @@ impl Bound {
                     .await?
                     .map_err(|e| match e {
                         BindError::NoSuchObject => unknown(),
-                        BindError::WrongTrait { found } => Error::WrongTrait {
+                        BindError::WrongTrait { found } => Error::new(ErrorKind::WrongTrait {
                             uri: object.to_string(),
                             expected: descriptor.name.to_string(),
                             found,
-                            hop: Default::default(),
-                        },
+                        }),
                     })?;
                 let routes = route(descriptor, &binding.descriptor);
                 super::bindings::remember(&object, descriptor, binding.handle, &routes);

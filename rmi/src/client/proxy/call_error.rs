@@ -6,7 +6,7 @@ use crate::channel::{Failure, HelloRefused};
 
 use super::bind::{Bound, Route};
 use crate::wire;
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 pub(crate) fn method_name(bound: &Bound, method: usize) -> String {
     match bound.descriptor.methods.get(method) {
@@ -20,42 +20,38 @@ pub(super) fn route(bound: &Bound, method: usize) -> Error {
         bound.routes.get(method),
         bound.descriptor.methods.get(method),
     ) {
-        (Some(Route::Mismatch(server)), Some(client)) => Error::SignatureMismatch {
+        (Some(Route::Mismatch(server)), Some(client)) => Error::new(ErrorKind::SignatureMismatch {
             uri: bound.uri_text.clone(),
             method: method_name(bound, method),
             client: client.signature(),
             server: server.clone(),
-            hop: Default::default(),
-        },
-        _ => Error::UnknownMethod {
+        }),
+        _ => Error::new(ErrorKind::UnknownMethod {
             uri: bound.uri_text.clone(),
             trait_name: bound.descriptor.name.to_string(),
             method: method_name(bound, method),
-            hop: Default::default(),
-        },
+        }),
     }
 }
 
 pub(crate) fn codec(bound: &Bound, method: usize, action: &'static str, message: String) -> Error {
-    Error::Codec {
+    Error::new(ErrorKind::Codec {
         uri: bound.uri_text.clone(),
         method: method_name(bound, method),
         action: action.into(),
         message,
-        hop: Default::default(),
-    }
+    })
 }
 
 /// The error for arguments of type `A` that did not encode: nothing was sent.
 pub(crate) fn unencodable<A: ?Sized>(bound: &Bound, method: usize, reason: String) -> Error {
-    Error::Unencodable {
+    Error::new(ErrorKind::Unencodable {
         uri: bound.uri_text.clone(),
         method: method_name(bound, method),
         what: "the arguments of".into(),
         type_name: std::any::type_name::<A>().into(),
         reason,
-        hop: Default::default(),
-    }
+    })
 }
 
 /// The error for a value too large to travel: `what` (`the arguments of`, …) `method`.
@@ -66,14 +62,13 @@ pub(crate) fn too_large(
     limit: usize,
     sent: bool,
 ) -> Error {
-    Error::TooLarge {
+    Error::new(ErrorKind::TooLarge {
         uri: bound.uri_text.clone(),
         method: method_name(bound, method),
         what: what.into(),
         limit: limit as u64,
         sent,
-        hop: Default::default(),
-    }
+    })
 }
 
 /// What a request's `reply` gives the caller: the result, or the error for the server's
@@ -97,24 +92,22 @@ pub(crate) fn fault(bound: &Bound, method: usize, fault: wire::Fault) -> Error {
         wire::Fault::TooLarge { limit } => {
             too_large(bound, method, "the result of", limit as usize, true)
         }
-        wire::Fault::UnknownObject => Error::UnknownObject {
+        wire::Fault::UnknownObject => Error::new(ErrorKind::UnknownObject {
             uri,
             id: bound.uri.id().to_owned(),
-            hop: Default::default(),
-        },
-        wire::Fault::UnknownMethod => Error::UnknownMethod {
+        }),
+        wire::Fault::UnknownMethod => Error::new(ErrorKind::UnknownMethod {
             uri,
             trait_name: bound.descriptor.name.to_string(),
             method: method_name(bound, method),
-            hop: Default::default(),
-        },
+        }),
         wire::Fault::BadArguments(message) => codec(
             bound,
             method,
             "decode (on the server) the arguments of",
             message,
         ),
-        wire::Fault::BadArgument { index, message } => Error::BadArgument {
+        wire::Fault::BadArgument { index, message } => Error::new(ErrorKind::BadArgument {
             uri,
             method: method_name(bound, method),
             param: bound
@@ -124,46 +117,39 @@ pub(crate) fn fault(bound: &Bound, method: usize, fault: wire::Fault) -> Error {
                 .and_then(|m| m.params.get(index as usize))
                 .map_or_else(|| format!("#{index}"), |p| p.to_string()),
             message,
-            hop: Default::default(),
-        },
+        }),
         wire::Fault::BadResult(message) => codec(
             bound,
             method,
             "encode (on the server) the result of",
             message,
         ),
-        wire::Fault::Panicked(message) => Error::Panicked {
+        wire::Fault::Panicked(message) => Error::new(ErrorKind::Panicked {
             uri,
             method: method_name(bound, method),
             message,
-            hop: Default::default(),
-        },
-        wire::Fault::Stopping => Error::Stopping {
+        }),
+        wire::Fault::Stopping => Error::new(ErrorKind::Stopping {
             uri,
             method: method_name(bound, method),
-            hop: Default::default(),
-        },
-        wire::Fault::Cancelled => Error::Cancelled {
+        }),
+        wire::Fault::Cancelled => Error::new(ErrorKind::Cancelled {
             uri,
             method: method_name(bound, method),
-            hop: Default::default(),
-        },
-        wire::Fault::Busy => Error::Busy {
+        }),
+        wire::Fault::Busy => Error::new(ErrorKind::Busy {
             uri,
             method: method_name(bound, method),
-            hop: Default::default(),
-        },
-        wire::Fault::UnknownStream => Error::StreamClosed {
+        }),
+        wire::Fault::UnknownStream => Error::new(ErrorKind::StreamClosed {
             uri,
             method: method_name(bound, method),
-            hop: Default::default(),
-        },
-        wire::Fault::StreamBroken(reason) => Error::StreamBroken {
+        }),
+        wire::Fault::StreamBroken(reason) => Error::new(ErrorKind::StreamBroken {
             uri,
             method: method_name(bound, method),
             reason,
-            hop: Default::default(),
-        },
+        }),
     }
 }
 
@@ -173,38 +159,36 @@ pub(crate) fn transport(bound: &Bound, method: usize, failure: Failure, waited: 
     let uri = bound.uri_text.clone();
     let method = method_name(bound, method);
     match failure {
-        Failure::Deadline => Error::Timeout {
+        Failure::Deadline => Error::new(ErrorKind::Timeout {
             uri,
             method,
             after: waited,
-            hop: Default::default(),
-        },
-        Failure::Server(e) if e.kind == std::io::ErrorKind::TimedOut => Error::Timeout {
-            uri,
-            method,
-            after: waited,
-            hop: Default::default(),
-        },
-        Failure::Server(e) => Error::Disconnected {
+        }),
+        Failure::Server(e) if e.kind == std::io::ErrorKind::TimedOut => {
+            Error::new(ErrorKind::Timeout {
+                uri,
+                method,
+                after: waited,
+            })
+        }
+        Failure::Server(e) => Error::new(ErrorKind::Disconnected {
             uri,
             method,
             reason: format!("the daemon gave up on the call: {}", e.detail),
             cause: None,
-            hop: Default::default(),
-        },
+        }),
         Failure::Lost(Some(why)) if refusal(&why).is_some() => {
             let refused = refusal(&why).expect("just seen");
             // Read after the first requests went out: the handshake's error, as if read first.
             super::bindings::forget_no_key(refused.endpoint());
             refused.error()
         }
-        Failure::Lost(why) => Error::Disconnected {
+        Failure::Lost(why) => Error::new(ErrorKind::Disconnected {
             uri,
             method,
             reason: lost(why.as_deref()),
             cause: why.map(|e| Box::new(e) as crate::error::Cause),
-            hop: Default::default(),
-        },
+        }),
     }
 }
 
@@ -229,13 +213,12 @@ mod tests {
     fn a_lost_connection_is_not_called_a_shutdown() {
         let reason = lost(None);
         assert!(!reason.contains("shutdown"), "{reason}");
-        let error = Error::Disconnected {
+        let error = Error::new(ErrorKind::Disconnected {
             uri: "rmi:obj_1@127.0.0.1:4000".into(),
             method: "f".into(),
             reason,
             cause: None,
-            hop: Default::default(),
-        };
+        });
         assert_eq!(
             error.to_string(),
             "the connection to rmi:obj_1@127.0.0.1:4000 was lost during 'f': the daemon closed the connection or went away; check that its server is still running, then retry (the proxy reconnects on its next call)"

@@ -28,7 +28,7 @@ use crate::daemon::builtin::DaemonObjectProxy;
 use crate::describe::TraitDescriptor;
 use crate::uri::{IntoUri, ObjectUri, Uri};
 use crate::wire::{self, EncodeError, Format, Payload, MAX_TIMEOUT};
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 /// How typed proxies encode arguments and expect results: self-describing, so every serde
 /// type travels (see [`Format::MessagePack`]).
@@ -114,7 +114,7 @@ pub trait Proxy: Clone + Send + Sync + Sized + 'static {
 /// # Errors
 ///
 /// As [`ClientConfig::connect`] (an unparsable URI, a name server or daemon that cannot be
-/// reached, an unknown object or another trait), and [`Error::BadKey`] if the process's
+/// reached, an unknown object or another trait), and [`ErrorKind::BadKey`] if the process's
 /// default config ([`ClientConfig::process_default`]) cannot be read.
 ///
 /// ```
@@ -138,7 +138,7 @@ pub async fn connect<P: Proxy>(uri: impl IntoUri) -> Result<P, Error> {
 /// When the connection ends (the daemon stopped), the next call binds again: it resolves the
 /// URI the proxy was made with once more (so a `rminame:` URI finds a server registered anew
 /// elsewhere) and reconnects. The call that was in flight fails with
-/// [`Error::Disconnected`]; none hangs.
+/// [`ErrorKind::Disconnected`]; none hangs.
 ///
 /// ```no_run
 /// # #[rmi::expose] pub trait Greeter { async fn welcome_message(&self, name: String) -> String; }
@@ -206,7 +206,7 @@ impl FailOver {
                 )),
             }
         }
-        Err(Error::Connect {
+        Err(Error::new(ErrorKind::Connect {
             endpoint: self
                 .candidates
                 .iter()
@@ -215,8 +215,7 @@ impl FailOver {
                 .join(","),
             reason: errors.join("; "),
             cause: None,
-            hop: Default::default(),
-        })
+        }))
     }
 }
 
@@ -364,14 +363,15 @@ impl ProxyCore {
         let started = std::time::Instant::now();
         let fresh = tokio::time::timeout(self.timeout, self.rebind(stale))
             .await
-            .map_err(|_| Error::Connect {
-                endpoint: stale.uri.endpoint().to_string(),
-                reason: format!(
-                    "connecting again to {} took the whole timeout of {:?}",
-                    self.link.target, self.timeout
-                ),
-                cause: None,
-                hop: Default::default(),
+            .map_err(|_| {
+                Error::new(ErrorKind::Connect {
+                    endpoint: stale.uri.endpoint().to_string(),
+                    reason: format!(
+                        "connecting again to {} took the whole timeout of {:?}",
+                        self.link.target, self.timeout
+                    ),
+                    cause: None,
+                })
             })??;
         Ok((fresh, self.timeout.saturating_sub(started.elapsed())))
     }
@@ -503,7 +503,8 @@ impl ProxyCore {
         let outcome = call_error::outcome(&bound, method, reply);
         // A server whose machine vanished closes nothing: the call times out. A proxy with
         // other servers to go to moves on at its next call.
-        if self.link.fail_over.is_some() && matches!(outcome, Err(Error::Timeout { .. })) {
+        let timed_out = matches!(&outcome, Err(e) if matches!(e.kind(), ErrorKind::Timeout { .. }));
+        if self.link.fail_over.is_some() && timed_out {
             bound.stale.store(true, Ordering::Release);
         }
         outcome.map(|payload| (bound, payload))

@@ -8,7 +8,7 @@ use super::{NameServerProxy, DEFAULT_NS_PORT, NAME_SERVER_ID};
 use crate::client::ClientConfig;
 use crate::proxy::{Binder, Proxy, ProxyCore};
 use crate::uri::{Endpoint, ObjectUri, Uri};
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 /// How long each name server of a list may take to connect and bind before the next is
 /// tried: a host that is down must not hold up the ones after it for a whole call timeout.
@@ -20,7 +20,7 @@ pub const NS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 ///
 /// # Errors
 ///
-/// [`Error::InvalidUri`], quoting `text`, if an entry is empty or an entry with a port is
+/// [`ErrorKind::InvalidUri`], quoting `text`, if an entry is empty or an entry with a port is
 /// not a valid `host:port`.
 ///
 /// ```
@@ -31,10 +31,11 @@ pub const NS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// # Ok::<(), rmi::Error>(())
 /// ```
 pub fn parse_ns_hosts(text: &str, default_port: u16) -> Result<Vec<Endpoint>, Error> {
-    let invalid = |reason: String| Error::InvalidUri {
-        uri: text.to_owned(),
-        reason,
-        hop: Default::default(),
+    let invalid = |reason: String| {
+        Error::new(ErrorKind::InvalidUri {
+            uri: text.to_owned(),
+            reason,
+        })
     };
     text.split(',')
         .map(str::trim)
@@ -66,7 +67,7 @@ pub fn parse_ns_hosts(text: &str, default_port: u16) -> Result<Vec<Endpoint>, Er
 ///
 /// # Errors
 ///
-/// [`Error::InvalidUri`] if `RMI_NS_PORT` is not a port number (1-65535), or `RMI_NS_HOST`
+/// [`ErrorKind::InvalidUri`] if `RMI_NS_PORT` is not a port number (1-65535), or `RMI_NS_HOST`
 /// does not parse as [`parse_ns_hosts`] takes it.
 ///
 /// ```
@@ -85,13 +86,12 @@ pub fn ns_endpoints_from_env() -> Result<Option<Vec<Endpoint>>, Error> {
         None => DEFAULT_NS_PORT,
     };
     let host = host.unwrap_or_else(|| super::DEFAULT_NS_HOST.to_owned());
-    parse_ns_hosts(&host, port)
-        .map(Some)
-        .map_err(|e| Error::InvalidUri {
+    parse_ns_hosts(&host, port).map(Some).map_err(|e| {
+        Error::new(ErrorKind::InvalidUri {
             uri: format!("RMI_NS_HOST={host}"),
             reason: e.to_string(),
-            hop: Default::default(),
         })
+    })
 }
 
 /// Connects to the first of `endpoints` that answers, each tried for at most
@@ -120,14 +120,15 @@ pub(crate) async fn locate_ns_among_with(
     )
     .await
     .map(NameServerProxy::from_core)
-    .map_err(|e| Error::NameServerUnreachable {
-        endpoint: endpoints
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
-        reason: e.reason(),
-        hop: Default::default(),
+    .map_err(|e| {
+        Error::new(ErrorKind::NameServerUnreachable {
+            endpoint: endpoints
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            reason: e.reason(),
+        })
     })
 }
 

@@ -12,7 +12,7 @@ use rand::seq::IteratorRandom;
 use super::{NameServerProxy, NsError, NAME_SERVER_ID};
 use crate::proxy::{Binder, Proxy, ProxyCore};
 use crate::uri::{Endpoint, MetaUri, NameUri, ObjectUri, Uri};
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 /// The host a name server is looked for on when `RMI_NS_HOST` is not set.
 pub const DEFAULT_NS_HOST: &str = "127.0.0.1";
@@ -33,7 +33,7 @@ const DISCOVERY_WAIT: Duration = Duration::from_millis(700);
 ///
 /// # Errors
 ///
-/// [`Error::InvalidUri`] if `RMI_NS_PORT` is not a port number (1-65535), or `RMI_NS_HOST`
+/// [`ErrorKind::InvalidUri`] if `RMI_NS_PORT` is not a port number (1-65535), or `RMI_NS_HOST`
 /// is not a list of `host[:port]` entries.
 ///
 /// ```
@@ -55,10 +55,11 @@ pub(crate) fn parse_port(variable: &str, text: &str) -> Result<u16, Error> {
     text.parse::<u16>()
         .ok()
         .filter(|port| *port != 0)
-        .ok_or_else(|| Error::InvalidUri {
-            uri: format!("{variable}={text}"),
-            reason: format!("{variable} must be a port number (1-65535)"),
-            hop: Default::default(),
+        .ok_or_else(|| {
+            Error::new(ErrorKind::InvalidUri {
+                uri: format!("{variable}={text}"),
+                reason: format!("{variable} must be a port number (1-65535)"),
+            })
         })
 }
 
@@ -77,8 +78,8 @@ impl ClientConfig {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidUri`] if `RMI_NS_HOST`, `RMI_NS_PORT` or `RMI_NS_BCPORT` does not
-    /// parse; [`Error::NameServerUnreachable`] if no name server answers, at the addresses
+    /// [`ErrorKind::InvalidUri`] if `RMI_NS_HOST`, `RMI_NS_PORT` or `RMI_NS_BCPORT` does not
+    /// parse; [`ErrorKind::NameServerUnreachable`] if no name server answers, at the addresses
     /// those name or else at `127.0.0.1:9090` or by broadcast.
     pub async fn locate_ns(&self) -> Result<NameServerProxy, Error> {
         locate_ns_with(&self.to_arc(), self.timeout).await
@@ -88,7 +89,7 @@ impl ClientConfig {
     ///
     /// # Errors
     ///
-    /// [`Error::NameServerUnreachable`], with the reason, if it cannot be connected to or
+    /// [`ErrorKind::NameServerUnreachable`], with the reason, if it cannot be connected to or
     /// bound within the timeout (nothing listens there, the handshake fails, or the daemon
     /// there is not a name server).
     pub async fn locate_ns_at(&self, endpoint: &Endpoint) -> Result<NameServerProxy, Error> {
@@ -100,7 +101,7 @@ impl ClientConfig {
     ///
     /// # Errors
     ///
-    /// [`Error::NameServerUnreachable`], with each one's reason, if none of them answers.
+    /// [`ErrorKind::NameServerUnreachable`], with each one's reason, if none of them answers.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), rmi::Error> {
@@ -122,9 +123,9 @@ impl ClientConfig {
 ///
 /// # Errors
 ///
-/// - [`Error::BadKey`] if the process's default config cannot be read.
-/// - [`Error::InvalidUri`] if `RMI_NS_HOST`, `RMI_NS_PORT` or `RMI_NS_BCPORT` does not parse.
-/// - [`Error::NameServerUnreachable`] if no name server answers.
+/// - [`ErrorKind::BadKey`] if the process's default config cannot be read.
+/// - [`ErrorKind::InvalidUri`] if `RMI_NS_HOST`, `RMI_NS_PORT` or `RMI_NS_BCPORT` does not parse.
+/// - [`ErrorKind::NameServerUnreachable`] if no name server answers.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), rmi::Error> {
@@ -163,22 +164,21 @@ pub(crate) async fn locate_ns_with(
 /// `port` (which `tried`) found one. The local failure is quoted by its reason alone, so that
 /// the advice (start a name server) is given once, by this error.
 fn not_found(local: &Endpoint, local_error: &Error, port: u16, tried: &str) -> Error {
-    Error::NameServerUnreachable {
+    Error::new(ErrorKind::NameServerUnreachable {
         endpoint: format!("{local} or by broadcast on UDP port {port}"),
         reason: format!(
             "nothing answers at {local} ({}); and no name server answered the broadcast: {tried}",
             local_error.reason()
         ),
-        hop: Default::default(),
-    }
+    })
 }
 
 /// Connects to the name server at `endpoint`.
 ///
 /// # Errors
 ///
-/// [`Error::BadKey`] if the process's default config cannot be read;
-/// [`Error::NameServerUnreachable`] if no name server can be connected to and bound there.
+/// [`ErrorKind::BadKey`] if the process's default config cannot be read;
+/// [`ErrorKind::NameServerUnreachable`] if no name server can be connected to and bound there.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -205,10 +205,11 @@ pub(crate) async fn locate_ns_at_with(
     ProxyCore::connect(Uri::Object(uri), binder, timeout, config.clone())
         .await
         .map(NameServerProxy::from_core)
-        .map_err(|e| Error::NameServerUnreachable {
-            endpoint: endpoint.to_string(),
-            reason: e.reason(),
-            hop: Default::default(),
+        .map_err(|e| {
+            Error::new(ErrorKind::NameServerUnreachable {
+                endpoint: endpoint.to_string(),
+                reason: e.reason(),
+            })
         })
 }
 
@@ -323,10 +324,11 @@ pub(crate) async fn resolve_meta(
         .into_values()
         .choose(&mut rand::rng())
         .map(|registration| registration.uri)
-        .ok_or_else(|| Error::NoObjectWithTags {
-            tags: meta.tags().iter().cloned().collect::<Vec<_>>().join(","),
-            name_server: at,
-            hop: Default::default(),
+        .ok_or_else(|| {
+            Error::new(ErrorKind::NoObjectWithTags {
+                tags: meta.tags().iter().cloned().collect::<Vec<_>>().join(","),
+                name_server: at,
+            })
         })
 }
 
@@ -334,16 +336,14 @@ pub(crate) async fn resolve_meta(
 /// `NameNotFound`; any other refusal is the name server's own, kept as the source.
 fn ns_error(error: NsError, at: &str) -> Error {
     match error {
-        NsError::NotFound(name) => Error::NameNotFound {
+        NsError::NotFound(name) => Error::new(ErrorKind::NameNotFound {
             name,
             name_server: at.to_owned(),
-            hop: Default::default(),
-        },
-        other => Error::NameServerRefused {
+        }),
+        other => Error::new(ErrorKind::NameServerRefused {
             name_server: at.to_owned(),
             source: other,
-            hop: Default::default(),
-        },
+        }),
     }
 }
 
@@ -359,11 +359,14 @@ mod tests {
         };
         let refused = ns_error(invalid, "10.0.0.1:9090");
         assert!(
-            matches!(&refused, Error::NameServerRefused { name_server, source: NsError::InvalidName { .. }, .. } if name_server == "10.0.0.1:9090"),
+            matches!(refused.kind(), ErrorKind::NameServerRefused { name_server, source: NsError::InvalidName { .. }, .. } if name_server == "10.0.0.1:9090"),
             "{refused}"
         );
         let missing = ns_error(NsError::NotFound("x".into()), "10.0.0.1:9090");
-        assert!(matches!(missing, Error::NameNotFound { .. }), "{missing}");
+        assert!(
+            matches!(missing.kind(), ErrorKind::NameNotFound { .. }),
+            "{missing}"
+        );
     }
 
     /// A loopback endpoint where nothing listens.

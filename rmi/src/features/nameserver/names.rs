@@ -10,6 +10,7 @@ use super::{NameServerProxy, NsError, RegisterOptions};
 use crate::expose::Expose;
 use crate::proxy::Proxy;
 use crate::uri::ObjectUri;
+use crate::ErrorKind;
 use crate::{Daemon, Error};
 
 /// How long shutdown waits for the name server to remove one name.
@@ -70,9 +71,9 @@ impl Daemon {
     ///
     /// # Errors
     ///
-    /// [`Error::NameServerRefused`] with the name server's [`NsError`] (an invalid name, tag
+    /// [`ErrorKind::NameServerRefused`] with the name server's [`NsError`] (an invalid name, tag
     /// or lease, a name taken with `safe` set, its storage failing); the call's own error
-    /// ([`Error::Timeout`], [`Error::Disconnected`], …) if the name server does not answer.
+    /// ([`ErrorKind::Timeout`], [`ErrorKind::Disconnected`], …) if the name server does not answer.
     ///
     /// ```no_run
     /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
@@ -185,10 +186,11 @@ async fn register(
     warn_if_unreachable(ns, name, uri);
     ns.register_with(name.to_owned(), uri.clone(), options.clone())
         .await?
-        .map_err(|source| Error::NameServerRefused {
-            name_server: ns.uri().endpoint().to_string(),
-            source,
-            hop: Default::default(),
+        .map_err(|source| {
+            Error::new(ErrorKind::NameServerRefused {
+                name_server: ns.uri().endpoint().to_string(),
+                source,
+            })
         })
 }
 

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::blob::{Blob, BytesInStream, BytesStreamInOk, LentBlob, OwnedBytes, WireForm};
 use crate::proxy::Bound;
 use crate::wire::Format;
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 /// The serde name of a stream on the wire: a newtype around its id.
 const WIRE_NAME: &str = "rmi.Stream";
@@ -152,8 +152,8 @@ impl<T: Send + 'static> Stream<T> {
     }
 
     /// A stream of what `items` yields, which may fail: the first error ends the stream, and
-    /// the reader's next item is that error (an [`Error::ProducerFailed`] with its text; a
-    /// client reading the stream from a server gets an [`Error::StreamBroken`] with it).
+    /// the reader's next item is that error (an [`ErrorKind::ProducerFailed`] with its text; a
+    /// client reading the stream from a server gets an [`ErrorKind::StreamBroken`] with it).
     ///
     /// ```
     /// let lines = rmi::Stream::try_new(futures::stream::iter([Ok("a"), Err("disk gone")]));
@@ -333,10 +333,7 @@ where
 
 /// The error a producer's failure is carried in: its text (it arose here).
 fn producer_failed(reason: String) -> Error {
-    Error::ProducerFailed {
-        reason,
-        hop: Default::default(),
-    }
+    Error::new(ErrorKind::ProducerFailed { reason })
 }
 
 /// Sends `items`: as an upload when a proxy encodes a call's arguments (the items are

@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::proxy::{call_error, Bound};
 use crate::stream_host::{Producer, Pushed, BATCH_BYTES};
 use crate::wire::{Batch, Fault, Format, Payload, PUSH, STREAMS_HANDLE};
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 /// How many items one push carries at most.
 const PUSH_ITEMS: usize = 256;
@@ -187,11 +187,10 @@ impl Receiver {
     }
 
     fn broken(&self, reason: String) -> Error {
-        Error::UploadBroken {
+        Error::new(ErrorKind::UploadBroken {
             uri: self.origin.clone(),
             reason,
-            hop: Default::default(),
-        }
+        })
     }
 }
 

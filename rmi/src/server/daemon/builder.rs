@@ -11,7 +11,7 @@ use crate::oneway::OnewayWatch;
 use crate::security::tls::ServerTls;
 use crate::security::Key;
 use crate::wire::{LARGEST_FRAME_BYTES, MAX_FRAME_BYTES};
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 /// How long a client may take over the handshake unless told otherwise.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -75,9 +75,9 @@ pub(crate) struct Settings {
 ///
 /// Over a limit, only the client that went over it is told: a connection over
 /// `max_connections` (or `max_connections_per_address`) is refused at its handshake
-/// ([`Error::Connect`] says the daemon is full), a connection with `max_calls_in_flight`
+/// ([`ErrorKind::Connect`] says the daemon is full), a connection with `max_calls_in_flight`
 /// calls in flight is not read until one is answered (its further calls wait; only requests
-/// already read fail with [`Error::Busy`]), a frame over `max_frame_bytes` ends that
+/// already read fail with [`ErrorKind::Busy`]), a frame over `max_frame_bytes` ends that
 /// connection (proxies refuse such arguments themselves, as the daemon announces its limit),
 /// and a connection that sends no complete request in time is closed.
 ///
@@ -285,7 +285,7 @@ impl DaemonBuilder {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidUri`] if `RMI_CALLBACK_PORT` is not a port number; otherwise as
+    /// [`ErrorKind::InvalidUri`] if `RMI_CALLBACK_PORT` is not a port number; otherwise as
     /// [`bind`](DaemonBuilder::bind).
     ///
     /// ```
@@ -321,10 +321,11 @@ impl DaemonBuilder {
         };
         let port = match (port, from_env(crate::net::CALLBACK_PORT_ENV)) {
             (Some(port), _) => port,
-            (None, Some(text)) => text.trim().parse().map_err(|_| Error::InvalidUri {
-                uri: format!("{}={text}", crate::net::CALLBACK_PORT_ENV),
-                reason: "give a port number (0 picks a free one)".into(),
-                hop: Default::default(),
+            (None, Some(text)) => text.trim().parse().map_err(|_| {
+                Error::new(ErrorKind::InvalidUri {
+                    uri: format!("{}={text}", crate::net::CALLBACK_PORT_ENV),
+                    reason: "give a port number (0 picks a free one)".into(),
+                })
             })?,
             (None, None) => 0,
         };
@@ -337,12 +338,12 @@ impl DaemonBuilder {
     ///
     /// # Errors
     ///
-    /// - [`Error::Listen`] if `addr` does not resolve, cannot be listened on (in use, not
+    /// - [`ErrorKind::Listen`] if `addr` does not resolve, cannot be listened on (in use, not
     ///   this host's), or the address to advertise (`advertise`, `RMI_ADVERTISE`) does not
     ///   parse.
-    /// - [`Error::BadKey`] or [`Error::Tls`] if no key or TLS was set here and the files
+    /// - [`ErrorKind::BadKey`] or [`ErrorKind::Tls`] if no key or TLS was set here and the files
     ///   `RMI_KEY_FILE` or `RMI_TLS_*` name cannot be used.
-    /// - [`Error::InvalidUri`] if `RMI_MAX_FRAME_BYTES` is not a number of bytes within the
+    /// - [`ErrorKind::InvalidUri`] if `RMI_MAX_FRAME_BYTES` is not a number of bytes within the
     ///   limits (when no limit was set here).
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Daemon, Error> {
         let key = match self.key {
@@ -356,10 +357,11 @@ impl DaemonBuilder {
         let max_frame_bytes = match self.max_frame_bytes {
             Some(bytes) => bytes,
             None => crate::wire::frame_limit_from_env()
-                .map_err(|reason| Error::InvalidUri {
-                    uri: crate::wire::FRAME_LIMIT_ENV.into(),
-                    reason,
-                    hop: Default::default(),
+                .map_err(|reason| {
+                    Error::new(ErrorKind::InvalidUri {
+                        uri: crate::wire::FRAME_LIMIT_ENV.into(),
+                        reason,
+                    })
                 })?
                 .unwrap_or(MAX_FRAME_BYTES),
         };

@@ -29,7 +29,7 @@ use crate::security::handshake;
 use crate::stop::Stop;
 use crate::uri::{Endpoint, ObjectUri};
 use crate::wire;
-use crate::Error;
+use crate::{Error, ErrorKind};
 use builder::Settings;
 pub use builder::{
     DaemonBuilder, DEFAULT_FIRST_REQUEST_TIMEOUT, DEFAULT_GRACE_PERIOD, DEFAULT_HANDSHAKE_TIMEOUT,
@@ -108,8 +108,8 @@ impl Daemon {
     ///
     /// # Errors
     ///
-    /// As [`DaemonBuilder::bind`]: [`Error::Listen`] if `addr` cannot be listened on, and
-    /// [`Error::BadKey`], [`Error::Tls`] or [`Error::InvalidUri`] if the `RMI_*` variables
+    /// As [`DaemonBuilder::bind`]: [`ErrorKind::Listen`] if `addr` cannot be listened on, and
+    /// [`ErrorKind::BadKey`], [`ErrorKind::Tls`] or [`ErrorKind::InvalidUri`] if the `RMI_*` variables
     /// name a key, TLS files or a frame limit that cannot be used.
     pub async fn bind(addr: impl ToSocketAddrs) -> Result<Daemon, Error> {
         Daemon::builder().bind(addr).await
@@ -123,10 +123,11 @@ impl Daemon {
     async fn listen(addr: impl ToSocketAddrs, settings: Settings) -> Result<Daemon, Error> {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr)
             .await
-            .map_err(|source| Error::Listen {
-                addr: "the address given".into(),
-                source,
-                hop: Default::default(),
+            .map_err(|source| {
+                Error::new(ErrorKind::Listen {
+                    addr: "the address given".into(),
+                    source,
+                })
             })?
             .collect();
         let shown = addrs
@@ -134,10 +135,11 @@ impl Daemon {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", ");
-        let listen_error = |source| Error::Listen {
-            addr: shown.clone(),
-            source,
-            hop: Default::default(),
+        let listen_error = |source| {
+            Error::new(ErrorKind::Listen {
+                addr: shown.clone(),
+                source,
+            })
         };
         let listener = TcpListener::bind(&addrs[..]).await.map_err(listen_error)?;
         let local_addr = listener.local_addr().map_err(listen_error)?;
@@ -170,7 +172,7 @@ impl Daemon {
     ///
     /// # Errors
     ///
-    /// [`Error::DuplicateObjectId`] only if the new random id is already in use, which in
+    /// [`ErrorKind::DuplicateObjectId`] only if the new random id is already in use, which in
     /// practice does not happen.
     pub fn register<P, O>(&self, object: O) -> Result<ObjectUri, Error>
     where
@@ -185,8 +187,8 @@ impl Daemon {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidObjectId`] if `id` is not a valid object id (see
-    /// [`check_object_id`](crate::check_object_id)); [`Error::DuplicateObjectId`] if an object
+    /// [`ErrorKind::InvalidObjectId`] if `id` is not a valid object id (see
+    /// [`check_object_id`](crate::check_object_id)); [`ErrorKind::DuplicateObjectId`] if an object
     /// is already registered under it.
     ///
     /// ```no_run
@@ -251,7 +253,7 @@ impl Daemon {
     ///
     /// # Errors
     ///
-    /// [`Error::DuplicateObjectId`] only if the new random id is already in use, which in
+    /// [`ErrorKind::DuplicateObjectId`] only if the new random id is already in use, which in
     /// practice does not happen.
     pub fn register_factory<P, O>(
         &self,
@@ -270,8 +272,8 @@ impl Daemon {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidObjectId`] if `id` is not a valid object id;
-    /// [`Error::DuplicateObjectId`] if an object is already registered under it.
+    /// [`ErrorKind::InvalidObjectId`] if `id` is not a valid object id;
+    /// [`ErrorKind::DuplicateObjectId`] if an object is already registered under it.
     pub fn register_factory_with_id<P, O>(
         &self,
         id: impl Into<String>,
@@ -287,7 +289,7 @@ impl Daemon {
     }
 
     /// Stops hosting the object `id`; returns whether there was one. Calls already running
-    /// on it finish; new ones get [`Error::UnknownObject`].
+    /// on it finish; new ones get [`ErrorKind::UnknownObject`].
     ///
     /// ```
     /// # #[rmi::expose] pub trait Ping { async fn ping(&self); }
@@ -307,7 +309,7 @@ impl Daemon {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidObjectId`] if `id` is not a valid object id.
+    /// [`ErrorKind::InvalidObjectId`] if `id` is not a valid object id.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rmi::Error> {
@@ -348,12 +350,12 @@ impl Daemon {
     }
 
     /// Serves calls until [`shutdown`](Daemon::shutdown), then waits for the calls in flight.
-    /// Fails with [`Error::AlreadyServing`] if it is already serving; returns at once if the
+    /// Fails with [`ErrorKind::AlreadyServing`] if it is already serving; returns at once if the
     /// daemon was shut down.
     ///
     /// # Errors
     ///
-    /// [`Error::AlreadyServing`] if another call to `serve` (or [`spawn`](Daemon::spawn)) is
+    /// [`ErrorKind::AlreadyServing`] if another call to `serve` (or [`spawn`](Daemon::spawn)) is
     /// serving this daemon; failures to accept a connection are logged, not returned.
     ///
     /// ```
@@ -381,9 +383,7 @@ impl Daemon {
             if self.shared.stop.is_stopped() {
                 return Ok(());
             }
-            return Err(Error::AlreadyServing {
-                hop: Default::default(),
-            });
+            return Err(Error::new(ErrorKind::AlreadyServing));
         };
         tracing::info!(addr = %self.shared.local_addr, "daemon serving");
         loop {
@@ -498,14 +498,14 @@ impl Daemon {
     ///
     /// 1. removes its names from the name server, so no client is sent here any more;
     /// 2. stops accepting connections; a new call from a client fails at once with
-    ///    [`Error::Stopping`], while calls that servers make as part of a call in flight
+    ///    [`ErrorKind::Stopping`], while calls that servers make as part of a call in flight
     ///    (a chain through this daemon, a re-entrant call A → B → A) are still served;
     /// 3. once no call is in flight, or `grace` has passed, closes: calls still running are
-    ///    cancelled and their callers get [`Error::Cancelled`]; connections close once their
+    ///    cancelled and their callers get [`ErrorKind::Cancelled`]; connections close once their
     ///    replies are written.
     ///
     /// Returns when all that is done. Proxies connected to it try to connect again on their
-    /// next call, and get [`Error::Connect`] while nothing listens there.
+    /// next call, and get [`ErrorKind::Connect`] while nothing listens there.
     pub async fn shutdown_within(&self, grace: std::time::Duration) {
         let steps = std::mem::take(&mut *self.shared.lock_before_stopping());
         for step in steps {
@@ -524,7 +524,7 @@ impl Daemon {
     }
 
     /// Stops the daemon at once: what a second Ctrl-C asks. Calls still running are
-    /// cancelled, and their callers told so ([`Error::Cancelled`]).
+    /// cancelled, and their callers told so ([`ErrorKind::Cancelled`]).
     pub async fn stop_now(&self) {
         self.stop_accepting();
         self.close().await;
@@ -566,7 +566,7 @@ impl Daemon {
     ///
     /// # Errors
     ///
-    /// [`Error::AlreadyServing`], as [`serve`](Daemon::serve), if the daemon is already
+    /// [`ErrorKind::AlreadyServing`], as [`serve`](Daemon::serve), if the daemon is already
     /// serving.
     ///
     /// ```no_run
@@ -628,13 +628,14 @@ async fn stop_signal() -> &'static str {
 /// this host reaches it from).
 fn advertised(advertise: Option<&str>, local: SocketAddr) -> Result<(Endpoint, bool), Error> {
     if let Some(text) = advertise {
-        let endpoint = Endpoint::parse_or_port(text, local.port()).map_err(|e| Error::Listen {
-            addr: local.to_string(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("cannot advertise {text:?}: {e}"),
-            ),
-            hop: Default::default(),
+        let endpoint = Endpoint::parse_or_port(text, local.port()).map_err(|e| {
+            Error::new(ErrorKind::Listen {
+                addr: local.to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("cannot advertise {text:?}: {e}"),
+                ),
+            })
         })?;
         return Ok((endpoint, false));
     }

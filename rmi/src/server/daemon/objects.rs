@@ -11,7 +11,7 @@ use crate::hosted::Hosted;
 use crate::session::{refuse, Request, Session};
 use crate::stream_host::STREAMS_HANDLE;
 use crate::wire::{Fault, DAEMON_HANDLE};
-use crate::Error;
+use crate::{Error, ErrorKind};
 
 #[derive(Clone, Default)]
 struct Table {
@@ -90,10 +90,9 @@ impl Objects {
         let handle = self.next_handle.fetch_add(1, Ordering::Relaxed);
         self.write_with(|table| {
             if table.by_id.contains_key(id) {
-                return Err(Error::DuplicateObjectId {
+                return Err(Error::new(ErrorKind::DuplicateObjectId {
                     id: id.to_owned(),
-                    hop: Default::default(),
-                });
+                }));
             }
             table.add(handle, id, object);
             Ok(handle)
