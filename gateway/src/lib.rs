@@ -8,7 +8,8 @@
 //!   server makes it.
 //! - `GET /objects` lists the exposed names, each with its trait and methods.
 //! - `POST /RPC2` speaks XML-RPC: `system.listMethods`, `system.methodSignature`,
-//!   `system.methodHelp`, and `object.method`; `POST /RPC2/{name}` offers one object's methods
+//!   `system.methodHelp`, `system.multicall` (several calls in one request), and
+//!   `object.method`; `POST /RPC2/{name}` offers one object's methods
 //!   by their own names.
 //! - `GET /` is a web page that lists the objects and calls them.
 //!
@@ -34,8 +35,10 @@
 #![warn(clippy::missing_errors_doc)]
 
 mod error;
+mod expose;
 mod http;
 mod objects;
+mod rpc2;
 pub mod xmlrpc;
 
 use std::future::Future;
@@ -43,7 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::{fault, GatewayError};
-pub use objects::Expose;
+pub use expose::Expose;
 
 /// The default limit on a request's body: 1 MiB.
 pub const DEFAULT_MAX_BODY: usize = 1 << 20;

@@ -5,7 +5,8 @@
 //! `double` are numbers, `boolean` a bool, `string` (or untyped text) and `dateTime.iso8601`
 //! strings, `base64` an array of byte values, `array` an array, `struct` an object, and the
 //! common `nil` extension `null`. Integers that do not fit the spec's 32-bit `int` are written
-//! as `i8`, which Python's `xmlrpc.client`, Apache XML-RPC and others read.
+//! as `i8`, which Python's `xmlrpc.client`, Apache XML-RPC and others read; those above
+//! `i64::MAX` (a `u64`) as `double`.
 //!
 //! Written here rather than with `dxr`, the maintained XML-RPC crates: `dxr` converts between
 //! XML-RPC and Rust types known when it is compiled (`TryFromValue`, handlers registered by

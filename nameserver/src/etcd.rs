@@ -1,6 +1,6 @@
 //! Names in an etcd cluster, shared by every name server pointed at it.
 //!
-//! Each name is one key, `PREFIX names/NAME`, whose value holds the URI, the tags and the
+//! Each name is one key, `PREFIXnames/NAME` (the prefix as given, then `names/`), whose value holds the URI, the tags and the
 //! expiry (JSON), so that one write changes all three at once. A name with a lease is attached
 //! to an etcd lease a little longer than its time to live: etcd deletes it even if every name
 //! server is down, and reads hide it from its expiry on, as the other stores do. Reads are

@@ -16,7 +16,7 @@ mod server;
 mod sqlite;
 pub mod store;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -211,7 +211,7 @@ impl NameServerHost {
             daemon.register_with_id::<NameServerProxy, _>(rmi::NAME_SERVER_ID, server.clone())?;
         let mut tasks = vec![tokio::spawn(server.sweep_expired(SWEEP_PERIOD))];
         if let Some(port) = config.broadcast_port {
-            tasks.extend(start_responder(&uri, daemon.local_addr().ip(), port).await);
+            tasks.extend(start_responder(&daemon, &uri, port).await);
         }
         Ok(NameServerHost { daemon, uri, tasks })
     }
@@ -255,13 +255,17 @@ impl Drop for NameServerHost {
 
 /// Starts the discovery responder on UDP `port`, unless the name server listens on loopback
 /// only (no other host could reach it) or the port is taken (another name server answers).
-async fn start_responder(uri: &ObjectUri, ip: IpAddr, port: u16) -> Option<JoinHandle<()>> {
-    if ip.is_loopback() {
+async fn start_responder(daemon: &Daemon, uri: &ObjectUri, port: u16) -> Option<JoinHandle<()>> {
+    if daemon.local_addr().ip().is_loopback() {
         tracing::info!("listening on loopback only: no discovery responder");
         return None;
     }
     match tokio::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)).await {
-        Ok(socket) => Some(tokio::spawn(broadcast::respond(socket, uri.clone()))),
+        Ok(socket) => Some(tokio::spawn(broadcast::respond(
+            socket,
+            daemon.clone(),
+            uri.clone(),
+        ))),
         Err(e) => {
             tracing::warn!("no discovery responder on UDP port {port}: {e}");
             None

@@ -143,7 +143,7 @@ pub use wire::{
 /// # `#[oneway]`
 ///
 /// Mark a method `#[oneway]` when its caller need not wait for it to run: the proxy returns
-/// `Ok(())` once the call is sent, and the daemon runs the method in a task of its own, which
+/// `Ok(())` once the call is handed to its connection (written or queued, not yet received), and the daemon runs the method in a task of its own, which
 /// the caller's leaving does not cancel. A oneway method returns nothing (`-> ()`). Oneway
 /// calls are not ordered with respect to each other. As nobody waits for them, their failures
 /// (a panic, arguments that do not decode) never reach the caller: the daemon counts them
@@ -183,7 +183,7 @@ pub use wire::{
 /// let uri = daemon.register(Log::default())?;
 /// daemon.spawn();
 /// let audit = AuditProxy::connect(&uri).await?;
-/// audit.record("hello".into()).await?; // returns once sent
+/// audit.record("hello".into()).await?; // returns once handed to the connection
 /// audit.record(String::new()).await?; // Ok too: the panic happens on the server
 /// # while audit.count().await? < 1 || daemon.oneway_failures() < 1 {
 /// #     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -210,8 +210,7 @@ pub use wire::{
 pub use rmi_macros::expose;
 
 /// The `tracing` filter directives a program should log with: `rust_log` (what `RUST_LOG`
-/// says), else `warn`. For `EnvFilter::new`. (rmi runs its own client and server loops, so
-/// tarpc's, which logged every missed deadline as an error, need no silencing any more.)
+/// says), else `warn`. For `EnvFilter::new`.
 ///
 /// ```
 /// assert_eq!(rmi::log_filter(Some("info")), "info");

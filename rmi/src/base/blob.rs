@@ -14,7 +14,7 @@ use tokio_util::bytes::Bytes as SharedBytes;
 /// A byte container (`Vec<u8>`, `[u8; N]`, `Box<[u8]>`) written as one byte string.
 ///
 /// Generated code wraps byte parameters and results in it; it reads a sequence of numbers
-/// as well (what a JSON caller sends, or what a `Vec<u8>` was before), so callers without
+/// as well (what a JSON caller sends, as `serde_json` writes a `Vec<u8>`), so callers without
 /// Rust types still work. In a struct of your own, `#[serde(with = "serde_bytes")]` on the
 /// field does the same.
 ///

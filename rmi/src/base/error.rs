@@ -1,4 +1,6 @@
-//! [`Error`]: everything that can go wrong between a proxy and a daemon, by kind.
+//! [`Error`]: everything that can go wrong in rmi (URIs, keys, listening, connecting, names,
+//! calls, streams), by kind; [`NsError`], a name server's refusal; and the helpers that turn
+//! panics and error chains into one line.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -342,7 +344,7 @@ pub enum ErrorKind {
     /// The name server refused a registration or another request.
     #[error("the name server{} refused: {source}", at(.name_server))]
     NameServerRefused {
-        /// `HOST:PORT` of the name server; empty when not known (made from an [`NsError`](NsError) by `?`).
+        /// `HOST:PORT` of the name server; empty when not known (made from an [`NsError`] by `?`).
         name_server: String,
         /// What it said.
         #[source]
@@ -648,7 +650,7 @@ fn at(name_server: &str) -> String {
 }
 
 /// The name server's refusal, for `?` on a call that returns `Result<_, NsError>` (such as
-/// `ns.register(name, uri).await??`) in a function returning [`rmi::Result`](Result).
+/// `ns.register(name, uri).await??`) in a function returning [`rmi::Result`](crate::Result).
 ///
 /// ```
 /// let err: rmi::Error = rmi::NsError::NotFound("bank".into()).into();
@@ -712,7 +714,7 @@ mod io_error {
 /// another that gives its own (an unreachable name server: start one).
 pub(crate) const DAEMON_ADVICE: &str = "; is a daemon running there?";
 
-/// A `Result` whose error is [`rmi::Error`](Error).
+/// A `Result` whose error is [`rmi::Error`](crate::Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

@@ -46,7 +46,8 @@ pub(crate) fn take(capacity: usize) -> Option<BytesMut> {
 }
 
 /// Keeps `buffer`, an allocation of `size` bytes whose frames may still be in use, for a
-/// later [`take`]; the oldest kept buffer makes room if need be.
+/// later [`take`]; the first in the pool makes room if need be (usually the oldest: [`take`]
+/// swaps the last into the place it empties).
 pub(crate) fn give(mut buffer: BytesMut, size: usize) {
     if size > KEPT_BYTES {
         return;

@@ -1,7 +1,8 @@
-//! The base layer: what both sides of a call share and nothing above it depends on — errors,
+//! The base layer: what both sides of a call share, depending on nothing above it — errors,
 //! URIs, trait descriptors, the wire format and its decoding limits, bytes as byte strings,
-//! the bytes a socket has yet to take, the handshake and keys,
-//! this host on the network, log throttling, and what a served call knows about itself.
+//! the bytes a socket has yet to take and the buffers kept for them (`frame_pool`), the
+//! handshake, keys and TLS (`security`), this host on the network, log throttling, and what a
+//! served call knows about itself.
 //!
 //! Imports nothing from the layers above (`rmi/tests/layers.rs` checks it).
 

@@ -1,6 +1,9 @@
 //! Decoding with a bound on nesting, for bincode and MessagePack.
 //!
-//! Both decoders read through [`Guarded`]. bincode decodes a recursive type (`enum Tree { Leaf, Node(Box<Tree>) }`) recursively, one
+//! bincode always reads through [`Guarded`]; MessagePack does when a scan finds the value
+//! deeper than [`SHALLOW_LEVELS`] or malformed (most values are decoded straight from the slice).
+//!
+//! bincode decodes a recursive type (`enum Tree { Leaf, Node(Box<Tree>) }`) recursively, one
 //! stack frame or more per level, and each level costs the sender one byte: a 16 MiB frame
 //! could nest deep enough to overflow any thread's stack, which aborts the process. Every
 //! level reads at least one byte through the reader, so the reader is where the depth is

@@ -1,5 +1,6 @@
 //! This host on the network: the address it is reached at from elsewhere, its interfaces'
-//! broadcast addresses, and the environment variables that place a deployment's processes.
+//! broadcast addresses, and the environment variables that place a deployment's processes and
+//! bound how long reaching them may take (`RMI_CONNECT_TIMEOUT`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 

@@ -1,6 +1,6 @@
 //! Warnings about misbehaving peers, at most one line a second of each kind: a flood of bad
 //! connections must not flood the log too. The line after a quiet spell says how many were
-//! left out.
+//! left out. And [`one_line`]: a peer's text made safe for one log line.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;

@@ -1,4 +1,5 @@
-//! Object addresses: `rmi:OBJID@HOST:PORT` and `rminame:NAME[@NSHOST:NSPORT]`.
+//! Object addresses: `rmi:OBJID@HOST:PORT` (`rmis:` over TLS), `rminame:NAME[@NSHOST:NSPORT]`
+//! and `rmimeta:TAG,TAG[@NSHOST:NSPORT]` (tags come back sorted).
 //!
 //! A [`Uri`] parses from and displays as the same text, so a URI printed by a server can be
 //! pasted into a client. Parsing rejects anything it cannot round-trip, with an error that

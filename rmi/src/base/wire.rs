@@ -3,7 +3,8 @@
 //! Every call is a tarpc request carrying an [`Invoke`]: the object's handle on that
 //! connection's daemon, the method's index in the object's trait, and the arguments encoded as
 //! one tuple. The reply is `Result<bytes, Fault>`: the encoded result, or why there is none.
-//! Frames are length-delimited (4-byte big-endian length) and bincode-encoded by tarpc.
+//! Frames are length-delimited (4-byte big-endian length); rmi encodes tarpc's request and
+//! response messages in them with bincode itself (`server::transport`, `client::channel`).
 //!
 //! Public for tools and tests that speak the protocol without a proxy (see
 //! [`decode_request`]); `ARCHITECTURE.md` describes the whole exchange.
@@ -124,7 +125,7 @@ const INLINE_PAYLOAD: usize = 24;
 /// numbers or a short string, so up to 24 bytes are held inline: the nested encoding then
 /// costs no allocation. Longer ones are shared bytes: a payload decoded from a frame is a
 /// view of the frame's buffer, not a copy (see `decoding_frame`). A value with large byte
-/// strings in it is encoded in pieces: the byte strings it lent ([`lend`]) stay where they
+/// strings in it is encoded in pieces: the byte strings it lent (`lend`) stay where they
 /// are, and are written to the socket from there.
 #[derive(Clone, Default)]
 pub struct Payload(Repr);
@@ -337,11 +338,12 @@ pub enum Fault {
     BadResult(String),
     /// The method panicked; the message is the panic's.
     Panicked(String),
-    /// A pull names a stream that is not open on this connection.
+    /// A pull, push or close names a stream that is not open on this connection.
     UnknownStream,
     /// The connection has as many calls in flight as the daemon allows.
     Busy,
-    /// A stream relayed from another server failed there; what it said.
+    /// A stream's producer failed (a method's, or one relayed from another server); what it
+    /// said.
     StreamBroken(String),
     /// The daemon is stopping: it takes no new calls from clients (calls made by servers
     /// while they serve one, such as re-entrant calls, are still taken until it closes).

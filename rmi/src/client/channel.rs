@@ -1,5 +1,5 @@
 //! The client end of one connection: many calls in flight, each request written by the task
-//! that makes the call, each reply read by one of the tasks waiting for replies.
+//! that makes the call when it is the only one writing (otherwise queued for a writer task), each reply read by one of the tasks waiting for replies.
 //!
 //! tarpc's client runs a dispatch task per connection: a call is handed to it through one
 //! channel and its reply handed back through another, two hops between tasks (and often

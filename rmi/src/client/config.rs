@@ -1,4 +1,5 @@
-//! [`ClientConfig`]: how proxies connect: the key they prove to daemons. Proxies made from
+//! [`ClientConfig`]: how proxies connect: the key they prove to daemons, TLS, their timeouts
+//! and the largest reply they read. Proxies made from
 //! one config use it for everything they connect to on their behalf (binding again, the name
 //! server that resolves their `rminame:` URIs).
 

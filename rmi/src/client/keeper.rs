@@ -1,5 +1,7 @@
 //! One keeper per runtime: a task that fails the calls whose deadline passed, on every
 //! connection made on that runtime, and closes those connections when the runtime shuts down.
+//! It fails deadlines only on a multi-threaded runtime: on a current-thread one, which runs
+//! tasks only while a thread blocks on it, each call keeps a timer of its own.
 //!
 //! A timer per call, or a task per connection, each cost a wake-up of another thread: tokio
 //! wakes the thread that drives its timers whenever a timer is registered that comes before

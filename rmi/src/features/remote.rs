@@ -80,9 +80,9 @@ impl<P: Proxy> Remote<P> {
     ///
     /// # Errors
     ///
-    /// As [`rmi::connect`](crate::connect): [`ErrorKind::Connect`] if its daemon cannot be
-    /// reached, [`ErrorKind::UnknownObject`] if the daemon no longer hosts it, and
-    /// [`ErrorKind::WrongTrait`] if it serves another trait.
+    /// As [`rmi::connect`](crate::connect): [`ErrorKind::Connect`](crate::ErrorKind::Connect) if its daemon cannot be
+    /// reached, [`ErrorKind::UnknownObject`](crate::ErrorKind::UnknownObject) if the daemon no longer hosts it, and
+    /// [`ErrorKind::WrongTrait`](crate::ErrorKind::WrongTrait) if it serves another trait.
     pub async fn connect(&self) -> Result<P, Error> {
         connect::<P>(&self.uri).await
     }

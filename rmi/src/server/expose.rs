@@ -1,5 +1,5 @@
-//! What generated code runs on the server: `#[expose]` implements [`Expose<P>`] for every
-//! type that implements the trait whose proxy is `P`; the generated `dispatch` is a `match`
+//! What generated code runs on the server: `#[expose]` implements [`Expose<P>`] for `Arc<T>`,
+//! for every `T` that implements the trait whose proxy is `P`; the generated `dispatch` is a `match`
 //! on the method index whose arms call [`run_method`] (or [`run_oneway_method`]). All
 //! decoding, encoding and panic handling lives here, not in generated code.
 

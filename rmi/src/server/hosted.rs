@@ -52,7 +52,7 @@ pub enum Instances {
 
 /// Where a hosted object's instances come from.
 enum Source<O> {
-    /// One instance for every call (the default).
+    /// One instance, shared by every call on every connection (the default).
     Shared(Arc<O>),
     /// Made by the factory as [`Instances`] says.
     Factory(Instances, Box<dyn Fn() -> O + Send + Sync>),

@@ -140,7 +140,7 @@ impl ConnectionState {
     /// and their reply is then written by the task that read the request, with no other
     /// thread woken. A call that waits moves to a task of its own, which its deadline or a
     /// `Cancel` from the client aborts. `start` says where it starts: the calls of a method
-    /// that held up its connection start in tasks of their own for a while (see [`Pace`]).
+    /// that held up its connection start in tasks of their own for a while (see [`Pace`](super::pace::Pace)).
     fn run_call<F>(self: &Arc<Self>, id: u64, deadline: Instant, call: F, start: Start<'_>)
     where
         F: Future<Output = ()> + Send + 'static,
@@ -173,7 +173,7 @@ impl ConnectionState {
 
     /// Runs `call` in a task of its own, until it ends, its deadline passes, or the client
     /// cancels it. Only such a call is tracked for shutdown: one answered in the connection's
-    /// task is over before `answer` returns, and tracking it would cost every call a shared
+    /// task is over before `run_call` returns, and tracking it would cost every call a shared
     /// counter's update.
     fn spawn<F>(self: &Arc<Self>, id: u64, deadline: Instant, call: F)
     where

@@ -1,9 +1,11 @@
-//! The two stages of a daemon's stop, and a call that ends at the second ([`UntilClosed`]).
+//! The three stages of a daemon's stop, and a call that ends at the second ([`UntilClosed`]).
 //!
 //! Shutting down first *drains*: the daemon stops accepting connections and new calls from
 //! clients, while connections are still read so that calls in flight, and the re-entrant
 //! calls they cause, complete. Then it *closes*: reads end, calls still running are
-//! cancelled and answered so, and connections close once their replies are written.
+//! cancelled and answered so, and connections close once their replies are written. Last,
+//! once the stop is over, it *abandons* the connections whose clients do not take their last
+//! replies: they are dropped.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,7 +42,8 @@ impl Stage {
 }
 
 /// The daemon's stop as its tasks see it: draining (no new connections nor client calls),
-/// then closed (no more reads; calls still running are cancelled). Cloned for every call that
+/// then closed (no more reads; calls still running are cancelled), then abandoned (replies
+/// nobody takes are dropped). Cloned for every call that
 /// may wait: one reference count, not a clone of each stage's token (which takes a lock).
 #[derive(Clone)]
 pub(crate) struct Stop(Arc<Stages>);
@@ -120,7 +123,7 @@ impl Stop {
 pin_project_lite::pin_project! {
     /// A call that ends with [`Fault::Cancelled`](crate::wire::Fault::Cancelled) when the
     /// daemon's stop ends before it does. It registers for the stop's end only once it first
-    /// waits, so a call that completes at once pays one atomic load.
+    /// waits, so a call that completes at once pays nothing for it.
     pub(crate) struct UntilClosed<F> {
         #[pin]
         call: F,

@@ -152,7 +152,7 @@ impl OpenStreams {
         drop(closed);
     }
 
-    /// Answers a call on [`STREAMS_HANDLE`] (a pull or a close), its batch at most
+    /// Answers a call on [`STREAMS_HANDLE`] (a pull, a push or a close), a pull's batch at most
     /// `batch_bytes` long.
     pub(crate) async fn handle_request(&self, invoke: Invoke, batch_bytes: usize) -> Reply {
         let bad = |e: crate::wire::CodecError| Fault::BadArguments(e.to_string());

@@ -42,7 +42,7 @@ impl Key {
         Ok(Key(secret.into()))
     }
 
-    /// The key in the file at `path`: its bytes, less a final line break (so that
+    /// The key in the file at `path`: its bytes, less any line breaks at its end (so that
     /// `echo secret > key` makes a key of `secret`).
     ///
     /// # Errors

@@ -1,5 +1,7 @@
 //! The bindings this process made, so that a new proxy to an object already bound skips the
-//! `bind` round trip: connecting costs the connection and the first call, nothing more.
+//! `bind` round trip: connecting costs the connection and the first call, nothing more; and
+//! the daemons that took a client without a key (`NO_KEY`), so that a new connection to one
+//! need not wait for its hello.
 //!
 //! Remembering a handle is safe because a daemon's handles start at a random number
 //! (`daemon::objects`): a handle from an earlier daemon at the same address, or from an

@@ -4,6 +4,7 @@
 //! encodes its arguments as a tuple and calls [`ProxyCore::call`] with its index. Binding
 //! happens once, at connect: the daemon checks the trait and answers with its descriptor, and
 //! the core maps each local method to the server's index, so the hot path is an array lookup.
+//! When its connection ends, the proxy binds again on a new one at its next call (`bind`).
 
 mod bind;
 mod bindings;
@@ -336,7 +337,7 @@ impl ProxyCore {
     }
 
     /// Sets how long each call of this proxy (not of its earlier clones) waits for its reply;
-    /// at most [`MAX_TIMEOUT`](crate::MAX_TIMEOUT).
+    /// at most [`MAX_TIMEOUT`].
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout.min(MAX_TIMEOUT);
     }
@@ -432,8 +433,8 @@ impl ProxyCore {
         wire::payload_limit(max_frame.unwrap_or(self.config().max_frame_bytes))
     }
 
-    /// Sends a `#[oneway]` call: returns once it is handed to the connection, without waiting
-    /// for the method to run. Generated proxies call this; it is public for them.
+    /// Sends a `#[oneway]` call: returns once it is handed to the connection (written, or queued
+    /// to be written), without waiting for it to reach the daemon or for the method to run. Generated proxies call this; it is public for them.
     #[doc(hidden)]
     pub async fn call_oneway<A: Serialize>(&self, method: usize, args: &A) -> Result<(), Error> {
         let (bound, timeout) = self.bound().await?;

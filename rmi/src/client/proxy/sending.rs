@@ -1,6 +1,6 @@
 //! The streams in the arguments being encoded: a `Stream<T>` among a call's arguments is an
 //! upload, whose items the proxy pushes to the daemon once the call is sent. A thread-local,
-//! set only while a proxy encodes a call's arguments (`ProxyCore::call`).
+//! set only while a proxy encodes a call's arguments (`ProxyCore::call`, `call_oneway`).
 
 use std::cell::RefCell;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! [`Stream`]: a method's result that arrives item by item, with back-pressure.
 //!
 //! A method returns `rmi::Stream<T>`. On the server, returning it hosts its items on the
-//! caller's connection under a stream id (see [`host`]); the reply carries only the id. On
+//! caller's connection under a stream id (see `server::stream_host`); the reply carries only the id. On
 //! the client, the proxy's result is a stream that pulls the items in batches over the same
 //! connection (see [`pull`]), one batch in flight at a time: the producer is polled only to
 //! fill a batch the client asked for, so it never runs more than two batches ahead of the

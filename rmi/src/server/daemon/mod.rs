@@ -3,7 +3,7 @@
 //! Each accepted connection runs in its own task, which answers the calls that finish without
 //! waiting; a call that waits gets a task of its own (so one slow or re-entrant call never
 //! holds up another). The object table is read on every call and
-//! written only on (un)registration, so it is an [`ArcSwap`]: readers never lock.
+//! written only on (un)registration, so it is an [`ArcSwap`](arc_swap::ArcSwap): readers never lock.
 
 mod builder;
 pub(crate) mod builtin;
@@ -234,6 +234,30 @@ impl Daemon {
             .ok()
             .and_then(|mut found| found.next())
             .map(|addr| addr.ip());
+        let seen = self.uri_seen_from(uri, peer);
+        if seen != *uri {
+            tracing::info!(endpoint = %seen.endpoint(), "registering with {ns_endpoint}: the address this host reaches it from");
+        }
+        seen
+    }
+
+    /// `uri` (one of this daemon's) as `peer` can reach it. A daemon that listens on every
+    /// address with nothing advertised names the address this host reaches `peer` from, rather
+    /// than the one chosen at bind: on a host with several networks, each peer gets an address
+    /// on its own. Any other daemon's URIs are the same from everywhere.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::bind("127.0.0.1:0").await?;
+    /// let uri = daemon.uri_for("greeter")?;
+    /// assert_eq!(daemon.uri_seen_from(&uri, Some("127.0.0.2".parse().unwrap())), uri);
+    /// # Ok(()) }
+    /// ```
+    pub fn uri_seen_from(&self, uri: &ObjectUri, peer: Option<IpAddr>) -> ObjectUri {
+        if !self.shared.wildcard {
+            return uri.clone();
+        }
         let v6 = self.shared.local_addr.is_ipv6();
         let (ip, why) = crate::net::address_for_wildcard(peer, v6);
         if ip.is_loopback() {
@@ -242,7 +266,7 @@ impl Daemon {
             return uri.clone();
         }
         let endpoint = Endpoint::new(ip.to_string(), self.shared.local_addr.port());
-        tracing::info!(%endpoint, "registering with {ns_endpoint}: {why}");
+        tracing::debug!(%endpoint, ?peer, "{why}");
         ObjectUri::new(uri.id(), endpoint)
             .expect("the id was valid")
             .with_tls(uri.tls())

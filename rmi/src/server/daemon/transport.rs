@@ -1,8 +1,8 @@
 //! The daemon's end of one connection's socket: requests read in frames (`wire::ServerFrames`),
 //! replies written as they come, each result's bytes from where they are.
 //!
-//! A reply's head (request id, outcome, the result's length) is encoded on the stack and
-//! copied into the write queue; a result of 16 KiB or more is queued as the shared bytes it
+//! A reply's head (request id, outcome, the result's length) is encoded into the thread's kept
+//! buffer and copied into the write queue; a result of 16 KiB or more is queued as the shared bytes it
 //! was encoded into, and written from there with the heads around it in one vectored write:
 //! no copy of the result between its encoding and the socket.
 
