@@ -65,11 +65,16 @@ fn request(invoke: Invoke) -> Vec<u8> {
 
 /// A request frame for `invoke` with `deadline`.
 fn request_until(invoke: Invoke, deadline: std::time::Instant) -> Vec<u8> {
+    numbered_request(invoke, 1, deadline)
+}
+
+/// A request frame for `invoke` with request id `id` and `deadline`.
+fn numbered_request(invoke: Invoke, id: u64, deadline: std::time::Instant) -> Vec<u8> {
     let mut context = tarpc::context::current();
     context.deadline = deadline;
     let message = tarpc::ClientMessage::Request(tarpc::Request {
         context,
-        id: 1,
+        id,
         message: invoke,
     });
     frame(&encode_request(&message).unwrap())
@@ -409,4 +414,46 @@ async fn over_the_limits_only_that_client_is_refused() {
         "{big}"
     );
     assert_eq!(small.unwrap().len(), 100);
+}
+
+#[tokio::test]
+async fn a_client_that_closes_mid_frame_gets_the_replies_it_was_owed() {
+    let (daemon, uri) = support::serve::<TargetProxy, _>(TargetServer).await;
+    let daemon_object = rmi::ObjectUri::new(rmi::DAEMON_OBJECT_ID, uri.endpoint().clone()).unwrap();
+    let bound = rmi::DaemonObjectProxy::connect(&daemon_object)
+        .await
+        .unwrap()
+        .bind(uri.id().to_owned(), "Target".into())
+        .await
+        .unwrap()
+        .unwrap();
+    let echo = |text: &str| Invoke {
+        handle: bound.handle,
+        method: 0,
+        format: Format::Json,
+        args: rmi::wire::Payload::from(serde_json::to_vec(&[text]).unwrap()),
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut sent = numbered_request(echo("first"), 1, deadline);
+    sent.extend(numbered_request(echo("second"), 2, deadline));
+    let third = numbered_request(echo("third"), 3, deadline);
+    sent.extend(&third[..third.len() / 2]);
+
+    let mut client = raw(daemon.local_addr()).await;
+    client.write_all(&sent).await.unwrap();
+    client.shutdown().await.unwrap(); // the write side closes mid-frame; it still reads
+    let mut replies = Vec::new();
+    for _ in 0..2 {
+        let reply = tokio::time::timeout(Duration::from_secs(5), read_reply(&mut client))
+            .await
+            .expect("a reply owed, within 5 s");
+        replies.push(String::from_utf8_lossy(&reply).into_owned());
+    }
+    let answered = |text: &str| replies.iter().any(|r| r.contains(&format!("\"{text}\"")));
+    assert!(answered("first") && answered("second"), "{replies:?}");
+    assert!(
+        closed_within(&mut client, Duration::from_secs(5)).await,
+        "the daemon closes once the replies are written"
+    );
+    daemon.shutdown().await;
 }

@@ -434,7 +434,8 @@ impl ProxyCore {
     }
 
     /// Sends a `#[oneway]` call: returns once it is handed to the connection (written, or queued
-    /// to be written), without waiting for it to reach the daemon or for the method to run. Generated proxies call this; it is public for them.
+    /// to be written), without waiting for it to reach the daemon or for the method to run.
+    /// Generated proxies call this; it is public for them.
     #[doc(hidden)]
     pub async fn call_oneway<A: Serialize>(&self, method: usize, args: &A) -> Result<(), Error> {
         let (bound, timeout) = self.bound().await?;

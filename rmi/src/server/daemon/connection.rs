@@ -41,6 +41,7 @@ where
     let mut transport = pin!(transport);
     let mut reading = true;
     let mut writing: VecDeque<QueuedReply> = VecDeque::new();
+    let mut read_error: Option<io::Error> = None;
     poll_fn(|cx| loop {
         connection.register_task(cx.waker());
         let mut progress = false;
@@ -55,7 +56,15 @@ where
                     connection.cancel(request_id);
                 }
                 Poll::Ready(Some(Ok(_))) => {}
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                Poll::Ready(Some(Err(e))) if client_gone(&e) => return Poll::Ready(Err(e)),
+                Poll::Ready(Some(Err(e))) => {
+                    // A frame cut short or unreadable: nothing more can be read, but the
+                    // calls read before it are owed their replies, and the client may still
+                    // read them. Reported once they are written.
+                    reading = false;
+                    connection.end_reads();
+                    read_error = Some(e);
+                }
                 Poll::Ready(None) => {
                     reading = false;
                     connection.end_reads();
@@ -88,7 +97,7 @@ where
             Poll::Pending => false,
         };
         if !reading && flushed && writing.is_empty() && !connection.has_calls_in_flight() {
-            return Poll::Ready(Ok(()));
+            return Poll::Ready(read_error.take().map_or(Ok(()), Err));
         }
         if !progress {
             return Poll::Pending;
@@ -100,6 +109,19 @@ where
         }
     })
     .await
+}
+
+/// Whether a read error means the client cannot take replies any more (the connection reset
+/// or aborted), rather than a bad or cut-short frame from a client that may still read.
+fn client_gone(error: &io::Error) -> bool {
+    use io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    let inner = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<io::Error>());
+    [Some(error), inner]
+        .into_iter()
+        .flatten()
+        .any(|e| matches!(e.kind(), ConnectionReset | ConnectionAborted | BrokenPipe))
 }
 
 struct DropRepliesAtEnd<'a>(&'a ConnectionState);
