@@ -50,7 +50,8 @@ mod server;
 
 pub use base::wire;
 use base::{
-    blob, describe, error, frame_pool, nesting, net, outgoing, security, serving, throttle, uri,
+    blob, describe, error, frame_pool, nesting, net, outgoing, pyro_wire, security, serving,
+    throttle, uri,
 };
 use client::{channel, keeper, proxy};
 use features::{dynamic, nameserver, remote, stream};

@@ -13,11 +13,13 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use support::{resident_kib, TargetProxy, TargetServer};
 
-/// Connects from `from` (any 127.x.y.z is this machine) and reads the daemon's hello.
+/// Connects from `from` (any 127.x.y.z is this machine), says it is an rmi client and reads
+/// the daemon's hello.
 async fn connect_from(from: &str, to: SocketAddr) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(format!("{from}:0").parse().unwrap())?;
     let mut stream = socket.connect(to).await?;
+    stream.write_all(b"RMI\x01").await?;
     let mut hello = [0u8; 9];
     stream.read_exact(&mut hello).await?;
     if hello[4] == 2 {

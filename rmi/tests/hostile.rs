@@ -19,9 +19,11 @@ use tokio::net::TcpStream;
 /// counts another's.
 static MEMORY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Connects and reads the daemon's 9-byte hello, as a client must before it sends.
+/// Connects, says it is an rmi client, and reads the daemon's 9-byte hello, as a client must
+/// before it sends.
 async fn raw(addr: std::net::SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(b"RMI\x01").await.unwrap();
     let mut hello = [0u8; 9];
     stream.read_exact(&mut hello).await.unwrap();
     assert_eq!(&hello[..4], b"RMI\x01");
@@ -137,7 +139,7 @@ async fn hostile_clients_hurt_no_one() {
         .unwrap();
     // Connects and says nothing: closed after the idle timeout.
     let mut silent = raw(addr).await;
-    // Connects and never reads the hello nor answers: the handshake is all it gets.
+    // Connects and never says a byte: the handshake's time is all it gets.
     let _mute = TcpStream::connect(addr).await.unwrap();
 
     // A byte a second: it costs the daemon one connection, no one else anything.

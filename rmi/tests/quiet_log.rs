@@ -54,7 +54,8 @@ async fn a_flood_of_bad_connections_writes_a_few_lines() {
             continue;
         };
         let mut hello = [0u8; 9];
-        if stream.read_exact(&mut hello).await.is_err() {
+        let opened = stream.write_all(b"RMI\x01").await;
+        if opened.is_err() || stream.read_exact(&mut hello).await.is_err() {
             continue;
         }
         // A frame of garbage with line breaks and escape codes in it.

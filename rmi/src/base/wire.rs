@@ -373,6 +373,9 @@ pub enum Format {
     /// so every type serde can write and read travels, and a struct may gain `Option` (or
     /// `#[serde(default)]`) fields on one side before the other.
     MessagePack,
+    /// Serpent, Python literals ([`rmi_serpent`]): what Pyro5 clients send by default, and
+    /// what the daemon's calls from them use.
+    Serpent,
 }
 
 /// Why a value did not encode or decode.
@@ -494,6 +497,10 @@ impl Format {
                     rmp_serde::encode::write_named(writer, value).map_err(|e| codec_error(&e))
                 })
             }
+            Format::Serpent => {
+                let bytes = rmi_serpent::to_vec(value).map_err(|e| codec_error(&e))?;
+                Ok(Payload::from_small_vec(SmallVec::from_vec(bytes)))
+            }
         }
     }
 
@@ -510,6 +517,9 @@ impl Format {
             Format::Json => serde_json::from_slice(bytes).map_err(|e| CodecError(e.to_string())),
             Format::MessagePack => {
                 crate::nesting::decode_msgpack(bytes).map_err(|e| CodecError(e.to_string()))
+            }
+            Format::Serpent => {
+                rmi_serpent::from_slice(bytes).map_err(|e| CodecError(e.to_string()))
             }
         }
     }

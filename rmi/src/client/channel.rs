@@ -74,7 +74,8 @@ pub(crate) enum Hello {
     /// Read, in the handshake: the largest frame the daemon reads.
     Read(usize),
     /// Still to come, after the first requests (a client without a key, at a daemon that
-    /// took none before): the reader checks it before the first reply.
+    /// took none before): the client's opening bytes go out with the first request, and the
+    /// reader checks the hello before the first reply.
     Pending(Endpoint),
 }
 
@@ -204,6 +205,9 @@ struct Writer {
     queue: Outgoing,
     /// Whether that task runs: new frames go behind the queue, not before it.
     draining: bool,
+    /// The client's opening bytes, when the handshake did not send them (a pending hello):
+    /// they go out with the first frame, in the same write.
+    opening: Option<&'static [u8]>,
 }
 
 /// The calls waiting for replies, and the reader they share.
@@ -255,6 +259,7 @@ impl Channel {
             Hello::Read(max_frame) => (None, max_frame),
             Hello::Pending(endpoint) => (Some(endpoint), 0),
         };
+        let opening = hello.is_some().then_some(&handshake::CLIENT_OPENING[..]);
         let max_frame = Arc::new(AtomicUsize::new(max_frame));
         let codec = ReplyFrames {
             hello,
@@ -267,6 +272,7 @@ impl Channel {
                 io: Box::pin(write),
                 queue: Outgoing::default(),
                 draining: false,
+                opening,
             }),
             readers: Mutex::new(Readers::new(Some(FramedRead::with_capacity(
                 read,
@@ -334,6 +340,12 @@ impl Channel {
     pub(crate) async fn hello(&self) -> Result<usize, Failure> {
         if let Some(max_frame) = self.max_frame() {
             return Ok(max_frame);
+        }
+        // The daemon says its hello only after the client's opening, which no request has
+        // carried yet if this waits before the first.
+        let opening_pending = self.shared.lock_writer().opening.is_some();
+        if opening_pending {
+            self.shared.send_frame(&[], &Payload::default(), 0, true)?;
         }
         // Waits as a call that sent nothing, so that it reads like any other.
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -445,6 +457,14 @@ impl ChannelState {
         alone: bool,
     ) -> Result<(), Failure> {
         let mut writer = self.lock_writer();
+        let with_opening;
+        let head = match writer.opening.take() {
+            Some(opening) => {
+                with_opening = [opening, head].concat();
+                &with_opening[..]
+            }
+            None => head,
+        };
         let mut head_rest = head;
         let mut payload_from = from;
         if !writer.draining && alone {

@@ -73,7 +73,7 @@ where
     let run = async move {
         let args: A = match format {
             Format::Json => A::from_json(&call.args.contiguous())?,
-            Format::Bincode | Format::MessagePack => format
+            Format::Bincode | Format::MessagePack | Format::Serpent => format
                 .decode(&call.args.contiguous())
                 .map_err(|e| Fault::BadArguments(e.to_string()))?,
         };

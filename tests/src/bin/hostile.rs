@@ -210,11 +210,13 @@ async fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
     connect_from("127.0.0.2", addr).await
 }
 
-/// Connects from `from` (any `127.x.y.z` is this machine) and reads the hello.
+/// Connects from `from` (any `127.x.y.z` is this machine), says it is an rmi client
+/// (`RMI` 0x01) and reads the hello.
 async fn connect_from(from: &str, addr: SocketAddr) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(format!("{from}:0").parse().map_err(std::io::Error::other)?)?;
     let mut stream = socket.connect(addr).await?;
+    stream.write_all(b"RMI\x01").await?;
     let mut hello = [0u8; 9];
     stream.read_exact(&mut hello).await?;
     Ok(stream)

@@ -1,6 +1,9 @@
 //! The handshake that opens every connection, before any call.
 //!
-//! The daemon speaks first: `RMI` 0x01, a mode byte, and the largest frame it reads (4 bytes,
+//! The client speaks first: `RMI` 0x01 ([`CLIENT_OPENING`]), so that a daemon tells an rmi
+//! client from a Pyro5 one, which opens with `PYRO` ([`Opening::of`]). A client that need not
+//! wait for the hello sends its first request right behind these bytes, in the same write.
+//! The daemon then answers with its hello: `RMI` 0x01, a mode byte, and the largest frame it reads (4 bytes,
 //! big-endian), so that a client refuses too large a call itself, clearly. Mode 2 (the daemon
 //! serves as many connections as it may): the daemon closes. Mode 0 (the daemon has no key):
 //! done. Mode 1: 32 random bytes follow (the daemon's challenge); the client answers with 32
@@ -19,6 +22,31 @@ use crate::uri::Endpoint;
 use crate::{Error, ErrorKind};
 
 const MAGIC: [u8; 4] = *b"RMI\x01";
+
+/// What an rmi client sends first, before anything else on a connection.
+pub(crate) const CLIENT_OPENING: [u8; 4] = MAGIC;
+
+/// What a connection's first four bytes say its client speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Opening {
+    /// An rmi client: the handshake goes on.
+    Rmi,
+    /// A Pyro5 client: its first message has begun (`PYRO`, the start of its header).
+    Pyro5,
+    /// Neither: the bytes, for the log.
+    Unknown([u8; 4]),
+}
+
+impl Opening {
+    /// What `first`, a connection's first four bytes, say.
+    pub(crate) fn of(first: [u8; 4]) -> Opening {
+        match &first {
+            b"PYRO" => Opening::Pyro5,
+            _ if first == CLIENT_OPENING => Opening::Rmi,
+            _ => Opening::Unknown(first),
+        }
+    }
+}
 const OPEN: u8 = 0;
 const KEYED: u8 = 1;
 const BUSY: u8 = 2;
@@ -60,13 +88,19 @@ fn hello(mode: u8, max_frame: usize) -> Vec<u8> {
     hello
 }
 
+/// The hello of a daemon without a key, which asks nothing more of the client.
+pub(crate) fn keyless_hello(max_frame: usize) -> Vec<u8> {
+    hello(OPEN, max_frame)
+}
+
 /// Tells a client the daemon serves as many connections as it may.
 pub(crate) async fn refuse_busy<S: AsyncWrite + Unpin>(stream: &mut S) -> std::io::Result<()> {
     stream.write_all(&hello(BUSY, 0)).await?;
     stream.shutdown().await
 }
 
-/// The daemon's side: challenges the client when the daemon has a key.
+/// The daemon's side, once the client's opening said rmi ([`Opening::read`]): challenges
+/// the client when the daemon has a key.
 pub(crate) async fn accept<S>(
     stream: &mut S,
     key: Option<&Key>,
@@ -119,6 +153,10 @@ pub(crate) async fn connect<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    stream
+        .write_all(&CLIENT_OPENING)
+        .await
+        .map_err(|e| closed_before_hello(endpoint, Some(e)))?;
     let (mode, max_frame) = read_hello(stream, endpoint).await?;
     if let Some(key) = key_for(mode, key, endpoint)? {
         prove_both_ways(stream, key, endpoint).await?;
@@ -273,6 +311,9 @@ mod tests {
         let endpoint = Endpoint::new("127.0.0.1", 1);
         let (served, connected) = tokio::join!(
             async {
+                let mut first = [0u8; 4];
+                a.read_exact(&mut first).await.unwrap();
+                assert_eq!(Opening::of(first), Opening::Rmi);
                 let result = accept(&mut a, server, 4096).await;
                 drop(a);
                 result

@@ -9,6 +9,7 @@ mod builder;
 pub(crate) mod builtin;
 mod connection;
 mod objects;
+mod pyro;
 mod reading;
 mod transport;
 
@@ -25,7 +26,7 @@ use tokio_util::task::TaskTracker;
 use crate::expose::Expose;
 use crate::hosted::{Host, Hosted};
 use crate::proxy::Proxy;
-use crate::security::handshake;
+use crate::security::handshake::{self, Opening};
 use crate::stop::Stop;
 use crate::uri::{Endpoint, ObjectUri};
 use crate::wire;
@@ -753,13 +754,13 @@ async fn serve_tcp(connected: Connected, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let shared = &connected.0;
     let Some(tls) = &shared.settings.tls else {
-        return serve_io(&connected, stream, peer).await;
+        return serve_io(&connected, stream, peer, false).await;
     };
     let timeout = shared.settings.handshake_timeout;
     let refusal = tokio::select! {
         _ = shared.stop.stopped() => return,
         accepted = tokio::time::timeout(timeout, tls.0.accept(stream)) => match accepted {
-            Ok(Ok(stream)) => return serve_io(&connected, stream, peer).await,
+            Ok(Ok(stream)) => return serve_io(&connected, stream, peer, true).await,
             Ok(Err(e)) => format!("the TLS handshake failed: {e}"),
             Err(_) => format!("no TLS handshake within {timeout:?}"),
         },
@@ -767,29 +768,77 @@ async fn serve_tcp(connected: Connected, stream: TcpStream, peer: SocketAddr) {
     crate::throttle::warn_throttled!(%peer, "connection refused: {}", crate::throttle::one_line(&refusal));
 }
 
-/// Serves the calls of one connection, after its handshake.
-async fn serve_io<S>(connected: &Connected, mut stream: S, peer: SocketAddr)
+/// Reads what the client speaks from its first bytes, within the handshake timeout, and
+/// the stream to read on from; `None` (the connection is let go) if it left, said nothing in
+/// time, or speaks neither rmi nor Pyro5.
+async fn opening<S>(
+    shared: &DaemonState,
+    stream: S,
+    peer: SocketAddr,
+) -> Option<(Opening, reading::Rewound<S>)>
+where
+    S: AsyncRead + Unpin,
+{
+    let timeout = shared.settings.handshake_timeout;
+    let refusal = tokio::select! {
+        _ = shared.stop.stopped() => return None,
+        read = tokio::time::timeout(timeout, reading::Rewound::read_opening(stream)) => match read {
+            Ok(Ok((first, stream))) => match Opening::of(first) {
+                Opening::Unknown(first) => format!(
+                    "it speaks neither rmi nor Pyro5 (it began with {first:02x?})"
+                ),
+                opening => return Some((opening, stream)),
+            },
+            // A port scan or a health check: routine.
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, "connection closed before its first bytes: {e}");
+                return None;
+            }
+            Err(_) => format!("it sent nothing within {timeout:?}"),
+        },
+    };
+    crate::throttle::warn_throttled!(%peer, "connection refused: {refusal}");
+    None
+}
+
+/// A new session for a connection of this daemon.
+fn new_session(shared: &DaemonState) -> crate::session::Session {
+    let settings = &shared.settings;
+    crate::session::Session::new(
+        settings.max_calls_in_flight,
+        wire::payload_limit(settings.max_frame_bytes),
+        shared.stop.clone(),
+        shared.calls.clone(),
+        settings.oneway.clone(),
+    )
+}
+
+/// Serves one connection: an rmi client's calls after its handshake, or a Pyro5 client's
+/// (`pyro`). `secure` says the connection is TLS.
+async fn serve_io<S>(connected: &Connected, stream: S, peer: SocketAddr, secure: bool)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let shared = &connected.0;
-    if !admit(shared, &mut stream, peer).await {
+    let mut stream = match opening(shared, stream, peer).await {
+        Some((Opening::Rmi, stream)) => stream,
+        Some((Opening::Pyro5, stream)) => {
+            return pyro::serve(connected, stream, peer, secure).await
+        }
+        Some((Opening::Unknown(_), _)) | None => return,
+    };
+    let settings = &shared.settings;
+    // A client that sent its first request behind its opening waits for no hello: without a
+    // key to prove, the hello goes out with the first reply, in one write.
+    let hello_with_reply = settings.key.is_none() && stream.has_read_ahead();
+    if !hello_with_reply && !admit(shared, &mut stream, peer).await {
         return;
     }
-    let settings = &shared.settings;
     // On shutdown (or after the idle timeout) the stream reads as closed (`StopReading`):
     // `connection::serve_calls` stops reading requests, writes the replies of those in flight,
     // then ends. The instances made for this connection (`Instances::PerConnection`) are
     // the session's, dropped with it.
-    let max_payload = wire::payload_limit(settings.max_frame_bytes);
-    let stop = shared.stop.clone();
-    let mut session = crate::session::Session::new(
-        settings.max_calls_in_flight,
-        max_payload,
-        stop,
-        shared.calls.clone(),
-        settings.oneway.clone(),
-    );
+    let mut session = new_session(shared);
     let limits = reading::ReadLimits {
         idle: settings.idle_timeout,
         first_frame: settings.first_request_timeout,
@@ -797,7 +846,10 @@ where
     };
     let room = session.connection.clone();
     let stream = reading::StopReading::new(stream, &shared.stop, limits, room, peer);
-    let transport = transport::Transport::new(stream, settings.max_frame_bytes);
+    let mut transport = transport::Transport::new(stream, settings.max_frame_bytes);
+    if hello_with_reply {
+        transport.queue_first(&handshake::keyless_hello(settings.max_frame_bytes));
+    }
     // A call that finishes without waiting is answered right here; one that waits runs in a
     // task of its own, tracked in `shared.calls` (see `ConnectionState::run_call`).
     // Once the daemon gives up on connections that do not take their last replies, the

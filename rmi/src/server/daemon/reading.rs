@@ -260,32 +260,108 @@ impl<S: AsyncRead + Unpin> AsyncRead for StopReading<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for StopReading<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
+/// Implements `AsyncWrite` for a reading wrapper by passing every write to its `inner`
+/// stream.
+macro_rules! writes_pass_through {
+    ($wrapper:ident) => {
+        impl<S: AsyncWrite + Unpin> AsyncWrite for $wrapper<S> {
+            fn poll_write(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new(&mut self.inner).poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[io::IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                self.inner.is_write_vectored()
+            }
+
+            fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.inner).poll_flush(cx)
+            }
+
+            fn poll_shutdown(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.inner).poll_shutdown(cx)
+            }
+        }
+    };
+}
+
+writes_pass_through!(StopReading);
+writes_pass_through!(Rewound);
+
+/// A client's stream with the bytes read past its opening put back in front, read first: the
+/// daemon reads a connection's first bytes in one read (an rmi client's opening and first
+/// request come in one write), and hands the rest on.
+pub(crate) struct Rewound<S> {
+    /// Read ahead; freed once read.
+    ahead: Vec<u8>,
+    at: usize,
+    inner: S,
+}
+
+/// How much a connection's first read takes: a small first request with its opening.
+const FIRST_READ_BYTES: usize = 1024;
+
+impl<S: AsyncRead + Unpin> Rewound<S> {
+    /// Reads `inner`'s first four bytes (with what else has arrived): them, and the stream
+    /// to read on from.
+    pub(crate) async fn read_opening(mut inner: S) -> io::Result<([u8; 4], Rewound<S>)> {
+        use tokio::io::AsyncReadExt;
+        let mut ahead = Vec::with_capacity(FIRST_READ_BYTES);
+        while ahead.len() < 4 {
+            if inner.read_buf(&mut ahead).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        let first = ahead[..4].try_into().expect("4 bytes");
+        Ok((
+            first,
+            Rewound {
+                ahead,
+                at: 4,
+                inner,
+            },
+        ))
+    }
+}
+
+impl<S> Rewound<S> {
+    /// Whether bytes past the opening arrived with it.
+    pub(crate) fn has_read_ahead(&self) -> bool {
+        self.at < self.ahead.len()
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Rewound<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.at < this.ahead.len() {
+            let n = (this.ahead.len() - this.at).min(buf.remaining());
+            buf.put_slice(&this.ahead[this.at..this.at + n]);
+            this.at += n;
+            if this.at == this.ahead.len() {
+                this.ahead = Vec::new();
+                this.at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
     }
 }

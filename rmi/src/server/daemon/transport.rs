@@ -32,6 +32,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
         }
     }
 
+    /// Queues `bytes` to go out before the first reply, with it in one write (or alone at the
+    /// next flush, which ends every round of the connection's task).
+    pub(crate) fn queue_first(&mut self, bytes: &[u8]) {
+        self.writing.push_copy(bytes);
+    }
+
     fn poll_write_all(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let Transport { reading, writing } = self;
         writing.poll_write_to(Pin::new(reading.get_mut()), cx)
