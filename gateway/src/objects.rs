@@ -142,7 +142,7 @@ async fn call_on(
     let Some((_, found)) = descriptor.method(method) else {
         return Err(GatewayError::unknown_method(name, &descriptor, method));
     };
-    let fallible = is_result(&found.result);
+    let fallible = found.returns_result();
     match proxy
         .call_json_streaming(method, Value::Array(args))
         .await?
@@ -166,19 +166,6 @@ async fn call_on(
     }
 }
 
-/// Whether a result type as the trait writes it is a `Result` (`Result<…>`,
-/// `std::result::Result<…>`), whose JSON is `{"Ok": …}` or `{"Err": …}`.
-pub(crate) fn is_result(ty: &str) -> bool {
-    let path = ty.split_once('<').map_or(ty, |(path, _)| path).trim();
-    path.rsplit("::").next() == Some("Result")
-}
-
-/// Whether a result type is a stream (`rmi::Stream<T>`, perhaps inside a `Result`).
-pub(crate) fn is_stream(ty: &str) -> bool {
-    ty.match_indices("Stream<")
-        .any(|(at, _)| at == 0 || matches!(ty.as_bytes()[at - 1], b':' | b'<' | b' ' | b'('))
-}
-
 /// An object as `GET /objects` lists it.
 fn describe(name: &str, proxy: &rmi::DynamicProxy) -> Value {
     let descriptor = proxy.descriptor();
@@ -197,7 +184,7 @@ fn describe(name: &str, proxy: &rmi::DynamicProxy) -> Value {
                 "result": m.result,
                 "signature": m.signature(),
                 "doc": m.doc,
-                "stream": is_stream(&m.result),
+                "stream": m.returns_stream(),
                 "oneway": m.oneway,
             })
         })
@@ -213,17 +200,6 @@ fn describe(name: &str, proxy: &rmi::DynamicProxy) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn result_and_stream_types_are_recognised() {
-        assert!(is_result("Result<i64, MathError>"));
-        assert!(is_result("std::result::Result<(), String>"));
-        assert!(!is_result("ResultSet"));
-        assert!(!is_result("Vec<Result<u8, E>>"));
-        assert!(is_stream("rmi::Stream<Line>"));
-        assert!(is_stream("Result<Stream<u8>, E>"));
-        assert!(!is_stream("Streamer"));
-    }
 
     #[test]
     fn expose_matches_whole_names() {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 
 /// A CA, and certificates it signs, written as PEM files in a directory of their own.
 pub struct Pki {
@@ -21,6 +21,11 @@ impl Pki {
         let dir = removed_on_drop.path().to_path_buf();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // Named apart from what it signs: OpenSSL (Python's ssl) takes a certificate whose
+        // issuer is its own subject, rcgen's default name on both, for a self-signed one.
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("rmi test CA {name}"));
         let ca_key = KeyPair::generate().unwrap();
         let ca = params.self_signed(&ca_key).unwrap();
         std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
@@ -41,10 +46,9 @@ impl Pki {
     pub fn issue(&self, file: &str, names: &[&str]) -> (PathBuf, PathBuf) {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let key = KeyPair::generate().unwrap();
-        let certificate = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&key, &self.ca, &self.ca_key)
-            .unwrap();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.distinguished_name.push(DnType::CommonName, file);
+        let certificate = params.signed_by(&key, &self.ca, &self.ca_key).unwrap();
         let (cert_path, key_path) = (
             self.dir.join(format!("{file}.pem")),
             self.dir.join(format!("{file}.key")),

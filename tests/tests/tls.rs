@@ -162,3 +162,49 @@ fn the_name_server_and_its_client_speak_tls_as_the_environment_says() {
     let output = run(&mut without, "");
     assert_eq!(output.status.code(), Some(1));
 }
+
+/// Python's Pyro5 with its SSL settings calls a daemon that requires a key and speaks TLS:
+/// TLS stands in for the key Pyro5 cannot prove. The same client without TLS is refused.
+#[tokio::test]
+#[ignore = "needs Python's Pyro5: pip install Pyro5 (.ci/run makes a venv and sets RMI_TEST_PYTHON)"]
+async fn a_pyro5_client_over_tls_calls_a_keyed_daemon() {
+    let pki = Pki::new("pyro5");
+    let (cert, key) = pki.issue("server", &["localhost"]);
+    let (daemon, uri) = tls_daemon(
+        rmi::ServerTls::from_pem_files(&cert, &key).unwrap(),
+        Some(rmi::Key::new("secret").unwrap()),
+    )
+    .await;
+    let pyro_uri = format!("PYRO:{}@localhost:{}", uri.id(), daemon.local_addr().port());
+    let script = r#"
+import sys
+import Pyro5.api, Pyro5.errors
+uri, ca, ssl = sys.argv[1], sys.argv[2], sys.argv[3] == "ssl"
+Pyro5.config.SSL = ssl
+Pyro5.config.SSL_CACERTS = ca
+try:
+    print(Pyro5.api.Proxy(uri).ping(41))
+except Pyro5.errors.CommunicationError as e:
+    print("refused:", e)
+"#;
+    let python = std::env::var("RMI_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ca = pki.ca();
+    let run_python = |mode: &'static str| {
+        let (python, uri, ca) = (python.clone(), pyro_uri.clone(), ca.clone());
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(&python)
+                .args(["-c", script, &uri, ca.to_str().unwrap(), mode])
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+            assert!(
+                out.status.success(),
+                "{python} failed: {}\nInstall Pyro5 and point RMI_TEST_PYTHON at that Python.",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        })
+    };
+    assert_eq!(run_python("ssl").await.unwrap().trim(), "42");
+    let plain = run_python("plain").await.unwrap();
+    assert!(plain.starts_with("refused:"), "{plain}");
+}

@@ -94,6 +94,68 @@ impl MethodDescriptor {
         )
     }
 
+    /// Whether the method is declared `-> Result<T, E>` (`std::result::Result` too): its
+    /// result travels as `{"Ok": …}` or `{"Err": …}`.
+    ///
+    /// ```
+    /// # fn method(result: &'static str) -> rmi::MethodDescriptor {
+    /// #     rmi::MethodDescriptor { name: "m".into(), params: Vec::new().into(), result: result.into(), oneway: false, doc: "".into() }
+    /// # }
+    /// assert!(method("Result<i64, MathError>").returns_result());
+    /// assert!(method("std::result::Result<(), String>").returns_result());
+    /// assert!(!method("ResultSet").returns_result());
+    /// assert!(!method("Vec<Result<u8, E>>").returns_result());
+    /// ```
+    pub fn returns_result(&self) -> bool {
+        let ty = &*self.result;
+        let path = ty.split_once('<').map_or(ty, |(path, _)| path).trim();
+        path.rsplit("::").next() == Some("Result")
+    }
+
+    /// The error type `E` of a method declared `-> Result<T, E>`, as written.
+    ///
+    /// ```
+    /// # fn method(result: &'static str) -> rmi::MethodDescriptor {
+    /// #     rmi::MethodDescriptor { name: "m".into(), params: Vec::new().into(), result: result.into(), oneway: false, doc: "".into() }
+    /// # }
+    /// assert_eq!(method("Result<Vec<(u8, u16)>, rmi::Error>").error_type(), Some("rmi::Error"));
+    /// assert_eq!(method("Result<HashMap<String, u8>, MathError>").error_type(), Some("MathError"));
+    /// assert_eq!(method("Vec<u8>").error_type(), None);
+    /// ```
+    pub fn error_type(&self) -> Option<&str> {
+        if !self.returns_result() {
+            return None;
+        }
+        let (_, args) = self.result.split_once('<')?;
+        let args = args.trim_end().strip_suffix('>')?;
+        let mut depth = 0i32;
+        let comma = args.char_indices().find(|&(_, c)| {
+            match c {
+                '<' | '(' | '[' => depth += 1,
+                '>' | ')' | ']' => depth -= 1,
+                _ => {}
+            }
+            c == ',' && depth == 0
+        })?;
+        Some(args[comma.0 + 1..].trim())
+    }
+
+    /// Whether the method returns a stream (`rmi::Stream<T>`, perhaps inside a `Result`).
+    ///
+    /// ```
+    /// # fn method(result: &'static str) -> rmi::MethodDescriptor {
+    /// #     rmi::MethodDescriptor { name: "m".into(), params: Vec::new().into(), result: result.into(), oneway: false, doc: "".into() }
+    /// # }
+    /// assert!(method("rmi::Stream<Line>").returns_stream());
+    /// assert!(method("Result<Stream<u8>, E>").returns_stream());
+    /// assert!(!method("Streamer").returns_stream());
+    /// ```
+    pub fn returns_stream(&self) -> bool {
+        let ty = &*self.result;
+        ty.match_indices("Stream<")
+            .any(|(at, _)| at == 0 || matches!(ty.as_bytes()[at - 1], b':' | b'<' | b' ' | b'('))
+    }
+
     /// Whether a call encoded by `self` decodes as `other`: same parameter and result types.
     /// Parameter names may differ.
     pub fn same_types(&self, other: &MethodDescriptor) -> bool {

@@ -54,6 +54,8 @@ pub(crate) mod flags {
     pub(crate) const ONEWAY: u16 = 1 << 2;
     /// Several calls in one message (Pyro's batch proxy).
     pub(crate) const BATCH: u16 = 1 << 3;
+    /// The result is an iterator: its items are fetched with `get_next_stream_item`.
+    pub(crate) const ITEM_STREAM: u16 = 1 << 4;
     /// The header carries a correlation id.
     pub(crate) const CORRELATION_ID: u16 = 1 << 6;
 }

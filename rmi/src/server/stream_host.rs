@@ -142,7 +142,7 @@ impl OpenStreams {
         open.get(&id).cloned()
     }
 
-    fn close(&self, id: u64) {
+    pub(crate) fn close(&self, id: u64) {
         let closed = self
             .open
             .lock()
@@ -199,7 +199,12 @@ impl OpenStreams {
     }
 
     /// The next items of stream `id`; a stream that ended or failed is closed.
-    async fn pull(&self, id: u64, most: usize, batch_bytes: usize) -> Result<Batch, Fault> {
+    pub(crate) async fn pull(
+        &self,
+        id: u64,
+        most: usize,
+        batch_bytes: usize,
+    ) -> Result<Batch, Fault> {
         let producer = self.get(id).ok_or(Fault::UnknownStream)?;
         // One pull at a time per stream, in order.
         let mut producer = producer.lock().await;

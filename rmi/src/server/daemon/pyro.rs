@@ -290,23 +290,41 @@ async fn invoke(shared: &DaemonState, session: &mut Session, message: &Message) 
         Ok(serializer) => call(shared, session, serializer, message).await,
         Err(reason) => Err(exception(SERIALIZE_ERROR, reason, None)),
     };
-    let (flag, data) = match outcome {
-        Ok(data) => (0, Ok(data)),
-        Err(raised) => (flags::EXCEPTION, encode(serializer, &raised)),
-    };
     if oneway {
         return None;
     }
-    let data = data.unwrap_or_else(|reason| {
-        let raised = exception(SERIALIZE_ERROR, reason, None);
-        encode(Serializer::Serpent, &raised).unwrap_or_default()
-    });
-    let flag = if data.is_empty() {
-        flags::EXCEPTION
-    } else {
-        flag
+    let (flag, data, stream) = match outcome {
+        Ok(Returned::Value(data)) => (0, Ok(data), None),
+        // As Pyro5's daemon answers an iterator: the stream's id in an annotation.
+        Ok(Returned::Stream(id)) => (
+            flags::ITEM_STREAM,
+            encode(serializer, &Value::None),
+            Some(id),
+        ),
+        Err(raised) => (flags::EXCEPTION, encode(serializer, &raised), None),
     };
-    Some(Message::answer(message, Kind::Result, flag, data))
+    let (flag, data) = match data {
+        Ok(data) => (flag, data),
+        Err(reason) => {
+            let raised = exception(SERIALIZE_ERROR, reason, None);
+            let data = encode(serializer, &raised).unwrap_or_default();
+            (flags::EXCEPTION, data)
+        }
+    };
+    let mut answer = Message::answer(message, Kind::Result, flag, data);
+    if let Some(id) = stream {
+        answer
+            .annotations
+            .push((*b"STRM", id.to_string().into_bytes()));
+    }
+    Some(answer)
+}
+
+/// What a call returned: a value in the client's serializer, or a stream (by its id on the
+/// connection) that the client reads item by item.
+enum Returned {
+    Value(Vec<u8>),
+    Stream(u64),
 }
 
 /// Runs the call `message` carries: its result in `serializer`, or the exception to raise.
@@ -315,7 +333,7 @@ async fn call(
     session: &mut Session,
     serializer: Serializer,
     message: &Message,
-) -> Result<Vec<u8>, Value> {
+) -> Result<Returned, Value> {
     let PyroCall {
         object,
         method,
@@ -323,8 +341,28 @@ async fn call(
         kwargs,
     } = decode_call(serializer, &message.data)?;
     if object == DAEMON_ID {
-        let result = daemon_object(shared, &method, &args)?;
-        return encode(serializer, &result).map_err(|e| exception(SERIALIZE_ERROR, e, None));
+        return match (method.as_str(), &args[..]) {
+            ("get_next_stream_item", [id]) => next_item(shared, session, id).await,
+            ("close_stream", [id]) => {
+                if let Some(id) = stream_id(id) {
+                    session.connection.streams.close(id);
+                }
+                encode(serializer, &Value::None)
+                    .map(Returned::Value)
+                    .map_err(Raised::from)
+            }
+            _ => daemon_object(shared, &method, &args)
+                .map_err(Raised::from)
+                .and_then(|result| {
+                    encode(serializer, &result)
+                        .map(Returned::Value)
+                        .map_err(Raised::from)
+                }),
+        }
+        .map_err(|e| match e {
+            Raised::Exception(raised) => raised,
+            Raised::Unencodable(reason) => exception(SERIALIZE_ERROR, reason, None),
+        });
     }
     let Some((handle, hosted)) = shared.objects.find(&object) else {
         return Err(exception(DAEMON_ERROR, "unknown object".into(), None));
@@ -406,7 +444,8 @@ fn decode_call(serializer: Serializer, data: &[u8]) -> Result<PyroCall, Value> {
 }
 
 /// The arguments in the method's order: the positional ones, then the keyword ones by
-/// parameter name; a `TypeError` as Python raises one for a call that does not fit.
+/// parameter name, `None` for an `Option` left out; a `TypeError` as Python raises one for
+/// a call that does not fit.
 fn positional(
     method: &MethodDescriptor,
     mut args: Vec<Value>,
@@ -435,13 +474,17 @@ fn positional(
         })
         .collect::<Result<_, _>>()?;
     for param in &params[args.len()..] {
-        let Some(at) = kwargs.iter().position(|(k, _)| *k == param.name) else {
-            return Err(type_error(format!(
-                "missing required argument: '{}'",
-                param.name
-            )));
-        };
-        args.push(kwargs.swap_remove(at).1);
+        match kwargs.iter().position(|(k, _)| *k == param.name) {
+            Some(at) => args.push(kwargs.swap_remove(at).1),
+            // An `Option` left out is `None`, as a Python default of `None` would be.
+            None if param.ty.trim_start().starts_with("Option<") => args.push(Value::None),
+            None => {
+                return Err(type_error(format!(
+                    "missing required argument: '{}'",
+                    param.name
+                )))
+            }
+        }
     }
     if let Some((unknown, _)) = kwargs.first() {
         return Err(type_error(format!(
@@ -497,53 +540,105 @@ fn result(
     method: &MethodDescriptor,
     payload: &[u8],
     uri: &str,
-) -> Result<Vec<u8>, Value> {
-    let Some(error_type) = error_type(&method.result) else {
-        return Ok(payload.to_vec());
-    };
-    let value =
-        decode(serializer, payload).map_err(|e| exception(SERIALIZE_ERROR, e.to_string(), None))?;
-    match value {
-        Value::Dict(mut entries) if entries.len() == 1 => {
-            let (tag, inner) = entries.pop().expect("one entry");
-            match tag.as_str() {
-                Some("Ok") => {
-                    encode(serializer, &inner).map_err(|e| exception(SERIALIZE_ERROR, e, None))
-                }
-                Some("Err") => Err(error_exception(error_type, inner, &method.name, uri)),
-                _ => Ok(payload.to_vec()),
-            }
+) -> Result<Returned, Value> {
+    let (fallible, stream) = (method.returns_result(), method.returns_stream());
+    if !fallible && !stream {
+        return Ok(Returned::Value(payload.to_vec()));
+    }
+    let unencodable = |e: String| exception(SERIALIZE_ERROR, e, None);
+    let mut value = decode(serializer, payload).map_err(|e| unencodable(e.to_string()))?;
+    if fallible {
+        let Value::Dict(mut entries) = value else {
+            return Err(unencodable(format!("{value:?} is not a Result")));
+        };
+        let (tag, inner) = entries
+            .pop()
+            .ok_or_else(|| unencodable("an empty Result".into()))?;
+        if tag.as_str() == Some("Err") {
+            let error_type = method.error_type().unwrap_or("Error");
+            // Named as Python names a class: its last path segment.
+            let error_type = error_type.rsplit("::").next().unwrap_or(error_type);
+            return Err(error_exception(error_type, inner, &method.name, uri));
         }
-        _ => Ok(payload.to_vec()),
+        value = inner;
+    }
+    match stream {
+        true => stream_id(&value)
+            .map(Returned::Stream)
+            .ok_or_else(|| unencodable(format!("{value:?} is not a stream"))),
+        false => encode(serializer, &value)
+            .map(Returned::Value)
+            .map_err(unencodable),
     }
 }
 
-/// The error type of a result type written `Result<T, E>` (`E`, its path left off), if it is
-/// one.
-fn error_type(result: &str) -> Option<&str> {
-    let inner = result
-        .trim()
-        .strip_prefix("Result")?
-        .trim()
-        .strip_prefix('<')?
-        .strip_suffix('>')?;
-    let mut depth = 0;
-    let comma = inner.char_indices().find_map(|(i, c)| {
-        match c {
-            '<' | '(' | '[' => depth += 1,
-            '>' | ')' | ']' => depth -= 1,
-            ',' if depth == 0 => return Some(i),
-            _ => {}
+/// The id of the stream `value` is: an integer, or in JSON `{"rmi.stream": id}`; in a call
+/// for an item, the id as the client got it, in text.
+fn stream_id(value: &Value) -> Option<u64> {
+    match value {
+        Value::Int(id) => u64::try_from(*id).ok(),
+        Value::Str(id) => id.parse().ok(),
+        Value::Dict(entries) => match &entries[..] {
+            [(key, id)] if key.as_str() == Some(crate::stream::JSON_MARKER) => stream_id(id),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Why a call on the daemon object did not answer.
+enum Raised {
+    /// An exception for the client.
+    Exception(Value),
+    /// Its answer did not encode.
+    Unencodable(String),
+}
+
+impl From<Value> for Raised {
+    fn from(raised: Value) -> Self {
+        Raised::Exception(raised)
+    }
+}
+
+impl From<String> for Raised {
+    fn from(reason: String) -> Self {
+        Raised::Unencodable(reason)
+    }
+}
+
+/// The next item of stream `id` (`get_next_stream_item`), as it was encoded (in the
+/// serializer of the call that returned the stream); `StopIteration` once there is none,
+/// as a Python iterator ends.
+async fn next_item(
+    shared: &DaemonState,
+    session: &Session,
+    id: &Value,
+) -> Result<Returned, Raised> {
+    let terminated = || {
+        exception(
+            "Pyro5.errors.PyroError",
+            "item stream terminated".into(),
+            None,
+        )
+    };
+    let id = stream_id(id).ok_or_else(terminated)?;
+    let streams = &session.connection.streams;
+    let batch_bytes = crate::stream_host::BATCH_BYTES.min(session.connection.max_payload);
+    let pulled = tokio::select! {
+        pulled = streams.pull(id, 1, batch_bytes) => pulled,
+        _ = shared.stop.stopped() => return Err(terminated().into()),
+    };
+    match pulled {
+        Ok(batch) => match batch.items.into_iter().next() {
+            Some(item) => Ok(Returned::Value(item.contiguous().into_owned())),
+            None => Err(exception("builtins.StopIteration", String::new(), None).into()),
+        },
+        Err(Fault::UnknownStream) => Err(terminated().into()),
+        Err(Fault::StreamBroken(reason)) => {
+            Err(exception("builtins.RuntimeError", reason, None).into())
         }
-        None
-    })?;
-    let error = inner[comma + 1..].trim();
-    let last = error.rsplit("::").next().unwrap_or(error);
-    Some(if last.starts_with(char::is_alphabetic) {
-        last
-    } else {
-        error
-    })
+        Err(fault) => Err(exception("Pyro5.errors.PyroError", format!("{fault:?}"), None).into()),
+    }
 }
 
 const SERIALIZE_ERROR: &str = "Pyro5.errors.SerializeError";
@@ -693,11 +788,6 @@ fn daemon_object(shared: &DaemonState, method: &str, args: &[Value]) -> Result<V
             );
             Ok(Value::List(ids))
         }
-        ("get_next_stream_item" | "close_stream", _) => Err(exception(
-            "Pyro5.errors.PyroError",
-            "item stream terminated".into(),
-            None,
-        )),
         _ => Err(exception(
             "builtins.AttributeError",
             format!(
@@ -719,20 +809,6 @@ mod tests {
         assert_eq!(python_name("process"), "process");
         assert_eq!(python_name("get_next_stream_item"), "getNextStreamItem");
         assert_eq!(python_name("_private"), "_private");
-    }
-
-    #[test]
-    fn the_error_type_of_a_result_is_its_last_path_segment() {
-        assert_eq!(error_type("Result<f64, MathError>"), Some("MathError"));
-        assert_eq!(
-            error_type("Result<Vec<(u8, u16)>, rmi::Error>"),
-            Some("Error")
-        );
-        assert_eq!(
-            error_type("Result<HashMap<String, u8>, String>"),
-            Some("String")
-        );
-        assert_eq!(error_type("Vec<u8>"), None);
     }
 
     #[test]
