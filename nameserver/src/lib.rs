@@ -12,6 +12,7 @@ pub mod cli;
 mod etcd;
 #[cfg(feature = "etcd")]
 pub mod local_etcd;
+pub mod pyro;
 mod server;
 mod sqlite;
 pub mod store;
@@ -209,6 +210,12 @@ impl NameServerHost {
         let daemon = daemon.bind(config.addr.as_str()).await?;
         let uri =
             daemon.register_with_id::<NameServerProxy, _>(rmi::NAME_SERVER_ID, server.clone())?;
+        // The same names, to Python: Pyro5's name server interface.
+        let pyro_names = pyro::PyroNames::new(server.clone(), uri.endpoint().clone())?;
+        daemon.register_with_id::<pyro::PyroNameServerProxy, _>(
+            pyro::PYRO_NAME_SERVER_ID,
+            pyro_names,
+        )?;
         let mut tasks = vec![tokio::spawn(server.sweep_expired(SWEEP_PERIOD))];
         if let Some(port) = config.broadcast_port {
             tasks.extend(start_responder(&daemon, &uri, port).await);

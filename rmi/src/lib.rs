@@ -73,7 +73,7 @@ pub use hosted::Instances;
 pub use nameserver::{
     locate_ns, locate_ns_at, ns_endpoint_from_env, NameServer, NameServerProxy, NsError,
     RegisterOptions, Registration, Tags, DEFAULT_NS_BCPORT, DEFAULT_NS_HOST, DEFAULT_NS_PORT,
-    DISCOVERY_REQUEST, NAME_SERVER_ID,
+    DISCOVERY_REQUEST, NAME_SERVER_ID, PYRO_DISCOVERY_REQUEST,
 };
 pub use nameserver::{ns_endpoints_from_env, parse_ns_hosts, NS_CONNECT_TIMEOUT};
 pub use net::{
@@ -89,7 +89,8 @@ pub use serving::time_left;
 pub use stream::Stream;
 pub use uri::{
     check_name, check_object_id, check_tag, Endpoint, IntoUri, MetaUri, NameUri, ObjectUri, Uri,
-    META_SCHEME, NAME_SCHEME, OBJECT_SCHEME, TLS_OBJECT_SCHEME,
+    META_SCHEME, NAME_SCHEME, OBJECT_SCHEME, PYRO_NAME_SCHEME, PYRO_OBJECT_SCHEME,
+    TLS_OBJECT_SCHEME,
 };
 pub use wire::{
     DEFAULT_TIMEOUT, FRAME_LIMIT_ENV, LARGEST_FRAME_BYTES, MAX_FRAME_BYTES, MAX_PAYLOAD_BYTES,

@@ -16,6 +16,12 @@ use crate::{Error, ErrorKind};
 pub const OBJECT_SCHEME: &str = "rmi:";
 /// The scheme of a direct object address at a daemon that speaks TLS.
 pub const TLS_OBJECT_SCHEME: &str = "rmis:";
+/// The scheme of an object of a Pyro5 daemon (Python's, or an rmi daemon's as Pyro5 clients
+/// see it): what a name registered from Python points at.
+pub const PYRO_OBJECT_SCHEME: &str = "PYRO:";
+/// Pyro5's scheme of a name resolved through the name server: read as `rminame:`, so that a
+/// `PYRONAME:` URI from Python's side resolves in Rust too.
+pub const PYRO_NAME_SCHEME: &str = "PYRONAME:";
 /// The scheme of an address resolved through the name server.
 pub const NAME_SCHEME: &str = "rminame:";
 /// The scheme of an address resolved by metadata tags through the name server.
@@ -103,6 +109,8 @@ pub struct ObjectUri {
     endpoint: Endpoint,
     /// The daemon speaks TLS (`rmis:`).
     tls: bool,
+    /// The object is a Pyro5 one (`PYRO:`), which rmi proxies do not call.
+    pyro5: bool,
 }
 
 /// A name to resolve, `rminame:NAME[@NSHOST:NSPORT]`.
@@ -273,6 +281,7 @@ impl ObjectUri {
             id,
             endpoint,
             tls: false,
+            pyro5: false,
         })
     }
 
@@ -292,6 +301,28 @@ impl ObjectUri {
     /// Whether the daemon speaks TLS (the URI is `rmis:`).
     pub fn tls(&self) -> bool {
         self.tls
+    }
+
+    /// This address as a Pyro5 object (`PYRO:`) or an rmi one: an rmi daemon serves each of
+    /// its objects under both (its Pyro5 clients use the first).
+    ///
+    /// ```
+    /// let uri: rmi::ObjectUri = "rmi:obj_1@127.0.0.1:7000".parse()?;
+    /// assert_eq!(uri.clone().with_pyro5(true).to_string(), "PYRO:obj_1@127.0.0.1:7000");
+    /// assert!("PYRO:obj_1@127.0.0.1:7000".parse::<rmi::ObjectUri>()?.is_pyro5());
+    /// # Ok::<(), rmi::Error>(())
+    /// ```
+    pub fn with_pyro5(mut self, pyro5: bool) -> Self {
+        self.pyro5 = pyro5;
+        if pyro5 {
+            self.tls = false;
+        }
+        self
+    }
+
+    /// Whether the URI is `PYRO:`: a Pyro5 object, which Python registered.
+    pub fn is_pyro5(&self) -> bool {
+        self.pyro5
     }
 
     /// The object id, for example `obj_0123…` or `rmi.nameserver`.
@@ -426,15 +457,22 @@ impl FromStr for Uri {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Error> {
+        // Pyro5 reads its scheme in any case.
+        let pyro5 = text
+            .get(..PYRO_OBJECT_SCHEME.len())
+            .filter(|scheme| scheme.eq_ignore_ascii_case(PYRO_OBJECT_SCHEME))
+            .map(|scheme| &text[scheme.len()..]);
         let object = match (
             text.strip_prefix(OBJECT_SCHEME),
             text.strip_prefix(TLS_OBJECT_SCHEME),
+            pyro5,
         ) {
-            (Some(rest), _) => Some((rest, false)),
-            (_, Some(rest)) => Some((rest, true)),
+            (Some(rest), _, _) => Some((rest, false, false)),
+            (_, Some(rest), _) => Some((rest, true, false)),
+            (_, _, Some(rest)) => Some((rest, false, true)),
             _ => None,
         };
-        if let Some((rest, tls)) = object {
+        if let Some((rest, tls, pyro5)) = object {
             let (id, endpoint) = rest
                 .split_once('@')
                 .ok_or_else(|| invalid(text, "expected rmi:OBJID@HOST:PORT; there is no '@'"))?;
@@ -444,8 +482,13 @@ impl FromStr for Uri {
                 id: id.to_owned(),
                 endpoint,
                 tls,
+                pyro5,
             }))
-        } else if let Some(rest) = text.strip_prefix(NAME_SCHEME) {
+        } else if let Some(rest) = text.strip_prefix(NAME_SCHEME).or_else(|| {
+            text.get(..PYRO_NAME_SCHEME.len())
+                .filter(|scheme| scheme.eq_ignore_ascii_case(PYRO_NAME_SCHEME))
+                .map(|scheme| &text[scheme.len()..])
+        }) {
             let (name, name_server) = match rest.split_once('@') {
                 Some((name, ns)) => (name, Some(Endpoint::parse_in(ns, text)?)),
                 None => (rest, None),
@@ -472,7 +515,7 @@ impl FromStr for Uri {
         } else {
             Err(invalid(
                 text,
-                "a URI starts with 'rmi:' (rmi:OBJID@HOST:PORT; 'rmis:' over TLS), 'rminame:' (rminame:NAME) or 'rmimeta:' (rmimeta:TAG,TAG)",
+                "a URI starts with 'rmi:' (rmi:OBJID@HOST:PORT; 'rmis:' over TLS; 'PYRO:' for a Pyro5 object), 'rminame:' (rminame:NAME) or 'rmimeta:' (rmimeta:TAG,TAG)",
             ))
         }
     }
@@ -500,10 +543,10 @@ impl FromStr for ObjectUri {
 
 impl fmt::Display for ObjectUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.tls {
-            TLS_OBJECT_SCHEME
-        } else {
-            OBJECT_SCHEME
+        let scheme = match (self.pyro5, self.tls) {
+            (true, _) => PYRO_OBJECT_SCHEME,
+            (false, true) => TLS_OBJECT_SCHEME,
+            (false, false) => OBJECT_SCHEME,
         };
         write!(f, "{scheme}{}@{}", self.id, self.endpoint)
     }
@@ -656,10 +699,19 @@ mod tests {
     }
 
     #[test]
+    fn pyro5_uris_read_as_what_they_name() {
+        let object: Uri = "PYRO:obj_1@127.0.0.1:5555".parse().unwrap();
+        assert!(matches!(&object, Uri::Object(o) if o.is_pyro5() && o.id() == "obj_1"));
+        assert_eq!(object.to_string(), "PYRO:obj_1@127.0.0.1:5555");
+        let name: Uri = "PYRONAME:server@127.0.0.1:9090".parse().unwrap();
+        assert_eq!(name.to_string(), "rminame:server@127.0.0.1:9090");
+    }
+
+    #[test]
     fn rejects_bad_input_and_quotes_it() {
         for (text, says) in [
             ("", "starts with"),
-            ("pyro:x@h:1", "starts with"),
+            ("http://x@h:1", "starts with"),
             ("rmi:x", "no '@'"),
             ("rmi:@h:1", "empty"),
             ("rmi:a b@h:1", "' '"),

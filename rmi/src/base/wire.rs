@@ -378,6 +378,10 @@ pub enum Format {
     Serpent,
 }
 
+/// In JSON results, a stream is the object `{"rmi.stream": id}`, so that callers without
+/// Rust types can tell it from a number.
+pub(crate) const JSON_STREAM_MARKER: &str = "rmi.stream";
+
 /// Why a value did not encode or decode.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

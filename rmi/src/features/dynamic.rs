@@ -6,8 +6,9 @@ use serde_json::Value;
 use crate::client::ClientConfig;
 use crate::describe::TraitDescriptor;
 use crate::proxy::ProxyCore;
-use crate::stream::{Stream, JSON_MARKER};
+use crate::stream::Stream;
 use crate::uri::{IntoUri, ObjectUri};
+use crate::wire::JSON_STREAM_MARKER;
 use crate::wire::{Format, Payload};
 use crate::{Error, ErrorKind};
 
@@ -246,7 +247,7 @@ fn stream_id(value: &Value) -> Option<(u64, bool)> {
         if object.len() != 1 {
             return None;
         }
-        object.get(JSON_MARKER)?.as_u64()
+        object.get(JSON_STREAM_MARKER)?.as_u64()
     };
     match value.get("Ok") {
         Some(inner) => marker(inner).map(|id| (id, true)),

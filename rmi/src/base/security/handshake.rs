@@ -99,7 +99,7 @@ pub(crate) async fn refuse_busy<S: AsyncWrite + Unpin>(stream: &mut S) -> std::i
     stream.shutdown().await
 }
 
-/// The daemon's side, once the client's opening said rmi ([`Opening::read`]): challenges
+/// The daemon's side, once the client's opening said rmi ([`Opening::of`]): challenges
 /// the client when the daemon has a key.
 pub(crate) async fn accept<S>(
     stream: &mut S,

@@ -80,6 +80,13 @@ impl Connection {
                 cause,
             })
         };
+        if object.is_pyro5() {
+            let rmi = object.clone().with_pyro5(false);
+            return Err(connect_error(
+                format!("{object} is a Pyro5 object (registered from Python): rmi proxies do not call Python objects yet; if its daemon is an rmi daemon, connect to {rmi}"),
+                None,
+            ));
+        }
         if object.tls() && config.tls.is_none() {
             return Err(connect_error(
                 "its URI (rmis:) says the daemon speaks TLS; give the client the CA that signed the daemon's certificate (RMI_TLS_CA, or ClientConfig::tls)".into(),

@@ -20,8 +20,12 @@ pub const DEFAULT_NS_HOST: &str = "127.0.0.1";
 pub const DEFAULT_NS_PORT: u16 = 9090;
 /// The UDP port name servers answer discovery broadcasts on, unless `RMI_NS_BCPORT` says.
 pub const DEFAULT_NS_BCPORT: u16 = 9091;
-/// What a client broadcasts to find a name server; the answer is the name server's URI.
-pub const DISCOVERY_REQUEST: &[u8] = b"GET_NSURI";
+/// What an rmi client broadcasts to find a name server; the answer is the name server's URI.
+/// (Pyro5's clients send [`PYRO_DISCOVERY_REQUEST`].)
+pub const DISCOVERY_REQUEST: &[u8] = b"GET_NSURI rmi";
+/// What Pyro5's `locate_ns()` broadcasts; `rmi-ns` answers it with its `PYRO:` URI
+/// (`PYRO:Pyro.NameServer@HOST:PORT`).
+pub const PYRO_DISCOVERY_REQUEST: &[u8] = b"GET_NSURI";
 
 /// How many discovery broadcasts are sent, and how long each waits for an answer.
 const DISCOVERY_TRIES: u32 = 3;

@@ -20,7 +20,7 @@ pub(crate) use failover::{locate_ns_among_with, reconnect};
 pub use failover::{ns_endpoints_from_env, parse_ns_hosts, NS_CONNECT_TIMEOUT};
 pub use locate::{
     locate_ns, locate_ns_at, ns_endpoint_from_env, DEFAULT_NS_BCPORT, DEFAULT_NS_HOST,
-    DEFAULT_NS_PORT, DISCOVERY_REQUEST,
+    DEFAULT_NS_PORT, DISCOVERY_REQUEST, PYRO_DISCOVERY_REQUEST,
 };
 pub(crate) use locate::{locate_ns_at_with, resolve_meta, resolve_name};
 

@@ -30,10 +30,6 @@ use crate::{Error, ErrorKind};
 /// The serde name of a stream on the wire: a newtype around its id.
 const WIRE_NAME: &str = "rmi.Stream";
 
-/// In JSON results, a stream is the object `{"rmi.stream": id}`, so that callers without
-/// Rust types can tell it from a number.
-pub(crate) const JSON_MARKER: &str = "rmi.stream";
-
 /// A stream of `T`s that a remote method returns, read item by item as the server produces
 /// them.
 ///
@@ -309,7 +305,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Serialize for Stream<T> {
         if json == Some(true) {
             use serde::ser::SerializeMap;
             let mut marker = serializer.serialize_map(Some(1))?;
-            marker.serialize_entry(JSON_MARKER, &id)?;
+            marker.serialize_entry(crate::wire::JSON_STREAM_MARKER, &id)?;
             return marker.end();
         }
         serializer.serialize_newtype_struct(WIRE_NAME, &id)
