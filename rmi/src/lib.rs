@@ -58,18 +58,19 @@ use features::{dynamic, nameserver, remote, stream};
 use server::{daemon, expose, hosted, oneway, pace, session, stop, stream_calls, stream_host};
 
 pub use client::{ClientConfig, DEFAULT_CONNECT_TIMEOUT};
-pub use daemon::builtin::{BindError, Binding, DaemonObject, DaemonObjectProxy, ObjectInfo};
+pub use daemon::builtin::{DaemonObject, DaemonObjectProxy};
 pub use daemon::new_object_id;
 pub use daemon::{
     Daemon, DaemonBuilder, DAEMON_OBJECT_ID, DEFAULT_FIRST_REQUEST_TIMEOUT, DEFAULT_GRACE_PERIOD,
     DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
     DEFAULT_REQUEST_TIMEOUT,
 };
-pub use describe::{MethodDescriptor, Param, TraitDescriptor};
+pub use describe::{BindError, Binding, MethodDescriptor, ObjectInfo, Param, TraitDescriptor};
 pub use dynamic::{DynamicProxy, JsonReply};
 pub use error::{Error, ErrorKind, Result};
 pub use expose::Expose;
 pub use hosted::Instances;
+pub use nameserver::connect;
 pub use nameserver::{
     locate_ns, locate_ns_at, ns_endpoint_from_env, NameServer, NameServerProxy, NsError,
     RegisterOptions, Registration, Tags, DEFAULT_NS_BCPORT, DEFAULT_NS_HOST, DEFAULT_NS_PORT,
@@ -81,7 +82,7 @@ pub use net::{
     CALLBACK_PORT_ENV, CONNECT_TIMEOUT_ENV, HOST_ENV,
 };
 pub use oneway::OnewayFailure;
-pub use proxy::{connect, Proxy, ProxyCore};
+pub use proxy::{Proxy, ProxyCore};
 pub use remote::Remote;
 pub use security::tls::{ClientTls, ServerTls, TLS_ENV};
 pub use security::{Key, KEY_FILE_ENV};
@@ -243,7 +244,8 @@ pub mod __private {
     pub use crate::expose::{
         assert_serde, run_method, run_oneway_method, unknown_method, Args, Call, Expose,
     };
-    pub use crate::proxy::{connect, ProxyCore};
+    pub use crate::nameserver::connect;
+    pub use crate::proxy::ProxyCore;
     pub use crate::wire::Reply;
     pub use futures::future::Either;
 }

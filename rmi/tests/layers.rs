@@ -14,10 +14,11 @@ const LAYERS: &[&str] = &["base", "client", "server", "features"];
 
 /// Imports that go up a layer, `(from, to)`: only the deliberate recursion, marked.
 const KNOWN_UPWARD: &[(&str, &str)] = &[
-    // Binding calls the daemon's own object; resolving names calls the name server: rmi calls
-    // made by the client itself (the deliberate recursion).
-    ("proxy", "daemon"),
-    ("proxy", "nameserver"),
+    // The daemon's own object is exposed where the daemon hosts it, and the `connect` that
+    // `#[expose]` gives its proxy resolves names through the name server, which binds through
+    // that same object: the deliberate recursion, in generated code only. The client itself
+    // imports neither (it is passed a `Directory`).
+    ("daemon", "nameserver"),
 ];
 
 /// Each module's layer (an index into [`LAYERS`]), read from the folders; a layer's own name

@@ -185,3 +185,35 @@ impl TraitDescriptor {
             .find(|(_, m)| m.name == name)
     }
 }
+
+/// What a daemon says about one object it hosts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectInfo {
+    /// The object's id.
+    pub id: String,
+    /// The trait it serves, with its methods.
+    pub descriptor: TraitDescriptor,
+}
+
+/// The answer to a bind: the object's handle on this daemon and its trait.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Binding {
+    /// What calls to the object carry instead of its id.
+    pub handle: u64,
+    /// The trait the object serves.
+    pub descriptor: TraitDescriptor,
+}
+
+/// Why a bind failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum BindError {
+    /// No object has that id.
+    #[error("no such object")]
+    NoSuchObject,
+    /// The object serves another trait.
+    #[error("the object is a {found}")]
+    WrongTrait {
+        /// The trait the object serves.
+        found: String,
+    },
+}

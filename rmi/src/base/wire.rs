@@ -93,6 +93,9 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// How long a proxy waits for a call's reply unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The id of the object every daemon hosts about itself (its objects, binding, ping).
+pub const DAEMON_OBJECT_ID: &str = "rmi.daemon";
+
 /// The handle of the daemon's own object, present on every daemon and never unregistered.
 pub(crate) const DAEMON_HANDLE: u64 = 0;
 

@@ -6,10 +6,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::proxy::{Binder, Proxy, ProxyCore};
 use crate::security::tls::ClientTls;
 use crate::security::Key;
-use crate::uri::IntoUri;
 use crate::wire::{DEFAULT_TIMEOUT, LARGEST_FRAME_BYTES, MAX_FRAME_BYTES, SMALLEST_FRAME_BYTES};
 use crate::{Error, ErrorKind};
 
@@ -198,23 +196,6 @@ impl ClientConfig {
                     reason,
                 })
             })
-    }
-
-    /// Connects a proxy of type `P` to `uri` with this config.
-    ///
-    /// # Errors
-    ///
-    /// - [`ErrorKind::InvalidUri`] if `uri` is text that does not parse; for a `rminame:` or
-    ///   `rmimeta:` URI, [`ErrorKind::NameServerUnreachable`], [`ErrorKind::NameNotFound`] or
-    ///   [`ErrorKind::NoObjectWithTags`] if the name server cannot resolve it.
-    /// - [`ErrorKind::Connect`] if the daemon cannot be reached within the timeout,
-    ///   [`ErrorKind::Authentication`] if the key or TLS handshake fails.
-    /// - [`ErrorKind::UnknownObject`] if the daemon has no such object, [`ErrorKind::WrongTrait`] if it
-    ///   serves another trait than `P`'s.
-    pub async fn connect<P: Proxy>(&self, uri: impl IntoUri) -> Result<P, Error> {
-        let binder = Binder::Typed(P::DESCRIPTOR);
-        let core = ProxyCore::connect(uri.into_uri()?, binder, self.timeout, self.to_arc()).await?;
-        Ok(P::from_core(core))
     }
 
     /// This config, shared by what is connected with it.

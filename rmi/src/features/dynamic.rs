@@ -59,6 +59,7 @@ impl ClientConfig {
             crate::proxy::Binder::Any,
             self.timeout,
             self.to_arc(),
+            &crate::nameserver::DIRECTORY,
         )
         .await?;
         Ok(DynamicProxy::from_core(core))

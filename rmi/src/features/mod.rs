@@ -1,6 +1,6 @@
 //! Features built on both sides: streams (`stream`), remote references (`remote`), the
-//! dynamic proxy (`dynamic`) and the name server's interface, lookup and the names a daemon
-//! registers (`nameserver`).
+//! dynamic proxy (`dynamic`) and the name server's interface, lookup, the names a daemon
+//! registers and the entry points that connect proxies by name (`nameserver`).
 
 pub(crate) mod dynamic;
 pub(crate) mod nameserver;

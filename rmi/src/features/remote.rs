@@ -7,7 +7,8 @@ use std::marker::PhantomData;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::proxy::{connect, Proxy};
+use crate::nameserver::connect;
+use crate::proxy::Proxy;
 use crate::uri::ObjectUri;
 use crate::Error;
 

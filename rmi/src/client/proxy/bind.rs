@@ -6,28 +6,41 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Proxy, ProxyCore};
+use futures::future::BoxFuture;
+
+use super::ProxyCore;
 use crate::channel::{Channel, Failure, Hello};
 use crate::client::ClientConfig;
-use crate::daemon::builtin::{BindError, Binding, DaemonObjectProxy};
-use crate::describe::{MethodDescriptor, TraitDescriptor};
+use crate::describe::{BindError, Binding, MethodDescriptor, TraitDescriptor};
 use crate::security::handshake;
-use crate::uri::{Endpoint, IntoUri, ObjectUri, Uri};
-use crate::wire::{self, Invoke, DAEMON_HANDLE};
+use crate::uri::{Endpoint, ObjectUri, Uri};
+use crate::wire::{self, Invoke, DAEMON_HANDLE, DAEMON_OBJECT_ID};
 use crate::{Error, ErrorKind};
 
-/// The object a URI means: itself, or what the name server says for a name or tags.
-/// Asking the name server takes at most `timeout`.
-pub(crate) async fn resolve(
-    uri: impl IntoUri,
-    config: &Arc<ClientConfig>,
-    timeout: Duration,
-) -> Result<ObjectUri, Error> {
-    match uri.into_uri()? {
-        Uri::Object(object) => Ok(object),
-        Uri::Name(name) => crate::nameserver::resolve_name(&name, config, timeout).await,
-        Uri::Meta(meta) => crate::nameserver::resolve_meta(&meta, config, timeout).await,
-    }
+/// What binding needs from the layers above the client: resolving names and tags (the name
+/// server, a feature) and calling a daemon's own object (a server's). Both are rmi calls the
+/// client makes itself. The features layer passes one in wherever a proxy is made
+/// (`features::connect`), so that the client imports neither.
+pub(crate) trait Directory: Send + Sync + 'static {
+    /// The object `uri` (a `rminame:` or `rmimeta:` URI) means, found within `timeout`.
+    fn resolve<'a>(
+        &'a self,
+        uri: &'a Uri,
+        config: &'a Arc<ClientConfig>,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<ObjectUri, Error>>;
+
+    /// The trait of every daemon's own object.
+    fn daemon_trait(&self) -> &'static TraitDescriptor;
+
+    /// Asks `daemon`, a core over a daemon's own object, for its object `id`: one serving
+    /// `trait_name` when given (a typed proxy binds), else whatever it serves.
+    fn bind(
+        &self,
+        daemon: ProxyCore,
+        id: String,
+        trait_name: Option<String>,
+    ) -> BoxFuture<'static, Result<Result<Binding, BindError>, Error>>;
 }
 
 /// What is left until `deadline` (nothing once it passed).
@@ -215,43 +228,38 @@ impl Bound {
     }
 
     /// Resolves `uri`, connects to its daemon and binds the object there, by `deadline`.
+    /// Each step is bounded by what is left of it (the connection also by the config's
+    /// connect timeout), so no step needs a timer of its own around it.
     pub(crate) async fn bind(
         uri: &Uri,
         binder: &Binder,
         deadline: Instant,
         config: &Arc<ClientConfig>,
+        directory: &'static dyn Directory,
     ) -> Result<Bound, Error> {
-        // Boxed: resolving a name binds a name server proxy, which comes back here.
-        let resolving = Box::pin(resolve(uri, config, left(deadline)));
-        // Finding a name server may try several, each bounded by what is left: this bound is
-        // a safety net, a little later, so that the step that ran out of time says which it
-        // was. An object URI resolves at its first poll, before the timer is registered
-        // (registering one wakes the thread that drives the timers).
-        let object = tokio::time::timeout_at((deadline + super::SAFETY_MARGIN).into(), resolving)
-            .await
-            .map_err(|_| {
-                Error::new(ErrorKind::Connect {
-                    endpoint: uri.to_string(),
-                    reason: "finding the object took the whole timeout".into(),
-                    cause: None,
-                })
-            })??;
+        let object = match uri {
+            Uri::Object(object) => object.clone(),
+            name => directory.resolve(name, config, left(deadline)).await?,
+        };
         let connection = Connection::open(&object, left(deadline), config).await?;
-        let timeout = left(deadline);
-        if object.id() == crate::daemon::DAEMON_OBJECT_ID {
+        let daemon_trait = directory.daemon_trait();
+        if object.id() == DAEMON_OBJECT_ID {
             // The daemon's own object needs no binding, but a proxy of another trait is as
             // wrong for it as for any object.
-            let daemon_trait = &<DaemonObjectProxy as Proxy>::DESCRIPTOR.name;
             if let Binder::Typed(descriptor) = binder {
-                if descriptor.name != *daemon_trait {
+                if descriptor.name != daemon_trait.name {
                     return Err(Error::new(ErrorKind::WrongTrait {
                         uri: object.to_string(),
                         expected: descriptor.name.to_string(),
-                        found: daemon_trait.to_string(),
+                        found: daemon_trait.name.to_string(),
                     }));
                 }
             }
-            return Ok(Bound::daemon_object(object.endpoint(), connection));
+            return Ok(Bound::daemon_object(
+                object.endpoint(),
+                connection,
+                daemon_trait,
+            ));
         }
         if let Binder::Typed(descriptor) = binder {
             if let Some((handle, routes)) = super::bindings::recall(&object, descriptor) {
@@ -266,21 +274,23 @@ impl Bound {
                 return Ok(bound);
             }
         }
-        let daemon = DaemonObjectProxy::from_core(ProxyCore::fixed(
-            Bound::daemon_object(object.endpoint(), connection.clone()),
-            timeout,
+        let daemon = ProxyCore::fixed(
+            Bound::daemon_object(object.endpoint(), connection.clone(), daemon_trait),
+            left(deadline),
             config.clone(),
-        ));
+            directory,
+        );
         let unknown = || {
             Error::new(ErrorKind::UnknownObject {
                 uri: object.to_string(),
                 id: object.id().to_owned(),
             })
         };
+        let id = object.id().to_owned();
         let (binding, descriptor, routes) = match binder {
             Binder::Typed(descriptor) => {
-                let binding = daemon
-                    .bind(object.id().to_owned(), descriptor.name.to_string())
+                let binding = directory
+                    .bind(daemon, id, Some(descriptor.name.to_string()))
                     .await?
                     .map_err(|e| match e {
                         BindError::NoSuchObject => unknown(),
@@ -295,8 +305,8 @@ impl Bound {
                 (binding, Cow::Borrowed(*descriptor), routes)
             }
             Binder::Any => {
-                let binding: Binding = daemon
-                    .describe(object.id().to_owned())
+                let binding = directory
+                    .bind(daemon, id, None)
                     .await?
                     .map_err(|_| unknown())?;
                 let routes = identity_routes(&binding.descriptor);
@@ -314,17 +324,20 @@ impl Bound {
     }
 
     /// A daemon's own object, which needs no binding: its handle is fixed and both sides
-    /// share its descriptor.
-    pub(crate) fn daemon_object(endpoint: &Endpoint, connection: Connection) -> Bound {
-        let descriptor = <DaemonObjectProxy as Proxy>::DESCRIPTOR;
-        let uri = ObjectUri::new(crate::daemon::DAEMON_OBJECT_ID, endpoint.clone())
+    /// share its descriptor, `daemon_trait`.
+    fn daemon_object(
+        endpoint: &Endpoint,
+        connection: Connection,
+        daemon_trait: &'static TraitDescriptor,
+    ) -> Bound {
+        let uri = ObjectUri::new(DAEMON_OBJECT_ID, endpoint.clone())
             .expect("the daemon object's id is valid");
-        let routes = identity_routes(descriptor);
+        let routes = identity_routes(daemon_trait);
         Bound::new(
             uri,
             connection,
             DAEMON_HANDLE,
-            Cow::Borrowed(descriptor),
+            Cow::Borrowed(daemon_trait),
             routes,
         )
     }

@@ -114,22 +114,19 @@ pub(crate) async fn locate_ns_among_with(
     ProxyCore::connect_any(
         candidates,
         binder,
-        timeout,
-        NS_CONNECT_TIMEOUT.min(config.connect_timeout),
+        (timeout, NS_CONNECT_TIMEOUT.min(config.connect_timeout)),
         config.clone(),
+        &crate::nameserver::DIRECTORY,
     )
     .await
     .map(NameServerProxy::from_core)
-    .map_err(|e| {
-        Error::new(ErrorKind::NameServerUnreachable {
-            endpoint: endpoints
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-            reason: e.reason(),
-        })
-    })
+    .map_err(super::locate::unreachable(
+        endpoints
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    ))
 }
 
 /// A new connection for `ns` after a call on it failed: to the other name servers of its

@@ -206,15 +206,26 @@ pub(crate) async fn locate_ns_at_with(
     let uri = ObjectUri::new(NAME_SERVER_ID, endpoint.clone())?;
     // Binds directly: `connect` resolves names through this very module.
     let binder = Binder::Typed(NameServerProxy::DESCRIPTOR);
-    ProxyCore::connect(Uri::Object(uri), binder, timeout, config.clone())
-        .await
-        .map(NameServerProxy::from_core)
-        .map_err(|e| {
-            Error::new(ErrorKind::NameServerUnreachable {
-                endpoint: endpoint.to_string(),
-                reason: e.reason(),
-            })
+    ProxyCore::connect(
+        Uri::Object(uri),
+        binder,
+        timeout,
+        config.clone(),
+        &crate::nameserver::DIRECTORY,
+    )
+    .await
+    .map(NameServerProxy::from_core)
+    .map_err(unreachable(endpoint.to_string()))
+}
+
+/// Why no name server at `endpoint` (one address, or a list) could be bound: `e`'s reason.
+pub(super) fn unreachable(endpoint: String) -> impl FnOnce(Error) -> Error {
+    move |e| {
+        Error::new(ErrorKind::NameServerUnreachable {
+            endpoint,
+            reason: e.reason(),
         })
+    }
 }
 
 /// What is left until `deadline`.
@@ -306,8 +317,11 @@ pub(crate) async fn resolve_name(
     config: &Arc<ClientConfig>,
     timeout: Duration,
 ) -> Result<ObjectUri, Error> {
+    let deadline = Instant::now() + timeout;
     let (ns, at) = name_server_for(name.name_server(), config, timeout).await?;
-    ns.lookup(name.name().to_owned())
+    // Finding the name server took part of the timeout: the lookup gets what is left.
+    ns.with_timeout(left(deadline))
+        .lookup(name.name().to_owned())
         .await?
         .map_err(|e| ns_error(e, &at))
 }
@@ -319,8 +333,10 @@ pub(crate) async fn resolve_meta(
     config: &Arc<ClientConfig>,
     timeout: Duration,
 ) -> Result<ObjectUri, Error> {
+    let deadline = Instant::now() + timeout;
     let (ns, at) = name_server_for(meta.name_server(), config, timeout).await?;
     let matches = ns
+        .with_timeout(left(deadline))
         .lookup_all(meta.tags().clone())
         .await?
         .map_err(|e| ns_error(e, &at))?;

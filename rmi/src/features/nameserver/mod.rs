@@ -1,10 +1,12 @@
-//! The name server's interface ([`NameServer`]), the values it deals in, and finding one
-//! ([`locate_ns`], in `locate`).
+//! The name server's interface ([`NameServer`]), the values it deals in, finding one
+//! ([`locate_ns`], in `locate`), and connecting proxies by URI or name ([`connect`], in
+//! `connect`).
 //!
 //! The name server is an ordinary rmi object: the `rmi-ns` binary hosts an implementation of
 //! [`NameServer`] under the id [`NAME_SERVER_ID`], and clients call it through
 //! [`NameServerProxy`].
 
+mod connect;
 mod failover;
 mod locate;
 mod names;
@@ -16,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::uri::ObjectUri;
 
+pub use connect::connect;
+pub(crate) use connect::DIRECTORY;
 pub(crate) use failover::{locate_ns_among_with, reconnect};
 pub use failover::{ns_endpoints_from_env, parse_ns_hosts, NS_CONNECT_TIMEOUT};
 pub use locate::{

@@ -38,8 +38,7 @@ pub use builder::{
 };
 use objects::Objects;
 
-/// The id of the object every daemon hosts about itself (its objects, binding, ping).
-pub const DAEMON_OBJECT_ID: &str = "rmi.daemon";
+pub use crate::wire::DAEMON_OBJECT_ID;
 
 /// Hosts objects and serves calls to them.
 ///
