@@ -350,11 +350,16 @@ async fn over_the_limits_only_that_client_is_refused() {
     let waited = c.unwrap();
     assert!(waited >= Duration::from_millis(290), "{waited:?}");
 
-    // A second connection is fine; a third is refused at its handshake, saying why: at
-    // connect, or, as this process called the daemon before and sends a new proxy's first call
-    // without waiting for the hello, with that call.
+    // A second connection is fine once it has sent a request (before that, a newcomer may
+    // take its place); a third is refused at its handshake, saying why, once its connect
+    // timeout ends its retries: at connect, or, as this process called the daemon before and
+    // sends a new proxy's first call without waiting for the hello, with that call.
     let other = SlowProxy::connect(&uri).await.unwrap();
-    let refused = match SlowProxy::connect(&uri).await {
+    other.wait(1).await.unwrap();
+    let impatient = rmi::ClientConfig::from_env()
+        .unwrap()
+        .connect_timeout(Duration::from_millis(300));
+    let refused = match impatient.connect::<SlowProxy>(&uri).await {
         Ok(third) => third.wait(1).await.unwrap_err(),
         Err(refused) => refused,
     };
@@ -458,4 +463,107 @@ async fn a_client_that_closes_mid_frame_gets_the_replies_it_was_owed() {
         "the daemon closes once the replies are written"
     );
     daemon.shutdown().await;
+}
+
+/// Opens `most` connections to `addr`, then one more every few milliseconds, and holds them
+/// all until `stop` (10 s at most): silent ones say nothing; slow ones ("slowloris") begin a
+/// request and send a byte of it now and then, never finishing it.
+async fn crowd(addr: std::net::SocketAddr, slow: bool, most: usize, stop: Arc<AtomicBool>) {
+    let open = || async {
+        let mut stream = TcpStream::connect(addr).await.ok()?;
+        if slow {
+            // The opening, and the length of a request of 100 bytes.
+            stream.write_all(b"RMI\x01\0\0\0\x64").await.ok()?;
+        }
+        Some(stream)
+    };
+    let mut held = Vec::new();
+    for _ in 0..most {
+        held.extend(open().await);
+    }
+    for round in 0..2000 {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        held.extend(open().await);
+        if slow && round % 10 == 0 {
+            for stream in &mut held {
+                let _ = stream.try_write(b"x");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_behind_an_address_full_of_silent_or_slow_connections_is_served() {
+    for slow in [false, true] {
+        let daemon = rmi::Daemon::builder()
+            .no_key()
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let uri = daemon.register(TargetServer).unwrap();
+        daemon.spawn();
+        let stop = Arc::new(AtomicBool::new(false));
+        // More than the 128 connections one address may have, from the good client's own.
+        let attack = tokio::spawn(crowd(daemon.local_addr(), slow, 200, stop.clone()));
+        let full = support::eventually(Duration::from_secs(10), || async {
+            daemon.connections() >= rmi::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS
+        });
+        assert!(full.await, "the crowd never filled the address's places");
+        let mut right = 0;
+        let mut failures = Vec::new();
+        for n in 0..20 {
+            // A new connection for each call, as new processes of the same host make.
+            let called = async {
+                let target = TargetProxy::connect(&uri).await?;
+                target.echo(format!("call {n}")).await
+            };
+            match called.await {
+                Ok(echo) if echo == format!("call {n}") => right += 1,
+                Ok(echo) => failures.push(format!("call {n}: wrong answer {echo}")),
+                Err(e) => failures.push(format!("call {n}: {e}")),
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        attack.await.unwrap();
+        let kind = if slow { "slow" } else { "silent" };
+        assert_eq!(right, 20, "beside {kind} connections: {failures:?}");
+        daemon.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_refused_as_the_daemon_is_full_tries_again_within_its_connect_timeout() {
+    let daemon = rmi::Daemon::builder()
+        .no_key()
+        .max_connections(1)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let uri = daemon.register(TargetServer).unwrap();
+    daemon.spawn();
+    // The one place, taken by a client that has called (so it keeps it).
+    let first = TargetProxy::connect(&uri).await.unwrap();
+    assert_eq!(first.echo("one".into()).await.unwrap(), "one");
+    let leaving = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        drop(first);
+    });
+    let patient = rmi::ClientConfig::from_env()
+        .unwrap()
+        .connect_timeout(Duration::from_secs(5));
+    let started = std::time::Instant::now();
+    let second = async {
+        let second = patient.connect::<TargetProxy>(&uri).await?;
+        second.echo("two".into()).await
+    };
+    assert_eq!(second.await.unwrap(), "two");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(350),
+        "served at once: {waited:?}"
+    );
+    leaving.await.unwrap();
 }

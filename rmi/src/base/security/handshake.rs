@@ -219,6 +219,16 @@ fn parse_hello(head: &[u8; HELLO_BYTES], endpoint: &Endpoint) -> Result<(u8, usi
     Ok((head[4], max_frame))
 }
 
+/// Why a daemon at its connection limit refused this client. The client retries such a
+/// refusal (the daemon read nothing) within its connect timeout: see [`is_full`].
+const FULL: &str = "the daemon is full: it serves as many connections as it allows, in all or from this address, each of which has sent a request; retry later";
+
+/// Whether `error` is a daemon's refusal for being at its connection limit: nothing was read,
+/// so trying again later is safe.
+pub(crate) fn is_full(error: &Error) -> bool {
+    matches!(error.kind(), ErrorKind::Connect { reason, .. } if reason == FULL)
+}
+
 /// What the daemon's `mode` asks of this client holding `key`: nothing more (`None`), to
 /// prove the key (`Some`), or an error saying why the two cannot talk.
 fn key_for<'k>(
@@ -230,7 +240,7 @@ fn key_for<'k>(
     match (mode, key) {
         (BUSY, _) => Err(Error::new(ErrorKind::Connect {
             endpoint: endpoint.to_string(),
-            reason: "the daemon is full: it serves as many connections as it allows, in all or from this address; retry later".into(),
+            reason: FULL.into(),
             cause: None,
         })),
         (OPEN, None) => Ok(None),

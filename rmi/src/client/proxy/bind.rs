@@ -68,6 +68,11 @@ pub(crate) enum Binder {
     Any,
 }
 
+/// The first pause before connecting again to a daemon at its connection limit; each next
+/// one is twice as long, up to [`FULL_LONGEST_PAUSE`].
+const FULL_FIRST_PAUSE: Duration = Duration::from_millis(20);
+const FULL_LONGEST_PAUSE: Duration = Duration::from_secs(1);
+
 /// A connection to one daemon: one TCP stream carrying many calls at once.
 #[derive(Clone, Debug)]
 pub(crate) struct Connection {
@@ -78,13 +83,40 @@ pub(crate) struct Connection {
 
 impl Connection {
     /// Connects to the daemon of `object` (over TLS if `config` says so) and runs the
-    /// handshake, within `timeout` and the config's connect timeout.
+    /// handshake, within `timeout` and the config's connect timeout. A daemon at its
+    /// connection limit is tried again, after pauses that grow (with jitter, so that refused
+    /// clients do not come back all at once), for as long as the timeout lets it, as gRPC
+    /// clients retry UNAVAILABLE.
     pub(crate) async fn open(
         object: &ObjectUri,
         timeout: Duration,
         config: &ClientConfig,
     ) -> Result<Self, Error> {
         let timeout = timeout.min(config.connect_timeout);
+        let give_up = Instant::now() + timeout;
+        let mut pause = FULL_FIRST_PAUSE;
+        loop {
+            match Connection::open_once(object, left(give_up), config).await {
+                Err(e) if handshake::is_full(&e) => {
+                    let jittered = pause.mul_f64(rand::random_range(0.5..=1.0));
+                    if left(give_up) <= jittered {
+                        return Err(e);
+                    }
+                    tracing::debug!(%object, "the daemon is full; trying again in {jittered:?}");
+                    tokio::time::sleep(jittered).await;
+                    pause = (pause * 2).min(FULL_LONGEST_PAUSE);
+                }
+                opened => return opened,
+            }
+        }
+    }
+
+    /// One try of [`open`](Connection::open), within `timeout`.
+    async fn open_once(
+        object: &ObjectUri,
+        timeout: Duration,
+        config: &ClientConfig,
+    ) -> Result<Self, Error> {
         let endpoint = object.endpoint();
         let connect_error = |reason: String, cause: Option<crate::error::Cause>| {
             Error::new(ErrorKind::Connect {

@@ -482,9 +482,11 @@ impl ProxyCore {
                 false,
             ));
         }
-        // A remembered handle the daemon may not know: the arguments are kept to send again.
+        // A remembered handle the daemon may not know, or a daemon whose hello is not read
+        // yet (it may refuse the connection, full): the arguments are kept to send again.
         let remembered = bound.remembered.load(Ordering::Acquire);
-        let resend = remembered.then(|| args.clone());
+        let hello_pending = bound.connection.channel.max_frame().is_none();
+        let mut resend = (remembered || hello_pending).then(|| args.clone());
         let reply = bound
             .request(bound.handle, remote, format, args, timeout)
             .await;
@@ -493,7 +495,7 @@ impl ProxyCore {
         }
         if matches!(reply, Ok(Err(wire::Fault::UnknownObject))) {
             bound.stale.store(true, Ordering::Release);
-            if let (Some(args), Binder::Typed(descriptor)) = (resend, &self.link.binder) {
+            if let (Some(args), Binder::Typed(descriptor)) = (resend.take(), &self.link.binder) {
                 // Not run: bound again, it is sent again (boxed: the rare path).
                 bindings::forget(&bound.uri, descriptor);
                 let (fresh, timeout) = self.bound().await?;
@@ -501,6 +503,15 @@ impl ProxyCore {
             }
         }
         let outcome = call_error::outcome(&bound, method, reply);
+        if let (Err(e), Some(args)) = (&outcome, resend) {
+            if crate::security::handshake::is_full(e) {
+                // The daemon read nothing: connected again (which waits for room, within the
+                // timeout), the call is sent again.
+                bound.stale.store(true, Ordering::Release);
+                let (fresh, timeout) = self.bound().await?;
+                return Box::pin(self.send(fresh, timeout, method, format, args)).await;
+            }
+        }
         // A server whose machine vanished closes nothing: the call times out. A proxy with
         // other servers to go to moves on at its next call.
         let timed_out = matches!(&outcome, Err(e) if matches!(e.kind(), ErrorKind::Timeout { .. }));

@@ -194,8 +194,10 @@ impl DaemonBuilder {
         self
     }
 
-    /// How many connections are served at once (default 10,000); more are refused at their
-    /// handshake.
+    /// How many connections are served at once (default 10,000). At the limit, a new
+    /// connection takes the place of the oldest that has not yet sent a complete request; if
+    /// every one has, it is refused at its handshake (clients retry within their connect
+    /// timeout).
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections.max(1);
         self
@@ -223,8 +225,11 @@ impl DaemonBuilder {
         self
     }
 
-    /// How many connections one client address may have at once (default 128); more are
-    /// refused at their handshake, so that one address cannot take every slot.
+    /// How many connections one client address may have at once (default 128), so that one
+    /// address cannot take every slot. At the limit, a new connection from that address takes
+    /// the place of its oldest that has not yet sent a complete request (silent or slow
+    /// connections cannot lock out the clients behind the same NAT); if every one has, it is
+    /// refused at its handshake.
     pub fn max_connections_per_address(mut self, connections: usize) -> Self {
         self.max_connections_per_address = connections.max(1);
         self

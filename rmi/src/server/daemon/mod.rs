@@ -5,6 +5,7 @@
 //! holds up another). The object table is read on every call and
 //! written only on (un)registration, so it is an [`ArcSwap`](arc_swap::ArcSwap): readers never lock.
 
+mod admission;
 mod builder;
 pub(crate) mod builtin;
 mod connection;
@@ -15,7 +16,6 @@ mod transport;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
@@ -71,10 +71,9 @@ pub struct Daemon {
 
 pub(crate) struct DaemonState {
     settings: Settings,
-    /// Connections being served (past their handshake or in it).
-    connections: AtomicUsize,
-    /// Connections being served, by client address.
-    by_address: Mutex<std::collections::HashMap<IpAddr, usize>>,
+    /// Connections being served (past their handshake or in it), in all and by client
+    /// address, and who makes room at a cap.
+    admission: admission::Admission,
     /// The address in its URIs: advertised, listened on, or for a wildcard address, the
     /// host's outward address.
     endpoint: Endpoint,
@@ -146,8 +145,7 @@ impl Daemon {
         let (endpoint, wildcard) = advertised(settings.advertise.as_deref(), local_addr)?;
         let shared = Arc::new(DaemonState {
             settings,
-            connections: AtomicUsize::new(0),
-            by_address: Mutex::default(),
+            admission: admission::Admission::default(),
             endpoint,
             wildcard,
             local_addr,
@@ -420,7 +418,16 @@ impl Daemon {
                     tracing::debug!(%peer, "connection accepted");
                     match Connected::count(&self.shared, peer.ip()) {
                         Ok(connected) => {
-                            self.shared.tasks.spawn(serve_tcp(connected, stream, peer));
+                            let slot = connected.1.clone();
+                            self.shared.tasks.spawn(async move {
+                                // A connection still unproven when a newcomer needs its place
+                                // ends (`admission`): nothing it sent was a whole request.
+                                tokio::select! {
+                                    biased;
+                                    () = slot.evicted() => {}
+                                    () = serve_tcp(connected, stream, peer) => {}
+                                }
+                            });
                         }
                         Err(why) => refuse_busy(stream, peer, why),
                     }
@@ -448,7 +455,7 @@ impl Daemon {
     /// # Ok(()) }
     /// ```
     pub fn connections(&self) -> usize {
-        self.shared.connections.load(Ordering::Relaxed)
+        self.shared.admission.open()
     }
 
     /// Runs [`serve`](Daemon::serve) in a background task.
@@ -675,49 +682,30 @@ fn advertised(advertise: Option<&str>, local: SocketAddr) -> Result<(Endpoint, b
 }
 
 /// A connection counted among the daemon's, and its client address's, until dropped.
-struct Connected(Arc<DaemonState>, IpAddr);
+struct Connected(Arc<DaemonState>, Arc<admission::Slot>);
 
 impl Connected {
-    /// Counts one more connection from `peer`, unless the daemon serves as many as it may in
-    /// all or from that address; else why not.
+    /// Counts one more connection from `peer`, in the place of an unproven one if the daemon
+    /// serves as many as it may in all or from that address; else why not.
     fn count(shared: &Arc<DaemonState>, peer: IpAddr) -> Result<Connected, String> {
-        let limit = shared.settings.max_connections;
-        let counted = shared
-            .connections
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limit).then_some(n + 1)
-            });
-        if counted.is_err() {
-            return Err(format!(
-                "{limit} connections served already, the most allowed"
-            ));
+        let settings = &shared.settings;
+        let max_all = settings.max_connections;
+        let max_per_address = settings.max_connections_per_address;
+        match shared.admission.admit(peer, max_all, max_per_address) {
+            Ok(slot) => Ok(Connected(shared.clone(), slot)),
+            Err(admission::Full(why)) => Err(why),
         }
-        let per_address = shared.settings.max_connections_per_address;
-        let mut by_address = shared.by_address.lock().unwrap_or_else(|p| p.into_inner());
-        let from_peer = by_address.entry(peer).or_insert(0);
-        if *from_peer >= per_address {
-            drop(by_address);
-            shared.connections.fetch_sub(1, Ordering::AcqRel);
-            return Err(format!(
-                "{per_address} connections from {peer} served already, the most allowed from one address"
-            ));
-        }
-        *from_peer += 1;
-        Ok(Connected(shared.clone(), peer))
+    }
+
+    /// The connection sent a complete request: it keeps its place from now on.
+    fn prove(&self) {
+        self.1.prove();
     }
 }
 
 impl Drop for Connected {
     fn drop(&mut self) {
-        let mut by_address = self.0.by_address.lock().unwrap_or_else(|p| p.into_inner());
-        if let std::collections::hash_map::Entry::Occupied(mut entry) = by_address.entry(self.1) {
-            *entry.get_mut() -= 1;
-            if *entry.get() == 0 {
-                entry.remove();
-            }
-        }
-        drop(by_address);
-        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+        self.0.admission.close(&self.1);
     }
 }
 
@@ -844,7 +832,8 @@ where
         frame: settings.request_timeout,
     };
     let room = session.connection.clone();
-    let stream = reading::StopReading::new(stream, &shared.stop, limits, room, peer);
+    let place = (peer, connected.1.clone());
+    let stream = reading::StopReading::new(stream, &shared.stop, limits, room, place);
     let mut transport = transport::Transport::new(stream, settings.max_frame_bytes);
     if hello_with_reply {
         transport.queue_first(&handshake::keyless_hello(settings.max_frame_bytes));

@@ -51,6 +51,8 @@ struct Watch {
     /// When the request being read (or the first one) must be complete; none between frames.
     frame_deadline: Option<Instant>,
     first_done: bool,
+    /// The connection's place, proven once its first request is complete (it keeps it then).
+    unproven: Option<Arc<super::admission::Slot>>,
     header: [u8; 4],
     header_have: usize,
     payload_left: u64,
@@ -65,7 +67,7 @@ struct Watch {
 }
 
 impl Watch {
-    fn new(limits: ReadLimits) -> Self {
+    fn new(limits: ReadLimits, slot: Arc<super::admission::Slot>) -> Self {
         let now = Instant::now();
         let first = now + limits.first_frame;
         Watch {
@@ -73,6 +75,7 @@ impl Watch {
             last_read: now,
             frame_deadline: Some(first),
             first_done: false,
+            unproven: Some(slot),
             header: [0; 4],
             header_have: 0,
             payload_left: 0,
@@ -126,6 +129,9 @@ impl Watch {
     }
 
     fn frame_done(&mut self) {
+        if let Some(slot) = self.unproven.take() {
+            slot.prove();
+        }
         self.first_done = true;
         self.frame_deadline = None;
     }
@@ -185,7 +191,7 @@ impl<S> StopReading<S> {
         stop: &Stop,
         limits: ReadLimits,
         room: Arc<crate::session::ConnectionState>,
-        peer: std::net::SocketAddr,
+        (peer, slot): (std::net::SocketAddr, Arc<super::admission::Slot>),
     ) -> Self {
         StopReading {
             inner,
@@ -193,7 +199,7 @@ impl<S> StopReading<S> {
             wake_on_stop: Box::pin(stop.closed_owned()),
             registered: false,
             room,
-            watch: Watch::new(limits),
+            watch: Watch::new(limits, slot),
             peer,
         }
     }

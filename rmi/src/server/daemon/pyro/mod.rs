@@ -52,6 +52,7 @@ where
     let Some(connect) = read(shared, &mut stream, None, peer).await else {
         return;
     };
+    connected.prove();
     let (answer, accepted) = handshake(shared, &connect, secure);
     if stream.write_all(&answer.to_bytes()).await.is_err() || !accepted {
         return;
