@@ -111,7 +111,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Objects { endpoint } => {
             let endpoint: rmi::Endpoint = endpoint.parse()?;
-            let daemon = rmi::ObjectUri::new(rmi::DAEMON_OBJECT_ID, endpoint)?;
+            // An address has no scheme: the config says whether to speak TLS to it.
+            let daemon =
+                rmi::ObjectUri::new(rmi::DAEMON_OBJECT_ID, endpoint)?.with_tls(config.speaks_tls());
             let daemon = config
                 .connect::<DaemonObjectProxy>(&daemon)
                 .await?

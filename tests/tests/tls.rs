@@ -157,10 +157,63 @@ fn the_name_server_and_its_client_speak_tls_as_the_environment_says() {
         "{listed}"
     );
 
+    // A plain client is let go at once, and told TLS may be why, not to start a name server.
     let mut without = ns.client(binary("rmi-nsc"));
     without.arg("ping");
+    let started = std::time::Instant::now();
     let output = run(&mut without, "");
     assert_eq!(output.status.code(), Some(1));
+    let said = stderr(&output);
+    assert!(said.contains("RMI_TLS_CA"), "{said}");
+    assert!(!said.contains("start one with"), "{said}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "told after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_client_with_a_ca_speaks_plainly_to_a_plain_daemon_and_is_told_which_side_lacks_tls() {
+    let pki = Pki::new("one-sided");
+    // A plain daemon: its rmi: URI says so, and a client that has a CA follows the scheme.
+    let daemon = rmi::Daemon::builder()
+        .no_key()
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let uri = daemon.register(Pong).unwrap();
+    daemon.spawn();
+    assert!(uri.to_string().starts_with("rmi:"), "{uri}");
+    let ping: PingProxy = client(&pki.ca()).connect(&uri).await.unwrap();
+    assert_eq!(ping.ping(1).await.unwrap(), 2);
+    // Told to speak TLS to it (a rmis: URI), the client hears at once that it does not.
+    let started = std::time::Instant::now();
+    let wrong = client(&pki.ca())
+        .connect::<PingProxy>(&uri.clone().with_tls(true))
+        .await
+        .unwrap_err();
+    assert!(
+        wrong.to_string().contains("does not seem to speak TLS"),
+        "{wrong}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+
+    // A name server by address (no scheme): the CA says TLS; a plain one says why it fails,
+    // with no advice to start a name server, as one is running.
+    let ns = NameServer::start();
+    let at: rmi::Endpoint = format!("127.0.0.1:{}", ns.port).parse().unwrap();
+    let refused = client(&pki.ca()).locate_ns_at(&at).await.unwrap_err();
+    let said = refused.to_string();
+    assert!(said.contains("does not seem to speak TLS"), "{said}");
+    assert!(!said.contains("start one with"), "{said}");
+    // Where nothing listens, that advice is the one given.
+    drop(ns);
+    let nothing = rmi::ClientConfig::new()
+        .locate_ns_at(&at)
+        .await
+        .unwrap_err();
+    assert!(nothing.to_string().contains("start one with"), "{nothing}");
 }
 
 /// Python's Pyro5 with its SSL settings calls a daemon that requires a key and speaks TLS:

@@ -248,8 +248,9 @@ impl Error {
     pub(crate) fn reason(&self) -> String {
         match &*self.kind {
             ErrorKind::Connect { reason, .. } | ErrorKind::NameServerUnreachable { reason, .. } => {
+                let reason = reason.strip_suffix(DAEMON_ADVICE).unwrap_or(reason);
                 reason
-                    .strip_suffix(DAEMON_ADVICE)
+                    .strip_suffix(NS_START_ADVICE)
                     .unwrap_or(reason)
                     .to_owned()
             }
@@ -326,7 +327,7 @@ pub enum ErrorKind {
         cause: Option<Cause>,
     },
     /// The name server could not be reached or did not answer.
-    #[error("cannot reach the name server at {endpoint}: {reason}; start one with `rmi-ns` (install it with `cargo install --path nameserver` from the rmi repository, or run `cargo run --bin rmi-ns` inside it), or point RMI_NS_HOST and RMI_NS_PORT at a running one")]
+    #[error("cannot reach the name server at {endpoint}: {reason}")]
     NameServerUnreachable {
         /// `HOST:PORT` of the name server tried.
         endpoint: String,
@@ -713,6 +714,10 @@ mod io_error {
 /// The advice a refused connection's reason ends with; left out where the error is quoted in
 /// another that gives its own (an unreachable name server: start one).
 pub(crate) const DAEMON_ADVICE: &str = "; is a daemon running there?";
+
+/// The advice for a name server that nothing answers for (rather than one that refused this
+/// client, or speaks TLS): to start one, or to point at a running one.
+pub(crate) const NS_START_ADVICE: &str = "; start one with `rmi-ns` (install it with `cargo install --path nameserver` from the rmi repository, or run `cargo run --bin rmi-ns` inside it), or point RMI_NS_HOST and RMI_NS_PORT at a running one";
 
 /// A `Result` whose error is [`rmi::Error`](crate::Error).
 pub type Result<T, E = Error> = std::result::Result<T, E>;

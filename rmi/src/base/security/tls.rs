@@ -252,13 +252,36 @@ impl ClientTls {
                 cause: crate::error::cause(e),
             })
         })?;
-        self.0.connect(name, stream).await.map_err(|e| {
-            Error::new(ErrorKind::Authentication {
-                endpoint: endpoint.to_string(),
-                reason: format!("the TLS handshake failed: {e}"),
-            })
-        })
+        self.0
+            .connect(name, stream)
+            .await
+            .map_err(|e| handshake_failed(&e, endpoint))
     }
+}
+
+/// The error for a client's TLS handshake that failed with `e`: a daemon that does not speak
+/// TLS is a connection error, with the URI to use; a certificate refused, an authentication one.
+fn handshake_failed(e: &std::io::Error, endpoint: &Endpoint) -> Error {
+    let plain = match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => true,
+        _ => e.kind() == std::io::ErrorKind::UnexpectedEof,
+    };
+    if plain {
+        return Error::new(ErrorKind::Connect {
+            endpoint: endpoint.to_string(),
+            reason: format!(
+                "the TLS handshake failed ({e}): the daemon does not seem to speak TLS; give the client its rmi: URI (a client speaks TLS to rmis: URIs, and to a bare address, such as RMI_NS_HOST's, only when it has RMI_TLS_CA)"
+            ),
+            cause: None,
+        });
+    }
+    Error::new(ErrorKind::Authentication {
+        endpoint: endpoint.to_string(),
+        reason: format!("the TLS handshake failed: {e}"),
+    })
 }
 
 impl std::fmt::Debug for ClientTls {

@@ -2,7 +2,7 @@
 //! handle and trait, then matching the client's methods to the server's.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,6 +73,41 @@ pub(crate) enum Binder {
 const FULL_FIRST_PAUSE: Duration = Duration::from_millis(20);
 const FULL_LONGEST_PAUSE: Duration = Duration::from_secs(1);
 
+/// How far opening a connection got.
+#[derive(Clone, Copy)]
+enum Phase {
+    Tcp,
+    Tls,
+    Hello,
+}
+
+impl From<u8> for Phase {
+    fn from(phase: u8) -> Phase {
+        match phase {
+            0 => Phase::Tcp,
+            1 => Phase::Tls,
+            _ => Phase::Hello,
+        }
+    }
+}
+
+impl Phase {
+    /// Why opening got no further than this phase within `timeout`, with what to check.
+    fn silence(self, timeout: Duration) -> String {
+        match self {
+            Phase::Tcp => format!(
+                "no answer within {timeout:?}: the host may be down or unreachable, or a firewall drops the packets"
+            ),
+            Phase::Tls => format!(
+                "the TLS handshake got no answer within {timeout:?}: the daemon may not speak TLS (a plain daemon's URI is rmi:, not rmis:)"
+            ),
+            Phase::Hello => format!(
+                "it accepted the connection but sent no hello within {timeout:?}: if it is a TLS daemon, connect with its rmis: URI and give the client the CA that signed its certificate (RMI_TLS_CA); else it may not be an rmi daemon, or be overloaded"
+            ),
+        }
+    }
+}
+
 /// A connection to one daemon: one TCP stream carrying many calls at once.
 #[derive(Clone, Debug)]
 pub(crate) struct Connection {
@@ -138,6 +173,8 @@ impl Connection {
                 None,
             ));
         }
+        // How far opening got, for the error if the timeout ends it.
+        let reached = AtomicU8::new(Phase::Tcp as u8);
         let opening = async {
             let stream = tokio::net::TcpStream::connect(endpoint.connect_target())
                 .await
@@ -148,14 +185,19 @@ impl Connection {
             // Small request/reply frames must not wait for Nagle's algorithm.
             let _ = stream.set_nodelay(true);
             let local = stream.local_addr().ok();
-            let channel = match &config.tls {
-                Some(tls) => {
+            // The URI's scheme says whether the daemon speaks TLS (`rmis:`); a client with a
+            // CA still speaks plain rmi to a `rmi:` daemon.
+            let channel = match (&config.tls, object.tls()) {
+                (Some(tls), true) => {
+                    reached.store(Phase::Tls as u8, Ordering::Relaxed);
                     let mut stream = tls.connect(stream, endpoint).await?;
+                    reached.store(Phase::Hello as u8, Ordering::Relaxed);
                     let hello = Connection::hello(&mut stream, config, endpoint).await?;
                     let (read, write) = tokio::io::split(stream);
                     Channel::new(read, write, config.max_frame_bytes, hello)
                 }
-                None => {
+                _ => {
+                    reached.store(Phase::Hello as u8, Ordering::Relaxed);
                     let mut stream = stream;
                     let hello = Connection::hello(&mut stream, config, endpoint).await?;
                     let (read, write) = stream.into_split();
@@ -164,9 +206,11 @@ impl Connection {
             };
             Ok(Connection { channel, local })
         };
-        tokio::time::timeout(timeout, opening)
-            .await
-            .map_err(|_| connect_error(format!("no answer within {timeout:?}"), None))?
+        let opened = tokio::time::timeout(timeout, opening).await;
+        opened.map_err(|_| {
+            let reason = Phase::from(reached.load(Ordering::Relaxed)).silence(timeout);
+            connect_error(reason, None)
+        })?
     }
 
     /// Runs the handshake, or, for a client without a key at a daemon that took none before,
@@ -287,11 +331,7 @@ impl Bound {
                     }));
                 }
             }
-            return Ok(Bound::daemon_object(
-                object.endpoint(),
-                connection,
-                daemon_trait,
-            ));
+            return Ok(Bound::daemon_object(&object, connection, daemon_trait));
         }
         if let Binder::Typed(descriptor) = binder {
             if let Some((handle, routes)) = super::bindings::recall(&object, descriptor) {
@@ -307,7 +347,7 @@ impl Bound {
             }
         }
         let daemon = ProxyCore::fixed(
-            Bound::daemon_object(object.endpoint(), connection.clone(), daemon_trait),
+            Bound::daemon_object(&object, connection.clone(), daemon_trait),
             left(deadline),
             config.clone(),
             directory,
@@ -355,15 +395,16 @@ impl Bound {
         ))
     }
 
-    /// A daemon's own object, which needs no binding: its handle is fixed and both sides
-    /// share its descriptor, `daemon_trait`.
+    /// The own object of `object`'s daemon, which needs no binding: its handle is fixed and
+    /// both sides share its descriptor, `daemon_trait`.
     fn daemon_object(
-        endpoint: &Endpoint,
+        object: &ObjectUri,
         connection: Connection,
         daemon_trait: &'static TraitDescriptor,
     ) -> Bound {
-        let uri = ObjectUri::new(DAEMON_OBJECT_ID, endpoint.clone())
-            .expect("the daemon object's id is valid");
+        let uri = ObjectUri::new(DAEMON_OBJECT_ID, object.endpoint().clone())
+            .expect("the daemon object's id is valid")
+            .with_tls(object.tls());
         let routes = identity_routes(daemon_trait);
         Bound::new(
             uri,

@@ -168,17 +168,28 @@ impl FailOver {
             })
             .map_or(0, |at| at + 1);
         let mut errors = Vec::new();
+        // Whether nothing listened at any of them: then the advice is to start one.
+        let mut nothing_there = true;
         for candidate in (0..count).map(|i| &self.candidates[(start + i) % count]) {
             if Instant::now() >= deadline {
                 errors.push(format!("{candidate}: not tried, the timeout ran out"));
+                nothing_there = false;
                 continue;
             }
             let until = deadline.min(Instant::now() + self.connect_timeout);
             match Bound::bind(candidate, binder, until, config, directory).await {
                 Ok(bound) => return Ok(bound),
-                Err(e) => errors.push(format!("{candidate}: {}", e.reason())),
+                Err(e) => {
+                    nothing_there &= matches!(e.kind(), ErrorKind::Connect { reason, .. } if reason.ends_with(crate::error::DAEMON_ADVICE));
+                    errors.push(format!("{candidate}: {}", e.reason()));
+                }
             }
         }
+        let advice = if nothing_there {
+            crate::error::DAEMON_ADVICE
+        } else {
+            ""
+        };
         Err(Error::new(ErrorKind::Connect {
             endpoint: self
                 .candidates
@@ -186,7 +197,7 @@ impl FailOver {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(","),
-            reason: errors.join("; "),
+            reason: format!("{}{advice}", errors.join("; ")),
             cause: None,
         }))
     }

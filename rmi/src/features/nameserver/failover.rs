@@ -108,8 +108,11 @@ pub(crate) async fn locate_ns_among_with(
     }
     let candidates = endpoints
         .iter()
-        .map(|endpoint| ObjectUri::new(NAME_SERVER_ID, endpoint.clone()).map(Uri::Object))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|endpoint| {
+            let uri = ObjectUri::new(NAME_SERVER_ID, endpoint.clone())?;
+            Ok(Uri::Object(uri.with_tls(config.speaks_tls())))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
     let binder = Binder::Typed(NameServerProxy::DESCRIPTOR);
     ProxyCore::connect_any(
         candidates,

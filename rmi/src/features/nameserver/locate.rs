@@ -171,8 +171,9 @@ fn not_found(local: &Endpoint, local_error: &Error, port: u16, tried: &str) -> E
     Error::new(ErrorKind::NameServerUnreachable {
         endpoint: format!("{local} or by broadcast on UDP port {port}"),
         reason: format!(
-            "nothing answers at {local} ({}); and no name server answered the broadcast: {tried}",
-            local_error.reason()
+            "nothing answers at {local} ({}); and no name server answered the broadcast: {tried}{}",
+            local_error.reason(),
+            crate::error::NS_START_ADVICE
         ),
     })
 }
@@ -203,7 +204,8 @@ pub(crate) async fn locate_ns_at_with(
     config: &Arc<ClientConfig>,
     timeout: Duration,
 ) -> Result<NameServerProxy, Error> {
-    let uri = ObjectUri::new(NAME_SERVER_ID, endpoint.clone())?;
+    // An address has no scheme: the config says whether to speak TLS to it.
+    let uri = ObjectUri::new(NAME_SERVER_ID, endpoint.clone())?.with_tls(config.speaks_tls());
     // Binds directly: `connect` resolves names through this very module.
     let binder = Binder::Typed(NameServerProxy::DESCRIPTOR);
     ProxyCore::connect(
@@ -218,12 +220,20 @@ pub(crate) async fn locate_ns_at_with(
     .map_err(unreachable(endpoint.to_string()))
 }
 
-/// Why no name server at `endpoint` (one address, or a list) could be bound: `e`'s reason.
+/// Why no name server at `endpoint` (one address, or a list) could be bound: `e`'s reason,
+/// with the advice that fits it. Only where nothing listens is the advice to start one; a
+/// refusal (a key, TLS) or a silence already says what to check.
 pub(super) fn unreachable(endpoint: String) -> impl FnOnce(Error) -> Error {
     move |e| {
+        let nothing_there = matches!(e.kind(), ErrorKind::Connect { reason, .. } if reason.ends_with(crate::error::DAEMON_ADVICE));
+        let advice = if nothing_there {
+            crate::error::NS_START_ADVICE
+        } else {
+            ""
+        };
         Error::new(ErrorKind::NameServerUnreachable {
             endpoint,
-            reason: e.reason(),
+            reason: format!("{}{advice}", e.reason()),
         })
     }
 }

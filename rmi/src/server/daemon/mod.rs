@@ -737,6 +737,10 @@ where
     false
 }
 
+/// The first byte of every TLS connection: a handshake record (RFC 8446, 5.1).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Serves one TCP connection: over TLS if the daemon speaks it.
 async fn serve_tcp(connected: Connected, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let shared = &connected.0;
@@ -744,9 +748,23 @@ async fn serve_tcp(connected: Connected, stream: TcpStream, peer: SocketAddr) {
         return serve_io(&connected, stream, peer, false).await;
     };
     let timeout = shared.settings.handshake_timeout;
+    let accepting = async {
+        // A plain client (rmi's `RMI` 0x01, Pyro5's `PYRO`) is let go at once, not left
+        // waiting for a TLS record that never completes: it is told the connection closed
+        // before the hello, which suggests TLS.
+        let mut first = [0u8; 1];
+        stream.peek(&mut first).await?;
+        if first[0] != TLS_HANDSHAKE_RECORD {
+            return Err(std::io::Error::other(format!(
+                "it speaks plainly (it began with {:02x?}) to a TLS daemon; its client needs the daemon's rmis: URI and the CA (RMI_TLS_CA)",
+                first[0]
+            )));
+        }
+        tls.0.accept(stream).await
+    };
     let refusal = tokio::select! {
         _ = shared.stop.stopped() => return,
-        accepted = tokio::time::timeout(timeout, tls.0.accept(stream)) => match accepted {
+        accepted = tokio::time::timeout(timeout, accepting) => match accepted {
             Ok(Ok(stream)) => return serve_io(&connected, stream, peer, true).await,
             Ok(Err(e)) => format!("the TLS handshake failed: {e}"),
             Err(_) => format!("no TLS handshake within {timeout:?}"),
@@ -771,6 +789,9 @@ where
         _ = shared.stop.stopped() => return None,
         read = tokio::time::timeout(timeout, reading::Rewound::read_opening(stream)) => match read {
             Ok(Ok((first, stream))) => match Opening::of(first) {
+                Opening::Unknown(first) if first[0] == TLS_HANDSHAKE_RECORD => {
+                    "it speaks TLS, which this daemon does not (give the daemon a certificate, or the client the daemon's rmi: URI)".to_owned()
+                }
                 Opening::Unknown(first) => format!(
                     "it speaks neither rmi nor Pyro5 (it began with {first:02x?})"
                 ),
