@@ -79,7 +79,7 @@ pub use nameserver::{
 pub use nameserver::{ns_endpoints_from_env, parse_ns_hosts, NS_CONNECT_TIMEOUT};
 pub use net::{
     host_from_env, is_loopback_host, unbracket, ADVERTISE_ENV, CALLBACK_HOST_ENV,
-    CALLBACK_PORT_ENV, CONNECT_TIMEOUT_ENV, HOST_ENV,
+    CALLBACK_PORT_ENV, CONNECT_TIMEOUT_ENV, DEAD_PEER_NOTICED_WITHIN, HOST_ENV,
 };
 pub use oneway::OnewayFailure;
 pub use proxy::{Proxy, ProxyCore};

@@ -133,3 +133,51 @@ async fn a_name_server_proxy_and_a_daemons_lease_move_on_when_the_name_server_di
     daemon.shutdown().await;
     second.shutdown().await;
 }
+
+/// A hung name server (a stopped process: its kernel still accepts connections and acks, but
+/// nothing answers) must not make a name lapse: the lease's renewal gives up within a third of
+/// the lease and moves to the next name server of the list, which has the name within the
+/// lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_name_server_does_not_make_a_name_lapse() {
+    let (hung, other) = (NameServer::start(), NameServer::start());
+    let list = [
+        Endpoint::new("127.0.0.1", hung.port),
+        Endpoint::new("127.0.0.1", other.port),
+    ];
+    let ns = ClientConfig::default()
+        .locate_ns_among(&list)
+        .await
+        .expect("a name server of the list answers");
+    let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
+    daemon.spawn();
+    let ttl = Duration::from_secs(3);
+    let lease = RegisterOptions::default().ttl(ttl);
+    let uri = daemon
+        .register_named(&ns, "greeter", Server, lease)
+        .await
+        .unwrap();
+
+    rmi_tests::send_signal(hung.process.pid(), libc::SIGSTOP).expect("SIGSTOP");
+    let stopped_at = Instant::now();
+    let direct = rmi::locate_ns_at(&list[1]).await.unwrap();
+    let mut found = false;
+    // Bounded: at most 2 lease times of looks, 50 ms apart.
+    while stopped_at.elapsed() < 2 * ttl {
+        if direct.lookup("greeter".into()).await.unwrap() == Ok(uri.clone()) {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let waited = stopped_at.elapsed();
+    rmi_tests::send_signal(hung.process.pid(), libc::SIGCONT).expect("SIGCONT");
+    assert!(
+        found,
+        "the name was not on the other name server {waited:?} after the first hung"
+    );
+    // Within the lease: the renewal that hung gave up after a third of it, and the name was
+    // registered on the other at once.
+    assert!(waited < ttl + Duration::from_millis(500), "{waited:?}");
+    daemon.shutdown().await;
+}

@@ -158,9 +158,63 @@ pub(crate) fn seconds_from_env(name: &str) -> Result<Option<std::time::Duration>
         .ok_or_else(|| format!("{name}={text}: give a number of seconds greater than 0"))
 }
 
+/// How long a connection may stay silent before TCP asks whether its peer is still there
+/// (keepalive), how often it asks again, and how many unanswered asks end the connection.
+const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+const KEEPALIVE_PROBES: u32 = 4;
+/// How long data written may go unacknowledged before the connection is ended
+/// (`TCP_USER_TIMEOUT`, Linux): a peer that vanished mid-call is noticed then, not after
+/// TCP's own 15 minutes of retransmissions.
+const UNACKNOWLEDGED_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The longest a connection to a peer that vanished without a word (power lost, a link cut)
+/// stays open, idle or not: keepalive asks after [`KEEPALIVE_IDLE`] of silence, and an
+/// unanswered ask, or data unacknowledged for 30 s, ends it. A hung process whose kernel
+/// still answers is not noticed this way; the calls' own deadlines bound what waits on it.
+pub const DEAD_PEER_NOTICED_WITHIN: std::time::Duration = std::time::Duration::from_secs(45);
+
+/// Has TCP watch `stream`'s peer ([`DEAD_PEER_NOTICED_WITHIN`]), so that a proxy, a lease's
+/// renewals or a daemon learn of a vanished peer without a call having to time out. A
+/// failure to set it (an unusual socket) only loses that watch.
+pub(crate) fn watch_peer(stream: &tokio::net::TcpStream) {
+    let socket = socket2::SockRef::from(stream);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_PROBES);
+    if let Err(e) = socket.set_tcp_keepalive(&keepalive) {
+        tracing::debug!("cannot set TCP keepalive: {e}");
+    }
+    #[cfg(target_os = "linux")]
+    if let Err(e) = socket.set_tcp_user_timeout(Some(UNACKNOWLEDGED_LIMIT)) {
+        tracing::debug!("cannot set TCP_USER_TIMEOUT: {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn connections_watch_their_peer_within_the_documented_bound() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        watch_peer(&stream);
+        let socket = socket2::SockRef::from(&stream);
+        assert!(socket.keepalive().unwrap());
+        assert_eq!(socket.tcp_keepalive_time().unwrap(), KEEPALIVE_IDLE);
+        assert_eq!(socket.tcp_keepalive_interval().unwrap(), KEEPALIVE_INTERVAL);
+        assert_eq!(socket.tcp_keepalive_retries().unwrap(), KEEPALIVE_PROBES);
+        assert_eq!(
+            socket.tcp_user_timeout().unwrap(),
+            Some(UNACKNOWLEDGED_LIMIT)
+        );
+        let asked = KEEPALIVE_IDLE + KEEPALIVE_INTERVAL * KEEPALIVE_PROBES;
+        assert!(asked.max(UNACKNOWLEDGED_LIMIT) < DEAD_PEER_NOTICED_WITHIN);
+    }
 
     #[test]
     fn the_route_to_loopback_starts_at_loopback() {

@@ -184,6 +184,7 @@ impl Connection {
                 })?;
             // Small request/reply frames must not wait for Nagle's algorithm.
             let _ = stream.set_nodelay(true);
+            crate::net::watch_peer(&stream);
             let local = stream.local_addr().ok();
             // The URI's scheme says whether the daemon speaks TLS (`rmis:`); a client with a
             // CA still speaks plain rmi to a `rmi:` daemon.

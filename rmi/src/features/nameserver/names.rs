@@ -144,15 +144,19 @@ impl Named {
         let interval = (ttl / 3).max(MIN_RENEWAL_INTERVAL);
         loop {
             tokio::time::sleep(interval).await;
+            // A renewal waits at most a third of the lease, however long the proxy's calls
+            // may: a hung name server then leaves time to move to another and register there
+            // before the lease runs out.
             let renewed = self
                 .ns
+                .with_timeout(interval)
                 .renew(self.name.clone(), self.uri.clone(), ttl)
                 .await;
             match renewed {
                 Ok(Ok(())) => {}
                 Ok(Err(NsError::NotFound(_))) => {
                     tracing::info!(name = %self.name, "lease lost; registering the name again");
-                    self.register_again().await;
+                    self.register_again(interval).await;
                 }
                 Ok(Err(e)) => tracing::warn!(name = %self.name, "lease not renewed: {e}"),
                 Err(e) => {
@@ -162,15 +166,17 @@ impl Named {
                     // register again; if none answers, try again at the next renewal.
                     if let Ok(ns) = super::reconnect(&self.ns).await {
                         self.ns = ns;
-                        self.register_again().await;
+                        self.register_again(interval).await;
                     }
                 }
             }
         }
     }
 
-    async fn register_again(&self) {
-        if let Err(e) = register(&self.ns, &self.name, &self.uri, &self.options).await {
+    /// Registers the name again, waiting at most `within`.
+    async fn register_again(&self, within: Duration) {
+        let ns = self.ns.with_timeout(within);
+        if let Err(e) = register(&ns, &self.name, &self.uri, &self.options).await {
             tracing::warn!(name = %self.name, "cannot register the name again: {e}");
         }
     }

@@ -743,6 +743,7 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 /// Serves one TCP connection: over TLS if the daemon speaks it.
 async fn serve_tcp(connected: Connected, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
+    crate::net::watch_peer(&stream);
     let shared = &connected.0;
     let Some(tls) = &shared.settings.tls else {
         return serve_io(&connected, stream, peer, false).await;
