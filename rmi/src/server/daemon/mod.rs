@@ -744,10 +744,22 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 async fn serve_tcp(connected: Connected, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     crate::net::watch_peer(&stream);
+    match &connected.0.settings.tls {
+        None => serve_io(&connected, stream, peer, false).await,
+        // Boxed: a TLS connection's state is several times a plain one's, and a future is as
+        // large as its largest branch, so every plain connection would carry its room.
+        Some(tls) => Box::pin(serve_tls(&connected, tls, stream, peer)).await,
+    }
+}
+
+/// Serves one TCP connection over TLS, after its handshake.
+async fn serve_tls(
+    connected: &Connected,
+    tls: &crate::security::tls::ServerTls,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
     let shared = &connected.0;
-    let Some(tls) = &shared.settings.tls else {
-        return serve_io(&connected, stream, peer, false).await;
-    };
     let timeout = shared.settings.handshake_timeout;
     let accepting = async {
         // A plain client (rmi's `RMI` 0x01, Pyro5's `PYRO`) is let go at once, not left
@@ -766,7 +778,7 @@ async fn serve_tcp(connected: Connected, stream: TcpStream, peer: SocketAddr) {
     let refusal = tokio::select! {
         _ = shared.stop.stopped() => return,
         accepted = tokio::time::timeout(timeout, accepting) => match accepted {
-            Ok(Ok(stream)) => return serve_io(&connected, stream, peer, true).await,
+            Ok(Ok(stream)) => return serve_io(connected, stream, peer, true).await,
             Ok(Err(e)) => format!("the TLS handshake failed: {e}"),
             Err(_) => format!("no TLS handshake within {timeout:?}"),
         },
