@@ -45,6 +45,27 @@ pub enum GatewayError {
     /// An XML-RPC request that is not well-formed XML.
     #[error("the request is not well-formed XML: {0}")]
     BadXml(String),
+    /// The gateway handles as many requests as it allows at once (`Limits`).
+    #[error("the gateway handles {limit} requests at once, the most it allows; retry in a moment")]
+    Busy {
+        /// The limit.
+        limit: usize,
+    },
+    /// The request's body did not arrive in time (`Limits::body_timeout`).
+    #[error("the request body did not arrive within {after:?}")]
+    BodyTimeout {
+        /// How long the gateway waited.
+        after: std::time::Duration,
+    },
+    /// An rmi failure whose message had the objects' internal addresses taken out (see
+    /// `Config::show_uris`): its kind, and the message as told.
+    #[error("{message}")]
+    Hidden {
+        /// The kind of the rmi failure (as [`kind`](GatewayError::kind) says it).
+        kind: &'static str,
+        /// The message, without addresses.
+        message: String,
+    },
     /// The request body is longer than `--max-body`.
     #[error("the request body is over the gateway's limit of {limit} bytes (--max-body)")]
     TooLarge {
@@ -62,7 +83,7 @@ pub enum GatewayError {
         origin: String,
     },
     /// The request names a host the gateway does not answer for (its `Host` header).
-    #[error("the gateway does not answer for the host '{host}'; reach it by IP address or localhost, or start it with --allow-host {host}")]
+    #[error("the gateway does not answer for the host '{host}'; reach it by IP address or localhost, or start it with --allow-host {}", crate::http::host_name(host))]
     UnknownHost {
         /// The host the request named.
         host: String,
@@ -127,6 +148,9 @@ impl GatewayError {
             GatewayError::BadRequest(_) => "bad_request",
             GatewayError::BadXml(_) => "bad_xml",
             GatewayError::TooLarge { .. } => "too_large",
+            GatewayError::Busy { .. } => "gateway_busy",
+            GatewayError::BodyTimeout { .. } => "body_timeout",
+            GatewayError::Hidden { kind, .. } => kind,
             GatewayError::Unauthorized(_) => "unauthorized",
             GatewayError::NotExposed { .. } => "not_exposed",
             GatewayError::CrossOrigin { .. } => "cross_origin",
@@ -163,6 +187,8 @@ impl GatewayError {
         match self.kind() {
             "bad_request" | "bad_xml" | "bad_arguments" => StatusCode::BAD_REQUEST,
             "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+            "body_timeout" => StatusCode::REQUEST_TIMEOUT,
+            "gateway_busy" => StatusCode::SERVICE_UNAVAILABLE,
             "unauthorized" => StatusCode::UNAUTHORIZED,
             "not_exposed" | "cross_origin" | "unknown_host" => StatusCode::FORBIDDEN,
             "unknown_name" | "unknown_method" | "not_found" => StatusCode::NOT_FOUND,
@@ -185,7 +211,9 @@ impl GatewayError {
             }
             "bad_arguments" => fault::INVALID_PARAMS,
             "method_error" | "stream_too_long" | "panicked" => fault::APPLICATION_ERROR,
-            "timeout" | "busy" | "unreachable" | "stream_broken" => fault::TRANSPORT_ERROR,
+            "timeout" | "busy" | "gateway_busy" | "unreachable" | "stream_broken" => {
+                fault::TRANSPORT_ERROR
+            }
             _ => fault::INTERNAL_ERROR,
         }
     }
@@ -243,16 +271,50 @@ impl GatewayError {
     }
 }
 
+/// What the log says of a refused or failed request: its kind and message, for the middleware
+/// that knows the peer to write (`http::admit`), throttled.
+#[derive(Clone, Debug)]
+pub(crate) struct Logged {
+    pub(crate) kind: &'static str,
+    pub(crate) message: String,
+}
+
+/// Warns that a request or connection from `peer` was refused or failed as `kind`, at most once
+/// a second for each kind (with the count of those left out): a flood of bad requests gives a
+/// short log that still says what happened.
+pub(crate) fn warn_refused(kind: &'static str, peer: impl std::fmt::Display, message: &str) {
+    static THROTTLES: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<&'static str, &'static rmi::Throttle>>,
+    > = std::sync::OnceLock::new();
+    let throttle = {
+        let mut throttles = THROTTLES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // One per kind, made once: the kinds are a fixed set of words.
+        *throttles
+            .entry(kind)
+            .or_insert_with(|| Box::leak(Box::new(rmi::Throttle::new())))
+    };
+    if let Some(suppressed) = throttle.allow() {
+        let message: String = message
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        tracing::warn!(kind, %peer, suppressed, "{message}");
+    }
+}
+
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            tracing::warn!(kind = self.kind(), "{self}");
-        } else {
-            tracing::debug!(kind = self.kind(), "{self}");
-        }
+        let logged = Logged {
+            kind: self.kind(),
+            message: self.to_string(),
+        };
         let json = [(axum::http::header::CONTENT_TYPE, "application/json")];
         let mut response = (status, json, self.body_text()).into_response();
+        response.extensions_mut().insert(logged);
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

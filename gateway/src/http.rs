@@ -1,5 +1,6 @@
-//! The HTTP side: routes, the Host and Origin checks, the bearer token, the body limit, and
-//! JSON and NDJSON answers. XML-RPC requests go on to `rpc2`.
+//! The HTTP side: routes, the requests in flight and the body's limits (`admit`), the Host and
+//! Origin checks, the bearer token, and JSON and NDJSON answers. XML-RPC requests go on to
+//! `rpc2`.
 
 use std::sync::Arc;
 
@@ -36,11 +37,93 @@ pub(crate) fn router(shared: Arc<GatewayState>) -> Router {
         .merge(api)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(shared.max_body))
+        .layer(middleware::from_fn_with_state(shared.clone(), admit))
         .with_state(shared)
 }
 
-async fn page() -> Html<&'static str> {
-    Html(PAGE)
+/// The page, which no other site may frame (clickjacking) and which runs only its own code.
+async fn page() -> impl IntoResponse {
+    (
+        [
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+            ),
+        ],
+        Html(PAGE),
+    )
+}
+
+/// Every request, first: refuses ambiguous framing, takes a place among the requests in
+/// flight (waiting a second at most), reads the body within the body timeout and the size
+/// limit, and logs, throttled, why a request was refused or failed, with its peer.
+async fn admit(State(shared): AppState, request: Request, next: Next) -> Response {
+    let peer = crate::serve::peer_of(&request).map_or_else(|| "?".to_owned(), |p| p.to_string());
+    let response = admitted(&shared, request, next).await;
+    if let Some(logged) = response.extensions().get::<crate::error::Logged>() {
+        // Refusals and the gateway's own failures are an operator's business; a caller's
+        // mistakes (a wrong name, method or argument) are the caller's.
+        let status = response.status();
+        if status.is_server_error()
+            || !matches!(status.as_u16(), 404 | 422) && logged.kind != "bad_arguments"
+        {
+            crate::error::warn_refused(logged.kind, &peer, &logged.message);
+        } else {
+            tracing::debug!(kind = logged.kind, %peer, "{}", logged.message);
+        }
+    }
+    response
+}
+
+async fn admitted(shared: &GatewayState, request: Request, next: Next) -> Response {
+    // A request with both Content-Length and Transfer-Encoding (which a proxy in front may
+    // read one way and the gateway another: request smuggling) never gets here as such: hyper
+    // reads it as chunked and closes the connection after the answer (RFC 9112, 6.1), so
+    // nothing can ride behind it.
+    let limit = shared.limits.max_requests_in_flight;
+    let permit = match shared.in_flight.try_acquire() {
+        Ok(permit) => permit,
+        Err(_) => {
+            let waiting = shared.in_flight.acquire();
+            match tokio::time::timeout(IN_FLIGHT_WAIT, waiting).await {
+                Ok(Ok(permit)) => permit,
+                _ => return GatewayError::Busy { limit }.into_response(),
+            }
+        }
+    };
+    let (parts, body) = request.into_parts();
+    let after = shared.limits.body_timeout;
+    let reading = axum::body::to_bytes(body, shared.max_body);
+    let body = match tokio::time::timeout(after, reading).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(error)) => return read_error(shared, &error).into_response(),
+        Err(_) => return GatewayError::BodyTimeout { after }.into_response(),
+    };
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    drop(permit);
+    response
+}
+
+/// A body longer than this keeps its turn among those decoded (`GatewayState::decoding`) until
+/// its call is made: its decoded arguments may be many times its size.
+pub(crate) const BIG_BODY: usize = 64 * 1024;
+
+/// How long a request waits for a place among those in flight before it is answered 503.
+const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Why a body could not be read: over the limit (413), or broken off.
+fn read_error(shared: &GatewayState, error: &axum::Error) -> GatewayError {
+    let over = std::error::Error::source(error)
+        .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+    if over {
+        GatewayError::TooLarge {
+            limit: shared.max_body,
+        }
+    } else {
+        GatewayError::BadRequest(format!("the request body could not be read: {error}"))
+    }
 }
 
 async fn not_found(request: Request) -> GatewayError {
@@ -78,7 +161,7 @@ async fn authorize(State(shared): AppState, request: Request, next: Next) -> Res
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "));
+            .and_then(bearer);
         let refused = match given {
             None => Some(
                 "this gateway wants a bearer token: send the header `Authorization: Bearer TOKEN`",
@@ -95,17 +178,30 @@ async fn authorize(State(shared): AppState, request: Request, next: Next) -> Res
     next.run(request).await
 }
 
+/// The token of an `Authorization` header's `Bearer` credentials; the scheme's case does not
+/// matter (RFC 7235, 2.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
 /// Whether `host` (a `Host` header: a name or address, and perhaps a port) is an IP address,
-/// `localhost`, or one of `allowed`.
+/// `localhost`, or one of `allowed` (whose ports, if given, are ignored too).
 fn known_host(host: &str, allowed: &[String]) -> bool {
-    let name = match host.strip_prefix('[') {
-        // `[::1]:8080`
-        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
-    };
+    let name = host_name(host);
     name.parse::<std::net::IpAddr>().is_ok()
         || name.eq_ignore_ascii_case("localhost")
-        || allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
+        || allowed
+            .iter()
+            .any(|a| host_name(a).eq_ignore_ascii_case(name))
+}
+
+/// The name or address of `host`, without its port: `[::1]:8080` is `::1`.
+pub(crate) fn host_name(host: &str) -> &str {
+    match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    }
 }
 
 /// Compares secrets in a time that does not depend on where they first differ.
@@ -145,6 +241,10 @@ async fn call(
 ) -> Result<Response, GatewayError> {
     let raw = body(&shared, raw)?;
     let how = "send the arguments as a JSON array, such as [\"Ruvika\"] (an empty body is [])";
+    // A decoded body can take many times its size (a megabyte of `[]` is a third of a million
+    // values): only a few are decoded at once, and a big one keeps its turn through its call.
+    let decoding = shared.decoding.acquire().await;
+    let big = raw.len() > BIG_BODY;
     let args = if raw.iter().all(u8::is_ascii_whitespace) {
         Vec::new()
     } else {
@@ -163,7 +263,11 @@ async fn call(
             }
         }
     };
-    match shared.objects.call(&name, &method, args).await? {
+    drop(raw);
+    let decoding = (big).then_some(decoding);
+    let outcome = shared.objects.call(&name, &method, args).await;
+    drop(decoding);
+    match outcome? {
         Outcome::Value(value) => Ok(Json(value).into_response()),
         Outcome::Stream(items) => Ok(ndjson(name, method, items)),
     }
@@ -234,6 +338,20 @@ mod tests {
         assert!(known_host("Gateway.example:8080", &allowed));
         assert!(!known_host("evil.example:8080", &allowed));
         assert!(!known_host("localhost.evil.example", &[]));
+        // An allowed host given with a port (as the refusal once suggested) allows the name.
+        assert!(known_host(
+            "gw.example:80",
+            &["gw.example:34057".to_owned()]
+        ));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_read_whatever_its_case() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer abc"), Some("abc"));
+        assert_eq!(bearer("BEARER abc"), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer"), None);
     }
 
     #[test]

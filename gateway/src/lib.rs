@@ -39,6 +39,7 @@ mod expose;
 mod http;
 mod objects;
 mod rpc2;
+mod serve;
 pub mod xmlrpc;
 
 use std::future::Future;
@@ -50,6 +51,48 @@ pub use expose::Expose;
 
 /// The default limit on a request's body: 1 MiB.
 pub const DEFAULT_MAX_BODY: usize = 1 << 20;
+
+/// What the gateway bounds, so that no client (or crowd of them) can take it over: its
+/// connections, how long a request may take to arrive, and the work in flight. The defaults
+/// follow nginx's and hyper's where they have one.
+///
+/// ```
+/// let limits = rmi_gateway::Limits::default();
+/// assert_eq!(limits.max_connections, 1024);
+/// assert_eq!(limits.header_timeout, std::time::Duration::from_secs(10));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Connections from one client address at once; more are answered 503 and closed.
+    pub max_connections_per_address: usize,
+    /// How long a request's headers may take to arrive, and how long a kept-alive connection
+    /// may wait for its next request: slow or idle connections are closed then.
+    pub header_timeout: Duration,
+    /// How long a request's body may take to arrive once its headers have (a stalled
+    /// upload is answered 408).
+    pub body_timeout: Duration,
+    /// Requests handled at once; more wait their turn for up to a second, then are answered
+    /// 503. Each holds a body of up to `max_body` bytes until it is decoded; bodies are
+    /// decoded one per core at a time, as a decoded body can take many times its size.
+    pub max_requests_in_flight: usize,
+    /// Calls in one XML-RPC `system.multicall`.
+    pub max_multicall: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1024,
+            max_connections_per_address: 256,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_requests_in_flight: 32,
+            max_multicall: 256,
+        }
+    }
+}
 
 /// How a gateway behaves: what it exposes, who may use it, its limits.
 ///
@@ -72,6 +115,12 @@ pub struct Config {
     pub max_body: usize,
     /// How long a call (and finding its object) may take.
     pub timeout: Duration,
+    /// Whether answers may show the objects' `rmi:` URIs (in `GET /objects` and in error
+    /// messages). Off by default: a URI is an internal address, and a daemon without a key
+    /// could be called there directly, around `expose` and the token.
+    pub show_uris: bool,
+    /// The gateway's bounds on connections and work.
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -82,6 +131,8 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             max_body: DEFAULT_MAX_BODY,
             timeout: rmi::DEFAULT_TIMEOUT,
+            show_uris: false,
+            limits: Limits::default(),
         }
     }
 }
@@ -106,18 +157,28 @@ pub(crate) struct GatewayState {
     pub(crate) token: Option<String>,
     pub(crate) allowed_hosts: Vec<String>,
     pub(crate) max_body: usize,
+    pub(crate) limits: Limits,
+    /// Requests being handled: at most `limits.max_requests_in_flight`.
+    pub(crate) in_flight: tokio::sync::Semaphore,
+    /// Bodies being decoded (JSON, XML): one per core, as decoding is all computation.
+    pub(crate) decoding: tokio::sync::Semaphore,
 }
 
 impl Gateway {
     /// A gateway to the objects `ns` names, connecting to them as `client` says (key, TLS).
     pub fn new(ns: rmi::NameServerProxy, client: rmi::ClientConfig, config: Config) -> Gateway {
-        let objects = objects::Objects::new(ns, client, config.expose, config.timeout);
+        let objects = objects::Objects::new(ns, client, &config);
         Gateway {
             shared: Arc::new(GatewayState {
                 objects,
                 token: config.token.filter(|t| !t.is_empty()),
                 allowed_hosts: config.allowed_hosts,
                 max_body: config.max_body,
+                in_flight: tokio::sync::Semaphore::new(config.limits.max_requests_in_flight),
+                decoding: tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(2, usize::from),
+                ),
+                limits: config.limits,
             }),
         }
     }
@@ -127,20 +188,24 @@ impl Gateway {
         http::router(self.shared.clone())
     }
 
-    /// Serves HTTP on `listener` until `shutdown` completes; requests under way are finished.
+    /// Serves HTTP/1.1 on `listener` until `shutdown` completes, within the config's
+    /// [`Limits`]; requests under way are finished.
     ///
     /// # Errors
     ///
-    /// None in practice: the `std::io::Result` is axum's, whose server retries a connection
-    /// it failed to accept rather than return an error, and returns `Ok(())` once `shutdown`
-    /// completes.
+    /// None in practice: a connection that cannot be accepted (out of file descriptors) is
+    /// logged and retried after a pause, and `Ok(())` is returned once `shutdown` completes.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await
+        serve::serve(
+            listener,
+            self.router(),
+            self.shared.limits.clone(),
+            shutdown,
+        )
+        .await
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use rmi_gateway::{Config, Expose, Gateway, DEFAULT_MAX_BODY};
+use rmi_gateway::{Config, Expose, Gateway, Limits, DEFAULT_MAX_BODY};
 
 /// An HTTP gateway to rmi objects: `POST /call/NAME/METHOD` with a JSON array of arguments,
 /// `GET /objects`, XML-RPC at `/RPC2` and `/RPC2/NAME`, and a web page at `/`.
@@ -48,6 +48,38 @@ struct Args {
     /// A file holding the key of the name server and the daemons.
     #[arg(long, env = "RMI_KEY_FILE")]
     key_file: Option<PathBuf>,
+    /// Show the objects' rmi: URIs in `GET /objects` and in error messages (internal
+    /// addresses, hidden by default).
+    #[arg(long)]
+    show_uris: bool,
+    /// The most connections served at once; more are answered 503.
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// The most connections from one client address at once; more are answered 503.
+    #[arg(long, default_value_t = Limits::default().max_connections_per_address)]
+    max_connections_per_address: usize,
+    /// Seconds a request's headers may take, and a kept-alive connection may wait for its
+    /// next request.
+    #[arg(long, default_value_t = Limits::default().header_timeout.as_secs_f64())]
+    header_timeout: f64,
+    /// Seconds a request's body may take once its headers arrived.
+    #[arg(long, default_value_t = Limits::default().body_timeout.as_secs_f64())]
+    body_timeout: f64,
+    /// The most requests handled at once; more wait a second for their turn, then are
+    /// answered 503.
+    #[arg(long, default_value_t = Limits::default().max_requests_in_flight)]
+    max_requests_in_flight: usize,
+    /// The most calls in one XML-RPC system.multicall.
+    #[arg(long, default_value_t = Limits::default().max_multicall)]
+    max_multicall: usize,
+}
+
+/// `seconds`, given as the option `name`, as a positive duration.
+fn seconds(name: &str, seconds: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| format!("--{name} {seconds}: give a number of seconds"))
 }
 
 #[tokio::main]
@@ -72,10 +104,15 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let expose = Expose::new(&args.expose).map_err(|e| format!("--expose: {e}"))?;
-    let timeout = Duration::try_from_secs_f64(args.timeout)
-        .ok()
-        .filter(|t| !t.is_zero())
-        .ok_or_else(|| format!("--timeout {}: give a number of seconds", args.timeout))?;
+    let timeout = seconds("timeout", args.timeout)?;
+    let limits = Limits {
+        max_connections: args.max_connections.max(1),
+        max_connections_per_address: args.max_connections_per_address.max(1),
+        header_timeout: seconds("header-timeout", args.header_timeout)?,
+        body_timeout: seconds("body-timeout", args.body_timeout)?,
+        max_requests_in_flight: args.max_requests_in_flight.max(1),
+        max_multicall: args.max_multicall.max(1),
+    };
     let token = match &args.token_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -113,6 +150,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         allowed_hosts: args.allow_host,
         max_body: args.max_body,
         timeout,
+        show_uris: args.show_uris,
+        limits,
     };
     let gateway = Gateway::new(ns.clone(), client, config);
     println!("Gateway listening on http://{addr}");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::expose::Expose;
-use crate::GatewayError;
+use crate::{Config, GatewayError};
 
 /// How long a proxy is kept before the name is looked up again: a name moved to another
 /// object is followed within this time (and at once when the old object is gone).
@@ -29,6 +29,8 @@ pub(crate) struct Objects {
     client: rmi::ClientConfig,
     expose: Expose,
     timeout: Duration,
+    /// Whether answers may name the objects' URIs (`Config::show_uris`).
+    show_uris: bool,
     proxies: Mutex<HashMap<String, (rmi::DynamicProxy, Instant)>>,
 }
 
@@ -36,15 +38,47 @@ impl Objects {
     pub(crate) fn new(
         ns: rmi::NameServerProxy,
         client: rmi::ClientConfig,
-        expose: Expose,
-        timeout: Duration,
+        config: &Config,
     ) -> Objects {
         Objects {
             ns,
             client,
-            expose,
-            timeout,
+            expose: config.expose.clone(),
+            timeout: config.timeout,
+            show_uris: config.show_uris,
             proxies: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `error`, met reaching or calling `name`, with the internal addresses taken out of its
+    /// message unless the gateway shows them: the object's URI and address become its name,
+    /// the name server's address "the name server".
+    fn told(&self, name: &str, error: GatewayError) -> GatewayError {
+        let GatewayError::Rmi(rmi_error) = &error else {
+            return error;
+        };
+        if self.show_uris {
+            return error;
+        }
+        let mut message = rmi_error.to_string();
+        if let rmi::ErrorKind::Connect { endpoint, .. } = rmi_error.kind() {
+            message = message.replace(endpoint, &format!("the server of '{name}'"));
+        }
+        if let Some(uri) = rmi_error.uri() {
+            message = message.replace(uri, &format!("'{name}'"));
+            if let Ok(parsed) = uri.parse::<rmi::ObjectUri>() {
+                let endpoint = parsed.endpoint().to_string();
+                message = message.replace(&endpoint, &format!("the server of '{name}'"));
+            }
+        }
+        message = message.replace(&self.ns.uri().endpoint().to_string(), "the name server");
+        // Any address left (another daemon named in a chain of calls, say).
+        message = addresses()
+            .replace_all(&message, "(an internal address)")
+            .into_owned();
+        GatewayError::Hidden {
+            kind: error.kind(),
+            message,
         }
     }
 
@@ -98,12 +132,12 @@ impl Objects {
         method: &str,
         args: Vec<Value>,
     ) -> Result<Outcome, GatewayError> {
-        let proxy = self.object(name).await?;
+        let proxy = self.object(name).await.map_err(|e| self.told(name, e))?;
         let result = call_on(&proxy, name, method, args).await;
         if result.as_ref().is_err_and(GatewayError::object_gone) {
             self.proxies().remove(name);
         }
-        result
+        result.map_err(|e| self.told(name, e))
     }
 
     /// The exposed names the name server has, sorted.
@@ -124,8 +158,8 @@ impl Objects {
         let names = self.names().await?;
         let described = names.iter().map(|name| async move {
             match self.object(name).await {
-                Ok(proxy) => describe(name, &proxy),
-                Err(error) => json!({ "name": name, "error": error.body() }),
+                Ok(proxy) => describe(name, &proxy, self.show_uris),
+                Err(error) => json!({ "name": name, "error": self.told(name, error).body() }),
             }
         });
         Ok(futures::future::join_all(described).await)
@@ -166,8 +200,19 @@ async fn call_on(
     }
 }
 
-/// An object as `GET /objects` lists it.
-fn describe(name: &str, proxy: &rmi::DynamicProxy) -> Value {
+/// Object URIs (`rmi:`, `rmis:`, `PYRO:`) and `HOST:PORT` addresses in a message.
+fn addresses() -> &'static regex::Regex {
+    static ADDRESSES: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    ADDRESSES.get_or_init(|| {
+        regex::Regex::new(
+            r"(?:rmis?|PYRO):\S+@\S+|\[[0-9A-Fa-f:.]+\]:\d+|\b\d{1,3}(?:\.\d{1,3}){3}:\d+",
+        )
+        .expect("a valid pattern")
+    })
+}
+
+/// An object as `GET /objects` lists it: with its URI only if `show_uri`.
+fn describe(name: &str, proxy: &rmi::DynamicProxy, show_uri: bool) -> Value {
     let descriptor = proxy.descriptor();
     let methods: Vec<Value> = descriptor
         .methods
@@ -189,17 +234,30 @@ fn describe(name: &str, proxy: &rmi::DynamicProxy) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut described = json!({
         "name": name,
-        "uri": proxy.uri().to_string(),
         "trait": descriptor.name,
         "methods": methods,
-    })
+    });
+    if show_uri {
+        described["uri"] = Value::from(proxy.uri().to_string());
+    }
+    described
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_found_in_messages() {
+        let message = "the call to rmi:obj_1@10.0.0.5:4001 via rmis:x@[::1]:9 at 192.168.1.2:80 timed out after 5s: error 2";
+        let hidden = addresses().replace_all(message, "X");
+        assert_eq!(
+            hidden,
+            "the call to X via X at X timed out after 5s: error 2"
+        );
+    }
 
     #[test]
     fn expose_matches_whole_names() {

@@ -7,6 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde_json::{json, Value};
 
 use crate::http::{body, AppState};
@@ -40,7 +41,12 @@ async fn xml_rpc(
         Ok(raw) => raw,
         Err(error) => return error.into_response(),
     };
-    let answer = match xmlrpc::read_call(&raw) {
+    // As a JSON body: few decoded at once, and a big one keeps its turn (see `http::call`).
+    let decoding = shared.decoding.acquire().await;
+    let read = xmlrpc::read_call(&raw);
+    let _decoding = (raw.len() > crate::http::BIG_BODY).then_some(decoding);
+    drop(raw);
+    let answer = match read {
         Ok(call) => match if call.method == MULTICALL {
             multicall(shared, scope, call.params).await
         } else {
@@ -90,7 +96,10 @@ const SYSTEM: [(&str, &[&str], &str); 4] = [
 /// The common XML-RPC extension for several calls in one request.
 const MULTICALL: &str = "system.multicall";
 
-/// `system.multicall`: the calls run at once; each answers `[result]` or a fault struct, in
+/// How many calls of one `system.multicall` run at once.
+const MULTICALL_AT_ONCE: usize = 8;
+
+/// `system.multicall`: the calls run a few at a time; each answers `[result]` or a fault struct, in
 /// order, and one call's fault does not stop the others.
 async fn multicall(
     shared: &GatewayState,
@@ -102,32 +111,47 @@ async fn multicall(
             "{MULTICALL} takes one array of {{methodName, params}} structs"
         )));
     };
-    let answers = calls.iter().map(|one| async move {
-        let method = one.get("methodName").and_then(Value::as_str);
-        let params = one.get("params").and_then(Value::as_array);
-        let answer = match (method, params) {
-            (Some(MULTICALL), _) => Err(GatewayError::BadArguments(format!(
-                "{MULTICALL} cannot be nested"
-            ))),
-            (Some(method), Some(params)) => {
-                let call = xmlrpc::MethodCall {
-                    method: method.to_owned(),
-                    params: params.clone(),
-                };
-                rpc(shared, scope, call).await
-            }
-            _ => Err(GatewayError::BadArguments(format!(
-                "each call in {MULTICALL} is a struct with a methodName and params"
-            ))),
-        };
-        match answer {
-            Ok(value) => json!([value]),
-            Err(error) => {
-                json!({ "faultCode": error.fault_code(), "faultString": error.to_string() })
-            }
+    let most = shared.limits.max_multicall;
+    if calls.len() > most {
+        return Err(GatewayError::BadArguments(format!(
+            "{MULTICALL} holds {} calls; this gateway takes at most {most} in one request (--max-multicall): send them in several",
+            calls.len()
+        )));
+    }
+    let mut answers = Vec::with_capacity(calls.len());
+    for one in calls {
+        answers.push(one_of_multicall(shared, scope, one));
+    }
+    // A few at a time, in order: one request does not take the gateway's whole capacity.
+    let answers = futures::stream::iter(answers).buffered(MULTICALL_AT_ONCE);
+    Ok(Value::Array(answers.collect().await))
+}
+
+/// One call of a `system.multicall`: `[result]`, or a fault struct.
+async fn one_of_multicall(shared: &GatewayState, scope: Option<&str>, one: &Value) -> Value {
+    let method = one.get("methodName").and_then(Value::as_str);
+    let params = one.get("params").and_then(Value::as_array);
+    let answer = match (method, params) {
+        (Some(MULTICALL), _) => Err(GatewayError::BadArguments(format!(
+            "{MULTICALL} cannot be nested"
+        ))),
+        (Some(method), Some(params)) => {
+            let call = xmlrpc::MethodCall {
+                method: method.to_owned(),
+                params: params.clone(),
+            };
+            rpc(shared, scope, call).await
         }
-    });
-    Ok(Value::Array(futures::future::join_all(answers).await))
+        _ => Err(GatewayError::BadArguments(format!(
+            "each call in {MULTICALL} is a struct with a methodName and params"
+        ))),
+    };
+    match answer {
+        Ok(value) => json!([value]),
+        Err(error) => {
+            json!({ "faultCode": error.fault_code(), "faultString": error.to_string() })
+        }
+    }
 }
 
 async fn rpc(

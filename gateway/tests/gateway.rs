@@ -401,6 +401,9 @@ fn a_bearer_token_guards_everything_but_the_page() {
     assert_eq!(status, 401, "{body}");
     let (status, _, body) = attempt(Some("Bearer s3cret-token"));
     assert_eq!((status, body), (200, json!("Hi welcome Ruvika")));
+    // The scheme's case does not matter (RFC 7235).
+    let (status, _, body) = attempt(Some("bearer s3cret-token"));
+    assert_eq!((status, body), (200, json!("Hi welcome Ruvika")));
     let xmlrpc = http()
         .post(setup.url("/RPC2"))
         .body("<methodCall/>")
@@ -411,6 +414,255 @@ fn a_bearer_token_guards_everything_but_the_page() {
     assert_eq!(objects.status().as_u16(), 401);
     let page = http().get(setup.url("/")).send().unwrap();
     assert_eq!(page.status().as_u16(), 200);
+    // No other site may frame the page, and it runs only its own code.
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let policy = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+}
+
+/// A TCP connection to the gateway of `setup` from the loopback address `source`, so that it
+/// counts against another address than the test's own client.
+fn raw_from(source: &str, setup: &Setup) -> std::net::TcpStream {
+    let to: std::net::SocketAddr = setup
+        .gateway
+        .url
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let from: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&from.into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    let stream: std::net::TcpStream = socket.into();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
+
+/// What the gateway writes on `stream` until it closes it (or `PATIENCE` passes), and how
+/// long that took.
+fn until_closed(stream: &mut std::net::TcpStream) -> (String, Duration) {
+    use std::io::Read;
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn slow_idle_and_crowding_clients_are_let_go_and_a_good_client_is_served() {
+    use std::io::Write;
+    let setup = Setup::start(&[
+        "--header-timeout",
+        "1",
+        "--body-timeout",
+        "1",
+        "--max-connections-per-address",
+        "8",
+        "--max-multicall",
+        "4",
+    ]);
+    let good = setup.url("/call/server/welcome_message");
+    let host = setup.gateway.url.trim_start_matches("http://").to_owned();
+
+    // A kept-alive connection that sends no next request, one that never finishes its
+    // headers, and one that stalls in its body: closed after their timeouts (1 s here).
+    let mut idle = raw_from("127.0.0.2", &setup);
+    write!(idle, "GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut half = raw_from("127.0.0.2", &setup);
+    write!(
+        half,
+        "POST /call/server/welcome_message HTTP/1.1\r\nHost: {host}\r\n"
+    )
+    .unwrap();
+    let mut stalled = raw_from("127.0.0.2", &setup);
+    write!(
+        stalled,
+        "POST /call/server/welcome_message HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100\r\n\r\n[\"Ru"
+    )
+    .unwrap();
+    let (page, idle_for) = until_closed(&mut idle);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page:.80}");
+    assert!(idle_for < Duration::from_secs(4), "idle for {idle_for:?}");
+    let (nothing, half_for) = until_closed(&mut half);
+    assert!(
+        half_for < Duration::from_secs(4),
+        "half-sent for {half_for:?}: {nothing}"
+    );
+    let (answer, stalled_for) = until_closed(&mut stalled);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    assert!(
+        stalled_for < Duration::from_secs(4),
+        "stalled for {stalled_for:?}"
+    );
+
+    // A crowd from one address: past its 8 connections, the next are told 503 and closed,
+    // while a client from another address is served throughout.
+    let crowd: Vec<_> = (0..8).map(|_| raw_from("127.0.0.2", &setup)).collect();
+    let mut over = raw_from("127.0.0.2", &setup);
+    let (busy, _) = until_closed(&mut over);
+    assert!(busy.starts_with("HTTP/1.1 503"), "{busy}");
+    assert!(busy.contains("retry"), "{busy}");
+    for _ in 0..5 {
+        assert_eq!(
+            post(&good, r#"["Ruvika"]"#),
+            (200, json!("Hi welcome Ruvika"))
+        );
+    }
+    drop(crowd);
+
+    // Content-Length and chunked together could be read two ways (request smuggling): read
+    // as chunked (RFC 9112, 6.1), answered, and the connection closed, so that nothing rides
+    // behind it; the second request sent behind it is never answered.
+    let mut ambiguous = raw_from("127.0.0.1", &setup);
+    write!(
+        ambiguous,
+        "POST /call/server/welcome_message HTTP/1.1\r\nHost: {host}\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\na\r\n[\"Ruvika\"]\r\n0\r\n\r\nGET /objects HTTP/1.1\r\nHost: {host}\r\n\r\n"
+    )
+    .unwrap();
+    let (answer, took) = until_closed(&mut ambiguous);
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+    assert!(answer.contains("Hi welcome Ruvika"), "{answer}");
+    assert!(took < Duration::from_secs(4), "closed after {took:?}");
+
+    // One system.multicall carries at most --max-multicall calls.
+    let call = "<value><struct><member><name>methodName</name><value>server.welcome_message</value></member><member><name>params</name><value><array><data><value>Ruvika</value></data></array></value></member></struct></value>";
+    let multicall = |count: usize| {
+        format!(
+            "<?xml version=\"1.0\"?><methodCall><methodName>system.multicall</methodName><params><param><value><array><data>{}</data></array></value></param></params></methodCall>",
+            call.repeat(count)
+        )
+    };
+    let answer = http()
+        .post(setup.url("/RPC2"))
+        .body(multicall(4))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(answer.matches("Hi welcome Ruvika").count(), 4, "{answer}");
+    let answer = http()
+        .post(setup.url("/RPC2"))
+        .body(multicall(5))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(answer.contains("at most 4"), "{answer}");
+}
+
+/// The resident memory of process `pid`, in KiB.
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("Linux's /proc");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a VmRSS line in KiB")
+}
+
+#[test]
+fn many_big_bodies_at_once_leave_the_gateway_bounded() {
+    let setup = Setup::start(&["--max-body", "1100000"]);
+    let pid = setup.gateway.process.pid();
+    let url = setup.url("/call/server/welcome_message");
+    // A megabyte of empty arrays: a third of a million JSON values once decoded.
+    let body = format!("[{}[]]", "[],".repeat(349_000));
+    let before = resident_kib(pid);
+    // The highest resident memory seen, every 20 ms, while the bodies come.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            // Bounded: at most 100 s of looks.
+            for _ in 0..5000 {
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                peak = peak.max(resident_kib(pid));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        })
+    };
+    for _round in 0..3 {
+        let senders: Vec<_> = (0..64)
+            .map(|_| {
+                let (url, body) = (url.clone(), body.clone());
+                std::thread::spawn(move || {
+                    http()
+                        .post(&url)
+                        .body(body)
+                        .send()
+                        .map(|r| r.status().as_u16())
+                })
+            })
+            .collect();
+        for sender in senders {
+            let status = sender.join().unwrap().unwrap();
+            // Refused: not the greeter's one string, or the gateway busy.
+            assert!(matches!(status, 400 | 503), "{status}");
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.join().unwrap();
+    let grown_mib = peak.saturating_sub(before) / 1024;
+    eprintln!("64 bodies of 1 MiB at once, 3 times: the gateway grew {grown_mib} MiB at most");
+    assert!(grown_mib < 160, "the gateway grew {grown_mib} MiB");
+    assert_eq!(
+        post(&url, r#"["Ruvika"]"#),
+        (200, json!("Hi welcome Ruvika"))
+    );
+}
+
+#[test]
+fn internal_addresses_stay_inside_unless_shown() {
+    let setup = Setup::start(&[]);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gone = format!("rmi:obj_1@127.0.0.1:{dead}");
+    let registered = setup._ns.nsc(&["register", "ghost", &gone]);
+    assert!(registered.status.success(), "{}", stderr(&registered));
+    let objects: Value = http()
+        .get(setup.url("/objects"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let text = objects.to_string();
+    assert!(!text.contains("rmi:obj"), "{text}");
+    assert!(!text.contains(&format!(":{dead}")), "{text}");
+    let (status, body) = post(&setup.url("/call/ghost/anything"), "[]");
+    assert_eq!(status, 502, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("'ghost'"), "{message}");
+    assert!(
+        !message.contains("rmi:obj") && !message.contains(&format!(":{dead}")),
+        "{message}"
+    );
+
+    // Told to, it shows them.
+    let shown = start_gateway(&setup._ns, &["--expose", EXPOSE, "--show-uris"]);
+    let objects: Value = http()
+        .get(format!("{}/objects", shown.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(objects.to_string().contains("rmi:obj"), "{objects}");
 }
 
 /// Polls the feed's `stats` through the gateway until no producer runs; returns how many

@@ -9,8 +9,16 @@ use std::time::Instant;
 /// How often one kind of warning may be written, in milliseconds.
 const PERIOD_MS: u64 = 1000;
 
-/// The rate of one kind of warning.
-pub(crate) struct Throttle {
+/// The rate of one kind of warning: at most one line a second, and the count of those left
+/// out. rmi's daemons keep their logs short with it; it is public for services built beside
+/// them (`rmi-gateway` throttles its refusals with it).
+///
+/// ```
+/// static REFUSED: rmi::Throttle = rmi::Throttle::new();
+/// assert_eq!(REFUSED.allow(), Some(0)); // the first line is written
+/// assert_eq!(REFUSED.allow(), None); // the next, within a second, is counted instead
+/// ```
+pub struct Throttle {
     /// Milliseconds since the process's first warning when the next line may be written.
     next_ms: AtomicU64,
     /// Lines left out since the last one written.
@@ -18,7 +26,8 @@ pub(crate) struct Throttle {
 }
 
 impl Throttle {
-    pub(crate) const fn new() -> Self {
+    /// A throttle that allows a line at once.
+    pub const fn new() -> Self {
         Throttle {
             next_ms: AtomicU64::new(0),
             suppressed: AtomicU64::new(0),
@@ -26,7 +35,7 @@ impl Throttle {
     }
 
     /// Whether a line may be written now, with how many were left out before it.
-    pub(crate) fn allow(&self) -> Option<u64> {
+    pub fn allow(&self) -> Option<u64> {
         static START: OnceLock<Instant> = OnceLock::new();
         let now = START.get_or_init(Instant::now).elapsed().as_millis() as u64;
         let next = self.next_ms.load(Ordering::Relaxed);
@@ -40,6 +49,12 @@ impl Throttle {
         }
         self.suppressed.fetch_add(1, Ordering::Relaxed);
         None
+    }
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Throttle::new()
     }
 }
 
