@@ -60,9 +60,10 @@ async fn page() -> impl IntoResponse {
 /// flight (waiting a second at most), reads the body within the body timeout and the size
 /// limit, and logs, throttled, why a request was refused or failed, with its peer.
 async fn admit(State(shared): AppState, request: Request, next: Next) -> Response {
-    let peer = crate::serve::peer_of(&request).map_or_else(|| "?".to_owned(), |p| p.to_string());
+    let peer = crate::serve::peer_of(&request);
     let response = admitted(&shared, request, next).await;
     if let Some(logged) = response.extensions().get::<crate::error::Logged>() {
+        let peer = peer.map_or_else(|| "?".to_owned(), |p| p.to_string());
         // Refusals and the gateway's own failures are an operator's business; a caller's
         // mistakes (a wrong name, method or argument) are the caller's.
         let status = response.status();
