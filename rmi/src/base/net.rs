@@ -169,7 +169,7 @@ const KEEPALIVE_PROBES: u32 = 4;
 const UNACKNOWLEDGED_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The longest a connection to a peer that vanished without a word (power lost, a link cut)
-/// stays open, idle or not: keepalive asks after [`KEEPALIVE_IDLE`] of silence, and an
+/// stays open, idle or not: keepalive asks after 10 s of silence, and an
 /// unanswered ask, or data unacknowledged for 30 s, ends it. A hung process whose kernel
 /// still answers is not noticed this way; the calls' own deadlines bound what waits on it.
 pub const DEAD_PEER_NOTICED_WITHIN: std::time::Duration = std::time::Duration::from_secs(45);

@@ -6,7 +6,9 @@
 //! ```
 //!
 //! For each attack: the daemon's resident memory before and at the end, the lines it logged,
-//! and the good client's calls and their 99th percentile latency.
+//! and the good client's calls and their 99th percentile latency. Then two measures: what an
+//! idle connection costs the daemon, and many clients at once (`--clients` connections, 100
+//! from each loopback address, each making `--calls` calls, every answer checked).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -33,6 +35,13 @@ struct Args {
     /// many file descriptors: `ulimit -n`).
     #[arg(long, default_value_t = 1000)]
     idle: usize,
+    /// How many clients call at once in the "many clients" measure (file descriptors:
+    /// `ulimit -n`).
+    #[arg(long, default_value_t = 10_000)]
+    clients: usize,
+    /// How many calls each of those clients makes, one after another.
+    #[arg(long, default_value_t = 100)]
+    calls: usize,
     /// (internal) Serve the target daemon, as the attacks' victim.
     #[arg(long, hide = true)]
     serve: bool,
@@ -87,7 +96,96 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "\nAn idle connection (one call made, then nothing) costs the daemon {kib:.1} KiB ({count} connections)."
         );
     }
+    if args.only.as_deref().is_none_or(|only| MANY.contains(only)) {
+        let many = many_clients(args.clients, args.calls).await?;
+        println!(
+            "\n{} clients at once, {} calls each: {} right answers, {} wrong, {} failed, in {:.1} s ({:.0} calls/s).",
+            args.clients,
+            args.calls,
+            many.right,
+            many.wrong,
+            many.failed,
+            many.took.as_secs_f64(),
+            many.right as f64 / many.took.as_secs_f64()
+        );
+        if many.wrong + many.failed > 0 {
+            return Err(format!("{} wrong and {} failed answers", many.wrong, many.failed).into());
+        }
+    }
     Ok(())
+}
+
+/// The name `--only` selects the measure of many clients by.
+const MANY: &str = "many clients";
+
+/// What [`many_clients`] counted.
+#[derive(Default)]
+struct Many {
+    right: u64,
+    wrong: u64,
+    failed: u64,
+    took: Duration,
+}
+
+/// `clients` connections at once, 100 from each loopback address (under the per-address cap),
+/// each making `calls` echo calls one after another; every reply checked against the first.
+async fn many_clients(clients: usize, calls: usize) -> Result<Many, Box<dyn std::error::Error>> {
+    let (mut victim, addr, _) = start_victim()?;
+    let expected = {
+        let mut stream = connect_from("127.0.2.1", addr).await?;
+        stream.write_all(&echo_frame()).await?;
+        read_frame(&mut stream).await?
+    };
+    let expected = Arc::new(expected);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| {
+            let expected = expected.clone();
+            tokio::spawn(async move {
+                let mut counted = Many::default();
+                let from = format!("127.0.{}.{}", 3 + i / 25_000, 1 + (i / 100) % 250);
+                let Ok(mut stream) = connect_from(&from, addr).await else {
+                    counted.failed = calls as u64;
+                    return counted;
+                };
+                for _ in 0..calls {
+                    let answered = async {
+                        stream.write_all(&echo_frame()).await?;
+                        read_frame(&mut stream).await
+                    };
+                    match answered.await {
+                        Ok(reply) if reply == *expected => counted.right += 1,
+                        Ok(_) => counted.wrong += 1,
+                        Err(_) => {
+                            counted.failed += 1;
+                            break;
+                        }
+                    }
+                }
+                counted
+            })
+        })
+        .collect();
+    let mut many = Many::default();
+    for task in tasks {
+        let counted = task.await?;
+        many.right += counted.right;
+        many.wrong += counted.wrong;
+        many.failed += counted.failed;
+    }
+    many.took = started.elapsed();
+    let _ = victim.kill();
+    let _ = victim.wait();
+    Ok(many)
+}
+
+/// Reads one frame's body.
+async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut length = [0u8; 4];
+    stream.read_exact(&mut length).await?;
+    let mut body = vec![0u8; u32::from_be_bytes(length) as usize];
+    stream.read_exact(&mut body).await?;
+    Ok(body)
 }
 
 /// The name `--only` selects the measure of idle connections by.

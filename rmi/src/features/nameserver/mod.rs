@@ -1,5 +1,5 @@
 //! The name server's interface ([`NameServer`]), the values it deals in, finding one
-//! ([`locate_ns`], in `locate`), and connecting proxies by URI or name ([`connect`], in
+//! ([`locate_ns`], in `locate`), and connecting proxies by URI or name ([`connect()`], in
 //! `connect`).
 //!
 //! The name server is an ordinary rmi object: the `rmi-ns` binary hosts an implementation of
