@@ -202,3 +202,57 @@ fn tasks_spread_over_workers_on_two_hosts_one_listening_on_every_address() {
     }
     panic!("40 one-shot submissions all went to the same worker");
 }
+
+/// The connections established to port 9090 on host `i` of `lan`, as `ss` sees them.
+fn established_to_name_server(lan: &Lan, i: usize) -> usize {
+    let output = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            lan.host(i),
+            "ss",
+            "-Htn",
+            "state",
+            "established",
+        ])
+        .arg("( sport = :9090 )")
+        .output()
+        .expect("ss (iproute2) runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
+}
+
+#[test]
+#[ignore = "needs network namespaces: root, apt-get install iproute2 iptables"]
+fn a_peer_that_vanishes_without_a_word_is_noticed_within_the_documented_bound() {
+    let lan = Lan::new(2);
+    let _ns = name_server(&lan, 0);
+    // A server on host 1 keeps a connection to the name server (its lease's renewals).
+    let mut server = example_on(&lan, 1, "greeter_server");
+    server.env("RMI_NS_HOST", lan.addr(0));
+    let mut server = Running::start("greeter_server", server);
+    server.expect_line("Ready.");
+    assert!(
+        rmi_tests::eventually(Duration::from_secs(5), || established_to_name_server(
+            &lan, 0
+        ) >= 1),
+        "the server's connection to the name server is not up"
+    );
+    // Host 1 vanishes: its packets stop, no FIN, no RST (power lost, a link cut).
+    lan.iptables(1, &["-A", "INPUT", "-j", "DROP"]);
+    lan.iptables(1, &["-A", "OUTPUT", "-j", "DROP"]);
+    let cut = Instant::now();
+    // The name server (which has nothing to send on that idle connection) notices by TCP
+    // keepalive, within the documented bound: without it, only its 5-minute idle timeout.
+    let bound = rmi::DEAD_PEER_NOTICED_WITHIN + Duration::from_secs(5);
+    let noticed = rmi_tests::eventually(bound, || established_to_name_server(&lan, 0) == 0);
+    let after = cut.elapsed();
+    assert!(
+        noticed,
+        "still established {after:?} after the peer vanished"
+    );
+    eprintln!("the vanished peer's connection was closed {after:?} after the cut");
+}
