@@ -94,6 +94,23 @@ async fn admitted(shared: &GatewayState, request: Request, next: Next) -> Respon
             }
         }
     };
+    // A decoded body can take many times its size (a megabyte of `[]` is a third of a million
+    // values): big ones (or ones of unknown length) take turns, one per core, from before
+    // their body is read to the end of their call. Small ones, the usual calls, do not wait.
+    let big = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok()?.parse::<usize>().ok())
+        .is_none_or(|length| length > BIG_BODY)
+        && request.method() != axum::http::Method::GET;
+    let _turn = if big {
+        match tokio::time::timeout(shared.limits.body_timeout, shared.decoding.acquire()).await {
+            Ok(Ok(turn)) => Some(turn),
+            _ => return GatewayError::Busy { limit }.into_response(),
+        }
+    } else {
+        None
+    };
     let (parts, body) = request.into_parts();
     let after = shared.limits.body_timeout;
     let reading = axum::body::to_bytes(body, shared.max_body);
@@ -107,8 +124,9 @@ async fn admitted(shared: &GatewayState, request: Request, next: Next) -> Respon
     response
 }
 
-/// A body longer than this keeps its turn among those decoded (`GatewayState::decoding`) until
-/// its call is made: its decoded arguments may be many times its size.
+/// A body longer than this (or of unknown length) waits for its turn among those decoded
+/// (`GatewayState::decoding`), and keeps it until its answer: its decoded arguments may be
+/// many times its size.
 pub(crate) const BIG_BODY: usize = 64 * 1024;
 
 /// How long a request waits for a place among those in flight before it is answered 503.
@@ -242,10 +260,6 @@ async fn call(
 ) -> Result<Response, GatewayError> {
     let raw = body(&shared, raw)?;
     let how = "send the arguments as a JSON array, such as [\"Ruvika\"] (an empty body is [])";
-    // A decoded body can take many times its size (a megabyte of `[]` is a third of a million
-    // values): only a few are decoded at once, and a big one keeps its turn through its call.
-    let decoding = shared.decoding.acquire().await;
-    let big = raw.len() > BIG_BODY;
     let args = if raw.iter().all(u8::is_ascii_whitespace) {
         Vec::new()
     } else {
@@ -265,10 +279,7 @@ async fn call(
         }
     };
     drop(raw);
-    let decoding = (big).then_some(decoding);
-    let outcome = shared.objects.call(&name, &method, args).await;
-    drop(decoding);
-    match outcome? {
+    match shared.objects.call(&name, &method, args).await? {
         Outcome::Value(value) => Ok(Json(value).into_response()),
         Outcome::Stream(items) => Ok(ndjson(name, method, items)),
     }

@@ -40,6 +40,7 @@ mod http;
 mod objects;
 mod rpc2;
 mod serve;
+mod timer;
 pub mod xmlrpc;
 
 use std::future::Future;
@@ -74,8 +75,8 @@ pub struct Limits {
     /// upload is answered 408).
     pub body_timeout: Duration,
     /// Requests handled at once; more wait their turn for up to a second, then are answered
-    /// 503. Each holds a body of up to `max_body` bytes until it is decoded; bodies are
-    /// decoded one per core at a time, as a decoded body can take many times its size.
+    /// 503. Bodies over 64 KiB (or of unknown length) also take turns, one per core, from
+    /// before they are read to their answer, as a decoded body can take many times its size.
     pub max_requests_in_flight: usize,
     /// Calls in one XML-RPC `system.multicall`.
     pub max_multicall: usize,
@@ -88,7 +89,7 @@ impl Default for Limits {
             max_connections_per_address: 256,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
-            max_requests_in_flight: 32,
+            max_requests_in_flight: 256,
             max_multicall: 256,
         }
     }
@@ -160,7 +161,8 @@ pub(crate) struct GatewayState {
     pub(crate) limits: Limits,
     /// Requests being handled: at most `limits.max_requests_in_flight`.
     pub(crate) in_flight: tokio::sync::Semaphore,
-    /// Bodies being decoded (JSON, XML): one per core, as decoding is all computation.
+    /// Big bodies being read, decoded and called with (JSON, XML): one per core, as decoding
+    /// is all computation and its result may be many times the body's size.
     pub(crate) decoding: tokio::sync::Semaphore,
 }
 

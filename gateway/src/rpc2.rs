@@ -41,10 +41,7 @@ async fn xml_rpc(
         Ok(raw) => raw,
         Err(error) => return error.into_response(),
     };
-    // As a JSON body: few decoded at once, and a big one keeps its turn (see `http::call`).
-    let decoding = shared.decoding.acquire().await;
     let read = xmlrpc::read_call(&raw);
-    let _decoding = (raw.len() > crate::http::BIG_BODY).then_some(decoding);
     drop(raw);
     let answer = match read {
         Ok(call) => match if call.method == MULTICALL {
