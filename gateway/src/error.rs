@@ -297,11 +297,7 @@ pub(crate) fn warn_refused(kind: &'static str, peer: impl std::fmt::Display, mes
             .or_insert_with(|| Box::leak(Box::new(rmi::Throttle::new())))
     };
     if let Some(suppressed) = throttle.allow() {
-        let message: String = message
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        tracing::warn!(kind, %peer, suppressed, "{message}");
+        tracing::warn!(kind, %peer, suppressed, "{}", rmi::one_line(message));
     }
 }
 

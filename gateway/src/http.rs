@@ -64,12 +64,7 @@ async fn admit(State(shared): AppState, request: Request, next: Next) -> Respons
     let response = admitted(&shared, request, next).await;
     if let Some(logged) = response.extensions().get::<crate::error::Logged>() {
         let peer = peer.map_or_else(|| "?".to_owned(), |p| p.to_string());
-        // Refusals and the gateway's own failures are an operator's business; a caller's
-        // mistakes (a wrong name, method or argument) are the caller's.
-        let status = response.status();
-        if status.is_server_error()
-            || !matches!(status.as_u16(), 404 | 422) && logged.kind != "bad_arguments"
-        {
+        if operators_business(response.status(), logged.kind) {
             crate::error::warn_refused(logged.kind, &peer, &logged.message);
         } else {
             tracing::debug!(kind = logged.kind, %peer, "{}", logged.message);
@@ -128,6 +123,14 @@ async fn admitted(shared: &GatewayState, request: Request, next: Next) -> Respon
 /// (`GatewayState::decoding`), and keeps it until its answer: its decoded arguments may be
 /// many times its size.
 pub(crate) const BIG_BODY: usize = 64 * 1024;
+
+/// Whether a failed request is worth a warning: refusals and the gateway's own failures are
+/// an operator's business; a caller's mistakes (a wrong name, method or argument, a method's
+/// own `Err`) are the caller's.
+fn operators_business(status: StatusCode, kind: &str) -> bool {
+    let callers_mistake = matches!(status.as_u16(), 404 | 422) || kind == "bad_arguments";
+    status.is_server_error() || !callers_mistake
+}
 
 /// How long a request waits for a place among those in flight before it is answered 503.
 const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);

@@ -88,7 +88,7 @@ pub use security::tls::{ClientTls, ServerTls, TLS_ENV};
 pub use security::{Key, KEY_FILE_ENV};
 pub use serving::time_left;
 pub use stream::Stream;
-pub use throttle::Throttle;
+pub use throttle::{one_line, Throttle};
 pub use uri::{
     check_name, check_object_id, check_tag, Endpoint, IntoUri, MetaUri, NameUri, ObjectUri, Uri,
     META_SCHEME, NAME_SCHEME, OBJECT_SCHEME, PYRO_NAME_SCHEME, PYRO_OBJECT_SCHEME,

@@ -243,6 +243,12 @@ impl Error {
         }
     }
 
+    /// Whether nothing listened where this error tried to connect (the connection was
+    /// refused): then the advice is to start a daemon there, not to check TLS or a key.
+    pub(crate) fn nothing_listens(&self) -> bool {
+        matches!(&*self.kind, ErrorKind::Connect { reason, .. } if reason.ends_with(DAEMON_ADVICE))
+    }
+
     /// What went wrong, without the advice on what to do: for quoting inside another error's
     /// message, which gives its own advice.
     pub(crate) fn reason(&self) -> String {

@@ -75,7 +75,11 @@ macro_rules! warn_throttled {
 pub(crate) use warn_throttled;
 
 /// `text` on one line: a peer's bytes quoted in an error must not break the log's lines.
-pub(crate) fn one_line(text: &str) -> String {
+///
+/// ```
+/// assert_eq!(rmi::one_line("bad\nline"), "bad line");
+/// ```
+pub fn one_line(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()

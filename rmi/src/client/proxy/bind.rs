@@ -20,7 +20,7 @@ use crate::{Error, ErrorKind};
 /// What binding needs from the layers above the client: resolving names and tags (the name
 /// server, a feature) and calling a daemon's own object (a server's). Both are rmi calls the
 /// client makes itself. The features layer passes one in wherever a proxy is made
-/// (`features::connect`), so that the client imports neither.
+/// (`nameserver::connect`), so that the client imports neither.
 pub(crate) trait Directory: Send + Sync + 'static {
     /// The object `uri` (a `rminame:` or `rmimeta:` URI) means, found within `timeout`.
     fn resolve<'a>(

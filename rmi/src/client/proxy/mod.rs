@@ -180,7 +180,7 @@ impl FailOver {
             match Bound::bind(candidate, binder, until, config, directory).await {
                 Ok(bound) => return Ok(bound),
                 Err(e) => {
-                    nothing_there &= matches!(e.kind(), ErrorKind::Connect { reason, .. } if reason.ends_with(crate::error::DAEMON_ADVICE));
+                    nothing_there &= e.nothing_listens();
                     errors.push(format!("{candidate}: {}", e.reason()));
                 }
             }

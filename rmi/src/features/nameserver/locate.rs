@@ -225,8 +225,7 @@ pub(crate) async fn locate_ns_at_with(
 /// refusal (a key, TLS) or a silence already says what to check.
 pub(super) fn unreachable(endpoint: String) -> impl FnOnce(Error) -> Error {
     move |e| {
-        let nothing_there = matches!(e.kind(), ErrorKind::Connect { reason, .. } if reason.ends_with(crate::error::DAEMON_ADVICE));
-        let advice = if nothing_there {
+        let advice = if e.nothing_listens() {
             crate::error::NS_START_ADVICE
         } else {
             ""
