@@ -50,10 +50,10 @@ mod server;
 
 pub use base::wire;
 use base::{
-    blob, describe, error, frame_pool, nesting, net, outgoing, pyro_wire, security, serving,
-    throttle, uri,
+    blob, describe, error, frame_pool, nesting, net, outgoing, pyro_values, pyro_wire, security,
+    serving, throttle, uri,
 };
-use client::{channel, keeper, proxy};
+use client::{channel, keeper, proxy, pyro5};
 use features::{dynamic, nameserver, remote, stream};
 use server::{daemon, expose, hosted, oneway, pace, session, stop, stream_calls, stream_host};
 

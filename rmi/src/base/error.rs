@@ -215,7 +215,8 @@ impl Error {
             | BadCall { uri, .. }
             | Codec { uri, .. }
             | TooLarge { uri, .. }
-            | Unencodable { uri, .. } => Some(uri),
+            | Unencodable { uri, .. }
+            | Raised { uri, .. } => Some(uri),
             _ => None,
         }
     }
@@ -238,7 +239,8 @@ impl Error {
             | BadCall { method, .. }
             | Codec { method, .. }
             | TooLarge { method, .. }
-            | Unencodable { method, .. } => Some(method),
+            | Unencodable { method, .. }
+            | Raised { method, .. } => Some(method),
             _ => None,
         }
     }
@@ -603,6 +605,35 @@ pub enum ErrorKind {
     /// `serve` called on a daemon that is already serving or was shut down.
     #[error("this daemon is already serving, or was shut down; call `serve` once per daemon")]
     AlreadyServing,
+    /// A Pyro5 object (in Python) raised an exception for the call: its class, message and
+    /// traceback, as the Python daemon sent them.
+    ///
+    /// ```
+    /// let err = rmi::Error::from(rmi::ErrorKind::Raised {
+    ///     uri: "PYRO:obj_1@127.0.0.1:5555".into(),
+    ///     method: "div".into(),
+    ///     class: "builtins.ZeroDivisionError".into(),
+    ///     message: "division by zero".into(),
+    ///     traceback: "Traceback (most recent call last): …".into(),
+    /// });
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "'div' on PYRO:obj_1@127.0.0.1:5555 raised builtins.ZeroDivisionError: division by zero"
+    /// );
+    /// ```
+    #[error("'{method}' on {uri} raised {class}: {message}")]
+    Raised {
+        /// The object's URI.
+        uri: String,
+        /// The method called (its Python name).
+        method: String,
+        /// The exception's class, with its module: `builtins.ZeroDivisionError`.
+        class: String,
+        /// Its message, as Python's `str()` of it.
+        message: String,
+        /// The traceback on the Python side, as the daemon sent it (empty if it sent none).
+        traceback: String,
+    },
 }
 
 /// Where an [`Error`] arose: nowhere yet (`Hop::default()`, an error of this process), or the

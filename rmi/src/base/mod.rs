@@ -13,6 +13,7 @@ pub(crate) mod frame_pool;
 pub(crate) mod nesting;
 pub(crate) mod net;
 pub(crate) mod outgoing;
+pub(crate) mod pyro_values;
 pub(crate) mod pyro_wire;
 pub(crate) mod security;
 pub(crate) mod serving;

@@ -51,6 +51,10 @@ pub(crate) enum Failure {
     /// The connection ended: with the error that ended it, or `None` when the daemon closed
     /// it.
     Lost(Option<Arc<io::Error>>),
+    /// A Pyro5 daemon raised this exception for the call (`pyro5`).
+    Raised(Box<crate::pyro_values::Exception>),
+    /// A Pyro5 call's request or reply did not encode or decode (`pyro5`): why.
+    Unreadable(String),
 }
 
 /// The client end of one connection. Clones share it; it closes when the last is dropped.
@@ -672,6 +676,8 @@ impl Failure {
             Failure::Deadline => Failure::Deadline,
             Failure::Server(e) => Failure::Server(e.clone()),
             Failure::Lost(e) => Failure::Lost(e.clone()),
+            Failure::Raised(e) => Failure::Raised(e.clone()),
+            Failure::Unreadable(e) => Failure::Unreadable(e.clone()),
         }
     }
 }

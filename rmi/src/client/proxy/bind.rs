@@ -12,6 +12,8 @@ use super::ProxyCore;
 use crate::channel::{Channel, Failure, Hello};
 use crate::client::ClientConfig;
 use crate::describe::{BindError, Binding, MethodDescriptor, TraitDescriptor};
+use crate::pyro5::{Metadata, Pyro5Channel, Refused};
+use crate::pyro_values::python_name;
 use crate::security::handshake;
 use crate::uri::{Endpoint, ObjectUri, Uri};
 use crate::wire::{self, Invoke, DAEMON_HANDLE, DAEMON_OBJECT_ID};
@@ -108,12 +110,34 @@ impl Phase {
     }
 }
 
-/// A connection to one daemon: one TCP stream carrying many calls at once.
+/// A connection to one daemon.
 #[derive(Clone, Debug)]
 pub(crate) struct Connection {
-    pub(crate) channel: Channel,
+    pub(crate) transport: Transport,
     /// This side's address of the connection: one the daemon can reach this host at.
     pub(crate) local: Option<std::net::SocketAddr>,
+}
+
+/// What a connection speaks.
+#[derive(Clone, Debug)]
+pub(crate) enum Transport {
+    /// rmi's protocol: one TCP stream carrying many calls at once.
+    Rmi(Channel),
+    /// Pyro5's, to one Pyro5 object (`PYRO:`): its calls take turns.
+    Pyro5 {
+        channel: Arc<Pyro5Channel>,
+        /// The object's methods that the proxy's methods call (`Route::To` indexes them).
+        methods: Arc<[Pyro5Method]>,
+    },
+}
+
+/// A method of a Pyro5 object, as a proxy calls it.
+#[derive(Debug)]
+pub(crate) struct Pyro5Method {
+    /// Its name in Python.
+    name: String,
+    /// Whether the call returns once sent (Python's `@oneway`, or the trait's `#[oneway]`).
+    oneway: bool,
 }
 
 impl Connection {
@@ -160,13 +184,6 @@ impl Connection {
                 cause,
             })
         };
-        if object.is_pyro5() {
-            let rmi = object.clone().with_pyro5(false);
-            return Err(connect_error(
-                format!("{object} is a Pyro5 object (registered from Python): rmi proxies do not call Python objects yet; if its daemon is an rmi daemon, connect to {rmi}"),
-                None,
-            ));
-        }
         if object.tls() && config.tls.is_none() {
             return Err(connect_error(
                 "its URI (rmis:) says the daemon speaks TLS; give the client the CA that signed the daemon's certificate (RMI_TLS_CA, or ClientConfig::tls)".into(),
@@ -176,16 +193,7 @@ impl Connection {
         // How far opening got, for the error if the timeout ends it.
         let reached = AtomicU8::new(Phase::Tcp as u8);
         let opening = async {
-            let stream = tokio::net::TcpStream::connect(endpoint.connect_target())
-                .await
-                .map_err(|e| {
-                    let reason = format!("{e}{}", crate::error::DAEMON_ADVICE);
-                    connect_error(reason, crate::error::cause(e))
-                })?;
-            // Small request/reply frames must not wait for Nagle's algorithm.
-            let _ = stream.set_nodelay(true);
-            crate::net::watch_peer(&stream);
-            let local = stream.local_addr().ok();
+            let (stream, local) = connect_tcp(endpoint).await?;
             // The URI's scheme says whether the daemon speaks TLS (`rmis:`); a client with a
             // CA still speaks plain rmi to a `rmi:` daemon.
             let channel = match (&config.tls, object.tls()) {
@@ -195,17 +203,20 @@ impl Connection {
                     reached.store(Phase::Hello as u8, Ordering::Relaxed);
                     let hello = Connection::hello(&mut stream, config, endpoint).await?;
                     let (read, write) = tokio::io::split(stream);
-                    Channel::new(read, write, config.max_frame_bytes, hello)
+                    Transport::Rmi(Channel::new(read, write, config.max_frame_bytes, hello))
                 }
                 _ => {
                     reached.store(Phase::Hello as u8, Ordering::Relaxed);
                     let mut stream = stream;
                     let hello = Connection::hello(&mut stream, config, endpoint).await?;
                     let (read, write) = stream.into_split();
-                    Channel::new(read, write, config.max_frame_bytes, hello)
+                    Transport::Rmi(Channel::new(read, write, config.max_frame_bytes, hello))
                 }
             };
-            Ok(Connection { channel, local })
+            Ok(Connection {
+                transport: channel,
+                local,
+            })
         };
         let opened = tokio::time::timeout(timeout, opening).await;
         opened.map_err(|_| {
@@ -235,26 +246,63 @@ impl Connection {
         Ok(Hello::Read(max_frame))
     }
 
+    /// The largest frame the daemon reads, once known (an rmi daemon says it in its hello).
+    pub(crate) fn max_frame(&self) -> Option<usize> {
+        match &self.transport {
+            Transport::Rmi(channel) => channel.max_frame(),
+            Transport::Pyro5 { channel, .. } => Some(channel.max_frame()),
+        }
+    }
+
     /// The largest arguments the daemon takes; before its hello is read, the most any daemon
     /// takes.
     pub(crate) fn max_payload(&self) -> usize {
-        let max_frame = self.channel.max_frame();
-        wire::payload_limit(max_frame.unwrap_or(wire::SMALLEST_FRAME_BYTES))
+        wire::payload_limit(self.max_frame().unwrap_or(wire::SMALLEST_FRAME_BYTES))
     }
 
     /// The largest arguments the daemon takes, waiting at most `timeout` for its hello if it
     /// is not read yet (a connection's first request goes out before the hello is read).
     pub(crate) async fn learn_max_payload(&self, timeout: Duration) -> usize {
-        if self.channel.max_frame().is_none() {
-            let _ = tokio::time::timeout(timeout, self.channel.hello()).await;
+        if let Transport::Rmi(channel) = &self.transport {
+            if channel.max_frame().is_none() {
+                let _ = tokio::time::timeout(timeout, channel.hello()).await;
+            }
         }
         self.max_payload()
     }
 
     /// Whether the connection has ended: calls on it cannot succeed.
     pub(crate) fn is_closed(&self) -> bool {
-        self.channel.is_closed()
+        match &self.transport {
+            Transport::Rmi(channel) => channel.is_closed(),
+            Transport::Pyro5 { channel, .. } => channel.is_closed(),
+        }
     }
+
+    /// Whether the connection is to a Pyro5 object.
+    pub(crate) fn is_pyro5(&self) -> bool {
+        matches!(self.transport, Transport::Pyro5 { .. })
+    }
+}
+
+/// Connects to `endpoint`: the stream and this side's address of it.
+async fn connect_tcp(
+    endpoint: &Endpoint,
+) -> Result<(tokio::net::TcpStream, Option<std::net::SocketAddr>), Error> {
+    let stream = tokio::net::TcpStream::connect(endpoint.connect_target())
+        .await
+        .map_err(|e| {
+            Error::new(ErrorKind::Connect {
+                endpoint: endpoint.to_string(),
+                reason: format!("{e}{}", crate::error::DAEMON_ADVICE),
+                cause: crate::error::cause(e),
+            })
+        })?;
+    // Small request/reply frames must not wait for Nagle's algorithm.
+    let _ = stream.set_nodelay(true);
+    crate::net::watch_peer(&stream);
+    let local = stream.local_addr().ok();
+    Ok((stream, local))
 }
 
 /// One object bound on one connection.
@@ -286,17 +334,54 @@ impl Bound {
         timeout: Duration,
     ) -> Result<wire::Reply, (Failure, Duration)> {
         let (context, waited) = crate::serving::for_call(timeout);
+        let channel = match &self.connection.transport {
+            Transport::Rmi(channel) => channel,
+            Transport::Pyro5 { channel, methods } => {
+                // Streams are rmi's: a Pyro5 object has none to pull from or push to.
+                let method = (handle != wire::STREAMS_HANDLE).then_some(method as usize);
+                let called = (&**channel, method.and_then(|method| methods.get(method)));
+                return self
+                    .request_pyro5(called, format, args, context.deadline)
+                    .await
+                    .map_err(|e| (e, waited));
+            }
+        };
         let invoke = Invoke {
             handle,
             method,
             format,
             args,
         };
-        self.connection
-            .channel
-            .call(context, invoke)
-            .await
-            .map_err(|e| (e, waited))
+        channel.call(context, invoke).await.map_err(|e| (e, waited))
+    }
+
+    /// Calls `method` of this binding's Pyro5 object with `args` (in `format`) on `channel`
+    /// by `deadline`: its result in `format`.
+    async fn request_pyro5(
+        &self,
+        (channel, method): (&Pyro5Channel, Option<&Pyro5Method>),
+        format: wire::Format,
+        args: wire::Payload,
+        deadline: Instant,
+    ) -> Result<wire::Reply, Failure> {
+        let Some(method) = method else {
+            return Ok(Err(wire::Fault::UnknownStream));
+        };
+        let args = match format.decode::<rmi_serpent::Value>(&args.contiguous()) {
+            // A method of no parameters takes `()`, which MessagePack writes as nil.
+            Ok(rmi_serpent::Value::None) => Vec::new(),
+            Ok(rmi_serpent::Value::List(args) | rmi_serpent::Value::Tuple(args)) => args,
+            Ok(other) => vec![other],
+            Err(e) => return Err(Failure::Unreadable(e.to_string())),
+        };
+        let id = self.uri.id();
+        let result = channel
+            .call(id, &method.name, args, method.oneway, deadline)
+            .await?;
+        format
+            .encode(&crate::pyro_values::plain(result))
+            .map(Ok)
+            .map_err(|e| Failure::Unreadable(e.to_string()))
     }
 
     /// Whether calls need a new binding: the connection ended, or the handle went stale.
@@ -318,6 +403,9 @@ impl Bound {
             Uri::Object(object) => object.clone(),
             name => directory.resolve(name, config, left(deadline)).await?,
         };
+        if object.is_pyro5() {
+            return Bound::bind_pyro5(object, binder, deadline, config).await;
+        }
         let connection = Connection::open(&object, left(deadline), config).await?;
         let daemon_trait = directory.daemon_trait();
         if object.id() == DAEMON_OBJECT_ID {
@@ -396,6 +484,52 @@ impl Bound {
         ))
     }
 
+    /// Connects to the Pyro5 object `object` by `deadline`, and matches the proxy's methods
+    /// (as `binder` says) to those the object exposes, by their names in Rust or in Python
+    /// (`welcome_message` calls `welcomeMessage`). Pyro5 says no types, so none are checked.
+    async fn bind_pyro5(
+        object: ObjectUri,
+        binder: &Binder,
+        deadline: Instant,
+        config: &ClientConfig,
+    ) -> Result<Bound, Error> {
+        let endpoint = object.endpoint();
+        let timeout = left(deadline).min(config.connect_timeout);
+        let opening = async {
+            let (socket, local) = connect_tcp(endpoint).await?;
+            let opened = Pyro5Channel::open(socket, object.id(), config.max_frame_bytes).await;
+            Ok::<_, Error>((opened, local))
+        };
+        let silent = || {
+            Error::new(ErrorKind::Connect {
+                endpoint: endpoint.to_string(),
+                reason: format!("no answer to Pyro5's CONNECT within {timeout:?}: is a Pyro5 daemon listening there?"),
+                cause: None,
+            })
+        };
+        let (opened, local) = tokio::time::timeout(timeout, opening)
+            .await
+            .map_err(|_| silent())??;
+        let (channel, metadata) = opened.map_err(|refused| match refused {
+            Refused::UnknownObject => Error::new(ErrorKind::UnknownObject {
+                uri: object.to_string(),
+                id: object.id().to_owned(),
+            }),
+            Refused::Other(reason) => Error::new(ErrorKind::Connect {
+                endpoint: endpoint.to_string(),
+                reason,
+                cause: None,
+            }),
+        })?;
+        let (descriptor, routes, methods) = pyro5_routes(binder, &metadata);
+        let transport = Transport::Pyro5 {
+            channel: Arc::new(channel),
+            methods,
+        };
+        let connection = Connection { transport, local };
+        Ok(Bound::new(object, connection, 0, descriptor, routes))
+    }
+
     /// The own object of `object`'s daemon, which needs no binding: its handle is fixed and
     /// both sides share its descriptor, `daemon_trait`.
     fn daemon_object(
@@ -434,6 +568,60 @@ impl Bound {
             remembered: AtomicBool::new(false),
         }
     }
+}
+
+/// For a proxy binding as `binder` to a Pyro5 object that serves `metadata`: its
+/// descriptor, the route of each of its methods, and the object's methods they call.
+fn pyro5_routes(
+    binder: &Binder,
+    metadata: &Metadata,
+) -> (
+    Cow<'static, TraitDescriptor>,
+    Box<[Route]>,
+    Arc<[Pyro5Method]>,
+) {
+    let oneway = |name: &str| metadata.oneway.iter().any(|m| m == name);
+    let descriptor = match binder {
+        Binder::Typed(descriptor) => Cow::Borrowed(*descriptor),
+        // Any method the object exposes, of parameters Python does not say.
+        Binder::Any => Cow::Owned(TraitDescriptor {
+            name: "Pyro5 object".into(),
+            methods: metadata
+                .methods
+                .iter()
+                .map(|name| MethodDescriptor {
+                    name: name.clone().into(),
+                    params: Cow::Borrowed(&[]),
+                    result: "?".into(),
+                    oneway: oneway(name),
+                    doc: "".into(),
+                })
+                .collect(),
+        }),
+    };
+    let mut methods = Vec::new();
+    let routes = descriptor
+        .methods
+        .iter()
+        .map(|method| {
+            let python = python_name(&method.name);
+            let exposed = metadata
+                .methods
+                .iter()
+                .find(|name| **name == method.name || **name == python);
+            match exposed {
+                Some(name) => {
+                    methods.push(Pyro5Method {
+                        oneway: method.oneway || oneway(name),
+                        name: name.clone(),
+                    });
+                    Route::To(methods.len() as u32 - 1)
+                }
+                None => Route::Missing,
+            }
+        })
+        .collect();
+    (descriptor, routes, methods.into())
 }
 
 fn identity_routes(descriptor: &TraitDescriptor) -> Box<[Route]> {

@@ -26,6 +26,15 @@ pub(super) fn route(bound: &Bound, method: usize) -> Error {
             client: client.signature(),
             server: server.clone(),
         }),
+        (_, Some(client)) if bound.connection.is_pyro5() => Error::new(ErrorKind::BadCall {
+            uri: bound.uri_text.clone(),
+            method: method_name(bound, method),
+            reason: format!(
+                "the Pyro5 object exposes no method '{}' (nor '{}'): check the name, and that the Python method is exposed (@expose)",
+                client.name,
+                crate::pyro_values::python_name(&client.name)
+            ),
+        }),
         _ => Error::new(ErrorKind::UnknownMethod {
             uri: bound.uri_text.clone(),
             trait_name: bound.descriptor.name.to_string(),
@@ -183,6 +192,26 @@ pub(crate) fn transport(bound: &Bound, method: usize, failure: Failure, waited: 
             super::bindings::forget_no_key(refused.endpoint());
             refused.error()
         }
+        Failure::Raised(exception) => {
+            let crate::pyro_values::Exception {
+                class,
+                message,
+                traceback,
+            } = *exception;
+            Error::new(ErrorKind::Raised {
+                uri,
+                method,
+                class,
+                message,
+                traceback,
+            })
+        }
+        Failure::Unreadable(message) => Error::new(ErrorKind::Codec {
+            uri,
+            method,
+            action: "read the Pyro5 reply of".into(),
+            message,
+        }),
         Failure::Lost(why) => Error::new(ErrorKind::Disconnected {
             uri,
             method,

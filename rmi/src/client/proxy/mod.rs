@@ -438,7 +438,7 @@ impl ProxyCore {
     /// The most bytes of arguments `bound`'s daemon takes, or before its hello is read, the
     /// most this client's own frames carry (`send` checks again once it knows).
     fn args_limit(&self, bound: &Bound) -> usize {
-        let max_frame = bound.connection.channel.max_frame();
+        let max_frame = bound.connection.max_frame();
         wire::payload_limit(max_frame.unwrap_or(self.config().max_frame_bytes))
     }
 
@@ -496,7 +496,7 @@ impl ProxyCore {
         // A remembered handle the daemon may not know, or a daemon whose hello is not read
         // yet (it may refuse the connection, full): the arguments are kept to send again.
         let remembered = bound.remembered.load(Ordering::Acquire);
-        let hello_pending = bound.connection.channel.max_frame().is_none();
+        let hello_pending = bound.connection.max_frame().is_none();
         let mut resend = (remembered || hello_pending).then(|| args.clone());
         let reply = bound
             .request(bound.handle, remote, format, args, timeout)

@@ -4,9 +4,10 @@
 use rmi_serpent::Value;
 
 use super::exceptions::{exception, DAEMON_ERROR};
-use super::values::{dict, stream_id};
+use super::values::stream_id;
 use super::{DaemonState, Returned};
 use crate::describe::{MethodDescriptor, TraitDescriptor};
+use crate::pyro_values::{dict, python_name};
 use crate::session::Session;
 use crate::wire::Fault;
 
@@ -23,29 +24,7 @@ pub(super) const DAEMON_METHODS: [&str; 6] = [
     "registered",
 ];
 
-/// The name a Python caller may also use for `method`: lowerCamelCase (`welcome_message` is
-/// also `welcomeMessage`), as Pyro's examples name methods.
-///
-/// ```text
-/// welcome_message → welcomeMessage    process → process    _x → _x
-/// ```
-pub(crate) fn python_name(method: &str) -> String {
-    let mut name = String::with_capacity(method.len());
-    let mut upper = false;
-    for (i, c) in method.chars().enumerate() {
-        match c {
-            '_' if i > 0 => upper = true,
-            c if upper => {
-                name.extend(c.to_uppercase());
-                upper = false;
-            }
-            c => name.push(c),
-        }
-    }
-    name
-}
-
-/// The methods a Python caller may call by `name`: its Rust name or its [`python_name`].
+/// The methods a Python caller may call by `name`: its Rust name or its Python name (`pyro_values::python_name`).
 pub(super) fn find_method<'d>(
     descriptor: &'d TraitDescriptor,
     name: &str,
@@ -183,18 +162,5 @@ pub(super) fn daemon_object(
             ),
             None,
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn python_names_are_lower_camel_case() {
-        assert_eq!(python_name("welcome_message"), "welcomeMessage");
-        assert_eq!(python_name("process"), "process");
-        assert_eq!(python_name("get_next_stream_item"), "getNextStreamItem");
-        assert_eq!(python_name("_private"), "_private");
     }
 }

@@ -3,8 +3,8 @@
 
 use rmi_serpent::Value;
 
-use super::values::dict;
 use crate::describe::MethodDescriptor;
+use crate::pyro_values::dict;
 use crate::wire::Fault;
 
 pub(super) const SERIALIZE_ERROR: &str = "Pyro5.errors.SerializeError";
@@ -83,6 +83,8 @@ pub(super) fn rmi_error_exception(error: &crate::Error) -> Value {
             "builtins.TypeError"
         }
         Codec { .. } => SERIALIZE_ERROR,
+        // Raised by a Python object this method called: raised again as its own class.
+        Raised { class, message, .. } => return exception(class, message.clone(), None),
         _ => "Pyro5.errors.PyroError",
     };
     exception(class, error.to_string(), None)

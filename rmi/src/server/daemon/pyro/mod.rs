@@ -19,15 +19,13 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::{Connected, DaemonState};
 use crate::describe::MethodDescriptor;
+use crate::pyro_values::{decode, dict, encode, format_of, plain};
 use crate::pyro_wire::{flags, Kind, Message, Serializer, WireError};
 use crate::session::{Request, Session};
 use crate::wire::{Fault, Format, Invoke, Payload};
 use daemon_object::{daemon_object, find_method, metadata, next_item, Raised, DAEMON_ID};
 use exceptions::{error_exception, exception, fault_exception, DAEMON_ERROR, SERIALIZE_ERROR};
-use values::{
-    decode, decode_call, dict, encode, format_of, positional, served_serializer, stream_id,
-    PyroCall,
-};
+use values::{decode_call, positional, served_serializer, stream_id, PyroCall};
 
 mod daemon_object;
 mod exceptions;
@@ -264,7 +262,11 @@ async fn call(
             None,
         ));
     };
-    let args = positional(described, args, kwargs)?;
+    // A Pyro5 proxy or URI among them is the `Remote` it stands for.
+    let args = positional(described, args, kwargs)?
+        .into_iter()
+        .map(plain)
+        .collect::<Vec<_>>();
     let format = format_of(serializer);
     // A method of no parameters takes `()`, which MessagePack writes as nil, not `[]`.
     let args = match args.is_empty() && format == Format::MessagePack {

@@ -1,13 +1,12 @@
-//! Values in the client's serializer: payloads read and written (`rmi_serpent::Value` for
-//! serpent, json and msgpack alike), a call's parts, and its arguments put in the method's
-//! order.
+//! A Pyro5 client's call as values (`pyro_values`): the serializers served, a call's parts,
+//! and its arguments put in the method's order.
 
 use rmi_serpent::Value;
 
 use super::exceptions::{exception, SERIALIZE_ERROR};
 use crate::describe::MethodDescriptor;
+use crate::pyro_values::decode;
 use crate::pyro_wire::Serializer;
-use crate::wire::Format;
 
 /// The serializer of `id`, if the daemon serves it.
 pub(super) fn served_serializer(id: u8) -> Result<Serializer, String> {
@@ -21,42 +20,6 @@ pub(super) fn served_serializer(id: u8) -> Result<Serializer, String> {
             "unknown serializer id {id}: use serpent (Pyro5's default), json or msgpack"
         )),
     }
-}
-
-/// The rmi format that carries the arguments and result of a call in `serializer`.
-pub(super) fn format_of(serializer: Serializer) -> Format {
-    match serializer {
-        Serializer::Json => Format::Json,
-        Serializer::Msgpack => Format::MessagePack,
-        Serializer::Serpent | Serializer::Marshal => Format::Serpent,
-    }
-}
-
-/// A payload in `serializer`, as a value (serpent read as text: its tuples and sets stay
-/// tuples and sets, which serde would make lists).
-pub(super) fn decode(serializer: Serializer, data: &[u8]) -> Result<Value, String> {
-    match serializer {
-        Serializer::Serpent | Serializer::Marshal => std::str::from_utf8(data)
-            .map_err(|e| e.to_string())?
-            .parse()
-            .map_err(|e: rmi_serpent::Error| e.to_string()),
-        _ => format_of(serializer)
-            .decode(data)
-            .map_err(|e| e.to_string()),
-    }
-}
-
-/// `value` in `serializer`.
-pub(super) fn encode(serializer: Serializer, value: &Value) -> Result<Vec<u8>, String> {
-    format_of(serializer)
-        .encode(value)
-        .map(|payload| payload.contiguous().into_owned())
-        .map_err(|e| e.to_string())
-}
-
-/// A dict of string keys.
-pub(super) fn dict<const N: usize>(entries: [(&str, Value); N]) -> Value {
-    Value::Dict(entries.into_iter().map(|(k, v)| (k.into(), v)).collect())
 }
 
 /// What a Pyro5 `INVOKE` asks for.
