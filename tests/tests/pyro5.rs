@@ -1,6 +1,7 @@
 //! Python programs on Pyro5 (the real one, from PyPI) with rmi-ns and rmi servers: the
 //! cookbook's greeter client by `PYRONAME:server`, Pyro5's name server interface, and
-//! `python -m Pyro5.nsc`.
+//! `python -m Pyro5.nsc`, and a chain ring of Python and Rust servers run by the cookbook's
+//! Python chain client.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -125,4 +126,85 @@ fn pyro5s_nsc_lists_rmis_names() {
         out.contains("Pyro.NameServer --> PYRO:Pyro.NameServer@127.0.0.1"),
         "{out}"
     );
+}
+
+/// The cookbook's chain server `n` → `next` in Python, registered in `ns`.
+fn python_chain_server(ns: &NameServer, n: &str, next: &str) -> Running {
+    let mut command = python();
+    command
+        .arg(program("server_chain.py"))
+        .args([n, next])
+        .env("PYRO_NS_HOST", "127.0.0.1")
+        .env("PYRO_NS_PORT", ns.port.to_string())
+        .env("PYTHONUNBUFFERED", "1");
+    let mut server = Running::start(&format!("server_chain.py {n}"), command);
+    server.expect_line(&format!("server_{n} started"));
+    server
+}
+
+#[test]
+#[ignore = "needs Python's Pyro5: pip install Pyro5 msgpack (.ci/run makes a venv and sets RMI_TEST_PYTHON)"]
+fn a_mixed_chain_ring_runs_python_to_rust_to_rust_and_back_to_python() {
+    let ns = NameServer::start();
+    let mut one = python_chain_server(&ns, "1", "2");
+    let mut rust = ["2", "3"].map(|this| {
+        let next = if this == "2" { "3" } else { "1" };
+        let mut command = ns.client(example("chain_server"));
+        command.args([this, next]);
+        let mut server = Running::start(&format!("chain_server {this}"), command);
+        server.expect_line(&format!("server_{this} started"));
+        server
+    });
+    let mut client = python();
+    client
+        .arg(program("client_chain.py"))
+        .env("PYRO_NS_HOST", "127.0.0.1")
+        .env("PYRO_NS_PORT", ns.port.to_string());
+    let out = run_python(&mut client, "");
+    assert_eq!(
+        out,
+        "Result=['passed on from 1', 'passed on from 2', 'passed on from 3', 'complete at 1']\n"
+    );
+    one.expect_line("1 forwarding the message to the object 2");
+    rust[0].expect_line("2 forwarding the message to the object 3");
+    rust[1].expect_line("3 forwarding the message to the object 1");
+    one.expect_line("Back at 1; the chain is closed!");
+}
+
+#[test]
+#[ignore = "needs Python's Pyro5: pip install Pyro5 msgpack (.ci/run makes a venv and sets RMI_TEST_PYTHON)"]
+fn a_python_member_chats_with_a_rust_member_through_the_rust_chat_server() {
+    let ns = NameServer::start();
+    let mut server = Running::start("chat_server", ns.client(example("chat_server")));
+    server.expect_line("Chat ready");
+    let mut alice = {
+        let mut command = ns.client(example("chat_client"));
+        command.args(["--nick", "alice"]);
+        let mut alice = Running::start("alice", command);
+        alice.expect_line("Joined lobby as alice; members: alice");
+        alice
+    };
+    let mut bob = {
+        let mut command = python();
+        command
+            .arg(program("chat_member.py"))
+            .arg("bob")
+            .env("PYRO_NS_HOST", "127.0.0.1")
+            .env("PYRO_NS_PORT", ns.port.to_string());
+        let mut bob = Running::start("chat_member.py bob", command);
+        bob.expect_line("Joined lobby as bob; members: alice, bob");
+        bob
+    };
+    alice.expect_line("* bob joined");
+
+    // The server calls the Python member back, and the Python member says through its seat.
+    alice.type_in("hello bob\n");
+    bob.expect_line("[alice] hello bob");
+    bob.type_in("hi alice\n");
+    alice.expect_line("[bob] hi alice");
+
+    // At the end of his input, bob leaves through his seat.
+    assert!(bob.end_input().success());
+    alice.expect_line("* bob left");
+    server.expect_line("bob left lobby");
 }

@@ -133,7 +133,7 @@ fn base64_bytes(value: &Value) -> Option<Vec<u8>> {
 
 /// An exception a Pyro5 daemon raised for a call, as its serializers write one
 /// (`SerializerBase.class_to_dict`): its class, message and remote traceback.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Exception {
     /// The exception's class, with its module: `builtins.ZeroDivisionError`.
     pub(crate) class: String,
@@ -141,6 +141,9 @@ pub(crate) struct Exception {
     pub(crate) message: String,
     /// The traceback the daemon sent (`_pyroTraceback`), empty if none.
     pub(crate) traceback: String,
+    /// The error an rmi method returned, as an rmi daemon raises it to Pyro5 clients: its
+    /// type's name and its value (the attributes `error_type` and `error_value`).
+    pub(crate) error: Option<(String, Value)>,
 }
 
 impl Exception {
@@ -153,6 +156,7 @@ impl Exception {
                 class: "builtins.Exception".into(),
                 message: show(value),
                 traceback: String::new(),
+                error: None,
             };
         };
         let message = match value.get("args").and_then(items) {
@@ -160,9 +164,14 @@ impl Exception {
             Some(args) => format!("({})", args.iter().map(show).collect::<Vec<_>>().join(", ")),
             None => String::new(),
         };
-        let traceback = value
-            .get("attributes")
-            .and_then(|attributes| attributes.get("_pyroTraceback"))
+        let attribute = |name| value.get("attributes").and_then(|a| a.get(name));
+        let error = match (attribute("error_type"), attribute("error_value")) {
+            (Some(Value::Str(error_type)), Some(error_value)) => {
+                Some((error_type.clone(), error_value.clone()))
+            }
+            _ => None,
+        };
+        let traceback = attribute("_pyroTraceback")
             .map(|lines| match items(lines) {
                 Some(lines) => lines.iter().map(show).collect(),
                 None => show(lines),
@@ -172,6 +181,7 @@ impl Exception {
             class: class.to_owned(),
             message,
             traceback,
+            error,
         }
     }
 }
@@ -231,6 +241,7 @@ mod tests {
                 class: "builtins.ZeroDivisionError".into(),
                 message: "division by zero".into(),
                 traceback: "Traceback:\n  line 3\n".into(),
+                error: None,
             }
         );
         assert_eq!(Exception::read(&"odd".into()).message, "odd");

@@ -114,8 +114,38 @@ impl<P> fmt::Debug for Remote<P> {
 
 impl<P> Serialize for Remote<P> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if to_pyro5_client() {
+            return self.as_pyro5_proxy(serializer);
+        }
         self.uri.serialize(serializer)
     }
+}
+
+impl<P> Remote<P> {
+    /// The reference as a Pyro5 `Proxy`, as Pyro5's serializers write one (`class_to_dict`,
+    /// with `Proxy.__getstate__`): a Python caller gets a proxy, as from Pyro's autoproxy.
+    /// Its methods are left out: the proxy asks for them at its first call.
+    fn as_pyro5_proxy<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let uri = self.uri.clone().with_pyro5(true).to_string();
+        let none: [&str; 0] = [];
+        let state = (uri, none, none, none, "hello", None::<&str>);
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("__class__", "Pyro5.client.Proxy")?;
+        map.serialize_entry("state", &state)?;
+        map.end()
+    }
+}
+
+/// Whether the task serves a call from a Pyro5 client (the value being written is its result).
+fn to_pyro5_client() -> bool {
+    crate::serving::with(|serving| {
+        let connection = serving
+            .connection
+            .downcast_ref::<crate::session::ConnectionState>();
+        connection.is_some_and(|connection| connection.pyro5)
+    })
+    .unwrap_or(false)
 }
 
 impl<'de, P> Deserialize<'de> for Remote<P> {

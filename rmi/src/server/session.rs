@@ -81,8 +81,17 @@ impl Session {
                 max_payload,
                 stop,
                 oneway,
+                pyro5: false,
             }),
         }
+    }
+
+    /// This new session, for a Pyro5 client's calls.
+    pub(crate) fn for_pyro5(mut self) -> Self {
+        Arc::get_mut(&mut self.connection)
+            .expect("a new session's connection is not shared yet")
+            .pyro5 = true;
+        self
     }
 }
 
@@ -90,6 +99,9 @@ impl Session {
 /// returned, and how many are in flight.
 pub(crate) struct ConnectionState {
     pub(crate) streams: OpenStreams,
+    /// Whether the client speaks Pyro5 (Python's `Pyro5.api.Proxy`): an `rmi::Remote` in a
+    /// result then travels as a Pyro5 proxy.
+    pub(crate) pyro5: bool,
     /// Where the daemon tracks the calls that run in tasks of their own, which shutdown
     /// waits for.
     calls: tokio_util::task::TaskTracker,

@@ -13,11 +13,12 @@ use crate::channel::{Channel, Failure, Hello};
 use crate::client::ClientConfig;
 use crate::describe::{BindError, Binding, MethodDescriptor, TraitDescriptor};
 use crate::pyro5::{Metadata, Pyro5Channel, Refused};
-use crate::pyro_values::python_name;
+use crate::pyro_values::{plain, python_name};
 use crate::security::handshake;
 use crate::uri::{Endpoint, ObjectUri, Uri};
 use crate::wire::{self, Invoke, DAEMON_HANDLE, DAEMON_OBJECT_ID};
 use crate::{Error, ErrorKind};
+use rmi_serpent::Value;
 
 /// What binding needs from the layers above the client: resolving names and tags (the name
 /// server, a feature) and calling a daemon's own object (a server's). Both are rmi calls the
@@ -138,6 +139,30 @@ pub(crate) struct Pyro5Method {
     name: String,
     /// Whether the call returns once sent (Python's `@oneway`, or the trait's `#[oneway]`).
     oneway: bool,
+    /// For a method declared `-> Result<T, E>`, the name of `E` as Python names a class (its
+    /// last path segment): Python returns `T`, and raises `E` as an rmi daemon does.
+    error_type: Option<String>,
+}
+
+impl Pyro5Method {
+    /// The result of a call, as the proxy's method declares it: `T`, or `Ok(T)` and `Err(E)`
+    /// (`E` raised as an rmi daemon raises a method's error to Pyro5 clients).
+    fn result(&self, outcome: Result<Value, Failure>) -> Result<Value, Failure> {
+        let Some(error_type) = &self.error_type else {
+            return outcome.map(plain);
+        };
+        let tagged = |tag: &str, value| Value::Dict(vec![(tag.into(), plain(value))]);
+        match outcome {
+            Ok(value) => Ok(tagged("Ok", value)),
+            Err(Failure::Raised(raised)) => match raised.error {
+                Some((raised_type, value)) if raised_type == *error_type => {
+                    Ok(tagged("Err", value))
+                }
+                _ => Err(Failure::Raised(raised)),
+            },
+            Err(failure) => Err(failure),
+        }
+    }
 }
 
 impl Connection {
@@ -367,19 +392,19 @@ impl Bound {
         let Some(method) = method else {
             return Ok(Err(wire::Fault::UnknownStream));
         };
-        let args = match format.decode::<rmi_serpent::Value>(&args.contiguous()) {
+        let args = match format.decode::<Value>(&args.contiguous()) {
             // A method of no parameters takes `()`, which MessagePack writes as nil.
-            Ok(rmi_serpent::Value::None) => Vec::new(),
-            Ok(rmi_serpent::Value::List(args) | rmi_serpent::Value::Tuple(args)) => args,
+            Ok(Value::None) => Vec::new(),
+            Ok(Value::List(args) | Value::Tuple(args)) => args,
             Ok(other) => vec![other],
             Err(e) => return Err(Failure::Unreadable(e.to_string())),
         };
         let id = self.uri.id();
-        let result = channel
+        let outcome = channel
             .call(id, &method.name, args, method.oneway, deadline)
-            .await?;
+            .await;
         format
-            .encode(&crate::pyro_values::plain(result))
+            .encode(&method.result(outcome)?)
             .map(Ok)
             .map_err(|e| Failure::Unreadable(e.to_string()))
     }
@@ -611,9 +636,14 @@ fn pyro5_routes(
                 .find(|name| **name == method.name || **name == python);
             match exposed {
                 Some(name) => {
+                    let error_type = method.error_type().map(|error_type| {
+                        let last = error_type.rsplit("::").next().unwrap_or(error_type);
+                        last.trim().to_owned()
+                    });
                     methods.push(Pyro5Method {
                         oneway: method.oneway || oneway(name),
                         name: name.clone(),
+                        error_type,
                     });
                     Route::To(methods.len() as u32 - 1)
                 }

@@ -197,6 +197,7 @@ pub(crate) fn transport(bound: &Bound, method: usize, failure: Failure, waited: 
                 class,
                 message,
                 traceback,
+                ..
             } = *exception;
             Error::new(ErrorKind::Raised {
                 uri,

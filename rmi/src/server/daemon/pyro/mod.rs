@@ -55,7 +55,7 @@ where
     if stream.write_all(&answer.to_bytes()).await.is_err() || !accepted {
         return;
     }
-    let mut session = super::new_session(shared);
+    let mut session = super::new_session(shared).for_pyro5();
     let mut next = read(shared, &mut stream, Some(&connect), peer).await;
     while let Some(message) = next {
         let answer = match message.kind {
