@@ -208,3 +208,50 @@ fn a_python_member_chats_with_a_rust_member_through_the_rust_chat_server() {
     alice.expect_line("* bob left");
     server.expect_line("bob left lobby");
 }
+
+#[test]
+#[ignore = "needs Python's Pyro5: pip install Pyro5 msgpack (.ci/run makes a venv and sets RMI_TEST_PYTHON)"]
+fn the_rmi_command_calls_a_python_object_by_the_name_python_registered() {
+    let ns = NameServer::start();
+    let mut command = python();
+    command
+        .arg(program("store_server.py"))
+        .env("PYRO_NS_HOST", "127.0.0.1")
+        .env("PYRO_NS_PORT", ns.port.to_string());
+    let mut store = Running::start("store_server.py", command);
+    store.expect_line("Ready. Object uri = PYRO:obj_");
+    let call = |uri: &str, method: &str, args: &str| {
+        run(
+            ns.client(binary("rmi")).args(["call", uri, method, args]),
+            "",
+        )
+    };
+    let greeted = call("rminame:python.store", "welcomeMessage", r#"["Ruvika"]"#);
+    assert!(greeted.status.success(), "{}", stderr(&greeted));
+    assert_eq!(stdout(&greeted), "\"Hi welcome Ruvika\"\n");
+    // By its Python name, as Python programs write it.
+    let pyroname = format!("PYRONAME:python.store@127.0.0.1:{}", ns.port);
+    assert_eq!(stdout(&call(&pyroname, "div", "[7, 2]")), "3.5\n");
+    let raised = call("rminame:python.store", "div", "[1, 0]");
+    assert!(!raised.status.success());
+    assert!(
+        stderr(&raised).contains("'div' on PYRO:obj_")
+            && stderr(&raised).contains("raised builtins.ZeroDivisionError: division by zero"),
+        "{}",
+        stderr(&raised)
+    );
+    let methods = run(
+        ns.client(binary("rmi"))
+            .args(["methods", "rminame:python.store"]),
+        "",
+    );
+    assert_eq!(
+        stdout(&methods).lines().skip(1).collect::<Vec<_>>(),
+        [
+            "  fn div(*args: ?) -> ?",
+            "  fn welcomeMessage(*args: ?) -> ?"
+        ],
+        "{}",
+        stdout(&methods)
+    );
+}

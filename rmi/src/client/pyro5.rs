@@ -27,7 +27,7 @@ const SERIALIZER: Serializer = Serializer::Serpent;
 /// What a Pyro5 object says it serves, in its `CONNECTOK`.
 #[derive(Debug, Default)]
 pub(crate) struct Metadata {
-    /// The names of its exposed methods.
+    /// The names of its exposed methods, sorted.
     pub(crate) methods: Vec<String>,
     /// Those of them that are oneway.
     pub(crate) oneway: Vec<String>,
@@ -237,13 +237,17 @@ fn payload_of(message: &Message) -> Result<Value, String> {
 
 /// The object's methods and oneway methods, from its metadata.
 fn read_metadata(meta: &Value) -> Metadata {
+    // Sets in Python, in no order: sorted, so that a listing reads the same each time.
     let names = |key: &str| -> Vec<String> {
-        meta.get(key)
+        let mut names: Vec<String> = meta
+            .get(key)
             .and_then(items)
             .unwrap_or_default()
             .iter()
             .filter_map(|name| name.as_str().map(str::to_owned))
-            .collect()
+            .collect();
+        names.sort();
+        names
     };
     Metadata {
         methods: names("methods"),

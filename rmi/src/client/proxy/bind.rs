@@ -595,6 +595,12 @@ impl Bound {
     }
 }
 
+/// The parameters of a Pyro5 object's method, which Python does not say.
+const UNSAID_PARAMS: &[crate::describe::Param] = &[crate::describe::Param {
+    name: Cow::Borrowed("*args"),
+    ty: Cow::Borrowed("?"),
+}];
+
 /// For a proxy binding as `binder` to a Pyro5 object that serves `metadata`: its
 /// descriptor, the route of each of its methods, and the object's methods they call.
 fn pyro5_routes(
@@ -608,7 +614,7 @@ fn pyro5_routes(
     let oneway = |name: &str| metadata.oneway.iter().any(|m| m == name);
     let descriptor = match binder {
         Binder::Typed(descriptor) => Cow::Borrowed(*descriptor),
-        // Any method the object exposes, of parameters Python does not say.
+        // Any method the object exposes, of parameters and result Python does not say.
         Binder::Any => Cow::Owned(TraitDescriptor {
             name: "Pyro5 object".into(),
             methods: metadata
@@ -616,7 +622,7 @@ fn pyro5_routes(
                 .iter()
                 .map(|name| MethodDescriptor {
                     name: name.clone().into(),
-                    params: Cow::Borrowed(&[]),
+                    params: Cow::Borrowed(UNSAID_PARAMS),
                     result: "?".into(),
                     oneway: oneway(name),
                     doc: "".into(),
