@@ -1,6 +1,7 @@
 //! Python's Pyro5 (the real one, from PyPI) calls objects of an rmi daemon on the daemon's own
 //! port, as `PYRO:<id>@host:port`: in each of its serializers, by Rust and Python names, with
-//! keyword arguments, oneway calls, pings, and errors that arrive as Python exceptions.
+//! keyword arguments, oneway calls, pings, batches, and errors that arrive as Python
+//! exceptions.
 
 use std::process::Stdio;
 
@@ -179,11 +180,25 @@ print(list(shop.countdown(3)), list(shop.lines(2)), list(shop.countdown(0)))
 numbers = shop.countdown(1000)
 print(next(numbers), next(numbers))
 numbers.close()
+batch = Pyro5.api.BatchProxy(shop)
+batch.add(1, 2)
+batch.welcomeMessage("Batch")
+batch.div(1, 0)
+batch.add(5, 5)
+results = batch()
+print("batch", next(results), next(results), end=" ")
+try:
+    next(results)
+except RuntimeError as e:
+    print("RuntimeError", "DivisionByZero" in str(e), end=" ")
+print(list(results))
+batch.note("three")
+print("oneway batch", batch(oneway=True))
 print(shop.add(1, 1))
 "#;
 
 /// What the client prints, in every serializer.
-const EXPECTED: [&str; 17] = [
+const EXPECTED: [&str; 19] = [
     "Hi welcome Ruvika",
     "Hi welcome Irmen",
     "42 3",
@@ -200,6 +215,8 @@ const EXPECTED: [&str; 17] = [
     "Hi Ann | Hi Dr Ann",
     "[3, 2, 1] ['line 0', 'line 1'] []",
     "1000 999",
+    "batch 3 Hi welcome Batch RuntimeError True []",
+    "oneway batch None",
     "2",
 ];
 

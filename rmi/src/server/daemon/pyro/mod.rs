@@ -167,14 +167,13 @@ fn handshake(shared: &DaemonState, connect: &Message, secure: bool) -> (Message,
 async fn invoke(shared: &DaemonState, session: &mut Session, message: &Message) -> Option<Message> {
     let oneway = message.flags & flags::ONEWAY != 0;
     let serializer = Serializer::of(message.serializer).unwrap_or(Serializer::Serpent);
+    let batch = message.flags & flags::BATCH != 0;
     let outcome = match served_serializer(message.serializer) {
-        Ok(_) if message.flags & flags::BATCH != 0 => Err(exception(
-            "Pyro5.errors.PyroError",
-            "batched calls (Pyro5's BatchProxy) are not served by rmi: make the calls one by one"
-                .into(),
-            None,
-        )),
-        Ok(serializer) => call(shared, session, serializer, message).await,
+        Ok(serializer) => match decode_call(serializer, &message.data) {
+            Ok(call) if batch => run_batch(shared, session, serializer, call).await,
+            Ok(call) => run_call(shared, session, serializer, call).await,
+            Err(raised) => Err(raised),
+        },
         Err(reason) => Err(exception(SERIALIZE_ERROR, reason, None)),
     };
     if oneway {
@@ -198,6 +197,7 @@ async fn invoke(shared: &DaemonState, session: &mut Session, message: &Message) 
             (flags::EXCEPTION, data)
         }
     };
+    let flag = if batch { flag | flags::BATCH } else { flag };
     let mut answer = Message::answer(message, Kind::Result, flag, data);
     if let Some(id) = stream {
         answer
@@ -214,19 +214,92 @@ enum Returned {
     Stream(u64),
 }
 
-/// Runs the call `message` carries: its result in `serializer`, or the exception to raise.
-async fn call(
+/// Runs the calls of a batch (Pyro5's `BatchProxy`: the method `<batch>`, whose arguments are
+/// `(method, args, kwargs)` triples) one after the other, as Pyro5's daemon does: the list of
+/// their results, ending at the first exception, which takes its place wrapped as Pyro5 wraps
+/// it (`core._ExceptionWrapper`), for the client to raise when it gets there.
+async fn run_batch(
     shared: &DaemonState,
     session: &mut Session,
     serializer: Serializer,
-    message: &Message,
+    batch: PyroCall,
+) -> Result<Returned, Value> {
+    let mut results = Vec::with_capacity(batch.args.len());
+    for triple in batch.args {
+        let call = batch_call(&batch.object, triple)?;
+        let outcome = match run_call(shared, session, serializer, call).await {
+            Ok(Returned::Value(data)) => {
+                decode(serializer, &data).map_err(|e| exception(SERIALIZE_ERROR, e, None))
+            }
+            Ok(Returned::Stream(_)) => Err(exception(
+                "Pyro5.errors.PyroError",
+                "a stream cannot be the result of a batched call: call the method on its own"
+                    .into(),
+                None,
+            )),
+            Err(raised) => Err(raised),
+        };
+        match outcome {
+            Ok(value) => results.push(value),
+            Err(raised) => {
+                results.push(dict([
+                    ("__class__", "Pyro5.core._ExceptionWrapper".into()),
+                    ("exception", raised),
+                ]));
+                break;
+            }
+        }
+    }
+    encode(serializer, &Value::List(results))
+        .map(Returned::Value)
+        .map_err(|e| exception(SERIALIZE_ERROR, e, None))
+}
+
+/// One call of a batch on `object`, from its `(method, args, kwargs)`.
+fn batch_call(object: &str, triple: Value) -> Result<PyroCall, Value> {
+    let bad = || {
+        exception(
+            SERIALIZE_ERROR,
+            "a batched call is not (method, args, kwargs)".into(),
+            None,
+        )
+    };
+    let (Value::List(parts) | Value::Tuple(parts)) = triple else {
+        return Err(bad());
+    };
+    let Ok([Value::Str(method), args, kwargs]) = <[Value; 3]>::try_from(parts) else {
+        return Err(bad());
+    };
+    let args = match args {
+        Value::List(args) | Value::Tuple(args) => args,
+        _ => return Err(bad()),
+    };
+    let kwargs = match kwargs {
+        Value::Dict(kwargs) => kwargs,
+        Value::None => Vec::new(),
+        _ => return Err(bad()),
+    };
+    Ok(PyroCall {
+        object: object.to_owned(),
+        method,
+        args,
+        kwargs,
+    })
+}
+
+/// Runs one call: its result in `serializer`, or the exception to raise.
+async fn run_call(
+    shared: &DaemonState,
+    session: &mut Session,
+    serializer: Serializer,
+    call: PyroCall,
 ) -> Result<Returned, Value> {
     let PyroCall {
         object,
         method,
         args,
         kwargs,
-    } = decode_call(serializer, &message.data)?;
+    } = call;
     if object == DAEMON_ID {
         return match (method.as_str(), &args[..]) {
             ("get_next_stream_item", [id]) => next_item(shared, session, id).await,
