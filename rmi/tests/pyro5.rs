@@ -322,6 +322,40 @@ async fn a_keyed_daemon_refuses_pyro5_clients_saying_why() {
 }
 
 #[tokio::test]
+async fn a_pyro5_client_the_daemon_has_no_room_for_is_told_in_pyro5() {
+    let daemon = rmi::Daemon::builder()
+        .max_connections(1)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let uri = daemon.register(ShopServer::default()).unwrap();
+    daemon.spawn();
+    let connect = format!("{{'handshake': 'hello', 'object': '{}'}}", uri.id());
+    let connected = || async {
+        let mut stream = tokio::net::TcpStream::connect(daemon.local_addr())
+            .await
+            .unwrap();
+        stream
+            .write_all(&pyro_message(CONNECT, 502, connect.as_bytes()))
+            .await
+            .unwrap();
+        let answer = read_message(&mut stream).await;
+        (stream, answer)
+    };
+    // The first takes the one place, and keeps it: it sent a complete CONNECT.
+    let (_first, (kind, _, _)) = connected().await;
+    assert_eq!(kind, CONNECT_OK);
+    let (mut second, (kind, _, reason)) = connected().await;
+    assert_eq!(kind, CONNECT_FAIL, "{reason}");
+    assert!(
+        reason.contains("the daemon is full: 1 connections served already")
+            && reason.contains("retry later"),
+        "{reason}"
+    );
+    assert!(closes(&mut second).await);
+}
+
+#[tokio::test]
 async fn bad_pyro_messages_get_an_answer_or_a_close_and_the_daemon_serves_on() {
     let (daemon, uri) = shop_daemon().await;
     let addr = daemon.local_addr();

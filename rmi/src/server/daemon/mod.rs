@@ -709,12 +709,25 @@ impl Drop for Connected {
     }
 }
 
-/// Tells a client over the connection limit so, in a task of its own, and closes.
+/// How long a refused connection is watched for a Pyro5 client's first bytes (Pyro5 clients
+/// speak first, at once), before it is told in rmi's words.
+const PYRO5_LOOK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Tells a client over the connection limit so, in a task of its own, and closes: in Pyro5's
+/// protocol (a `CONNECTFAIL`) if it speaks first with `PYRO`, else in rmi's hello.
 fn refuse_busy(mut stream: TcpStream, peer: SocketAddr, why: String) {
     crate::throttle::warn_throttled!(%peer, "connection refused: {why}");
     tokio::spawn(async move {
-        let told = handshake::refuse_busy(&mut stream);
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), told).await;
+        let telling = async {
+            let mut first = [0u8; 4];
+            let peeked = tokio::time::timeout(PYRO5_LOOK, stream.peek(&mut first)).await;
+            if matches!(peeked, Ok(Ok(4))) && first == crate::pyro_wire::TAG {
+                pyro::refuse(&mut stream, &why).await;
+            } else {
+                let _ = handshake::refuse_busy(&mut stream).await;
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), telling).await;
     });
 }
 

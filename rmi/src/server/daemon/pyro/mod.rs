@@ -76,6 +76,26 @@ where
     session.connection.close_replies();
 }
 
+/// The largest `CONNECT` read from a client only to refuse it.
+const REFUSED_CONNECT_BYTES: usize = 64 * 1024;
+
+/// Refuses a Pyro5 client the daemon has no room for: reads its `CONNECT` (unread, it would
+/// turn the close into a reset that loses the answer) and answers `CONNECTFAIL` with `why`,
+/// which Pyro5 raises as a `CommunicationError`.
+pub(super) async fn refuse<S>(stream: &mut S, why: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Ok(connect) = Message::read(stream, REFUSED_CONNECT_BYTES).await else {
+        return;
+    };
+    let why = format!("the daemon is full: {why}; retry later");
+    let data = encode(Serializer::Serpent, &Value::Str(why)).unwrap_or_default();
+    let mut answer = Message::answer(&connect, Kind::ConnectFail, 0, data);
+    answer.serializer = Serializer::Serpent as u8;
+    let _ = stream.write_all(&answer.to_bytes()).await;
+}
+
 /// Reads the next message: the first (`after` is `None`, its `PYRO` read already) within the
 /// handshake timeout, the others within the idle timeout, if any. `None` when the client
 /// left, was too slow, broke the protocol, or the daemon stops.
