@@ -1,6 +1,7 @@
 //! rmi proxies call objects of Python's Pyro5 (the real one, from PyPI) at their `PYRO:` URIs:
 //! typed proxies by Rust or Python method names, `DynamicProxy` with JSON, Python exceptions
-//! as `ErrorKind::Raised`, the proxy's deadline, and oneway calls.
+//! as `ErrorKind::Raised`, the proxy's deadline, oneway calls, and an `rmi::Remote` that Python
+//! calls back.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -21,6 +22,21 @@ pub trait Store {
     async fn note(&self, text: String);
     async fn notes(&self) -> Vec<String>;
     async fn not_in_python(&self);
+    async fn greet_through(&self, greeter: rmi::Remote<GreeterProxy>, name: String) -> String;
+}
+
+/// An rmi object the Python object calls back.
+#[rmi::expose]
+pub trait Greeter {
+    async fn welcome_message(&self, name: String) -> String;
+}
+
+struct RustGreeter;
+
+impl Greeter for RustGreeter {
+    async fn welcome_message(&self, name: String) -> String {
+        format!("Hi welcome {name}, from Rust")
+    }
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -58,6 +74,8 @@ class Store:
         self._notes.append(text)
     def notes(self):
         return self._notes
+    def greet_through(self, greeter, name):
+        return greeter.welcomeMessage(name)
 
 daemon = Pyro5.api.Daemon(host="127.0.0.1", port=0)
 print(daemon.register(Store()), flush=True)
@@ -138,6 +156,21 @@ async fn a_typed_proxy_calls_a_python_object() {
             .contains("exposes no method 'not_in_python' (nor 'notInPython')"),
         "{err}"
     );
+}
+
+#[tokio::test]
+#[ignore = "needs Python's Pyro5: pip install Pyro5 (.ci/run makes a venv and sets RMI_TEST_PYTHON)"]
+async fn a_remote_passed_to_a_python_object_reaches_it_as_a_pyro5_proxy() {
+    let (_python, uri) = python_store().await;
+    let daemon = rmi::Daemon::bind("127.0.0.1:0").await.unwrap();
+    let greeter = daemon.register(RustGreeter).unwrap();
+    daemon.spawn();
+    let store = StoreProxy::connect(uri.as_str()).await.unwrap();
+    let greeted = store
+        .greet_through(rmi::Remote::new(greeter), "Ann".into())
+        .await
+        .unwrap();
+    assert_eq!(greeted, "Hi welcome Ann, from Rust");
 }
 
 #[tokio::test]

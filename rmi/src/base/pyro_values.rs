@@ -7,6 +7,30 @@ use rmi_serpent::Value;
 use crate::pyro_wire::Serializer;
 use crate::wire::Format;
 
+thread_local! {
+    /// Set while values for a Pyro5 object are written (`writing_for_pyro5`).
+    static WRITING_FOR_PYRO5: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `write`, which encodes values for a Pyro5 object (a call's arguments): an
+/// `rmi::Remote` among them is written as a Pyro5 proxy ([`is_writing_for_pyro5`]).
+pub(crate) fn writing_for_pyro5<R>(write: impl FnOnce() -> R) -> R {
+    /// Puts the flag back as it was, even if `write` panics.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            WRITING_FOR_PYRO5.set(self.0);
+        }
+    }
+    let _restore = Restore(WRITING_FOR_PYRO5.replace(true));
+    write()
+}
+
+/// Whether this thread writes values for a Pyro5 object now.
+pub(crate) fn is_writing_for_pyro5() -> bool {
+    WRITING_FOR_PYRO5.get()
+}
+
 /// The rmi format that carries the arguments and result of a call in `serializer`.
 pub(crate) fn format_of(serializer: Serializer) -> Format {
     match serializer {

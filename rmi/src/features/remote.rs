@@ -137,8 +137,12 @@ impl<P> Remote<P> {
     }
 }
 
-/// Whether the task serves a call from a Pyro5 client (the value being written is its result).
+/// Whether the value being written goes to Python: the arguments of a call to a Pyro5 object,
+/// or the result of a call from a Pyro5 client.
 fn to_pyro5_client() -> bool {
+    if crate::pyro_values::is_writing_for_pyro5() {
+        return true;
+    }
     crate::serving::with(|serving| {
         let connection = serving
             .connection

@@ -43,7 +43,12 @@ fn encode_args<A: Serialize>(
     args: &A,
     limit: usize,
 ) -> Result<Payload, Error> {
-    FORMAT.encode_within(args, limit).map_err(|e| match e {
+    let encode = || FORMAT.encode_within(args, limit);
+    let encoded = match bound.connection.is_pyro5() {
+        true => crate::pyro_values::writing_for_pyro5(encode),
+        false => encode(),
+    };
+    encoded.map_err(|e| match e {
         EncodeError::Codec(e) => call_error::unencodable::<A>(bound, method, e.to_string()),
         EncodeError::TooLarge(limit) => {
             call_error::too_large(bound, method, "the arguments of", limit, false)
