@@ -64,7 +64,16 @@ struct Watch {
     timer: Pin<Box<tokio::time::Sleep>>,
     /// Why the connection is closed, once it is.
     expired: Option<&'static str>,
+    /// When the read buffer may go, if nothing more is read by then ([`RELEASE_AFTER`] after
+    /// the last request).
+    release_at: Option<Instant>,
+    /// That moment passed: the connection's reader may let its buffer go.
+    release_due: bool,
 }
+
+/// How long after its last request a quiet connection lets its read buffer go: an idle
+/// connection then costs the daemon no buffer, and a busy one keeps its buffer between calls.
+const RELEASE_AFTER: Duration = Duration::from_secs(2);
 
 impl Watch {
     fn new(limits: ReadLimits, slot: Arc<super::admission::Slot>) -> Self {
@@ -83,6 +92,8 @@ impl Watch {
             busy: false,
             timer: Box::pin(tokio::time::sleep_until(first.into())),
             expired: None,
+            release_at: None,
+            release_due: false,
         }
     }
 
@@ -114,7 +125,7 @@ impl Watch {
                     self.header_have = 0;
                     self.payload_left = u64::from(u32::from_be_bytes(self.header));
                     if self.payload_left == 0 {
-                        self.frame_done();
+                        self.frame_done(now);
                     }
                 }
             } else {
@@ -122,28 +133,31 @@ impl Watch {
                 self.payload_left -= take as u64;
                 rest = &rest[take..];
                 if self.payload_left == 0 {
-                    self.frame_done();
+                    self.frame_done(now);
                 }
             }
         }
     }
 
-    fn frame_done(&mut self) {
+    fn frame_done(&mut self, now: Instant) {
         if let Some(slot) = self.unproven.take() {
             slot.prove();
         }
         self.first_done = true;
         self.frame_deadline = None;
+        self.release_at = Some(now + RELEASE_AFTER);
     }
 
     /// Whether a limit has run out; else arranges to be woken when one might.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
         loop {
             let idle = self.limits.idle.map(|idle| self.last_read + idle);
-            let due = match (self.frame_deadline, idle) {
-                (Some(a), Some(b)) => a.min(b),
-                (Some(a), None) | (None, Some(a)) => a,
-                (None, None) => return false,
+            let Some(due) = [self.frame_deadline, idle, self.release_at]
+                .into_iter()
+                .flatten()
+                .min()
+            else {
+                return false;
             };
             let due_at = tokio::time::Instant::from_std(due);
             if !self.timer.is_elapsed() && due_at >= self.timer.deadline() {
@@ -158,6 +172,12 @@ impl Watch {
             if std::mem::take(&mut self.busy) {
                 // Calls were in flight since the last look: not idle until now.
                 self.last_read = now;
+                continue;
+            }
+            if self.release_at.is_some_and(|at| at <= now) {
+                // Quiet since the last request: not a limit, only a chance to free memory.
+                self.release_at = None;
+                self.release_due = true;
                 continue;
             }
             if now >= due {
@@ -202,6 +222,12 @@ impl<S> StopReading<S> {
             watch: Watch::new(limits, slot),
             peer,
         }
+    }
+
+    /// Whether the connection has been quiet since [`RELEASE_AFTER`] after its last request
+    /// (asked once: it says so again only after another request).
+    pub(crate) fn take_release(&mut self) -> bool {
+        std::mem::take(&mut self.watch.release_due)
     }
 
     /// After a read found nothing: arranges to be woken on shutdown (once), and says whether

@@ -15,17 +15,18 @@ use tarpc::{ClientMessage, Response};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::FramedRead;
 
+use super::reading::StopReading;
 use crate::outgoing::Outgoing;
 use crate::wire::{self, Invoke, Payload, Reply, ServerFrames};
 
 /// Requests in, replies out, over one socket.
 pub(crate) struct Transport<S> {
-    reading: FramedRead<S, ServerFrames>,
+    reading: FramedRead<StopReading<S>, ServerFrames>,
     writing: Outgoing,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Transport<S> {
-    pub(crate) fn new(stream: S, max_frame: usize) -> Self {
+    pub(crate) fn new(stream: StopReading<S>, max_frame: usize) -> Self {
         Transport {
             reading: wire::server_frames(stream, max_frame),
             writing: Outgoing::default(),
@@ -48,7 +49,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream for Transport<S> {
     type Item = io::Result<ClientMessage<Invoke>>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.get_mut().reading).poll_next(cx)
+        let reading = &mut self.get_mut().reading;
+        let next = Pin::new(&mut *reading).poll_next(cx);
+        if next.is_pending() && reading.get_mut().take_release() && reading.read_buffer().is_empty()
+        {
+            // Quiet for a while: the buffer goes, and the next request's read makes another.
+            *reading.read_buffer_mut() = tokio_util::bytes::BytesMut::new();
+        }
+        next
     }
 }
 
