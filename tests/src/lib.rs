@@ -128,8 +128,16 @@ impl Running {
         }
     }
 
-    /// Waits for a line that contains `text` and returns it.
+    /// Waits for a line that contains `text` and returns it; panics, saying what it printed,
+    /// if none comes within [`PATIENCE`].
     pub fn expect_line(&mut self, text: &str) -> String {
+        self.wait_for_line(text)
+            .unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    /// Waits for a line that contains `text` and returns it; if the program ends first or
+    /// prints none within [`PATIENCE`], says so, with what it printed.
+    pub fn wait_for_line(&mut self, text: &str) -> Result<String, String> {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -137,20 +145,20 @@ impl Running {
                 Ok(line) => {
                     self.seen.push(line.clone());
                     if line.contains(text) {
-                        return line;
+                        return Ok(line);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    panic!(
+                    return Err(format!(
                         "{} did not print {text:?} within {PATIENCE:?}; it printed {:?}",
                         self.name, self.seen
-                    )
+                    ))
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    panic!(
+                    return Err(format!(
                         "{} ended without printing {text:?}; it printed {:?}",
                         self.name, self.seen
-                    )
+                    ))
                 }
             }
         }

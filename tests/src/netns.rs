@@ -108,6 +108,14 @@ impl Lan {
         &self.hosts[i]
     }
 
+    /// Takes host `i`'s link to the LAN down (a cut cable) or up again.
+    pub fn set_link(&self, i: usize, up: bool) {
+        let inside = format!("e{}h{i}", self.id);
+        let state = if up { "up" } else { "down" };
+        ip(&["-n", self.host(i), "link", "set", &inside, state])
+            .unwrap_or_else(|why| panic!("{why}"));
+    }
+
     /// Runs `iptables` with `args` on host `i`.
     pub fn iptables(&self, i: usize, args: &[&str]) {
         let mut all = vec!["netns", "exec", self.host(i), "iptables"];
