@@ -25,8 +25,8 @@ fn exit_on_error<T, E: std::fmt::Display>(result: Result<T, E>) -> T {
 }
 
 /// Where a demo server listens and what its URIs say (`--host`, `--port`, `--advertise`),
-/// its objects' ids (`--id`), how long its name outlives it (`--name-ttl`) and how long it
-/// lets calls finish when stopped (`--grace-secs`).
+/// its objects' ids (`--id`), how long its name outlives it (`--name-ttl`), how long it
+/// lets calls finish when stopped (`--grace-secs`) and where it serves metrics (`--metrics`).
 #[derive(clap::Args)]
 pub struct Listen {
     /// The address to listen on: this host's address for clients on other machines,
@@ -52,13 +52,19 @@ pub struct Listen {
     /// cancelled; a second signal stops at once.
     #[arg(long, default_value_t = 10.0)]
     pub grace_secs: f64,
+    /// Serve metrics (calls by object, method and outcome; durations; connections) in
+    /// Prometheus' text format at http://ADDR/metrics.
+    #[arg(long, env = rmi::METRICS_ENV, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl Listen {
-    /// `builder` with what the flags say of the daemon: its grace period and the address its
-    /// URIs name. The program builds and binds the daemon itself, where it can be read.
+    /// `builder` with what the flags say of the daemon: its grace period, the address its
+    /// URIs name, and where metrics are served. The program builds and binds the daemon itself, where it can be read.
     pub fn settings(&self, builder: rmi::DaemonBuilder) -> Result<rmi::DaemonBuilder, String> {
-        let builder = builder.grace_period(seconds("--grace-secs", self.grace_secs)?);
+        let builder = builder
+            .grace_period(seconds("--grace-secs", self.grace_secs)?)
+            .metrics(self.metrics);
         Ok(match &self.advertise {
             Some(advertise) => builder.advertise(advertise),
             None => builder,

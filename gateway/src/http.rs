@@ -61,7 +61,14 @@ async fn page() -> impl IntoResponse {
 /// limit, and logs, throttled, why a request was refused or failed, with its peer.
 async fn admit(State(shared): AppState, request: Request, next: Next) -> Response {
     let peer = crate::serve::peer_of(&request);
+    let (started, route) = (std::time::Instant::now(), route_of(request.uri().path()));
     let response = admitted(&shared, request, next).await;
+    if rmi::meters::served_at().is_some() {
+        let status = response.status().as_u16().to_string();
+        metrics::counter!(REQUESTS, "route" => route, "status" => status).increment(1);
+        metrics::histogram!(REQUEST_DURATION, "route" => route)
+            .record(started.elapsed().as_secs_f64());
+    }
     if let Some(logged) = response.extensions().get::<crate::error::Logged>() {
         let peer = peer.map_or_else(|| "?".to_owned(), |p| p.to_string());
         if operators_business(response.status(), logged.kind) {
@@ -71,6 +78,24 @@ async fn admit(State(shared): AppState, request: Request, next: Next) -> Respons
         }
     }
     response
+}
+
+/// Requests the gateway answered, by `route` and `status`.
+pub const REQUESTS: &str = "rmi_gateway_requests_total";
+/// How long the gateway took to answer, by `route`.
+pub const REQUEST_DURATION: &str = "rmi_gateway_request_duration_seconds";
+
+/// The route of `path`, as the metrics name it: the routes' patterns, never the names and
+/// methods in a path, which a client chooses.
+fn route_of(path: &str) -> &'static str {
+    match path {
+        "/" => "/",
+        "/objects" => "/objects",
+        "/RPC2" => "/RPC2",
+        _ if path.starts_with("/call/") => "/call/{name}/{method}",
+        _ if path.starts_with("/RPC2/") => "/RPC2/{name}",
+        _ => "other",
+    }
 }
 
 async fn admitted(shared: &GatewayState, request: Request, next: Next) -> Response {

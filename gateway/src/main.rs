@@ -72,6 +72,10 @@ struct Args {
     /// The most calls in one XML-RPC system.multicall.
     #[arg(long, default_value_t = Limits::default().max_multicall)]
     max_multicall: usize,
+    /// Serve metrics (requests by route and status, their durations, the calls behind them)
+    /// in Prometheus' text format at http://ADDR/metrics.
+    #[arg(long, env = rmi::METRICS_ENV, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 /// `seconds`, given as the option `name`, as a positive duration.
@@ -103,6 +107,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(metrics) = args.metrics {
+        rmi::serve_metrics(metrics)?;
+    }
     let expose = Expose::new(&args.expose).map_err(|e| format!("--expose: {e}"))?;
     let timeout = seconds("timeout", args.timeout)?;
     let limits = Limits {

@@ -16,6 +16,7 @@ pub mod pyro;
 mod server;
 mod sqlite;
 pub mod store;
+pub mod timed;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;

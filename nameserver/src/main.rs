@@ -29,6 +29,10 @@ struct Args {
     /// Do not answer discovery broadcasts.
     #[arg(long)]
     no_broadcast: bool,
+    /// Serve metrics (calls, connections, store latency) in Prometheus' text format at
+    /// http://ADDR/metrics.
+    #[arg(long, env = rmi::METRICS_ENV, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
     #[command(flatten)]
     key_file: KeyFile,
 }
@@ -62,6 +66,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .into());
     }
     let host = rmi::unbracket(&host);
+    if let Some(metrics) = args.metrics {
+        rmi::serve_metrics(metrics)?;
+    }
     let key = args.key_file.key()?;
     let storage = match args.storage {
         Storage::Etcd { endpoints, .. } => Storage::Etcd {

@@ -94,10 +94,11 @@ fn registration(entry: Entry, now_ms: u64) -> Registration {
 }
 
 impl NameServerImpl {
-    /// A name server keeping its names in `store`.
+    /// A name server keeping its names in `store`, each of its operations timed
+    /// (`rmi_ns_store_duration_seconds{op}`, when metrics are served).
     pub fn new(store: impl Store) -> Self {
         NameServerImpl {
-            store: Arc::new(store),
+            store: Arc::new(crate::timed::Timed::new(store)),
         }
     }
 

@@ -48,6 +48,7 @@ mod client;
 mod features;
 mod server;
 
+pub use base::meters;
 pub use base::wire;
 use base::{
     blob, describe, error, frame_pool, nesting, net, outgoing, pyro_values, pyro_wire, security,
@@ -70,6 +71,7 @@ pub use dynamic::{DynamicProxy, JsonReply};
 pub use error::{Error, ErrorKind, Result};
 pub use expose::Expose;
 pub use hosted::Instances;
+pub use meters::{serve_metrics, METRICS_ENV};
 pub use nameserver::connect;
 pub use nameserver::{
     locate_ns, locate_ns_at, ns_endpoint_from_env, NameServer, NameServerProxy, NsError,

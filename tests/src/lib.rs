@@ -350,7 +350,7 @@ pub fn system_tool(name: &str) -> Command {
         .unwrap_or(false);
     assert!(
         found,
-        "{name} is not installed; `.ci/run` installs it (apt-get install netcat-openbsd socat)"
+        "{name} is not installed; `.ci/run` installs it (the test's #[ignore] reason names the Debian package)"
     );
     Command::new(name)
 }

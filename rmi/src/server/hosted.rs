@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::describe::TraitDescriptor;
 use crate::expose::{Call, Expose};
+use crate::meters::TraitMeters;
 use crate::oneway::OnewayReport;
 use crate::pace::{Pace, Start};
 use crate::proxy::Proxy;
@@ -65,6 +66,8 @@ pub(crate) struct Host<P, O> {
     uri: Option<Arc<String>>,
     /// Per method, whether its calls start in tasks of their own (see [`Pace`]).
     paces: Box<[Arc<Pace>]>,
+    /// Its calls, counted and timed.
+    meters: Arc<TraitMeters>,
     proxy: PhantomData<fn() -> P>,
 }
 
@@ -86,6 +89,7 @@ impl<P: Proxy, O> Host<P, O> {
             source,
             uri: None,
             paces: (0..methods).map(|_| Arc::default()).collect(),
+            meters: Arc::new(TraitMeters::server(P::DESCRIPTOR)),
             proxy: PhantomData,
         }
     }
@@ -133,6 +137,7 @@ where
         let connection = in_flight.connection();
         let object = self.instance(handle, session);
         let uri = self.uri.clone();
+        let meters = self.meters.clone();
         let method = request.invoke.method;
         let serve = move |context: tarpc::context::Context, invoke: Invoke| {
             // Calls this method makes inherit what is left of its caller's deadline, and a
@@ -155,7 +160,9 @@ where
                 format: call.format,
                 object: uri,
             };
-            UntilClosed::new(serving::scope(serving, object.dispatch(call)), &stop)
+            let (method, format) = (call.method, call.format);
+            let measured = meters.measure(method, format, object.dispatch(call));
+            UntilClosed::new(serving::scope(serving, measured), &stop)
         };
         let start = self
             .paces

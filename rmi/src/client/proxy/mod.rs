@@ -26,6 +26,7 @@ pub(crate) use bind::{Binder, Bound, Directory};
 
 use crate::client::ClientConfig;
 use crate::describe::TraitDescriptor;
+use crate::meters::{Outcome, TraitMeters};
 use crate::uri::{ObjectUri, Uri};
 use crate::wire::{self, EncodeError, Format, Payload, MAX_TIMEOUT};
 use crate::{Error, ErrorKind};
@@ -145,6 +146,9 @@ struct Link {
     /// Other URIs serving the same object (name servers sharing their names), bound in turn
     /// when the current one's connection ends.
     fail_over: Option<FailOver>,
+    /// Its calls, counted and timed (a typed proxy's: a dynamic one's methods are not known
+    /// in advance).
+    meters: Option<TraitMeters>,
 }
 
 /// The URIs a proxy may bind, in order, and how long each may take.
@@ -281,6 +285,8 @@ impl ProxyCore {
         ProxyCore::with_link(target, binder, bound, timeout, config, directory)
     }
 
+    /// A core over `bound`; its calls are measured unless it is a daemon's own object's, which
+    /// binding calls.
     fn with_link(
         target: Uri,
         binder: Binder,
@@ -289,8 +295,15 @@ impl ProxyCore {
         config: Arc<ClientConfig>,
         directory: &'static dyn Directory,
     ) -> Self {
+        let meters = match &binder {
+            Binder::Typed(descriptor) if descriptor.name != directory.daemon_trait().name => {
+                Some(TraitMeters::client(descriptor))
+            }
+            _ => None,
+        };
         ProxyCore {
             link: Arc::new(Link {
+                meters,
                 target,
                 binder,
                 config,
@@ -428,16 +441,35 @@ impl ProxyCore {
         A: Serialize,
         R: DeserializeOwned,
     {
-        let (bound, timeout) = self.bound().await?;
-        let limit = self.args_limit(&bound);
-        let (args, uploads) = sending::sending(|| encode_args(&bound, method, args, limit));
-        let send = self.send(bound.clone(), timeout, method, FORMAT, args?);
-        let (bound, result) = with_uploads(send, uploads, &bound, method, timeout).await?;
+        let started = Instant::now();
+        let exchanged = self.exchange(method, args).await;
+        if let Some(meters) = &self.link.meters {
+            let outcome = match &exchanged {
+                Ok((_, result)) => Outcome::Reply(FORMAT, result),
+                Err(e) => Outcome::Failed(crate::meters::error_kind(e)),
+            };
+            meters.record(method as u32, started, outcome);
+        }
+        let (bound, result) = exchanged?;
         // A stream in the result pulls its items over this binding.
         receiving::receiving(&bound, method, FORMAT, || {
             FORMAT.decode(&result.contiguous())
         })
         .map_err(|e| call_error::codec(&bound, method, "decode the result of", e.to_string()))
+    }
+
+    /// Sends `args` to method `method` and waits for the encoded result, with the binding that
+    /// answered.
+    async fn exchange<A: Serialize>(
+        &self,
+        method: usize,
+        args: &A,
+    ) -> Result<(Arc<Bound>, Payload), Error> {
+        let (bound, timeout) = self.bound().await?;
+        let limit = self.args_limit(&bound);
+        let (args, uploads) = sending::sending(|| encode_args(&bound, method, args, limit));
+        let send = self.send(bound.clone(), timeout, method, FORMAT, args?);
+        with_uploads(send, uploads, &bound, method, timeout).await
     }
 
     /// The most bytes of arguments `bound`'s daemon takes, or before its hello is read, the

@@ -113,6 +113,9 @@ pub struct DaemonBuilder {
     advertise: Option<Option<String>>,
     grace_period: Duration,
     oneway: OnewayWatch,
+    /// Where to serve the process's metrics: `Some(None)` for nowhere, `None` for what
+    /// `RMI_METRICS` says.
+    metrics: Option<Option<std::net::SocketAddr>>,
 }
 
 impl DaemonBuilder {
@@ -120,6 +123,7 @@ impl DaemonBuilder {
         DaemonBuilder {
             key: None,
             tls: None,
+            metrics: None,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             max_frame_bytes: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -200,6 +204,27 @@ impl DaemonBuilder {
     /// timeout).
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections.max(1);
+        self
+    }
+
+    /// Serves this process's metrics (its daemons' calls, connections, and its proxies' calls)
+    /// in Prometheus' text format at `http://ADDR/metrics` (see [`serve_metrics`]), from
+    /// [`bind`](DaemonBuilder::bind) on; `None` serves none, even if `RMI_METRICS` names an
+    /// address (by default, the address it names, unless the process serves its metrics
+    /// already).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), rmi::Error> {
+    /// let daemon = rmi::Daemon::builder()
+    ///     .metrics(Some("127.0.0.1:9100".parse().unwrap()))
+    ///     .bind("127.0.0.1:0")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`serve_metrics`]: crate::serve_metrics
+    pub fn metrics(mut self, addr: Option<std::net::SocketAddr>) -> Self {
+        self.metrics = Some(addr);
         self
     }
 
@@ -349,8 +374,19 @@ impl DaemonBuilder {
     /// - [`ErrorKind::BadKey`] or [`ErrorKind::Tls`] if no key or TLS was set here and the files
     ///   `RMI_KEY_FILE` or `RMI_TLS_*` name cannot be used.
     /// - [`ErrorKind::InvalidUri`] if `RMI_MAX_FRAME_BYTES` is not a number of bytes within the
-    ///   limits (when no limit was set here).
+    ///   limits (when no limit was set here), or `RMI_METRICS` is not an address.
+    /// - [`ErrorKind::Listen`] too if the metrics cannot be served where asked.
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Daemon, Error> {
+        let metrics = match self.metrics {
+            Some(metrics) => metrics,
+            // `RMI_METRICS` is where metrics go unless the process serves them already (its
+            // command line may have said where).
+            None if crate::meters::served_at().is_some() => None,
+            None => crate::meters::metrics_addr_from_env()?,
+        };
+        if let Some(metrics) = metrics {
+            crate::meters::serve_metrics(metrics)?;
+        }
         let key = match self.key {
             Some(key) => key,
             None => Key::from_env()?,

@@ -90,6 +90,8 @@ pub(crate) struct DaemonState {
     tasks: TaskTracker,
     /// The calls in flight, on every connection: shutdown waits for them, within its grace.
     pub(crate) calls: TaskTracker,
+    /// Its connections, counted.
+    meters: crate::meters::DaemonMeters,
 }
 
 impl DaemonState {
@@ -155,6 +157,7 @@ impl Daemon {
             stop: Stop::new(),
             tasks: TaskTracker::new(),
             calls: TaskTracker::new(),
+            meters: crate::meters::DaemonMeters::new(),
         });
         shared
             .objects
@@ -692,8 +695,15 @@ impl Connected {
         let max_all = settings.max_connections;
         let max_per_address = settings.max_connections_per_address;
         match shared.admission.admit(peer, max_all, max_per_address) {
-            Ok(slot) => Ok(Connected(shared.clone(), slot)),
-            Err(admission::Full(why)) => Err(why),
+            Ok(slot) => {
+                shared.meters.accepted.increment(1);
+                shared.meters.open.increment(1.0);
+                Ok(Connected(shared.clone(), slot))
+            }
+            Err(admission::Full(why)) => {
+                crate::meters::DaemonMeters::refused("full");
+                Err(why)
+            }
         }
     }
 
@@ -705,6 +715,7 @@ impl Connected {
 
 impl Drop for Connected {
     fn drop(&mut self) {
+        self.0.meters.open.decrement(1.0);
         self.0.admission.close(&self.1);
     }
 }
@@ -747,6 +758,7 @@ where
         },
     };
     crate::throttle::warn_throttled!(%peer, "connection refused: {}", crate::throttle::one_line(&refusal));
+    crate::meters::DaemonMeters::refused("handshake");
     false
 }
 

@@ -97,6 +97,15 @@ impl Watch {
         }
     }
 
+    /// Why the connection was closed, as the metric of refused connections names it.
+    fn expired_kind(&self) -> &'static str {
+        match self.expired {
+            Some(why) if why.starts_with("a request begun") => "slow",
+            Some(why) if why.starts_with("no complete request") => "silent",
+            _ => "idle",
+        }
+    }
+
     /// Reading goes on after a pause for room: what the client was given time for starts
     /// again from now.
     fn resume(&mut self) {
@@ -274,6 +283,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for StopReading<S> {
                 }
                 if this.watch.poll_expired(cx) {
                     let (peer, why) = (this.peer, this.watch.expired.unwrap_or_default());
+                    crate::meters::DaemonMeters::refused(this.watch.expired_kind());
                     if this.watch.first_done && this.watch.frame_deadline.is_none() {
                         tracing::debug!(%peer, "connection closed: {why}");
                     } else {
