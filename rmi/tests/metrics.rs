@@ -1,5 +1,6 @@
 //! A daemon's and its proxies' metrics, scraped over HTTP in Prometheus' text format: calls by
-//! object, method and outcome, their durations, connections, and a proxy's calls by target.
+//! object, method and outcome, their durations, connections, bytes, stream items, and a
+//! proxy's calls by target.
 //! One test: a process has one recorder.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,6 +14,7 @@ pub trait Calculator {
     async fn add(&self, a: i64, b: i64) -> i64;
     async fn div(&self, a: i64, b: i64) -> Result<i64, DivideByZero>;
     async fn explode(&self);
+    async fn count(&self, n: u32) -> rmi::Stream<u32>;
 }
 
 struct Server;
@@ -26,6 +28,9 @@ impl Calculator for Server {
     }
     async fn explode(&self) {
         panic!("boom");
+    }
+    async fn count(&self, n: u32) -> rmi::Stream<u32> {
+        rmi::Stream::iter(0..n)
     }
 }
 
@@ -67,6 +72,12 @@ async fn calls_connections_and_a_proxys_calls_are_counted_and_served() {
     assert_eq!(calculator.div(6, 3).await.unwrap(), Ok(2));
     assert_eq!(calculator.div(6, 0).await.unwrap(), Err(DivideByZero(6)));
     assert!(calculator.explode().await.is_err());
+    let mut items = calculator.count(5).await.unwrap();
+    let mut counted = Vec::new();
+    while let Some(item) = items.next().await {
+        counted.push(item.unwrap());
+    }
+    assert_eq!(counted, [0, 1, 2, 3, 4]);
 
     let page = scrape(addr).await;
     let calls = |method: &str, outcome: &str| {
@@ -104,6 +115,19 @@ async fn calls_connections_and_a_proxys_calls_are_counted_and_served() {
     assert_eq!(client("add", "ok"), Some(3.0), "{page}");
     assert_eq!(client("div", "err"), Some(1.0), "{page}");
     assert_eq!(client("explode", "panicked"), Some(1.0), "{page}");
+    assert_eq!(
+        sample(&page, "rmi_stream_items_total{direction=\"out\"}"),
+        Some(5.0),
+        "{page}"
+    );
+    assert!(
+        sample(&page, "rmi_bytes_received_total") > Some(100.0),
+        "{page}"
+    );
+    assert!(
+        sample(&page, "rmi_bytes_sent_total") > Some(100.0),
+        "{page}"
+    );
     assert!(page.contains("# HELP rmi_calls_total"), "{page}");
     assert!(
         page.contains(

@@ -34,6 +34,12 @@ pub const CONNECTIONS_ACCEPTED: &str = "rmi_connections_accepted_total";
 /// Connections a daemon refused or closed before their calls, by `reason` (`full`,
 /// `handshake`, `idle`, `slow`, `silent`).
 pub const CONNECTIONS_REFUSED: &str = "rmi_connections_refused_total";
+/// Bytes a daemon read from its clients (rmi's protocol; Pyro5 clients' are not counted).
+pub const BYTES_RECEIVED: &str = "rmi_bytes_received_total";
+/// Bytes a daemon wrote to its clients (rmi's protocol).
+pub const BYTES_SENT: &str = "rmi_bytes_sent_total";
+/// Items of streams, by `direction`: `out` (results pulled by clients), `in` (uploads).
+pub const STREAM_ITEMS: &str = "rmi_stream_items_total";
 /// Calls a proxy made, by `target` (the trait it calls), `method` and `outcome` (`ok`, or the
 /// error's kind: `timeout`, `disconnected`, …).
 pub const CLIENT_CALLS: &str = "rmi_client_calls_total";
@@ -141,6 +147,20 @@ fn describe() {
         "Connections refused or closed before their calls, by reason"
     );
     metrics::describe_counter!(
+        BYTES_RECEIVED,
+        metrics::Unit::Bytes,
+        "Bytes the daemon read from its clients"
+    );
+    metrics::describe_counter!(
+        BYTES_SENT,
+        metrics::Unit::Bytes,
+        "Bytes the daemon wrote to its clients"
+    );
+    metrics::describe_counter!(
+        STREAM_ITEMS,
+        "Items of streams, by direction (out: pulled; in: uploaded)"
+    );
+    metrics::describe_counter!(
         CLIENT_CALLS,
         "Calls proxies made, by target (trait), method and outcome"
     );
@@ -151,10 +171,12 @@ fn describe() {
     );
 }
 
-/// A daemon's meters of its connections.
+/// A daemon's meters of its connections and their bytes.
 pub(crate) struct DaemonMeters {
     pub(crate) open: Gauge,
     pub(crate) accepted: Counter,
+    pub(crate) received: Counter,
+    pub(crate) sent: Counter,
 }
 
 impl DaemonMeters {
@@ -162,7 +184,14 @@ impl DaemonMeters {
         DaemonMeters {
             open: metrics::gauge!(CONNECTIONS_OPEN),
             accepted: metrics::counter!(CONNECTIONS_ACCEPTED),
+            received: metrics::counter!(BYTES_RECEIVED),
+            sent: metrics::counter!(BYTES_SENT),
         }
+    }
+
+    /// `count` items of streams gone `direction` (`out`: pulled by clients; `in`: uploaded).
+    pub(crate) fn stream_items(direction: &'static str, count: usize) {
+        metrics::counter!(STREAM_ITEMS, "direction" => direction).increment(count as u64);
     }
 
     /// A connection refused or closed before its calls, for `reason`.

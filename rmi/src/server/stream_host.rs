@@ -115,6 +115,7 @@ impl OpenStreams {
     /// still reads it, `UnknownStream` if it dropped it.
     async fn push(&self, id: u64, pushed: Pushed) -> Result<(), Fault> {
         let last = pushed.end || pushed.failure.is_some();
+        crate::meters::DaemonMeters::stream_items("in", pushed.items.len());
         let sender = {
             let mut uploads = self.uploads.lock().unwrap_or_else(PoisonError::into_inner);
             if !uploads.contains_key(&id) && uploads.len() >= MAX_OPEN_STREAMS {
@@ -209,6 +210,9 @@ impl OpenStreams {
         // One pull at a time per stream, in order.
         let mut producer = producer.lock().await;
         let filled = producer.fill(most, batch_bytes).await;
+        if let Ok(batch) = &filled {
+            crate::meters::DaemonMeters::stream_items("out", batch.items.len());
+        }
         if filled.as_ref().map_or(true, |batch| batch.end) {
             self.close(id);
         }

@@ -892,7 +892,8 @@ where
     };
     let room = session.connection.clone();
     let place = (peer, connected.1.clone());
-    let stream = reading::StopReading::new(stream, &shared.stop, limits, room, place);
+    let counted = (shared.meters.received.clone(), shared.meters.sent.clone());
+    let stream = reading::StopReading::new(stream, &shared.stop, limits, room, place, counted);
     let mut transport = transport::Transport::new(stream, settings.max_frame_bytes);
     if hello_with_reply {
         transport.queue_first(&handshake::keyless_hello(settings.max_frame_bytes));

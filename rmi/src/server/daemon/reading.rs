@@ -40,6 +40,9 @@ pub(crate) struct StopReading<S> {
     room: Arc<crate::session::ConnectionState>,
     watch: Watch,
     peer: std::net::SocketAddr,
+    /// The bytes read and written, counted (`rmi_bytes_received_total`, `…_sent_total`).
+    received: metrics::Counter,
+    sent: metrics::Counter,
 }
 
 /// Follows the frames going by (a 4-byte length, then that many bytes) and the clock, to
@@ -221,6 +224,7 @@ impl<S> StopReading<S> {
         limits: ReadLimits,
         room: Arc<crate::session::ConnectionState>,
         (peer, slot): (std::net::SocketAddr, Arc<super::admission::Slot>),
+        (received, sent): (metrics::Counter, metrics::Counter),
     ) -> Self {
         StopReading {
             inner,
@@ -230,6 +234,8 @@ impl<S> StopReading<S> {
             room,
             watch: Watch::new(limits, slot),
             peer,
+            received,
+            sent,
         }
     }
 
@@ -294,7 +300,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for StopReading<S> {
                 Poll::Pending
             }
             Poll::Ready(Ok(())) => {
-                this.watch.saw(&buf.filled()[before..]);
+                let read = &buf.filled()[before..];
+                this.received.increment(read.len() as u64);
+                this.watch.saw(read);
                 Poll::Ready(Ok(()))
             }
             other => other,
@@ -303,16 +311,20 @@ impl<S: AsyncRead + Unpin> AsyncRead for StopReading<S> {
 }
 
 /// Implements `AsyncWrite` for a reading wrapper by passing every write to its `inner`
-/// stream.
+/// stream; with a field named, the bytes written are counted on it (a `metrics::Counter`).
 macro_rules! writes_pass_through {
-    ($wrapper:ident) => {
+    ($wrapper:ident $(, $sent:ident)?) => {
         impl<S: AsyncWrite + Unpin> AsyncWrite for $wrapper<S> {
             fn poll_write(
                 mut self: Pin<&mut Self>,
                 cx: &mut Context<'_>,
                 buf: &[u8],
             ) -> Poll<io::Result<usize>> {
-                Pin::new(&mut self.inner).poll_write(cx, buf)
+                let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+                $(if let Poll::Ready(Ok(n)) = &written {
+                    self.$sent.increment(*n as u64);
+                })?
+                written
             }
 
             fn poll_write_vectored(
@@ -320,7 +332,11 @@ macro_rules! writes_pass_through {
                 cx: &mut Context<'_>,
                 bufs: &[io::IoSlice<'_>],
             ) -> Poll<io::Result<usize>> {
-                Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+                let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+                $(if let Poll::Ready(Ok(n)) = &written {
+                    self.$sent.increment(*n as u64);
+                })?
+                written
             }
 
             fn is_write_vectored(&self) -> bool {
@@ -341,7 +357,7 @@ macro_rules! writes_pass_through {
     };
 }
 
-writes_pass_through!(StopReading);
+writes_pass_through!(StopReading, sent);
 writes_pass_through!(Rewound);
 
 /// A client's stream with the bytes read past its opening put back in front, read first: the
