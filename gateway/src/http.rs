@@ -61,9 +61,10 @@ async fn page() -> impl IntoResponse {
 /// limit, and logs, throttled, why a request was refused or failed, with its peer.
 async fn admit(State(shared): AppState, request: Request, next: Next) -> Response {
     let peer = crate::serve::peer_of(&request);
-    let (started, route) = (std::time::Instant::now(), route_of(request.uri().path()));
+    let measured = rmi::meters::measuring()
+        .then(|| (std::time::Instant::now(), route_of(request.uri().path())));
     let response = admitted(&shared, request, next).await;
-    if rmi::meters::served_at().is_some() {
+    if let Some((started, route)) = measured {
         let status = response.status().as_u16().to_string();
         metrics::counter!(REQUESTS, "route" => route, "status" => status).increment(1);
         metrics::histogram!(REQUEST_DURATION, "route" => route)

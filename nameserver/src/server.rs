@@ -95,11 +95,13 @@ fn registration(entry: Entry, now_ms: u64) -> Registration {
 
 impl NameServerImpl {
     /// A name server keeping its names in `store`, each of its operations timed
-    /// (`rmi_ns_store_duration_seconds{op}`, when metrics are served).
+    /// (`rmi_ns_store_duration_seconds{op}`) if rmi measures (`rmi::meters::measuring`).
     pub fn new(store: impl Store) -> Self {
-        NameServerImpl {
-            store: Arc::new(crate::timed::Timed::new(store)),
-        }
+        let store: Arc<dyn Store> = match rmi::meters::measuring() {
+            true => Arc::new(crate::timed::Timed::new(store)),
+            false => Arc::new(store),
+        };
+        NameServerImpl { store }
     }
 
     /// Every live registration whose name and entry pass `keep`.

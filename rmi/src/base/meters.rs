@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -32,7 +33,7 @@ pub const CONNECTIONS_OPEN: &str = "rmi_connections_open";
 /// Connections a daemon accepted.
 pub const CONNECTIONS_ACCEPTED: &str = "rmi_connections_accepted_total";
 /// Connections a daemon refused or closed before their calls, by `reason` (`full`,
-/// `handshake`, `idle`, `slow`, `silent`).
+/// `per_address`, `handshake`, `idle`, `slow`, `silent`).
 pub const CONNECTIONS_REFUSED: &str = "rmi_connections_refused_total";
 /// Bytes a daemon read from its clients (rmi's protocol; Pyro5 clients' are not counted).
 pub const BYTES_RECEIVED: &str = "rmi_bytes_received_total";
@@ -57,6 +58,30 @@ pub const METRICS_ENV: &str = "RMI_METRICS";
 
 /// Where this process serves its metrics, once it does.
 static SERVED_AT: OnceLock<SocketAddr> = OnceLock::new();
+
+/// Whether rmi measures: once it serves metrics, or is told a recorder of the user's own is
+/// installed ([`measure`]). Until then a call reads no clock and touches no meter.
+static MEASURING: AtomicBool = AtomicBool::new(false);
+
+/// Has rmi measure its calls and connections into the recorder installed with
+/// `metrics::set_global_recorder` (an exporter of your choice), as [`serve_metrics`] does into
+/// its own. Call it after installing the recorder and before registering objects and
+/// connecting proxies.
+///
+/// ```no_run
+/// // With an exporter of your own installed as the global recorder:
+/// rmi::meters::measure();
+/// ```
+pub fn measure() {
+    MEASURING.store(true, Ordering::Relaxed);
+    describe();
+}
+
+/// Whether rmi measures (see [`measure`]): what else measures alongside it (a name server's
+/// store, a gateway's requests) asks this too.
+pub fn measuring() -> bool {
+    MEASURING.load(Ordering::Relaxed)
+}
 
 /// Serves this process's metrics in Prometheus' text format at `http://ADDR/metrics` (any
 /// path answers), and installs the recorder rmi's meters report to. Call it before objects
@@ -100,7 +125,7 @@ pub fn serve_metrics(addr: SocketAddr) -> Result<(), Error> {
         .install()
         .map_err(|e| listen_error(e.to_string()))?;
     let _ = SERVED_AT.set(addr);
-    describe();
+    measure();
     Ok(())
 }
 
@@ -180,7 +205,16 @@ pub(crate) struct DaemonMeters {
 }
 
 impl DaemonMeters {
+    /// A daemon's meters; no-ops unless rmi measures.
     pub(crate) fn new() -> Self {
+        if !measuring() {
+            return DaemonMeters {
+                open: Gauge::noop(),
+                accepted: Counter::noop(),
+                received: Counter::noop(),
+                sent: Counter::noop(),
+            };
+        }
         DaemonMeters {
             open: metrics::gauge!(CONNECTIONS_OPEN),
             accepted: metrics::counter!(CONNECTIONS_ACCEPTED),
@@ -191,12 +225,16 @@ impl DaemonMeters {
 
     /// `count` items of streams gone `direction` (`out`: pulled by clients; `in`: uploaded).
     pub(crate) fn stream_items(direction: &'static str, count: usize) {
-        metrics::counter!(STREAM_ITEMS, "direction" => direction).increment(count as u64);
+        if measuring() {
+            metrics::counter!(STREAM_ITEMS, "direction" => direction).increment(count as u64);
+        }
     }
 
     /// A connection refused or closed before its calls, for `reason`.
     pub(crate) fn refused(reason: &'static str) {
-        metrics::counter!(CONNECTIONS_REFUSED, "reason" => reason).increment(1);
+        if measuring() {
+            metrics::counter!(CONNECTIONS_REFUSED, "reason" => reason).increment(1);
+        }
     }
 }
 
@@ -222,17 +260,20 @@ pub(crate) struct TraitMeters {
 }
 
 impl TraitMeters {
-    /// The meters of a daemon's object of trait `descriptor`.
-    pub(crate) fn server(descriptor: &'static TraitDescriptor) -> Self {
-        TraitMeters {
-            in_flight: Some(metrics::gauge!(CALLS_IN_FLIGHT)),
-            ..TraitMeters::new(descriptor, ("object", CALLS, CALL_DURATION))
-        }
+    /// The meters of a daemon's object of trait `descriptor`, if rmi measures.
+    pub(crate) fn server(descriptor: &'static TraitDescriptor) -> Option<Arc<Self>> {
+        measuring().then(|| {
+            Arc::new(TraitMeters {
+                in_flight: Some(metrics::gauge!(CALLS_IN_FLIGHT)),
+                ..TraitMeters::new(descriptor, ("object", CALLS, CALL_DURATION))
+            })
+        })
     }
 
-    /// The meters of a proxy of trait `descriptor`.
-    pub(crate) fn client(descriptor: &'static TraitDescriptor) -> Self {
-        TraitMeters::new(descriptor, ("target", CLIENT_CALLS, CLIENT_CALL_DURATION))
+    /// The meters of a proxy of trait `descriptor`, if rmi measures.
+    pub(crate) fn client(descriptor: &'static TraitDescriptor) -> Option<Self> {
+        measuring()
+            .then(|| TraitMeters::new(descriptor, ("target", CLIENT_CALLS, CLIENT_CALL_DURATION)))
     }
 
     /// Runs `call`, of method `index` in `format`, counting it among the calls in flight, and

@@ -15,6 +15,7 @@ use crate::serving::{self, Serving};
 use crate::session::{refuse, Request, Session};
 use crate::stop::UntilClosed;
 use crate::wire::{Fault, Invoke};
+use futures::future::Either;
 
 /// An object as a daemon holds it: its trait, and how to run a call on it, types erased.
 pub(crate) trait Hosted: Send + Sync {
@@ -66,8 +67,8 @@ pub(crate) struct Host<P, O> {
     uri: Option<Arc<String>>,
     /// Per method, whether its calls start in tasks of their own (see [`Pace`]).
     paces: Box<[Arc<Pace>]>,
-    /// Its calls, counted and timed.
-    meters: Arc<TraitMeters>,
+    /// Its calls, counted and timed, if rmi measures.
+    meters: Option<Arc<TraitMeters>>,
     proxy: PhantomData<fn() -> P>,
 }
 
@@ -89,7 +90,7 @@ impl<P: Proxy, O> Host<P, O> {
             source,
             uri: None,
             paces: (0..methods).map(|_| Arc::default()).collect(),
-            meters: Arc::new(TraitMeters::server(P::DESCRIPTOR)),
+            meters: TraitMeters::server(P::DESCRIPTOR),
             proxy: PhantomData,
         }
     }
@@ -161,8 +162,12 @@ where
                 object: uri,
             };
             let (method, format) = (call.method, call.format);
-            let measured = meters.measure(method, format, object.dispatch(call));
-            UntilClosed::new(serving::scope(serving, measured), &stop)
+            let reply = object.dispatch(call);
+            let reply = match meters {
+                Some(meters) => Either::Left(meters.measure(method, format, reply)),
+                None => Either::Right(reply),
+            };
+            UntilClosed::new(serving::scope(serving, reply), &stop)
         };
         let start = self
             .paces

@@ -297,7 +297,7 @@ impl ProxyCore {
     ) -> Self {
         let meters = match &binder {
             Binder::Typed(descriptor) if descriptor.name != directory.daemon_trait().name => {
-                Some(TraitMeters::client(descriptor))
+                TraitMeters::client(descriptor)
             }
             _ => None,
         };
@@ -441,9 +441,9 @@ impl ProxyCore {
         A: Serialize,
         R: DeserializeOwned,
     {
-        let started = Instant::now();
+        let started = self.link.meters.as_ref().map(|_| Instant::now());
         let exchanged = self.exchange(method, args).await;
-        if let Some(meters) = &self.link.meters {
+        if let (Some(meters), Some(started)) = (&self.link.meters, started) {
             let outcome = match &exchanged {
                 Ok((_, result)) => Outcome::Reply(FORMAT, result),
                 Err(e) => Outcome::Failed(crate::meters::error_kind(e)),

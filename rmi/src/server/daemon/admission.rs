@@ -51,8 +51,9 @@ const PROVEN: u8 = 1;
 const EVICTED: u8 = 2;
 const CLOSED: u8 = 3;
 
-/// Why a connection was not admitted, in words for the log.
-pub(crate) struct Full(pub(crate) String);
+/// Why a connection was not admitted, in words for the log, and which cap it met: the
+/// daemon's (`"full"`) or its address's (`"per_address"`), as the metric of refusals says.
+pub(crate) struct Full(pub(crate) String, pub(crate) &'static str);
 
 impl Slot {
     /// The connection sent a complete request: from now on it keeps its place.
@@ -101,17 +102,23 @@ impl Admission {
         if from_peer >= max_per_address {
             let address = counts.by_address.get_mut(&peer).expect("counted");
             let Some(victim) = evict_oldest(&mut address.unproven) else {
-                return Err(Full(format!(
-                    "{max_per_address} connections from {peer} served already, each of which sent a request, the most allowed from one address"
-                )));
+                return Err(Full(
+                    format!(
+                        "{max_per_address} connections from {peer} served already, each of which sent a request, the most allowed from one address"
+                    ),
+                    "per_address",
+                ));
             };
             counts.release(victim.peer);
             evicted = Some(victim);
         } else if counts.all >= max_all {
             let Some(victim) = evict_oldest(&mut counts.unproven) else {
-                return Err(Full(format!(
-                    "{max_all} connections served already, each of which sent a request, the most allowed"
-                )));
+                return Err(Full(
+                    format!(
+                        "{max_all} connections served already, each of which sent a request, the most allowed"
+                    ),
+                    "full",
+                ));
             };
             counts.release(victim.peer);
             evicted = Some(victim);
@@ -196,7 +203,7 @@ mod tests {
     fn admitted(admission: &Admission, peer: IpAddr, all: usize, each: usize) -> Arc<Slot> {
         admission
             .admit(peer, all, each)
-            .unwrap_or_else(|Full(why)| panic!("refused: {why}"))
+            .unwrap_or_else(|Full(why, _)| panic!("refused: {why}"))
     }
 
     #[test]
@@ -220,7 +227,7 @@ mod tests {
         let second = admitted(&admission, HOME, 10, 2);
         first.prove();
         second.prove();
-        let Err(Full(why)) = admission.admit(HOME, 10, 2) else {
+        let Err(Full(why, "per_address")) = admission.admit(HOME, 10, 2) else {
             panic!("admitted past the cap");
         };
         assert!(why.contains("2 connections from 127.0.0.1"), "{why}");

@@ -700,8 +700,8 @@ impl Connected {
                 shared.meters.open.increment(1.0);
                 Ok(Connected(shared.clone(), slot))
             }
-            Err(admission::Full(why)) => {
-                crate::meters::DaemonMeters::refused("full");
+            Err(admission::Full(why, cap)) => {
+                crate::meters::DaemonMeters::refused(cap);
                 Err(why)
             }
         }
