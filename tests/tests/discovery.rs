@@ -1,5 +1,6 @@
 //! Finding the name server by UDP broadcast, for real: two network namespaces joined by a veth
-//! pair, the name server in one, the client in the other. Needs the rights to create network
+//! pair, the name server in one, the client (`rmi-nsc`, or Python's `Pyro5.api.locate_ns()`) in
+//! the other. Needs the rights to create network
 //! namespaces (root or CAP_NET_ADMIN) and iproute2: ignored unless asked for
 //! (`--include-ignored`, as `.ci/run` does); without them it fails and says why.
 
@@ -16,15 +17,15 @@ struct TestNet {
 
 impl TestNet {
     fn create() -> Result<TestNet, String> {
-        let id = std::process::id();
+        // Unique among the tests of this process, which run at once.
+        static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = std::process::id() % 100_000;
         let net = TestNet {
-            a: format!("rmi-a-{id}"),
-            b: format!("rmi-b-{id}"),
+            a: format!("rmi-a-{id}-{n}"),
+            b: format!("rmi-b-{id}-{n}"),
         };
-        let (veth_a, veth_b) = (
-            format!("rva{}", id % 100_000),
-            format!("rvb{}", id % 100_000),
-        );
+        let (veth_a, veth_b) = (format!("rva{id}{n}"), format!("rvb{id}{n}"));
         ip(&["netns", "add", &net.a])?;
         ip(&["netns", "add", &net.b])?;
         ip(&[
@@ -103,5 +104,30 @@ fn a_client_finds_the_name_server_by_broadcast_in_another_namespace() {
         stderr(&not_found).contains("no name server answered the broadcast"),
         "{}",
         stderr(&not_found)
+    );
+}
+
+#[test]
+#[ignore = "needs network namespaces and Python's Pyro5: root, apt-get install iproute2 iptables; pip install Pyro5 (.ci/run makes a venv and sets RMI_TEST_PYTHON)"]
+fn pyro5s_locate_ns_finds_rmi_ns_by_broadcast() {
+    let net = TestNet::create().unwrap_or_else(|why| panic!("cannot make the test network: {why}"));
+    let (_ns, port) = start_name_server(&net, "9093", &[]);
+    let python = std::env::var("RMI_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", &net.b, &python, "-c"])
+        .arg("import Pyro5.api\nns = Pyro5.api.locate_ns()\nns.ping()\nprint(ns._pyroUri)")
+        .env("PYRO_NS_BCPORT", "9093")
+        .env_remove("PYRO_NS_HOST")
+        .env_remove("PYRO_NS_PORT");
+    let found = rmi_tests::run(&mut command, "");
+    assert!(
+        found.status.success(),
+        "{python} with Pyro5 (RMI_TEST_PYTHON) did not find rmi-ns: {}",
+        stderr(&found)
+    );
+    assert_eq!(
+        stdout(&found),
+        format!("PYRO:Pyro.NameServer@10.231.0.1:{port}\n")
     );
 }
