@@ -79,6 +79,11 @@ pub fn measure() {
 
 /// Whether rmi measures (see [`measure`]): what else measures alongside it (a name server's
 /// store, a gateway's requests) asks this too.
+///
+/// ```
+/// // Nothing asked this process to measure.
+/// assert!(!rmi::meters::measuring());
+/// ```
 pub fn measuring() -> bool {
     MEASURING.load(Ordering::Relaxed)
 }
@@ -130,6 +135,10 @@ pub fn serve_metrics(addr: SocketAddr) -> Result<(), Error> {
 }
 
 /// Where this process serves its metrics, if it does.
+///
+/// ```
+/// assert_eq!(rmi::meters::served_at(), None);
+/// ```
 pub fn served_at() -> Option<SocketAddr> {
     SERVED_AT.get().copied()
 }
