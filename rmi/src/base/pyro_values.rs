@@ -211,7 +211,7 @@ impl Exception {
 }
 
 /// A value as Python's `str()` shows it: text as it is, anything else as a literal.
-fn show(value: &Value) -> String {
+pub(crate) fn show(value: &Value) -> String {
     match value {
         Value::Str(text) => text.clone(),
         other => rmi_serpent::to_string(other)

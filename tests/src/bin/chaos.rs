@@ -165,14 +165,16 @@ struct Report {
     lost: Vec<String>,
 }
 
-/// The kind of an error, as its variant's name.
+/// The kind of an error (an `rmi::ErrorKind`, a task's failure), as its variant's name.
+fn variant_of(kind: &impl std::fmt::Debug) -> String {
+    let debug = format!("{kind:?}");
+    let name = debug.split(|c: char| !c.is_alphanumeric()).next();
+    name.unwrap_or("?").to_owned()
+}
+
+/// The kind of an rmi error.
 fn kind_of(error: &rmi::Error) -> String {
-    let debug = format!("{:?}", error.kind());
-    debug
-        .split(|c: char| !c.is_alphanumeric())
-        .next()
-        .unwrap_or("?")
-        .to_owned()
+    variant_of(error.kind())
 }
 
 /// Calls `call` (its number as argument) without a pause until `end`, tallying each outcome:
@@ -206,16 +208,6 @@ where
     tally.longest_stall = tally.longest_stall.max(last_ok.elapsed().as_secs_f64());
     tally.since_last_ok = last_ok.elapsed().as_secs_f64();
     tally
-}
-
-/// The kind of a task's failure, as its variant's name.
-fn failure_kind(failure: &rmi_examples::tasks::TaskFailure) -> String {
-    let debug = format!("{failure:?}");
-    debug
-        .split(|c: char| !c.is_alphanumeric())
-        .next()
-        .unwrap_or("?")
-        .to_owned()
 }
 
 /// A proxy kept between calls, made again after a failure.
@@ -315,7 +307,7 @@ async fn run_client(secs: u64) {
             match tokio::time::timeout(CALL_TIMEOUT, pending.get()).await {
                 Ok(Ok(sum)) if sum == serde_json::json!(2 * n) => Ok(None),
                 Ok(Ok(other)) => Ok(Some(format!("add({n}, {n}) = {other}"))),
-                Ok(Err(failure)) => Err(format!("TaskFailure {}", failure_kind(&failure))),
+                Ok(Err(failure)) => Err(format!("TaskFailure {}", variant_of(&failure))),
                 Err(_) => Err("TaskTimeout".into()),
             }
         }
@@ -488,144 +480,96 @@ fn orchestrate(args: &Args) -> bool {
         .collect::<Vec<_>>()
         .join(",");
 
+    let ledger_file = work.path().join("ledger");
+    let example = |name: &str| programs_dir.join("examples").join(name);
+    let me = std::env::current_exe().expect("the program knows its path");
+    let on = |host: usize, name: String, program: &Path, args: Vec<String>, ready: &str| {
+        let (host_ns, program) = (lan.host(host).to_owned(), program.to_owned());
+        let (ns_list, ready) = (ns_list.clone(), ready.to_owned());
+        Program {
+            name,
+            host,
+            command: Box::new(move || {
+                let mut command = rmi_tests::netns::in_namespace(&host_ns, &program);
+                command.env("RMI_NS_HOST", &ns_list).args(&args);
+                command
+            }),
+            ready,
+            running: None,
+        }
+    };
     let mut programs: Vec<Program> = Vec::new();
     for i in 0..3 {
-        let (host_ns, a) = (lan.host(i).to_owned(), addr(i));
-        let (etcd, data, cluster) = (
-            etcd.clone(),
-            work.path().join(format!("m{i}")),
-            cluster.clone(),
+        let (client, peer) = (
+            format!("http://{}:2379", addr(i)),
+            format!("http://{}:2380", addr(i)),
         );
-        programs.push(Program {
-            name: format!("etcd m{i}"),
-            host: i,
-            command: Box::new(move || {
-                let mut command = rmi_tests::netns::in_namespace(&host_ns, &etcd);
-                let client = format!("http://{a}:2379");
-                let peer = format!("http://{a}:2380");
-                command
-                    .args(["--name", &format!("m{i}")])
-                    .arg("--data-dir")
-                    .arg(&data)
-                    .args([
-                        "--listen-client-urls",
-                        &client,
-                        "--advertise-client-urls",
-                        &client,
-                    ])
-                    .args([
-                        "--listen-peer-urls",
-                        &peer,
-                        "--initial-advertise-peer-urls",
-                        &peer,
-                    ])
-                    .args([
-                        "--initial-cluster",
-                        &cluster,
-                        "--initial-cluster-token",
-                        "rmi-chaos",
-                    ])
-                    .args(["--initial-cluster-state", "new"]);
-                command
-            }),
-            ready: "ready to serve client requests".into(),
-            running: None,
-        });
+        let data = work.path().join(format!("m{i}")).display().to_string();
+        let args = [
+            ("--name", format!("m{i}")),
+            ("--data-dir", data),
+            ("--listen-client-urls", client.clone()),
+            ("--advertise-client-urls", client),
+            ("--listen-peer-urls", peer.clone()),
+            ("--initial-advertise-peer-urls", peer),
+            ("--initial-cluster", cluster.clone()),
+            ("--initial-cluster-token", "rmi-chaos".into()),
+            ("--initial-cluster-state", "new".into()),
+        ];
+        let args = args
+            .into_iter()
+            .flat_map(|(k, v)| [k.to_owned(), v])
+            .collect();
+        let ready = "ready to serve client requests";
+        programs.push(on(i, format!("etcd m{i}"), &etcd, args, ready));
     }
     for i in 0..3 {
-        let (host_ns, a, storage) = (lan.host(i).to_owned(), addr(i), storage.clone());
-        let program = programs_dir.join("rmi-ns");
-        programs.push(Program {
-            name: format!("rmi-ns {i}"),
-            host: i,
-            command: Box::new(move || {
-                let mut command = rmi_tests::netns::in_namespace(&host_ns, &program);
-                command.args(["--host", &a, "--port", "9090", "--storage", &storage]);
-                command
-            }),
-            ready: "NS running on".into(),
-            running: None,
-        });
+        let args = ["--host", &addr(i), "--port", "9090", "--storage", &storage];
+        let args = args.map(str::to_owned).to_vec();
+        let rmi_ns = programs_dir.join("rmi-ns");
+        programs.push(on(i, format!("rmi-ns {i}"), &rmi_ns, args, "NS running on"));
     }
-    let example = |name: &str| programs_dir.join("examples").join(name);
+    // A server of the demos on host `i`, with a lease on its name.
+    let leased = |i: usize, before: &[String]| {
+        let mut args = before.to_vec();
+        args.extend([
+            "--host".into(),
+            addr(i),
+            "--name-ttl".into(),
+            NAME_TTL.into(),
+        ]);
+        args
+    };
     for n in 1..=3usize {
-        let i = n - 1;
-        let (host_ns, a, list) = (lan.host(i).to_owned(), addr(i), ns_list.clone());
-        let program = example("chain_server");
-        programs.push(Program {
-            name: format!("chain_server {n}"),
-            host: i,
-            command: Box::new(move || {
-                let mut command = rmi_tests::netns::in_namespace(&host_ns, &program);
-                command.env("RMI_NS_HOST", &list).args([
-                    n.to_string(),
-                    (n % 3 + 1).to_string(),
-                    "--host".into(),
-                    a.clone(),
-                    "--name-ttl".into(),
-                    NAME_TTL.into(),
-                ]);
-                command
-            }),
-            ready: format!("server_{n} started"),
-            running: None,
-        });
+        let args = leased(n - 1, &[n.to_string(), (n % 3 + 1).to_string()]);
+        let ready = format!("server_{n} started");
+        let name = format!("chain_server {n}");
+        programs.push(on(n - 1, name, &example("chain_server"), args, &ready));
     }
-    {
-        let (host_ns, a, list) = (lan.host(0).to_owned(), addr(0), ns_list.clone());
-        let program = example("greeter_server");
-        programs.push(Program {
-            name: "greeter_server".into(),
-            host: 0,
-            command: Box::new(move || {
-                let mut command = rmi_tests::netns::in_namespace(&host_ns, &program);
-                command
-                    .env("RMI_NS_HOST", &list)
-                    .args(["--host", &a, "--name-ttl", NAME_TTL]);
-                command
-            }),
-            ready: "Ready.".into(),
-            running: None,
-        });
-    }
-    {
-        let (host_ns, a, list) = (lan.host(2).to_owned(), addr(2), ns_list.clone());
-        let program = example("task_worker");
-        programs.push(Program {
-            name: "task_worker".into(),
-            host: 2,
-            command: Box::new(move || {
-                let mut command = rmi_tests::netns::in_namespace(&host_ns, &program);
-                command
-                    .env("RMI_NS_HOST", &list)
-                    .args(["--host", &a, "--name-ttl", NAME_TTL]);
-                command
-            }),
-            ready: "Worker ".into(),
-            running: None,
-        });
-    }
-    let ledger_file = work.path().join("ledger");
-    {
-        let (host_ns, a, list) = (lan.host(1).to_owned(), addr(1), ns_list.clone());
-        let (me, file) = (std::env::current_exe().unwrap(), ledger_file.clone());
-        programs.push(Program {
-            name: "ledger".into(),
-            host: 1,
-            command: Box::new(move || {
-                let mut command = rmi_tests::netns::in_namespace(&host_ns, &me);
-                command
-                    .env("RMI_NS_HOST", &list)
-                    .arg("--role")
-                    .arg("ledger")
-                    .arg(&file)
-                    .args(["--host", &a]);
-                command
-            }),
-            ready: "Ledger ready".into(),
-            running: None,
-        });
-    }
+    let greeter = example("greeter_server");
+    programs.push(on(
+        0,
+        "greeter_server".into(),
+        &greeter,
+        leased(0, &[]),
+        "Ready.",
+    ));
+    let worker = example("task_worker");
+    programs.push(on(
+        2,
+        "task_worker".into(),
+        &worker,
+        leased(2, &[]),
+        "Worker ",
+    ));
+    let ledger = vec![
+        "--role".into(),
+        "ledger".into(),
+        ledger_file.display().to_string(),
+        "--host".into(),
+        addr(1),
+    ];
+    programs.push(on(1, "ledger".into(), &me, ledger, "Ledger ready"));
     start_etcd(&mut programs[0..3]);
     for program in &mut programs[3..] {
         program.start();
@@ -634,7 +578,6 @@ fn orchestrate(args: &Args) -> bool {
 
     let peaks: Peaks = Default::default();
     let mut client = {
-        let me = std::env::current_exe().unwrap();
         let mut command = lan.command(3, &me);
         command.env("RMI_NS_HOST", &ns_list).args([
             "--role",

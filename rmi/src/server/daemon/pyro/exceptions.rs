@@ -45,12 +45,7 @@ pub(super) fn error_exception(error_type: &str, value: Value, method: &str, uri:
             return exception("Pyro5.errors.NamingError", error.to_string(), None);
         }
     }
-    let said = match &value {
-        Value::Str(text) => text.clone(),
-        other => rmi_serpent::to_string(other)
-            .map(|text| text.lines().skip(1).collect::<Vec<_>>().join(" "))
-            .unwrap_or_default(),
-    };
+    let said = crate::pyro_values::show(&value);
     let attributes = vec![
         ("error_type".into(), error_type.into()),
         ("error_value".into(), value),
