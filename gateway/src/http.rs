@@ -1,5 +1,6 @@
 //! The HTTP side: routes, the requests in flight and the body's limits (`admit`), the Host and
-//! Origin checks, the bearer token, and JSON and NDJSON answers. XML-RPC requests go on to
+//! Origin checks, the bearer token, each request's span and trace context (`traceparent` in and
+//! out), and JSON and NDJSON answers. XML-RPC requests go on to
 //! `rpc2`.
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::objects::Outcome;
 use crate::rpc2;
@@ -63,7 +65,15 @@ async fn admit(State(shared): AppState, request: Request, next: Next) -> Respons
     let peer = crate::serve::peer_of(&request);
     let measured = rmi::meters::measuring()
         .then(|| (std::time::Instant::now(), route_of(request.uri().path())));
-    let response = admitted(&shared, request, next).await;
+    let (span, trace) = request_span(&request, peer);
+    let mut response = trace
+        .scope(admitted(&shared, request, next))
+        .instrument(span.clone())
+        .await;
+    tracing::debug!(parent: &span, status = response.status().as_u16(), "answered");
+    if let Ok(traceparent) = HeaderValue::from_str(&trace.to_string()) {
+        response.headers_mut().insert(TRACEPARENT, traceparent);
+    }
     if let Some((started, route)) = measured {
         let status = response.status().as_u16().to_string();
         metrics::counter!(REQUESTS, "route" => route, "status" => status).increment(1);
@@ -79,6 +89,34 @@ async fn admit(State(shared): AppState, request: Request, next: Next) -> Respons
         }
     }
     response
+}
+
+/// The W3C header that carries a request's trace context in, and the gateway's span's out.
+const TRACEPARENT: &str = "traceparent";
+
+/// The span of `request` (`rmi.gateway`, at DEBUG), a child of the span its `traceparent`
+/// header names, if it names one, else the first of a new trace; and its trace context, which
+/// the calls it makes carry.
+fn request_span(
+    request: &Request,
+    peer: Option<std::net::SocketAddr>,
+) -> (tracing::Span, rmi::TraceContext) {
+    let span = tracing::debug_span!(
+        "rmi.gateway",
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+        parent_id = tracing::field::Empty,
+        method = %request.method(),
+        route = route_of(request.uri().path()),
+        peer = peer.map(tracing::field::display),
+    );
+    let incoming = request
+        .headers()
+        .get(TRACEPARENT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(rmi::TraceContext::from_traceparent);
+    let trace = rmi::TraceContext::of_span(&span, incoming);
+    (span, trace)
 }
 
 /// Requests the gateway answered, by `route` and `status`.

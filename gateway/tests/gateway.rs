@@ -995,3 +995,55 @@ fn chromium_calls_welcome_message_from_the_web_page() {
     std::fs::write(&path, png).unwrap();
     println!("screenshot: {}", path.display());
 }
+
+#[test]
+fn a_request_s_traceparent_is_honoured_and_answered() {
+    let ns = NameServer::start();
+    let mut command = ns.client(example("greeter_server"));
+    command.env("RUST_LOG", "rmi=debug").env("NO_COLOR", "1");
+    let mut greeter = Running::start_with_log("greeter_server", command);
+    greeter.expect_line("Ready. Object uri = ");
+    let gateway = start_gateway(&ns, &["--expose", "server"]);
+    let url = format!("{}/call/server/welcome_message", gateway.url);
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    let response = http()
+        .post(&url)
+        .header("traceparent", incoming)
+        .body(r#"["Ruvika"]"#)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let answered = response.headers()["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let answered = rmi::TraceContext::from_traceparent(&answered)
+        .unwrap_or_else(|| panic!("not a traceparent: {answered:?}"));
+    assert_eq!(answered.trace_id(), 0x4bf92f3577b34da6a3ce929d0e0e4736);
+    assert_ne!(
+        answered.span_id(),
+        0x00f067aa0ba902b7,
+        "the gateway's own span"
+    );
+    // The call the request made is served in the same trace.
+    let served = greeter.expect_line("method=welcome_message");
+    assert!(
+        served.contains("trace_id=4bf92f3577b34da6a3ce929d0e0e4736"),
+        "{served}"
+    );
+
+    // Without one, the request begins a trace, and is told which.
+    let response = http().post(&url).body(r#"["Ruvika"]"#).send().unwrap();
+    let answered = response.headers()["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let fresh = rmi::TraceContext::from_traceparent(&answered).unwrap();
+    assert_ne!(fresh.trace_id(), 0x4bf92f3577b34da6a3ce929d0e0e4736);
+    let served = greeter.expect_line("method=welcome_message");
+    assert!(
+        served.contains(&format!("trace_id={:032x}", fresh.trace_id())),
+        "{served}"
+    );
+}

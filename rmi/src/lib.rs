@@ -52,7 +52,7 @@ pub use base::meters;
 pub use base::wire;
 use base::{
     blob, describe, error, frame_pool, nesting, net, outgoing, pyro_values, pyro_wire, security,
-    serving, throttle, uri,
+    serving, throttle, trace, uri,
 };
 use client::{channel, keeper, proxy, pyro5};
 use features::{dynamic, nameserver, remote, stream};
@@ -91,6 +91,7 @@ pub use security::{Key, KEY_FILE_ENV};
 pub use serving::time_left;
 pub use stream::Stream;
 pub use throttle::{one_line, Throttle};
+pub use trace::TraceContext;
 pub use uri::{
     check_name, check_object_id, check_tag, Endpoint, IntoUri, MetaUri, NameUri, ObjectUri, Uri,
     META_SCHEME, NAME_SCHEME, OBJECT_SCHEME, PYRO_NAME_SCHEME, PYRO_OBJECT_SCHEME,

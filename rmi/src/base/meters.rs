@@ -296,11 +296,7 @@ impl TraitMeters {
         let started = Instant::now();
         let _running = self.in_flight.as_ref().map(Running::new);
         let reply = call.await;
-        let outcome = match &reply {
-            Ok(payload) => Outcome::Reply(format, payload),
-            Err(fault) => Outcome::Failed(fault_kind(fault)),
-        };
-        self.record(index, started, outcome);
+        self.record(index, started, Outcome::of(&reply, format));
         reply
     }
 
@@ -340,12 +336,10 @@ impl TraitMeters {
             return;
         };
         meters.duration.record(started.elapsed().as_secs_f64());
-        match outcome {
-            Outcome::Reply(format, payload) if meters.fallible && is_err(format, payload) => {
-                meters.err.increment(1)
-            }
-            Outcome::Reply(..) => meters.ok.increment(1),
-            Outcome::Failed(kind) => {
+        match outcome.label(meters.fallible) {
+            "ok" => meters.ok.increment(1),
+            "err" => meters.err.increment(1),
+            kind => {
                 let role = if self.calls == CALLS {
                     "object"
                 } else {
@@ -380,6 +374,26 @@ pub(crate) enum Outcome<'a> {
     Reply(Format, &'a Payload),
     /// Without one: the fault's or error's kind, in snake case.
     Failed(&'static str),
+}
+
+impl<'a> Outcome<'a> {
+    /// How `reply`, in `format`, ended.
+    pub(crate) fn of(reply: &'a Reply, format: Format) -> Self {
+        match reply {
+            Ok(payload) => Outcome::Reply(format, payload),
+            Err(fault) => Outcome::Failed(fault_kind(fault)),
+        }
+    }
+
+    /// Its label: `ok`, `err` (a method's `Err`, if it is `fallible`: declared
+    /// `-> Result<T, E>`), or the kind of the fault or error.
+    pub(crate) fn label(&self, fallible: bool) -> &'static str {
+        match *self {
+            Outcome::Reply(format, payload) if fallible && is_err(format, payload) => "err",
+            Outcome::Reply(..) => "ok",
+            Outcome::Failed(kind) => kind,
+        }
+    }
 }
 
 /// The outcome label of a fault.

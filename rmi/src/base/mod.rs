@@ -19,5 +19,6 @@ pub(crate) mod pyro_wire;
 pub(crate) mod security;
 pub(crate) mod serving;
 pub(crate) mod throttle;
+pub(crate) mod trace;
 pub(crate) mod uri;
 pub mod wire;

@@ -1,11 +1,13 @@
 //! What a task serving a call knows of it: its deadline, which calls it makes inherit, and
 //! its connection's open streams, where a [`Stream`](crate::Stream) it returns is hosted.
+//! (Its span, which the calls it makes also carry on, is `trace`'s.)
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
+use crate::trace::TraceContext;
 use crate::wire::Format;
 
 /// The call a task serves.
@@ -18,29 +20,8 @@ pub(crate) struct Serving {
     pub(crate) connection: Arc<dyn std::any::Any + Send + Sync>,
     /// How the call's arguments and result are encoded (and a returned stream's items).
     pub(crate) format: Format,
-    /// The trace the call belongs to, which the calls it makes carry on: a daemon that is
-    /// stopping still takes calls that carry a trace (made by a server while serving one,
-    /// such as re-entrant calls), and refuses those from clients.
-    pub(crate) trace: u128,
     /// The URI of the object serving the call: where an `rmi::Error` it returns arose.
     pub(crate) object: Option<Arc<String>>,
-}
-
-impl Serving {
-    /// The trace of a call that came with `context`: its own, or for a call from a client
-    /// (which carries none), one made from its span id, which is random.
-    pub(crate) fn trace_of(context: &tarpc::context::Context) -> u128 {
-        let trace = u128::from(context.trace_context.trace_id);
-        if trace != 0 {
-            return trace;
-        }
-        u128::from(u64::from(context.trace_context.span_id)) | 1 << 127
-    }
-}
-
-/// Whether a call came from a server serving a call (it carries a trace), not from a client.
-pub(crate) fn is_nested(context: &tarpc::context::Context) -> bool {
-    !context.trace_context.trace_id.is_none()
 }
 
 tokio::task_local! {
@@ -58,15 +39,17 @@ pub(crate) fn with<R>(f: impl FnOnce(&Serving) -> R) -> Option<R> {
 }
 
 /// The context of a call with `timeout` made by this task: its deadline is the sooner of now +
-/// `timeout` and the deadline of the call being served, if any, and it carries that call's
-/// trace. Also how long the deadline gives the call.
+/// `timeout` and the deadline of the call being served, if any, and it names the span this
+/// task is in (the proxy's call, inside the call being served) as its caller, or a new trace.
+/// Also how long the deadline gives the call.
 pub(crate) fn for_call(timeout: Duration) -> (tarpc::context::Context, Duration) {
     let mut context = blank_context();
     let now = Instant::now();
     let own = now + timeout;
-    let (deadline, waited) = match with(|serving| (serving.deadline, serving.trace)) {
-        Some((inherited, trace)) => {
-            context.trace_context.trace_id = trace.into();
+    let caller = TraceContext::current().unwrap_or_else(TraceContext::root);
+    context.trace_context = caller.to_wire();
+    let (deadline, waited) = match with(|serving| serving.deadline) {
+        Some(inherited) => {
             if inherited < own {
                 (inherited, inherited.saturating_duration_since(now))
             } else {
@@ -89,7 +72,7 @@ pub fn time_left() -> Option<Duration> {
     with(|serving| serving.deadline.saturating_duration_since(Instant::now()))
 }
 
-/// A context to fill in, with no trace. tarpc's `Context` cannot be built field by field
+/// A context to fill in, with no trace yet. tarpc's `Context` cannot be built field by field
 /// outside tarpc, and `context::current()` asks the tracing span (and OpenTelemetry) for a
 /// deadline and trace each time: one is made once, and copied.
 fn blank_context() -> tarpc::context::Context {

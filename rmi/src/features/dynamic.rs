@@ -5,8 +5,10 @@ use serde_json::Value;
 
 use crate::client::ClientConfig;
 use crate::describe::TraitDescriptor;
+use crate::meters::Outcome;
 use crate::proxy::ProxyCore;
 use crate::stream::Stream;
+
 use crate::uri::{IntoUri, ObjectUri};
 use crate::wire::JSON_STREAM_MARKER;
 use crate::wire::{Format, Payload};
@@ -198,10 +200,20 @@ impl DynamicProxy {
         let payload = Format::Json
             .encode(&args)
             .map_err(|e| bad_call(e.to_string()))?;
-        let (bound, result) = self
+        let span = self.core.call_span(method);
+        let sent = self
             .core
-            .send(bound.clone(), timeout, index, Format::Json, payload)
-            .await?;
+            .send(bound.clone(), timeout, index, Format::Json, payload);
+        let sent = span.run(sent).await;
+        if span.is_logged() {
+            span.called(match &sent {
+                Ok((_, result)) => {
+                    Outcome::Reply(Format::Json, result).label(descriptor.returns_result())
+                }
+                Err(e) => crate::meters::error_kind(e),
+            });
+        }
+        let (bound, result) = sent?;
         let value = decode_json(&result).map_err(|e| {
             Error::new(ErrorKind::Codec {
                 uri: self.uri().to_string(),

@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use crate::describe::TraitDescriptor;
 use crate::expose::{Call, Expose};
-use crate::meters::TraitMeters;
+use crate::meters::{Outcome, TraitMeters};
 use crate::oneway::OnewayReport;
 use crate::pace::{Pace, Start};
 use crate::proxy::Proxy;
 use crate::serving::{self, Serving};
 use crate::session::{refuse, Request, Session};
 use crate::stop::UntilClosed;
+use crate::trace::{CallSpan, Served, TraceContext};
 use crate::wire::{Fault, Invoke};
 use futures::future::Either;
 
@@ -145,6 +146,15 @@ where
             // stream it returns is hosted on its caller's connection.
             let oneway =
                 OnewayReport::for_call(&connection.oneway, &uri, P::DESCRIPTOR, invoke.method);
+            let described = P::DESCRIPTOR.methods.get(invoke.method as usize);
+            let span = CallSpan::serving(
+                uri.as_deref()
+                    .map_or(crate::wire::DAEMON_OBJECT_ID, |uri| uri),
+                described.map_or("", |m| &m.name),
+                connection.peer,
+                TraceContext::from_wire(&context.trace_context),
+            );
+            let fallible = described.is_some_and(|m| m.returns_result());
             let call = Call {
                 method: invoke.method,
                 format: invoke.format,
@@ -156,7 +166,6 @@ where
             let stop = connection.stop.clone();
             let serving = Serving {
                 deadline: context.deadline,
-                trace: Serving::trace_of(&context),
                 connection,
                 format: call.format,
                 object: uri,
@@ -166,6 +175,15 @@ where
             let reply = match meters {
                 Some(meters) => Either::Left(meters.measure(method, format, reply)),
                 None => Either::Right(reply),
+            };
+            let served = Served::new(&span.context);
+            let reply = async move {
+                let reply = span.run(reply).await;
+                if span.is_logged() {
+                    span.served(Outcome::of(&reply, format).label(fallible));
+                }
+                drop(served);
+                reply
             };
             UntilClosed::new(serving::scope(serving, reply), &stop)
         };

@@ -58,13 +58,15 @@ impl Session {
     }
 
     /// A connection's session, allowing `max_in_flight` calls at once and results of at most
-    /// `max_payload` bytes; its calls about streams end when `stop` does.
+    /// `max_payload` bytes; its calls about streams end when `stop` does. `peer` is the
+    /// client's address.
     pub(crate) fn new(
         max_in_flight: usize,
         max_payload: usize,
         stop: Stop,
         calls: tokio_util::task::TaskTracker,
         oneway: Arc<OnewayWatch>,
+        peer: std::net::SocketAddr,
     ) -> Self {
         Session {
             instances: Default::default(),
@@ -82,6 +84,7 @@ impl Session {
                 stop,
                 oneway,
                 pyro5: false,
+                peer,
             }),
         }
     }
@@ -102,6 +105,8 @@ pub(crate) struct ConnectionState {
     /// Whether the client speaks Pyro5 (Python's `Pyro5.api.Proxy`): an `rmi::Remote` in a
     /// result then travels as a Pyro5 proxy.
     pub(crate) pyro5: bool,
+    /// The client's address, which the spans of its calls name.
+    pub(crate) peer: std::net::SocketAddr,
     /// Where the daemon tracks the calls that run in tasks of their own, which shutdown
     /// waits for.
     calls: tokio_util::task::TaskTracker,

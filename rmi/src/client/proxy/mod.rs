@@ -27,6 +27,7 @@ pub(crate) use bind::{Binder, Bound, Directory};
 use crate::client::ClientConfig;
 use crate::describe::TraitDescriptor;
 use crate::meters::{Outcome, TraitMeters};
+use crate::trace::CallSpan;
 use crate::uri::{ObjectUri, Uri};
 use crate::wire::{self, EncodeError, Format, Payload, MAX_TIMEOUT};
 use crate::{Error, ErrorKind};
@@ -442,13 +443,17 @@ impl ProxyCore {
         R: DeserializeOwned,
     {
         let started = self.link.meters.as_ref().map(|_| Instant::now());
-        let exchanged = self.exchange(method, args).await;
+        let span = self.call_span(self.method_name(method));
+        let exchanged = span.run(self.exchange(method, args)).await;
+        let outcome = || match &exchanged {
+            Ok((_, result)) => Outcome::Reply(FORMAT, result),
+            Err(e) => Outcome::Failed(crate::meters::error_kind(e)),
+        };
         if let (Some(meters), Some(started)) = (&self.link.meters, started) {
-            let outcome = match &exchanged {
-                Ok((_, result)) => Outcome::Reply(FORMAT, result),
-                Err(e) => Outcome::Failed(crate::meters::error_kind(e)),
-            };
-            meters.record(method as u32, started, outcome);
+            meters.record(method as u32, started, outcome());
+        }
+        if span.is_logged() {
+            span.called(outcome().label(self.returns_result(method)));
         }
         let (bound, result) = exchanged?;
         // A stream in the result pulls its items over this binding.
@@ -479,6 +484,30 @@ impl ProxyCore {
         wire::payload_limit(max_frame.unwrap_or(self.config().max_frame_bytes))
     }
 
+    /// The span of a call of `method`, which this task is in while it runs.
+    pub(crate) fn call_span(&self, method: &str) -> CallSpan {
+        CallSpan::calling(&self.link.target, method)
+    }
+
+    /// The name of method `method` of a typed proxy's trait.
+    fn method_name(&self, method: usize) -> &str {
+        match &self.link.binder {
+            Binder::Typed(descriptor) => descriptor.methods.get(method).map_or("", |m| &m.name),
+            Binder::Any => "",
+        }
+    }
+
+    /// Whether method `method` of the proxy's trait is declared `-> Result<T, E>`.
+    fn returns_result(&self, method: usize) -> bool {
+        let Binder::Typed(descriptor) = &self.link.binder else {
+            return false;
+        };
+        descriptor
+            .methods
+            .get(method)
+            .is_some_and(|m| m.returns_result())
+    }
+
     /// Sends a `#[oneway]` call: returns once it is handed to the connection (written, or queued
     /// to be written), without waiting for it to reach the daemon or for the method to run.
     /// Generated proxies call this; it is public for them.
@@ -489,11 +518,16 @@ impl ProxyCore {
         let (args, uploads) = sending::sending(|| encode_args(&bound, method, args, limit));
         let args = args?;
         let core = self.clone();
+        let span = self.call_span(self.method_name(method));
         tokio::spawn(async move {
             let sent = core.send(bound.clone(), timeout, method, FORMAT, args);
             let sent = with_uploads(sent, uploads, &bound, method, timeout);
-            if let Err(e) = sent.await {
-                tracing::warn!("oneway call not delivered: {e}");
+            match span.run(sent).await {
+                Ok(_) => span.called("ok"),
+                Err(e) => {
+                    span.called(crate::meters::error_kind(&e));
+                    tracing::warn!("oneway call not delivered: {e}");
+                }
             }
         });
         Ok(())

@@ -848,7 +848,7 @@ where
 }
 
 /// A new session for a connection of this daemon.
-fn new_session(shared: &DaemonState) -> crate::session::Session {
+fn new_session(shared: &DaemonState, peer: SocketAddr) -> crate::session::Session {
     let settings = &shared.settings;
     crate::session::Session::new(
         settings.max_calls_in_flight,
@@ -856,6 +856,7 @@ fn new_session(shared: &DaemonState) -> crate::session::Session {
         shared.stop.clone(),
         shared.calls.clone(),
         settings.oneway.clone(),
+        peer,
     )
 }
 
@@ -884,7 +885,7 @@ where
     // `connection::serve_calls` stops reading requests, writes the replies of those in flight,
     // then ends. The instances made for this connection (`Instances::PerConnection`) are
     // the session's, dropped with it.
-    let mut session = new_session(shared);
+    let mut session = new_session(shared, peer);
     let limits = reading::ReadLimits {
         idle: settings.idle_timeout,
         first_frame: settings.first_request_timeout,

@@ -51,9 +51,11 @@ impl Default for Objects {
 impl Objects {
     /// Starts `request` on the object whose handle it names, or refuses it if there is none.
     pub(crate) fn route(&self, request: Request, session: &mut Session) {
-        if session.connection.stop.is_stopped() && !crate::serving::is_nested(&request.context) {
-            // Stopping: calls from servers serving a call (re-entrant ones among them) still
-            // run; a client is told at once, so it can go elsewhere.
+        if session.connection.stop.is_stopped()
+            && !crate::trace::is_caused_by_a_served_call(&request.context.trace_context)
+        {
+            // Stopping: calls that calls in flight here caused (re-entrant ones, a chain
+            // through this daemon) still run; a client is told at once, so it can go elsewhere.
             return refuse(&session.connection, request, Fault::Stopping);
         }
         let handle = request.invoke.handle;

@@ -55,7 +55,7 @@ where
     if stream.write_all(&answer.to_bytes()).await.is_err() || !accepted {
         return;
     }
-    let mut session = super::new_session(shared).for_pyro5();
+    let mut session = super::new_session(shared, peer).for_pyro5();
     let mut next = read(shared, &mut stream, Some(&connect), peer).await;
     while let Some(message) = next {
         let answer = match message.kind {
@@ -387,7 +387,9 @@ async fn run(
     format: Format,
     args: Payload,
 ) -> crate::wire::Reply {
+    // A Pyro5 client sends no trace context: its call begins a trace.
     let mut context = tarpc::context::current();
+    context.trace_context = Default::default();
     context.deadline = Instant::now() + CALL_DEADLINE;
     let request = Request {
         context,
