@@ -6,11 +6,24 @@ use std::time::Duration;
 
 /// Logs to stderr at `warn` unless `RUST_LOG` says otherwise. tarpc's lines about deadlines
 /// that ran out are left out unless `RUST_LOG` names tarpc: the caller already has the error.
-fn init_logging() {
+/// With the `otel` feature, the spans are also exported over OTLP if
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set, until what it returns is dropped.
+fn init_logging() -> impl Sized {
+    let filter = rmi::log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    #[cfg(feature = "otel")]
+    {
+        let program = std::env::args().next().unwrap_or_default();
+        let program = std::path::Path::new(&program)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        let log = tracing_subscriber::EnvFilter::new(filter);
+        exit_on_error(rmi::otel::init_logging(log, &program.unwrap_or_default()))
+    }
+    #[cfg(not(feature = "otel"))]
     tracing_subscriber::fmt()
-        .with_env_filter(rmi::log_filter(std::env::var("RUST_LOG").ok().as_deref()))
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .init();
+        .init()
 }
 
 /// Ends the program with the error's message and exit code 1.
@@ -106,6 +119,6 @@ where
     F: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    init_logging();
+    let _logging = init_logging();
     exit_on_error(body.await);
 }

@@ -93,6 +93,15 @@ async fn main() -> ExitCode {
         .iter()
         .find_map(|var| tracing_subscriber::EnvFilter::try_from_env(var).ok())
         .unwrap_or_else(|| "warn".into());
+    #[cfg(feature = "otel")]
+    let _exporting = match rmi::otel::init_logging(filter, "rmi-gateway") {
+        Ok(exporting) => exporting,
+        Err(e) => {
+            eprintln!("rmi-gateway: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    #[cfg(not(feature = "otel"))]
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

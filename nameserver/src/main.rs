@@ -42,10 +42,20 @@ const KEY_FILE_HELP: &str = "A file holding the key clients must prove (HMAC cha
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let log = tracing_subscriber::EnvFilter::new(rmi::log_filter(
+        std::env::var("RUST_LOG").ok().as_deref(),
+    ));
+    #[cfg(feature = "otel")]
+    let _exporting = match rmi::otel::init_logging(log, "rmi-ns") {
+        Ok(exporting) => exporting,
+        Err(e) => {
+            eprintln!("rmi-ns: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    #[cfg(not(feature = "otel"))]
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(rmi::log_filter(
-            std::env::var("RUST_LOG").ok().as_deref(),
-        )))
+        .with_env_filter(log)
         .with_writer(std::io::stderr)
         .init();
     match run(Args::parse()).await {

@@ -55,6 +55,8 @@ use base::{
     serving, throttle, trace, uri,
 };
 use client::{channel, keeper, proxy, pyro5};
+#[cfg(feature = "otel")]
+pub use features::otel;
 use features::{dynamic, nameserver, remote, stream};
 use server::{daemon, expose, hosted, oneway, pace, session, stop, stream_calls, stream_host};
 

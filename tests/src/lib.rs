@@ -69,6 +69,12 @@ fn build_programs() {
         if cfg!(feature = "etcd") {
             build.args(["--features", "rmi-nameserver/etcd"]);
         }
+        if cfg!(feature = "otel") {
+            build.args([
+                "--features",
+                "rmi-examples/otel,rmi-nameserver/otel,rmi-gateway/otel",
+            ]);
+        }
         let status = build.status().expect("cargo runs");
         assert!(status.success(), "building the workspace's programs failed");
     });
