@@ -48,6 +48,7 @@ mod client;
 mod features;
 mod server;
 
+pub use base::live;
 pub use base::meters;
 pub use base::wire;
 use base::{

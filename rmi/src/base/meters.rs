@@ -123,15 +123,56 @@ pub fn serve_metrics(addr: SocketAddr) -> Result<(), Error> {
     // The exporter's listener binds in its own task: bind first, so that a taken address is
     // an error here rather than a log line.
     drop(std::net::TcpListener::bind(addr).map_err(|e| listen_error(e.to_string()))?);
-    metrics_exporter_prometheus::PrometheusBuilder::new()
+    let builder = metrics_exporter_prometheus::PrometheusBuilder::new()
         .with_http_listener(addr)
         .set_buckets(&DURATION_BUCKETS)
-        .map_err(|e| listen_error(e.to_string()))?
-        .install()
         .map_err(|e| listen_error(e.to_string()))?;
+    // As `PrometheusBuilder::install` does, keeping the handle, which `rendered` reads.
+    let recorder = match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            let (recorder, exporter) = {
+                let _entered = runtime.enter();
+                builder.build().map_err(|e| listen_error(e.to_string()))?
+            };
+            runtime.spawn(exporter);
+            recorder
+        }
+        Err(_) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| listen_error(e.to_string()))?;
+            let (recorder, exporter) = {
+                let _entered = runtime.enter();
+                builder.build().map_err(|e| listen_error(e.to_string()))?
+            };
+            std::thread::Builder::new()
+                .name("rmi-metrics".into())
+                .spawn(move || runtime.block_on(exporter))
+                .map_err(|e| listen_error(e.to_string()))?;
+            recorder
+        }
+    };
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).map_err(|e| listen_error(e.to_string()))?;
+    let _ = RENDERER.set(handle);
     let _ = SERVED_AT.set(addr);
     measure();
     Ok(())
+}
+
+/// What [`serve_metrics`] serves, read by [`rendered`].
+static RENDERER: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
+
+/// This process's metrics in Prometheus' text format, as [`serve_metrics`] serves them, if it
+/// does: what a daemon's own object answers to `metrics` (the live view of `rmi top` and the
+/// gateway's page).
+///
+/// ```
+/// assert_eq!(rmi::meters::rendered(), None);
+/// ```
+pub fn rendered() -> Option<String> {
+    RENDERER.get().map(|handle| handle.render())
 }
 
 /// Where this process serves its metrics, if it does.

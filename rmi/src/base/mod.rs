@@ -10,6 +10,7 @@ pub(crate) mod blob;
 pub(crate) mod describe;
 pub(crate) mod error;
 pub(crate) mod frame_pool;
+pub mod live;
 pub mod meters;
 pub(crate) mod nesting;
 pub(crate) mod net;

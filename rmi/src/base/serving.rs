@@ -1,13 +1,14 @@
-//! What a task serving a call knows of it: its deadline, which calls it makes inherit, and
-//! its connection's open streams, where a [`Stream`](crate::Stream) it returns is hosted.
-//! (Its span, which the calls it makes also carry on, is `trace`'s.)
+//! What a task serving a call knows of it: its deadline, which calls it makes inherit, its
+//! connection's open streams, where a [`Stream`](crate::Stream) it returns is hosted, and its
+//! span; and the span a task is in, which the calls it makes name as their caller
+//! ([`TraceContext::current`], [`TraceContext::scope`]).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-use crate::trace::TraceContext;
+use crate::trace::{Served, TraceContext};
 use crate::wire::Format;
 
 /// The call a task serves.
@@ -22,10 +23,60 @@ pub(crate) struct Serving {
     pub(crate) format: Format,
     /// The URI of the object serving the call: where an `rmi::Error` it returns arose.
     pub(crate) object: Option<Arc<String>>,
+    /// The call's span: the calls it makes are its children.
+    pub(crate) span: TraceContext,
+    /// Counts the call among those of its trace this process serves, until it ends.
+    pub(crate) _served: Served,
 }
 
 tokio::task_local! {
     static SERVING: Serving;
+    /// A span of the task's own, inside or outside a served call: a proxy's call that is
+    /// logged (`true`: its requests name it as is), or one given to [`TraceContext::scope`]
+    /// (`false`: its calls are its children).
+    static CURRENT: (TraceContext, bool);
+}
+
+impl TraceContext {
+    /// The context of the span this task is in, if any: the call it is making (if it is
+    /// logged), one given to [`TraceContext::scope`], or the call it serves.
+    ///
+    /// ```
+    /// // Outside a call there is none.
+    /// assert_eq!(rmi::TraceContext::current(), None);
+    /// ```
+    pub fn current() -> Option<Self> {
+        CURRENT
+            .try_with(|(current, _)| *current)
+            .ok()
+            .or_else(|| with(|serving| serving.span))
+    }
+
+    /// Runs `work` in this span: the calls it makes are this span's children.
+    ///
+    /// ```
+    /// # async fn f() {
+    /// let request = rmi::TraceContext::root();
+    /// request
+    ///     .scope(async {
+    ///         assert_eq!(rmi::TraceContext::current(), Some(request));
+    ///         // Calls made here carry `request`'s trace.
+    ///     })
+    ///     .await;
+    /// # }
+    /// ```
+    pub fn scope<F: Future>(self, work: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope((self, false), work)
+    }
+}
+
+/// Runs `call`, a proxy's call whose span is logged as `span`, in that span: its requests
+/// name `span` as their caller.
+pub(crate) fn in_call_span<F: Future>(
+    span: TraceContext,
+    call: F,
+) -> impl Future<Output = F::Output> {
+    CURRENT.scope((span, true), call)
 }
 
 /// Runs `call` as the serving of `serving`.
@@ -46,7 +97,12 @@ pub(crate) fn for_call(timeout: Duration) -> (tarpc::context::Context, Duration)
     let mut context = blank_context();
     let now = Instant::now();
     let own = now + timeout;
-    let caller = TraceContext::current().unwrap_or_else(TraceContext::root);
+    // The caller's span: a logged proxy call's own, else a new one in the task's trace.
+    let caller = match CURRENT.try_with(|current| *current) {
+        Ok((call, true)) => call,
+        Ok((scope, false)) => scope.child(),
+        Err(_) => with(|serving| serving.span.child()).unwrap_or_else(TraceContext::root),
+    };
     context.trace_context = caller.to_wire();
     let (deadline, waited) = match with(|serving| serving.deadline) {
         Some(inherited) => {

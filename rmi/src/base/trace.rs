@@ -10,6 +10,10 @@
 //! span a task is in travels with every call it makes (in the request's tarpc context, whose
 //! trace fields are W3C's), and the callee's span is its child.
 //!
+//! The span a task is in (`TraceContext::current`, `TraceContext::scope`) is kept with the
+//! call it serves, in `serving`. A proxy's call is a span of its own only when it is logged:
+//! otherwise the request names a new span id, a child of the task's span.
+//!
 //! With the `otel` feature, span ids are those OpenTelemetry gives the spans (through
 //! `tracing-opentelemetry`, when its layer is installed), so that the exported spans and the
 //! ids that travel agree; a call made inside a span of the program's own is its child.
@@ -40,11 +44,6 @@ pub struct TraceContext {
     trace_id: u128,
     span_id: u64,
     sampled: bool,
-}
-
-tokio::task_local! {
-    /// The span this task is in: a call it serves, or a call it makes.
-    static CURRENT: TraceContext;
 }
 
 impl TraceContext {
@@ -111,34 +110,6 @@ impl TraceContext {
             span_id,
             sampled: flags & 1 == 1,
         })
-    }
-
-    /// The context of the span this task is in, if any: the call it serves, or the call it
-    /// is making, or one given to [`TraceContext::scope`].
-    ///
-    /// ```
-    /// // Outside a call there is none.
-    /// assert_eq!(rmi::TraceContext::current(), None);
-    /// ```
-    pub fn current() -> Option<Self> {
-        CURRENT.try_with(|current| *current).ok()
-    }
-
-    /// Runs `work` in this span: the calls it makes are this span's children.
-    ///
-    /// ```
-    /// # async fn f() {
-    /// let request = rmi::TraceContext::root();
-    /// request
-    ///     .scope(async {
-    ///         assert_eq!(rmi::TraceContext::current(), Some(request));
-    ///         // Calls made here carry `request`'s trace.
-    ///     })
-    ///     .await;
-    /// # }
-    /// ```
-    pub fn scope<F: Future>(self, work: F) -> impl Future<Output = F::Output> {
-        CURRENT.scope(self, work)
     }
 
     /// The context of `span`, a span of work caused by `parent` (such as a request that came
@@ -226,18 +197,24 @@ fn nonzero<T: Default + PartialEq + From<u8>>(id: T) -> T {
     }
 }
 
-/// A span of a call, one side's: its context, its `tracing` span (disabled unless DEBUG is
-/// logged for rmi), and when it began.
+/// A span of a call, one side's: its `tracing` span (disabled unless DEBUG is logged for
+/// rmi, or a tracer wants it), its context, and when it began (if it is logged: a clock is
+/// read only then).
 pub(crate) struct CallSpan {
-    pub(crate) context: TraceContext,
     span: tracing::Span,
-    started: std::time::Instant,
+    /// The span's context: for a proxy's call, only if it is logged.
+    pub(crate) context: Option<TraceContext>,
+    started: Option<std::time::Instant>,
 }
 
 impl CallSpan {
-    /// The span of a call a proxy makes to `object`'s `method`: a child of the span this
-    /// task is in, or the first of a new trace.
-    pub(crate) fn calling(object: &dyn std::fmt::Display, method: &str) -> Self {
+    /// The span of a call a proxy makes to `object`'s `method`, a child of `parent` (the span
+    /// the task is in), if it is logged.
+    pub(crate) fn calling(
+        object: &dyn std::fmt::Display,
+        method: &str,
+        parent: impl FnOnce() -> Option<TraceContext>,
+    ) -> Self {
         let span = tracing::debug_span!(
             "rmi.call",
             trace_id = tracing::field::Empty,
@@ -246,8 +223,14 @@ impl CallSpan {
             %object,
             %method,
         );
-        let parent = TraceContext::current();
-        CallSpan::new(span, parent)
+        if span.is_disabled() {
+            return CallSpan {
+                span,
+                context: None,
+                started: None,
+            };
+        }
+        CallSpan::new(span, parent())
     }
 
     /// The span of a call a daemon serves: `object`'s `method`, for `peer`, whose request
@@ -272,9 +255,9 @@ impl CallSpan {
 
     fn new(span: tracing::Span, parent: Option<TraceContext>) -> Self {
         CallSpan {
-            context: TraceContext::of_span(&span, parent),
+            context: Some(TraceContext::of_span(&span, parent)),
+            started: (!span.is_disabled()).then(std::time::Instant::now),
             span,
-            started: std::time::Instant::now(),
         }
     }
 
@@ -284,10 +267,9 @@ impl CallSpan {
         !self.span.is_disabled()
     }
 
-    /// Runs `call` in this span: as the span this task is in, entered while it is polled.
-    pub(crate) fn run<F: Future>(&self, call: F) -> impl Future<Output = F::Output> {
+    /// Runs `call` in this span's `tracing` span, if it is logged.
+    pub(crate) fn instrument<F: Future>(&self, call: F) -> impl Future<Output = F::Output> {
         use tracing::Instrument;
-        let call = self.context.scope(call);
         if self.span.is_disabled() {
             futures::future::Either::Left(call)
         } else {
@@ -297,16 +279,16 @@ impl CallSpan {
 
     /// Ends the span of a call a proxy made, which ended in `outcome`.
     pub(crate) fn called(&self, outcome: &str) {
-        if self.is_logged() {
-            let micros = self.started.elapsed().as_micros() as u64;
+        if let Some(started) = self.started {
+            let micros = started.elapsed().as_micros() as u64;
             tracing::debug!(parent: &self.span, outcome, micros, "called");
         }
     }
 
     /// Ends the span of a call a daemon served, which ended in `outcome`.
     pub(crate) fn served(&self, outcome: &str) {
-        if self.is_logged() {
-            let micros = self.started.elapsed().as_micros() as u64;
+        if let Some(started) = self.started {
+            let micros = started.elapsed().as_micros() as u64;
             tracing::debug!(parent: &self.span, outcome, micros, "served");
         }
     }
@@ -452,15 +434,15 @@ mod tests {
         assert!(!is_caused_by_a_served_call(&Default::default()));
     }
 
-    #[tokio::test]
-    async fn a_call_span_is_the_child_of_the_span_it_runs_in() {
-        let outer = TraceContext::root();
-        let inner = outer
-            .scope(async { CallSpan::calling(&"rmi:obj_1@127.0.0.1:1", "add").context })
-            .await;
-        assert_eq!(inner.trace_id(), outer.trace_id());
-        assert_ne!(inner.span_id(), outer.span_id());
-        let root = CallSpan::calling(&"rmi:obj_1@127.0.0.1:1", "add").context;
-        assert_ne!(root.trace_id(), outer.trace_id());
+    #[test]
+    fn a_served_call_s_span_is_the_child_of_its_caller_s() {
+        let caller = TraceContext::root();
+        let peer = "127.0.0.1:1".parse().unwrap();
+        let served = CallSpan::serving("rmi:obj_1@127.0.0.1:2", "add", peer, Some(caller));
+        let served = served.context.unwrap();
+        assert_eq!(served.trace_id(), caller.trace_id());
+        assert_ne!(served.span_id(), caller.span_id());
+        let first = CallSpan::serving("rmi:obj_1@127.0.0.1:2", "add", peer, None);
+        assert_ne!(first.context.unwrap().trace_id(), caller.trace_id());
     }
 }

@@ -204,7 +204,7 @@ impl DynamicProxy {
         let sent = self
             .core
             .send(bound.clone(), timeout, index, Format::Json, payload);
-        let sent = span.run(sent).await;
+        let sent = ProxyCore::in_span(&span, sent).await;
         if span.is_logged() {
             span.called(match &sent {
                 Ok((_, result)) => {

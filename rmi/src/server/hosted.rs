@@ -164,11 +164,14 @@ where
             };
             // A call still running when the daemon's grace period ends is cancelled.
             let stop = connection.stop.clone();
+            let trace = span.context.unwrap_or_else(TraceContext::root);
             let serving = Serving {
                 deadline: context.deadline,
                 connection,
                 format: call.format,
                 object: uri,
+                span: trace,
+                _served: Served::new(&trace),
             };
             let (method, format) = (call.method, call.format);
             let reply = object.dispatch(call);
@@ -176,14 +179,14 @@ where
                 Some(meters) => Either::Left(meters.measure(method, format, reply)),
                 None => Either::Right(reply),
             };
-            let served = Served::new(&span.context);
-            let reply = async move {
-                let reply = span.run(reply).await;
-                if span.is_logged() {
+            // Only a logged span has its end logged, and its future entered.
+            let reply = match span.is_logged() {
+                true => Either::Left(async move {
+                    let reply = span.instrument(reply).await;
                     span.served(Outcome::of(&reply, format).label(fallible));
-                }
-                drop(served);
-                reply
+                    reply
+                }),
+                false => Either::Right(reply),
             };
             UntilClosed::new(serving::scope(serving, reply), &stop)
         };

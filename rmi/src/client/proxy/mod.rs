@@ -27,7 +27,7 @@ pub(crate) use bind::{Binder, Bound, Directory};
 use crate::client::ClientConfig;
 use crate::describe::TraitDescriptor;
 use crate::meters::{Outcome, TraitMeters};
-use crate::trace::CallSpan;
+use crate::trace::{CallSpan, TraceContext};
 use crate::uri::{ObjectUri, Uri};
 use crate::wire::{self, EncodeError, Format, Payload, MAX_TIMEOUT};
 use crate::{Error, ErrorKind};
@@ -444,7 +444,7 @@ impl ProxyCore {
     {
         let started = self.link.meters.as_ref().map(|_| Instant::now());
         let span = self.call_span(self.method_name(method));
-        let exchanged = span.run(self.exchange(method, args)).await;
+        let exchanged = ProxyCore::in_span(&span, self.exchange(method, args)).await;
         let outcome = || match &exchanged {
             Ok((_, result)) => Outcome::Reply(FORMAT, result),
             Err(e) => Outcome::Failed(crate::meters::error_kind(e)),
@@ -486,7 +486,18 @@ impl ProxyCore {
 
     /// The span of a call of `method`, which this task is in while it runs.
     pub(crate) fn call_span(&self, method: &str) -> CallSpan {
-        CallSpan::calling(&self.link.target, method)
+        CallSpan::calling(&self.link.target, method, TraceContext::current)
+    }
+
+    /// Runs `call` in `span`, if it is logged: its requests name it as their caller.
+    pub(crate) async fn in_span<F: std::future::Future>(span: &CallSpan, call: F) -> F::Output {
+        match span.context {
+            Some(logged) => {
+                span.instrument(crate::serving::in_call_span(logged, call))
+                    .await
+            }
+            None => call.await,
+        }
     }
 
     /// The name of method `method` of a typed proxy's trait.
@@ -522,7 +533,7 @@ impl ProxyCore {
         tokio::spawn(async move {
             let sent = core.send(bound.clone(), timeout, method, FORMAT, args);
             let sent = with_uploads(sent, uploads, &bound, method, timeout);
-            match span.run(sent).await {
+            match ProxyCore::in_span(&span, sent).await {
                 Ok(_) => span.called("ok"),
                 Err(e) => {
                     span.called(crate::meters::error_kind(&e));

@@ -16,6 +16,10 @@ pub trait DaemonObject {
     async fn registered(&self) -> Vec<ObjectInfo>;
     /// Answers when the daemon is alive.
     async fn ping(&self);
+    /// This process's metrics in Prometheus' text format, if it serves them (`RMI_METRICS`,
+    /// `--metrics`, [`serve_metrics`](crate::serve_metrics)): what `rmi top` and the
+    /// gateway's live panel read ([`live::Reading`](crate::live::Reading)).
+    async fn metrics(&self) -> Option<String>;
 }
 
 pub(crate) struct DaemonObjectImpl {
@@ -73,4 +77,8 @@ impl DaemonObject for DaemonObjectImpl {
     }
 
     async fn ping(&self) {}
+
+    async fn metrics(&self) -> Option<String> {
+        crate::meters::rendered()
+    }
 }
