@@ -58,6 +58,14 @@ fn encode_args<A: Serialize>(
     })
 }
 
+/// How an exchange ended, as meters and spans name it.
+fn reply_outcome(exchanged: &Result<(Arc<Bound>, Payload), Error>) -> Outcome<'_> {
+    match exchanged {
+        Ok((_, result)) => Outcome::Reply(FORMAT, result),
+        Err(e) => Outcome::Failed(crate::meters::error_kind(e)),
+    }
+}
+
 /// Runs `send`, a call whose arguments hold `uploads` (streams), while the uploads push their
 /// items to `bound`'s daemon. The call's end ends them: an upload its method did not read to
 /// the end is given up (its pushes cancelled, its producer dropped).
@@ -444,16 +452,14 @@ impl ProxyCore {
     {
         let started = self.link.meters.as_ref().map(|_| Instant::now());
         let span = self.call_span(self.method_name(method));
-        let exchanged = ProxyCore::in_span(&span, self.exchange(method, args)).await;
-        let outcome = || match &exchanged {
-            Ok((_, result)) => Outcome::Reply(FORMAT, result),
-            Err(e) => Outcome::Failed(crate::meters::error_kind(e)),
+        // A logged call's span is kept in a box of its own: the usual call's future stays as
+        // small, and is polled through as few layers, as without traces.
+        let exchanged = match span.is_logged() {
+            false => self.exchange(method, args).await,
+            true => Box::pin(self.exchange_in_span(span, method, args)).await,
         };
         if let (Some(meters), Some(started)) = (&self.link.meters, started) {
-            meters.record(method as u32, started, outcome());
-        }
-        if span.is_logged() {
-            span.called(outcome().label(self.returns_result(method)));
+            meters.record(method as u32, started, reply_outcome(&exchanged));
         }
         let (bound, result) = exchanged?;
         // A stream in the result pulls its items over this binding.
@@ -461,6 +467,18 @@ impl ProxyCore {
             FORMAT.decode(&result.contiguous())
         })
         .map_err(|e| call_error::codec(&bound, method, "decode the result of", e.to_string()))
+    }
+
+    /// [`exchange`](ProxyCore::exchange) in `span`, a logged one, which it ends.
+    async fn exchange_in_span<A: Serialize>(
+        &self,
+        span: CallSpan,
+        method: usize,
+        args: &A,
+    ) -> Result<(Arc<Bound>, Payload), Error> {
+        let exchanged = ProxyCore::in_span(&span, self.exchange(method, args)).await;
+        span.called(reply_outcome(&exchanged).label(self.returns_result(method)));
+        exchanged
     }
 
     /// Sends `args` to method `method` and waits for the encoded result, with the binding that
@@ -490,13 +508,15 @@ impl ProxyCore {
     }
 
     /// Runs `call` in `span`, if it is logged: its requests name it as their caller.
-    pub(crate) async fn in_span<F: std::future::Future>(span: &CallSpan, call: F) -> F::Output {
+    pub(crate) fn in_span<F: std::future::Future>(
+        span: &CallSpan,
+        call: F,
+    ) -> impl std::future::Future<Output = F::Output> {
         match span.context {
-            Some(logged) => {
-                span.instrument(crate::serving::in_call_span(logged, call))
-                    .await
-            }
-            None => call.await,
+            Some(logged) => futures::future::Either::Left(
+                span.instrument(crate::serving::in_call_span(logged, call)),
+            ),
+            None => futures::future::Either::Right(call),
         }
     }
 
