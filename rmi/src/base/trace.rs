@@ -41,7 +41,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TraceContext {
-    trace_id: u128,
+    /// The trace id's high and low halves: a `u128` would align the struct, and every future
+    /// that holds it, to 16 bytes.
+    trace: [u64; 2],
     span_id: u64,
     sampled: bool,
 }
@@ -50,7 +52,7 @@ impl TraceContext {
     /// A new trace, sampled, with this as its first span.
     pub fn root() -> Self {
         TraceContext {
-            trace_id: nonzero(rand::random()),
+            trace: halves(nonzero(rand::random())),
             span_id: nonzero(rand::random()),
             sampled: true,
         }
@@ -66,7 +68,7 @@ impl TraceContext {
 
     /// The trace's id (never zero).
     pub fn trace_id(&self) -> u128 {
-        self.trace_id
+        u128::from(self.trace[0]) << 64 | u128::from(self.trace[1])
     }
 
     /// The span's id (never zero).
@@ -106,7 +108,7 @@ impl TraceContext {
         let span_id = u64::from_str_radix(span, 16).ok()?;
         let flags = u8::from_str_radix(flags, 16).ok()?;
         (trace_id != 0 && span_id != 0).then_some(TraceContext {
-            trace_id,
+            trace: halves(trace_id),
             span_id,
             sampled: flags & 1 == 1,
         })
@@ -140,7 +142,7 @@ impl TraceContext {
         });
         if !span.is_disabled() {
             let hex = |id: u128, width: usize| tracing::field::display(format!("{id:0width$x}"));
-            span.record("trace_id", hex(context.trace_id, 32));
+            span.record("trace_id", hex(context.trace_id(), 32));
             span.record("span_id", hex(context.span_id.into(), 16));
             if let Some(parent) = parent {
                 span.record("parent_id", hex(parent.span_id.into(), 16));
@@ -152,7 +154,7 @@ impl TraceContext {
     /// This context in a call's request (tarpc's trace fields are W3C's).
     pub(crate) fn to_wire(self) -> tarpc::trace::Context {
         tarpc::trace::Context {
-            trace_id: self.trace_id.into(),
+            trace_id: self.trace_id().into(),
             span_id: self.span_id.into(),
             sampling_decision: if self.sampled {
                 tarpc::trace::SamplingDecision::Sampled
@@ -167,7 +169,7 @@ impl TraceContext {
         let trace_id = u128::from(wire.trace_id);
         let span_id = u64::from(wire.span_id);
         (trace_id != 0 && span_id != 0).then_some(TraceContext {
-            trace_id,
+            trace: halves(trace_id),
             span_id,
             sampled: matches!(
                 wire.sampling_decision,
@@ -184,9 +186,14 @@ impl std::fmt::Display for TraceContext {
         write!(
             f,
             "00-{:032x}-{:016x}-{flags:02x}",
-            self.trace_id, self.span_id
+            self.trace_id(),
+            self.span_id
         )
     }
+}
+
+fn halves(id: u128) -> [u64; 2] {
+    [(id >> 64) as u64, id as u64]
 }
 
 fn nonzero<T: Default + PartialEq + From<u8>>(id: T) -> T {
@@ -300,17 +307,17 @@ impl CallSpan {
 /// call then runs during a stop, as it could have just before.
 static SERVING: [AtomicU32; 1024] = [const { AtomicU32::new(0) }; 1024];
 
-fn serving_count(trace_id: u128) -> &'static AtomicU32 {
-    &SERVING[trace_id as usize % SERVING.len()]
+fn serving_count(low: u64) -> &'static AtomicU32 {
+    &SERVING[low as usize % SERVING.len()]
 }
 
 /// A call of a trace counted as served, until dropped.
-pub(crate) struct Served(u128);
+pub(crate) struct Served(u64);
 
 impl Served {
     pub(crate) fn new(context: &TraceContext) -> Self {
-        serving_count(context.trace_id).fetch_add(1, Ordering::Relaxed);
-        Served(context.trace_id)
+        serving_count(context.trace[1]).fetch_add(1, Ordering::Relaxed);
+        Served(context.trace[1])
     }
 }
 
@@ -323,7 +330,7 @@ impl Drop for Served {
 /// Whether a request that named `caller` was caused by a call this process is serving.
 pub(crate) fn is_caused_by_a_served_call(caller: &tarpc::trace::Context) -> bool {
     let trace_id = u128::from(caller.trace_id);
-    trace_id != 0 && serving_count(trace_id).load(Ordering::Relaxed) > 0
+    trace_id != 0 && serving_count(trace_id as u64).load(Ordering::Relaxed) > 0
 }
 
 #[cfg(feature = "otel")]
@@ -346,7 +353,7 @@ mod otel {
             TraceFlags::default()
         };
         let remote = SpanContext::new(
-            opentelemetry::trace::TraceId::from_bytes(parent.trace_id.to_be_bytes()),
+            opentelemetry::trace::TraceId::from_bytes(parent.trace_id().to_be_bytes()),
             opentelemetry::trace::SpanId::from_bytes(parent.span_id.to_be_bytes()),
             flags,
             true,
@@ -365,7 +372,7 @@ mod otel {
 
     fn of(context: &SpanContext) -> TraceContext {
         TraceContext {
-            trace_id: u128::from_be_bytes(context.trace_id().to_bytes()),
+            trace: super::halves(u128::from_be_bytes(context.trace_id().to_bytes())),
             span_id: u64::from_be_bytes(context.span_id().to_bytes()),
             sampled: context.is_sampled(),
         }
