@@ -28,6 +28,7 @@ pub(crate) type AppState = State<Arc<GatewayState>>;
 pub(crate) fn router(shared: Arc<GatewayState>) -> Router {
     let api = Router::new()
         .route("/objects", get(objects))
+        .route("/live", get(live))
         .route("/call/{name}/{method}", post(call))
         .route("/RPC2", post(rpc2::rpc2))
         .route("/RPC2/{name}", post(rpc2::rpc2_object))
@@ -130,6 +131,7 @@ fn route_of(path: &str) -> &'static str {
     match path {
         "/" => "/",
         "/objects" => "/objects",
+        "/live" => "/live",
         "/RPC2" => "/RPC2",
         _ if path.starts_with("/call/") => "/call/{name}/{method}",
         _ if path.starts_with("/RPC2/") => "/RPC2/{name}",
@@ -314,6 +316,10 @@ pub(crate) fn body(
             GatewayError::BadRequest(rejection.body_text())
         }
     })
+}
+
+async fn live(State(shared): AppState) -> Json<Value> {
+    Json(shared.live.watch(&shared.objects))
 }
 
 async fn objects(State(shared): AppState) -> Result<Json<Value>, GatewayError> {

@@ -11,7 +11,11 @@
 //!   `system.methodHelp`, `system.multicall` (several calls in one request), and
 //!   `object.method`; `POST /RPC2/{name}` offers one object's methods
 //!   by their own names.
-//! - `GET /` is a web page that lists the objects and calls them.
+//! - `GET /` is a web page that lists the objects and calls them, keeps a history of the calls
+//!   made from it, and shows a live panel of every exposed method's calls.
+//! - `GET /live` is the panel's figures: for each exposed name, each method's calls and errors
+//!   a second and its p50 and p99 durations, now and over the last minutes, read from the
+//!   metrics of its daemon.
 //!
 //! Only names that `--expose` allows are reachable ([`Expose`]). Failures are an HTTP status
 //! with a JSON body `{"kind": …, "message": …}` ([`GatewayError`]), or XML-RPC faults.
@@ -37,6 +41,7 @@
 mod error;
 mod expose;
 mod http;
+mod live;
 mod objects;
 mod rpc2;
 mod serve;
@@ -154,7 +159,9 @@ pub struct Gateway {
 
 /// What every request handler reads.
 pub(crate) struct GatewayState {
-    pub(crate) objects: objects::Objects,
+    pub(crate) objects: Arc<objects::Objects>,
+    /// The live panel's readings of the daemons (`GET /live`).
+    pub(crate) live: Arc<live::Live>,
     pub(crate) token: Option<String>,
     pub(crate) allowed_hosts: Vec<String>,
     pub(crate) max_body: usize,
@@ -169,10 +176,11 @@ pub(crate) struct GatewayState {
 impl Gateway {
     /// A gateway to the objects `ns` names, connecting to them as `client` says (key, TLS).
     pub fn new(ns: rmi::NameServerProxy, client: rmi::ClientConfig, config: Config) -> Gateway {
-        let objects = objects::Objects::new(ns, client, &config);
+        let objects = Arc::new(objects::Objects::new(ns, client, &config));
         Gateway {
             shared: Arc::new(GatewayState {
                 objects,
+                live: Default::default(),
                 token: config.token.filter(|t| !t.is_empty()),
                 allowed_hosts: config.allowed_hosts,
                 max_body: config.max_body,

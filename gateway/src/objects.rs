@@ -153,6 +153,41 @@ impl Objects {
             .collect())
     }
 
+    /// Each exposed name the name server has that can be reached: its trait and its daemon's
+    /// endpoint.
+    pub(crate) async fn daemons(&self) -> Vec<(String, String, String)> {
+        let Ok(names) = self.names().await else {
+            return Vec::new();
+        };
+        let found = names.into_iter().map(|name| async move {
+            let proxy = self.object(&name).await.ok()?;
+            let trait_name = proxy.descriptor().name.to_string();
+            let endpoint = proxy.uri().endpoint().to_string();
+            Some((name, trait_name, endpoint))
+        });
+        futures::future::join_all(found)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// The calls the daemon at `endpoint` has served, as its metrics count them; or why they
+    /// cannot be read.
+    pub(crate) async fn metrics_of(&self, endpoint: &str) -> Result<rmi::live::Reading, String> {
+        let uri = format!("{}{}@{endpoint}", rmi::OBJECT_SCHEME, rmi::DAEMON_OBJECT_ID);
+        let reading = async {
+            let daemon: rmi::DaemonObjectProxy = self.client.connect(uri).await?;
+            daemon.metrics().await
+        };
+        match tokio::time::timeout(self.timeout, reading).await {
+            Ok(Ok(Some(text))) => Ok(rmi::live::Reading::parse(&text)),
+            Ok(Ok(None)) => Err(crate::live::METRICS_OFF.to_owned()),
+            Ok(Err(e)) if self.show_uris => Err(format!("its metrics cannot be read: {e}")),
+            _ => Err("its metrics cannot be read: its daemon does not answer".to_owned()),
+        }
+    }
+
     /// Every exposed name with its object's trait and methods, or why it cannot be reached.
     pub(crate) async fn list(&self) -> Result<Vec<Value>, GatewayError> {
         let names = self.names().await?;

@@ -945,6 +945,19 @@ impl WebDriver {
         self.find(&format!("{form} pre.result"))
     }
 
+    /// Saves what the browser shows as `file` in the tests' temporary folder (docs/ holds a
+    /// copy of each).
+    fn screenshot(&self, file: &str) {
+        let png = self.send("GET", "/screenshot", json!(null));
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(file);
+        std::fs::write(&path, png).unwrap();
+        println!("screenshot: {}", path.display());
+    }
+
     /// Waits (bounded) until `element` shows `text`.
     fn wait_for_text(&self, element: &str, text: &str) {
         let deadline = Instant::now() + PATIENCE;
@@ -986,14 +999,7 @@ fn chromium_calls_welcome_message_from_the_web_page() {
     browser.wait_for_text(&div, "method_error: 'div' returned an error");
     browser.wait_for_text(&greet, "Hi welcome Ruvika");
 
-    let png = browser.send("GET", "/screenshot", json!(null));
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(png.as_str().unwrap())
-        .unwrap();
-    assert!(png.starts_with(b"\x89PNG"));
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("gateway-screenshot.png");
-    std::fs::write(&path, png).unwrap();
-    println!("screenshot: {}", path.display());
+    browser.screenshot("gateway-screenshot.png");
 }
 
 #[test]
@@ -1046,4 +1052,168 @@ fn a_request_s_traceparent_is_honoured_and_answered() {
         served.contains(&format!("trace_id={:032x}", fresh.trace_id())),
         "{served}"
     );
+}
+
+/// A name server, the greeter serving its metrics, the Rosetta objects not serving theirs,
+/// and a gateway exposing `server` (the greeter) and `handler`.
+fn live_setup() -> (NameServer, Vec<Running>, Gateway) {
+    let ns = NameServer::start();
+    let mut command = ns.client(example("greeter_server"));
+    command.args(["--metrics", "127.0.0.1:0"]);
+    let mut greeter = Running::start("greeter_server", command);
+    greeter.expect_line("Ready. Object uri = ");
+    let mut rosetta = Running::start("rosetta_server", ns.client(example("rosetta_server")));
+    rosetta.expect_line("Ready. handler = ");
+    let gateway = start_gateway(&ns, &["--expose", "server|handler"]);
+    (ns, vec![greeter, rosetta], gateway)
+}
+
+/// `GET /live` until `done` says its answer is what the test waits for (bounded).
+fn live_until(gateway: &Gateway, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let live: Value = http()
+            .get(format!("{}/live", gateway.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if done(&live) {
+            return live;
+        }
+        assert!(Instant::now() < deadline, "/live never showed it: {live}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_live_figures_show_each_method_s_calls_and_why_a_daemon_has_none() {
+    let (_ns, _servers, gateway) = live_setup();
+    let url = format!("{}/call/server/welcome_message", gateway.url);
+    let calls = || {
+        for _ in 0..20 {
+            assert_eq!(post(&url, r#"["Ruvika"]"#).0, 200);
+        }
+    };
+    calls();
+    let method = |live: &Value| {
+        let server = live["names"]
+            .as_array()?
+            .iter()
+            .find(|n| n["name"] == "server")?;
+        server["methods"]
+            .as_array()?
+            .iter()
+            .find(|m| m["method"] == "welcome_message")
+            .cloned()
+    };
+    // The first reading only counts; the figures are the rates between readings.
+    let live = live_until(&gateway, |live| {
+        calls();
+        method(live).is_some_and(|m| m["calls_per_second"].as_f64() > Some(0.0))
+    });
+    let welcome = method(&live).unwrap();
+    assert_eq!(welcome["object"], "Greeter");
+    assert!(welcome["calls"].as_u64() >= Some(20), "{welcome}");
+    assert!(
+        welcome["p99"]
+            .as_f64()
+            .is_some_and(|p99| p99 > 0.0 && p99 < 10.0),
+        "{welcome}"
+    );
+    assert_eq!(welcome["errors_per_second"], 0.0);
+    let history = welcome["history"]["calls_per_second"].as_array().unwrap();
+    assert!(!history.is_empty(), "{welcome}");
+    let handler = live["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "handler")
+        .expect("the handler is listed");
+    let missing = handler["missing"].as_str().unwrap_or_default();
+    assert!(missing.contains("RMI_METRICS"), "{handler}");
+    assert!(
+        !live.to_string().contains("rmi:obj_"),
+        "no internal address: {live}"
+    );
+}
+
+#[test]
+#[ignore = "needs chromium: apt-get install chromium chromium-driver"]
+fn chromium_shows_the_live_panel_the_call_history_and_a_curl_command() {
+    let (_ns, _servers, gateway) = live_setup();
+    let browser = WebDriver::start();
+    browser.send("POST", "/url", json!({"url": format!("{}/", gateway.url)}));
+    for name in ["Ruvika", "Olga", "Ada"] {
+        let greet = browser.call_from_page("server", "welcome_message", &format!(r#"["{name}"]"#));
+        browser.wait_for_text(&greet, &format!("Hi welcome {name}"));
+    }
+    // Each call is in the form's history, newest first, with its status and time.
+    let form = r#"form[data-name="server"][data-method="welcome_message"]"#;
+    let history = browser.find(&format!("{form} ol.history"));
+    browser.wait_for_text(&history, "200");
+    let shown = browser.send("GET", &format!("/element/{history}/text"), json!(null));
+    let shown = shown.as_str().unwrap_or_default();
+    assert_eq!(shown.matches("welcome_message(").count(), 3, "{shown}");
+    assert!(
+        shown.find("Ada").unwrap() < shown.find("Ruvika").unwrap(),
+        "{shown}"
+    );
+    // Copy as curl: the command, which a shell runs as the page did.
+    let copy = browser.find(&format!("{form} ol.history li button"));
+    browser.send("POST", &format!("/element/{copy}/click"), json!({}));
+    let curl = browser.find(&format!("{form} ol.history li pre.curl"));
+    browser.wait_for_text(&curl, "curl -X POST");
+    let command = browser.send("GET", &format!("/element/{curl}/text"), json!(null));
+    let command = command.as_str().unwrap().to_owned();
+    assert!(
+        command.contains("/call/server/welcome_message"),
+        "{command}"
+    );
+    let output = run(Command::new("sh").args(["-c", &command]), "");
+    assert_eq!(stdout(&output), "\"Hi welcome Ada\"", "{}", stderr(&output));
+
+    // The live panel: a row for the method, with its calls a second, once read twice.
+    let url = format!("{}/call/server/welcome_message", gateway.url);
+    let row = r#"#live-rows tr[data-name="server"][data-method="welcome_message"]"#;
+    let deadline = Instant::now() + PATIENCE;
+    let row = loop {
+        assert_eq!(post(&url, r#"["Ruvika"]"#).0, 200);
+        let found = browser.send(
+            "POST",
+            "/elements",
+            json!({"using": "css selector", "value": row}),
+        );
+        if let Some(id) = found[0][ELEMENT].as_str() {
+            let text = browser.send("GET", &format!("/element/{id}/text"), json!(null));
+            if !text.as_str().unwrap_or_default().contains(" 0.0 ") {
+                break id.to_owned();
+            }
+        }
+        assert!(Instant::now() < deadline, "no live row with calls: {found}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let text = browser.send("GET", &format!("/element/{row}/text"), json!(null));
+    assert!(text.as_str().unwrap().contains("welcome_message"), "{text}");
+    let handler = browser.find(r#"#live-rows tr[data-name="handler"]"#);
+    browser.wait_for_text(&handler, "RMI_METRICS");
+    // A few more readings, for the plots.
+    for _ in 0..3 {
+        for _ in 0..10 {
+            assert_eq!(post(&url, r#"["Ruvika"]"#).0, 200);
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    browser.screenshot("gateway-live.png");
+
+    // Search: only what matches stays shown.
+    let search = browser.find("#search");
+    browser.send(
+        "POST",
+        &format!("/element/{search}/value"),
+        json!({"text": "welcome"}),
+    );
+    let hidden = browser.find(r#"section.object[data-name="handler"]"#);
+    let displayed = browser.send("GET", &format!("/element/{hidden}/displayed"), json!(null));
+    assert_eq!(displayed, json!(false));
 }

@@ -13,6 +13,10 @@ use rmi::{DaemonObjectProxy, JsonReply, TraitDescriptor};
 use rmi_nameserver::cli::KeyFile;
 use serde_json::Value;
 
+// Beside this file, as a crate root's modules would be if it had a folder of its own.
+#[path = "rmi_cli/top.rs"]
+mod top;
+
 /// Calls exposed methods and lists objects and their methods, without writing Rust.
 #[derive(Parser)]
 #[command(name = "rmi", version)]
@@ -49,6 +53,19 @@ enum Command {
     Objects {
         /// The daemon's HOST:PORT.
         endpoint: String,
+    },
+    /// Show the calls the daemon at HOST:PORT serves, refreshed: each method's calls and
+    /// errors a second and its p50 and p99 latency (the daemon must serve its metrics:
+    /// RMI_METRICS or --metrics).
+    Top {
+        /// The daemon's HOST:PORT.
+        endpoint: String,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 2.0)]
+        interval: f64,
+        /// Stop after this many refreshes (0: until Ctrl-C).
+        #[arg(long, default_value_t = 0)]
+        count: u64,
     },
 }
 
@@ -109,15 +126,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             print_methods(&object.descriptor());
             Ok(())
         }
+        Command::Top {
+            endpoint,
+            interval,
+            count,
+        } => {
+            let interval = std::time::Duration::try_from_secs_f64(interval)
+                .ok()
+                .filter(|i| !i.is_zero())
+                .ok_or_else(|| format!("--interval {interval}: give a number of seconds"))?;
+            let daemon = daemon_at(&config, &endpoint, timeout).await?;
+            top::run(&daemon, interval, count).await
+        }
         Command::Objects { endpoint } => {
-            let endpoint: rmi::Endpoint = endpoint.parse()?;
-            // An address has no scheme: the config says whether to speak TLS to it.
-            let daemon =
-                rmi::ObjectUri::new(rmi::DAEMON_OBJECT_ID, endpoint)?.with_tls(config.speaks_tls());
-            let daemon = config
-                .connect::<DaemonObjectProxy>(&daemon)
-                .await?
-                .with_timeout(timeout);
+            let daemon = daemon_at(&config, &endpoint, timeout).await?;
             for object in daemon.registered().await? {
                 let uri = rmi::ObjectUri::new(&object.id, daemon.uri().endpoint().clone())?
                     .with_tls(config.speaks_tls());
@@ -127,6 +149,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// The own object of the daemon at `endpoint` (HOST:PORT), with replies awaited `timeout`.
+async fn daemon_at(
+    config: &rmi::ClientConfig,
+    endpoint: &str,
+    timeout: std::time::Duration,
+) -> Result<DaemonObjectProxy, Failure> {
+    let endpoint: rmi::Endpoint = endpoint.parse()?;
+    // An address has no scheme: the config says whether to speak TLS to it.
+    let daemon =
+        rmi::ObjectUri::new(rmi::DAEMON_OBJECT_ID, endpoint)?.with_tls(config.speaks_tls());
+    Ok(config
+        .connect::<DaemonObjectProxy>(&daemon)
+        .await?
+        .with_timeout(timeout))
 }
 
 /// Whether a result type, as the trait writes it, is a `Result`: its JSON is then

@@ -124,3 +124,106 @@ fn rmi_methods_and_objects_describe_what_a_daemon_hosts() {
     );
     assert!(text.contains("is a DaemonObject"), "{text}");
 }
+
+/// The daemon's `HOST:PORT` in a demo's "Ready. Object uri = rmi:…@HOST:PORT" line.
+fn endpoint_in(ready: &str) -> String {
+    ready.rsplit('@').next().unwrap().trim().to_owned()
+}
+
+#[test]
+fn rmi_top_prints_each_method_s_rates_and_says_when_a_daemon_has_no_metrics() {
+    let ns = NameServer::start();
+    let mut command = ns.client(example("greeter_server"));
+    command.args(["--metrics", "127.0.0.1:0"]);
+    let mut greeter = Running::start("greeter_server", command);
+    let endpoint = endpoint_in(&greeter.expect_line("Ready. Object uri = "));
+    let mut command = ns.client(binary("rmi"));
+    command.args(["top", &endpoint, "--interval", "2", "--count", "1"]);
+    let mut top = Running::start("rmi top", command);
+    // Calls all through its two seconds, however long it takes to start.
+    let calling = std::time::Instant::now();
+    while calling.elapsed() < std::time::Duration::from_secs(3) {
+        let called = rmi(
+            &ns,
+            &["call", "rminame:server", "welcome_message", r#"["x"]"#],
+        );
+        assert!(called.status.success(), "{}", stderr(&called));
+    }
+    let status = top.wait_for_exit(rmi_tests::PATIENCE);
+    assert!(status.success());
+    let printed = top.printed_so_far().join("\n");
+    assert!(
+        printed.contains(&format!("rmi top {endpoint}")),
+        "{printed}"
+    );
+    let row = printed
+        .lines()
+        .find(|l| l.starts_with("Greeter") && l.contains("welcome_message"))
+        .unwrap_or_else(|| panic!("no row for welcome_message: {printed}"));
+    let calls_per_second: f64 = row.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(calls_per_second > 0.0, "{row}");
+
+    let mut rosetta = Running::start("rosetta_server", ns.client(example("rosetta_server")));
+    let handler = rosetta.expect_line("Ready. handler = ");
+    let output = rmi(&ns, &["top", &endpoint_in(&handler), "--count", "1"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("does not serve its metrics: start it with RMI_METRICS"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+#[ignore = "needs tmux: apt-get install tmux"]
+fn rmi_top_refreshes_in_a_terminal() {
+    let ns = NameServer::start();
+    let mut command = ns.client(example("greeter_server"));
+    command.args(["--metrics", "127.0.0.1:0"]);
+    let mut greeter = Running::start("greeter_server", command);
+    let endpoint = endpoint_in(&greeter.expect_line("Ready. Object uri = "));
+    // A tmux server of the test's own, with a terminal of 120 columns.
+    let socket = format!("rmi-top-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        let mut command = rmi_tests::system_tool("tmux");
+        command.args(["-L", &socket]).args(args);
+        run(&mut command, "")
+    };
+    let top = format!(
+        "{} top {endpoint} --interval 0.5",
+        rmi_tests::binary_path("rmi").display()
+    );
+    let started = tmux(&["new-session", "-d", "-x", "120", "-y", "20", &top]);
+    assert!(started.status.success(), "{}", stderr(&started));
+    let deadline = std::time::Instant::now() + rmi_tests::PATIENCE;
+    let mut frames = Vec::new();
+    let screen = loop {
+        let called = rmi(
+            &ns,
+            &["call", "rminame:server", "welcome_message", r#"["x"]"#],
+        );
+        assert!(called.status.success(), "{}", stderr(&called));
+        let screen = stdout(&tmux(&["capture-pane", "-p"]));
+        let busy = screen
+            .lines()
+            .find(|l| l.starts_with("Greeter") && l.contains("welcome_message"))
+            .and_then(|row| row.split_whitespace().nth(2)?.parse::<f64>().ok())
+            .is_some_and(|calls| calls > 0.0);
+        frames.push(screen.clone());
+        if busy {
+            break screen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rmi top showed no calls: {frames:#?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let _ = tmux(&["kill-server"]);
+    // Each refresh replaced the last: one header on the screen.
+    assert_eq!(screen.matches("rmi top ").count(), 1, "{screen}");
+    assert!(
+        screen.contains("calls/s") && screen.contains("p99"),
+        "{screen}"
+    );
+}
