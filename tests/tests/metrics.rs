@@ -129,4 +129,28 @@ fn a_prometheus_server_counts_the_greeters_calls() {
         answer.contains(r#""method":"welcome_message""#) && answer.contains(r#","3"]"#)
     });
     assert!(counted, "Prometheus did not count 3 calls: {answer}");
+
+    // Every query of the Grafana dashboard in docs/ is one Prometheus runs.
+    let dashboard = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/grafana-dashboard.json"
+    );
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dashboard).unwrap()).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    for target in panels.iter().flat_map(|p| p["targets"].as_array().unwrap()) {
+        let expr = target["expr"]
+            .as_str()
+            .unwrap()
+            .replace("$__rate_interval", "1m");
+        let encoded: String = expr
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let answer = get(web, &format!("/api/v1/query?query={encoded}"));
+        assert!(answer.contains(r#""status":"success""#), "{expr}: {answer}");
+    }
 }
