@@ -450,7 +450,7 @@ impl ProxyCore {
         A: Serialize,
         R: DeserializeOwned,
     {
-        let started = self.link.meters.as_ref().map(|_| Instant::now());
+        let started = self.link.meters.as_ref().map(|_| crate::meters::clock());
         let span = self.call_span(self.method_name(method));
         // A logged call's span is kept in a box of its own: the usual call's future stays as
         // small, and is polled through as few layers, as without traces.
