@@ -43,7 +43,7 @@ fn innermost(line: &str) -> Option<Span> {
         .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
         .collect();
     let mut fields: HashMap<String, String> = fields;
-    let outcome = rest.split("outcome=").nth(1)?;
+    let outcome = rest.rsplit("outcome=").next()?;
     let outcome = outcome.split_whitespace().next()?.trim_matches('"');
     fields.insert("outcome".into(), outcome.to_owned());
     Some(Span {

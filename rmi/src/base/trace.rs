@@ -5,8 +5,9 @@
 //! Each call is a span on both sides: `rmi.call` where a proxy makes it, `rmi.serve` where a
 //! daemon serves it, each a `tracing` span at level DEBUG with the fields `trace_id`,
 //! `span_id`, `parent_id`, `object` (its URI, or the name the proxy was given), `method`,
-//! `peer` (the client's address, where it is served) and, in the
-//! event that ends it (`called` or `served`), the `outcome` and `micros`. The context of the
+//! `peer` (the client's address, where it is served) and `outcome` (as the metrics name it,
+//! recorded at its end); the event that ends it (`called` or `served`) also says the `outcome`,
+//! and how long the call took (`micros`). The context of the
 //! span a task is in travels with every call it makes (in the request's tarpc context, whose
 //! trace fields are W3C's), and the callee's span is its child.
 //!
@@ -229,6 +230,7 @@ impl CallSpan {
             parent_id = tracing::field::Empty,
             %object,
             %method,
+            outcome = tracing::field::Empty,
         );
         if span.is_disabled() {
             return CallSpan {
@@ -256,6 +258,7 @@ impl CallSpan {
             %object,
             %method,
             %peer,
+            outcome = tracing::field::Empty,
         );
         CallSpan::new(span, parent)
     }
@@ -288,6 +291,7 @@ impl CallSpan {
     pub(crate) fn called(&self, outcome: &str) {
         if let Some(started) = self.started {
             let micros = started.elapsed().as_micros() as u64;
+            self.span.record("outcome", outcome);
             tracing::debug!(parent: &self.span, outcome, micros, "called");
         }
     }
@@ -296,6 +300,7 @@ impl CallSpan {
     pub(crate) fn served(&self, outcome: &str) {
         if let Some(started) = self.started {
             let micros = started.elapsed().as_micros() as u64;
+            self.span.record("outcome", outcome);
             tracing::debug!(parent: &self.span, outcome, micros, "served");
         }
     }
