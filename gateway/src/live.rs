@@ -32,8 +32,9 @@ struct State {
     /// When `/live` was last asked for: the sampler stops a minute later.
     asked: Option<Instant>,
     sampling: bool,
-    /// Each exposed name's trait and daemon (its endpoint), as last found.
-    names: Vec<(String, String, String)>,
+    /// Each exposed name's trait and daemon (its endpoint, or why it cannot be reached), as
+    /// last found.
+    names: Vec<(String, String, Result<String, String>)>,
     daemons: HashMap<String, Daemon>,
 }
 
@@ -60,6 +61,10 @@ impl Live {
             !std::mem::replace(&mut state.sampling, true)
         };
         if start {
+            // Readings from before a pause would make its first rates an average over it.
+            for daemon in self.state().daemons.values_mut() {
+                *daemon = Daemon::default();
+            }
             tokio::spawn(Arc::clone(self).sample(Arc::clone(objects)));
         }
         self.figures()
@@ -69,6 +74,9 @@ impl Live {
     /// [`WATCHED_FOR`].
     async fn sample(self: Arc<Self>, objects: Arc<Objects>) {
         let mut ticks = tokio::time::interval(INTERVAL);
+        // A slow round is followed by one a whole interval later, not by a burst: the history
+        // stays one reading an interval.
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
             {
@@ -82,7 +90,10 @@ impl Live {
                 }
             }
             let names = objects.daemons().await;
-            let mut endpoints: Vec<&String> = names.iter().map(|(_, _, e)| e).collect();
+            let mut endpoints: Vec<&String> = names
+                .iter()
+                .filter_map(|(_, _, endpoint)| endpoint.as_ref().ok())
+                .collect();
             endpoints.sort();
             endpoints.dedup();
             let objects = &objects;
@@ -99,6 +110,11 @@ impl Live {
             for (endpoint, reading) in readings {
                 state.daemons.entry(endpoint).or_default().add(now, reading);
             }
+            // Only the daemons behind the names now: one restarted elsewhere is let go.
+            state
+                .daemons
+                .retain(|kept, _| names.iter().any(|(_, _, e)| e.as_ref().ok() == Some(kept)));
+            objects.keep_daemons(|endpoint| state.daemons.contains_key(endpoint));
             state.names = names;
         }
     }
@@ -110,9 +126,15 @@ impl Live {
             .names
             .iter()
             .map(|(name, trait_name, endpoint)| {
-                let daemon = state.daemons.get(endpoint);
                 let mut described = json!({ "name": name, "trait": trait_name });
-                match daemon {
+                let endpoint = match endpoint {
+                    Ok(endpoint) => endpoint,
+                    Err(why) => {
+                        described["missing"] = json!(why);
+                        return described;
+                    }
+                };
+                match state.daemons.get(endpoint) {
                     Some(Daemon {
                         missing: Some(why), ..
                     }) => described["missing"] = json!(why),

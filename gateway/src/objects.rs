@@ -32,6 +32,8 @@ pub(crate) struct Objects {
     /// Whether answers may name the objects' URIs (`Config::show_uris`).
     show_uris: bool,
     proxies: Mutex<HashMap<String, (rmi::DynamicProxy, Instant)>>,
+    /// The live panel's links to each daemon's own object, by endpoint.
+    daemon_proxies: Mutex<HashMap<String, rmi::DaemonObjectProxy>>,
 }
 
 impl Objects {
@@ -47,6 +49,7 @@ impl Objects {
             timeout: config.timeout,
             show_uris: config.show_uris,
             proxies: Mutex::new(HashMap::new()),
+            daemon_proxies: Mutex::new(HashMap::new()),
         }
     }
 
@@ -120,6 +123,17 @@ impl Objects {
         Ok(proxy)
     }
 
+    fn daemon_proxies(&self) -> std::sync::MutexGuard<'_, HashMap<String, rmi::DaemonObjectProxy>> {
+        self.daemon_proxies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps the daemons' own objects' proxies whose endpoint `keep` says.
+    pub(crate) fn keep_daemons(&self, keep: impl Fn(&str) -> bool) {
+        self.daemon_proxies().retain(|endpoint, _| keep(endpoint));
+    }
+
     fn proxies(&self) -> std::sync::MutexGuard<'_, HashMap<String, (rmi::DynamicProxy, Instant)>> {
         // A panic while the map was held leaves it consistent: entries are whole values.
         self.proxies.lock().unwrap_or_else(|e| e.into_inner())
@@ -153,31 +167,42 @@ impl Objects {
             .collect())
     }
 
-    /// Each exposed name the name server has that can be reached: its trait and its daemon's
-    /// endpoint.
-    pub(crate) async fn daemons(&self) -> Vec<(String, String, String)> {
+    /// Each exposed name the name server has: its trait and its daemon's endpoint, or why it
+    /// cannot be reached.
+    pub(crate) async fn daemons(&self) -> Vec<(String, String, Result<String, String>)> {
         let Ok(names) = self.names().await else {
             return Vec::new();
         };
         let found = names.into_iter().map(|name| async move {
-            let proxy = self.object(&name).await.ok()?;
-            let trait_name = proxy.descriptor().name.to_string();
-            let endpoint = proxy.uri().endpoint().to_string();
-            Some((name, trait_name, endpoint))
+            match self.object(&name).await {
+                Ok(proxy) => {
+                    let trait_name = proxy.descriptor().name.to_string();
+                    (name, trait_name, Ok(proxy.uri().endpoint().to_string()))
+                }
+                Err(e) => {
+                    let why = self.told(&name, e).to_string();
+                    (name, String::new(), Err(why))
+                }
+            }
         });
-        futures::future::join_all(found)
-            .await
-            .into_iter()
-            .flatten()
-            .collect()
+        futures::future::join_all(found).await
     }
 
     /// The calls the daemon at `endpoint` has served, as its metrics count them; or why they
-    /// cannot be read.
+    /// cannot be read. Its own object's proxy is kept for the next reading.
     pub(crate) async fn metrics_of(&self, endpoint: &str) -> Result<rmi::live::Reading, String> {
-        let uri = format!("{}{}@{endpoint}", rmi::OBJECT_SCHEME, rmi::DAEMON_OBJECT_ID);
+        let kept = self.daemon_proxies().get(endpoint).cloned();
         let reading = async {
-            let daemon: rmi::DaemonObjectProxy = self.client.connect(uri).await?;
+            let daemon = match kept {
+                Some(daemon) => daemon,
+                None => {
+                    let uri = format!("{}{}@{endpoint}", rmi::OBJECT_SCHEME, rmi::DAEMON_OBJECT_ID);
+                    let daemon: rmi::DaemonObjectProxy = self.client.connect(uri).await?;
+                    self.daemon_proxies()
+                        .insert(endpoint.to_owned(), daemon.clone());
+                    daemon
+                }
+            };
             daemon.metrics().await
         };
         match tokio::time::timeout(self.timeout, reading).await {

@@ -1032,12 +1032,15 @@ fn a_request_s_traceparent_is_honoured_and_answered() {
         0x00f067aa0ba902b7,
         "the gateway's own span"
     );
-    // The call the request made is served in the same trace.
+    // The call the request made is served in the same trace, a child of the gateway's span
+    // (the gateway does not log its own calls' spans: the request names the gateway's).
     let served = greeter.expect_line("method=welcome_message");
     assert!(
         served.contains("trace_id=4bf92f3577b34da6a3ce929d0e0e4736"),
         "{served}"
     );
+    let parent = format!("parent_id={:016x}", answered.span_id());
+    assert!(served.contains(&parent), "{served} names {parent}");
 
     // Without one, the request begins a trace, and is told which.
     let response = http().post(&url).body(r#"["Ruvika"]"#).send().unwrap();

@@ -9,7 +9,8 @@ use rmi::DaemonObjectProxy;
 use super::Failure;
 
 /// Reads the daemon's metrics every `interval` and prints its methods' rates, `count` times
-/// (0: until interrupted). On a terminal each refresh replaces the last.
+/// (0: until interrupted). On a terminal each refresh replaces the last. A daemon that serves
+/// no metrics is an error at once; a reading that fails later is shown in its frame.
 pub(super) async fn run(
     daemon: &DaemonObjectProxy,
     interval: Duration,
@@ -20,10 +21,18 @@ pub(super) async fn run(
     let terminal = std::io::stdout().is_terminal();
     for shown in 1.. {
         tokio::time::sleep(interval).await;
-        let now = (Instant::now(), read(daemon).await?);
-        let rates = now
-            .1
-            .rates_since(&last.1, now.0.duration_since(last.0).as_secs_f64());
+        // A reading that fails (a timeout, the daemon restarting) is shown, and the next tried.
+        let (rates, failed) = match read(daemon).await {
+            Ok(reading) => {
+                let now = (Instant::now(), reading);
+                let seconds = now.0.duration_since(last.0).as_secs_f64();
+                let rates = now.1.rates_since(&last.1, seconds);
+                last = now;
+                (rates, None)
+            }
+            Err(Failure::Message(why)) => (Vec::new(), Some(why)),
+            Err(Failure::MethodError(why)) => (Vec::new(), Some(why.to_string())),
+        };
         let mut frame = String::new();
         if terminal {
             // Home, then clear: the frame replaces the last.
@@ -37,11 +46,13 @@ pub(super) async fn run(
         for object in &objects {
             frame.push_str(&format!("{} is a {}\n", object.id, object.descriptor.name));
         }
-        frame.push_str(&table(&rates));
+        match failed {
+            Some(why) => frame.push_str(&format!("cannot read its calls now: {why}\n")),
+            None => frame.push_str(&table(&rates)),
+        }
         let mut out = std::io::stdout().lock();
         out.write_all(frame.as_bytes())?;
         out.flush()?;
-        last = now;
         if shown == count {
             break;
         }

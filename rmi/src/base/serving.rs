@@ -32,9 +32,8 @@ pub(crate) struct Serving {
 tokio::task_local! {
     static SERVING: Serving;
     /// A span of the task's own, inside or outside a served call: a proxy's call that is
-    /// logged (`true`: its requests name it as is), or one given to [`TraceContext::scope`]
-    /// (`false`: its calls are its children).
-    static CURRENT: (TraceContext, bool);
+    /// logged, or one given to [`TraceContext::scope`].
+    static CURRENT: TraceContext;
 }
 
 impl TraceContext {
@@ -47,7 +46,7 @@ impl TraceContext {
     /// ```
     pub fn current() -> Option<Self> {
         CURRENT
-            .try_with(|(current, _)| *current)
+            .try_with(|current| *current)
             .ok()
             .or_else(|| with(|serving| serving.span))
     }
@@ -66,7 +65,7 @@ impl TraceContext {
     /// # }
     /// ```
     pub fn scope<F: Future>(self, work: F) -> impl Future<Output = F::Output> {
-        CURRENT.scope((self, false), work)
+        CURRENT.scope(self, work)
     }
 }
 
@@ -76,7 +75,7 @@ pub(crate) fn in_call_span<F: Future>(
     span: TraceContext,
     call: F,
 ) -> impl Future<Output = F::Output> {
-    CURRENT.scope((span, true), call)
+    CURRENT.scope(span, call)
 }
 
 /// Runs `call` as the serving of `serving`.
@@ -97,12 +96,9 @@ pub(crate) fn for_call(timeout: Duration) -> (tarpc::context::Context, Duration)
     let mut context = blank_context();
     let now = Instant::now();
     let own = now + timeout;
-    // The caller's span: a logged proxy call's own, else a new one in the task's trace.
-    let caller = match CURRENT.try_with(|current| *current) {
-        Ok((call, true)) => call,
-        Ok((scope, false)) => scope.child(),
-        Err(_) => with(|serving| serving.span.child()).unwrap_or_else(TraceContext::root),
-    };
+    // The caller's span: a logged proxy call's own, else the span the task is in (so that the
+    // callee's parent is a span someone may have logged), else a new trace.
+    let caller = TraceContext::current().unwrap_or_else(TraceContext::root);
     context.trace_context = caller.to_wire();
     let (deadline, waited) = match with(|serving| serving.deadline) {
         Some(inherited) => {

@@ -13,7 +13,8 @@
 //!
 //! The span a task is in (`TraceContext::current`, `TraceContext::scope`) is kept with the
 //! call it serves, in `serving`. A proxy's call is a span of its own only when it is logged:
-//! otherwise the request names a new span id, a child of the task's span.
+//! otherwise the request names the task's span as its caller (a span that may be logged, where
+//! a made-up id would name one that never is).
 //!
 //! With the `otel` feature, span ids are those OpenTelemetry gives the spans (through
 //! `tracing-opentelemetry`, when its layer is installed), so that the exported spans and the
@@ -308,9 +309,12 @@ impl CallSpan {
 
 /// How many calls of each trace this process is serving, counted by the trace id's low bits:
 /// a daemon that is stopping still serves the calls its calls in flight cause (a chain through
-/// it, a re-entrant call), which carry their traces. Two traces may share a count; a client's
-/// call then runs during a stop, as it could have just before.
-static SERVING: [AtomicU32; 1024] = [const { AtomicU32::new(0) }; 1024];
+/// it, a re-entrant call), which carry their traces. Two traces may share a count: with `n`
+/// calls in flight, a client's call runs during a stop with a chance of about n in 16,384, as
+/// it could have just before. (Trace ids are random: a client cannot aim at a busy count
+/// without knowing the traces in flight.) The counts are the process's, whichever of its
+/// daemons serves the call.
+static SERVING: [AtomicU32; 16_384] = [const { AtomicU32::new(0) }; 16_384];
 
 fn serving_count(low: u64) -> &'static AtomicU32 {
     &SERVING[low as usize % SERVING.len()]
@@ -435,14 +439,20 @@ mod tests {
     }
 
     #[test]
-    fn a_trace_counts_as_served_while_a_call_of_it_runs() {
-        let context = TraceContext::root();
-        let wire = context.to_wire();
-        let before = is_caused_by_a_served_call(&wire);
-        let served = Served::new(&context);
-        assert!(is_caused_by_a_served_call(&wire));
-        drop(served);
-        assert_eq!(is_caused_by_a_served_call(&wire), before);
+    fn a_trace_counts_as_served_while_a_call_of_it_runs_and_another_does_not() {
+        // Low bits no other test's random trace is likely to share.
+        let trace = |low: u64| TraceContext {
+            trace: [0x5eed, low],
+            span_id: 1,
+            sampled: true,
+        };
+        let (served, other) = (trace(16_384 * 7 + 4_321), trace(16_384 * 9 + 1_234));
+        assert!(!is_caused_by_a_served_call(&served.to_wire()));
+        let serving = Served::new(&served);
+        assert!(is_caused_by_a_served_call(&served.to_wire()));
+        assert!(!is_caused_by_a_served_call(&other.to_wire()));
+        drop(serving);
+        assert!(!is_caused_by_a_served_call(&served.to_wire()));
         assert!(!is_caused_by_a_served_call(&Default::default()));
     }
 

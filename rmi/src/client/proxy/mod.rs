@@ -550,9 +550,16 @@ impl ProxyCore {
         let args = args?;
         let core = self.clone();
         let span = self.call_span(self.method_name(method));
+        // The task sending it is in the span this one is in: a task of its own has no
+        // task-locals of its caller's.
+        let caller = span.context.or_else(TraceContext::current);
         tokio::spawn(async move {
             let sent = core.send(bound.clone(), timeout, method, FORMAT, args);
             let sent = with_uploads(sent, uploads, &bound, method, timeout);
+            let sent = match caller {
+                Some(caller) => futures::future::Either::Left(caller.scope(sent)),
+                None => futures::future::Either::Right(sent),
+            };
             match ProxyCore::in_span(&span, sent).await {
                 Ok(_) => span.called("ok"),
                 Err(e) => {
