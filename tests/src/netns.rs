@@ -55,8 +55,12 @@ impl Lan {
     fn try_new(hosts: usize) -> Result<Lan, String> {
         static COUNT: AtomicU32 = AtomicU32::new(0);
         let n = COUNT.fetch_add(1, Ordering::Relaxed);
+        if n == 0 {
+            remove_orphans();
+        }
         let pid = std::process::id();
-        let id = format!("{}{n}", pid % 100_000);
+        // The pid whole, then the LAN's number: `remove_orphans` reads the pid back.
+        let id = format!("{pid}-{n}");
         let mut lan = Lan {
             prefix: format!("10.{}.{}", 100 + (n % 100), pid % 250),
             id,
@@ -236,6 +240,26 @@ pub fn in_namespace(ns: &str, program: &Path) -> Command {
         }
     }
     command
+}
+
+/// Removes the namespaces of LANs whose process is gone: one killed (SIGKILL, a CI job
+/// cancelled) never ran `Drop`. Names are `rmi{pid}-{n}-{role}`.
+fn remove_orphans() {
+    let Ok(listed) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&listed.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let pid = name
+            .strip_prefix("rmi")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = ip(&["netns", "del", name]);
+        }
+    }
 }
 
 impl Drop for Lan {

@@ -125,6 +125,15 @@ fn rmi_methods_and_objects_describe_what_a_daemon_hosts() {
     assert!(text.contains("is a DaemonObject"), "{text}");
 }
 
+/// The greeter, serving its metrics, and its daemon's `HOST:PORT`.
+fn greeter_with_metrics(ns: &NameServer) -> (Running, String) {
+    let mut command = ns.client(example("greeter_server"));
+    command.args(["--metrics", "127.0.0.1:0"]);
+    let mut greeter = Running::start("greeter_server", command);
+    let endpoint = endpoint_in(&greeter.expect_line("Ready. Object uri = "));
+    (greeter, endpoint)
+}
+
 /// The daemon's `HOST:PORT` in a demo's "Ready. Object uri = rmi:…@HOST:PORT" line.
 fn endpoint_in(ready: &str) -> String {
     ready.rsplit('@').next().unwrap().trim().to_owned()
@@ -133,10 +142,7 @@ fn endpoint_in(ready: &str) -> String {
 #[test]
 fn rmi_top_prints_each_method_s_rates_and_says_when_a_daemon_has_no_metrics() {
     let ns = NameServer::start();
-    let mut command = ns.client(example("greeter_server"));
-    command.args(["--metrics", "127.0.0.1:0"]);
-    let mut greeter = Running::start("greeter_server", command);
-    let endpoint = endpoint_in(&greeter.expect_line("Ready. Object uri = "));
+    let (_greeter, endpoint) = greeter_with_metrics(&ns);
     let mut command = ns.client(binary("rmi"));
     command.args(["top", &endpoint, "--interval", "2", "--count", "1"]);
     let mut top = Running::start("rmi top", command);
@@ -178,10 +184,7 @@ fn rmi_top_prints_each_method_s_rates_and_says_when_a_daemon_has_no_metrics() {
 #[ignore = "needs tmux: apt-get install tmux"]
 fn rmi_top_refreshes_in_a_terminal() {
     let ns = NameServer::start();
-    let mut command = ns.client(example("greeter_server"));
-    command.args(["--metrics", "127.0.0.1:0"]);
-    let mut greeter = Running::start("greeter_server", command);
-    let endpoint = endpoint_in(&greeter.expect_line("Ready. Object uri = "));
+    let (_greeter, endpoint) = greeter_with_metrics(&ns);
     // A tmux server of the test's own, with a terminal of 120 columns.
     let socket = format!("rmi-top-{}", std::process::id());
     let tmux = |args: &[&str]| {
