@@ -101,17 +101,14 @@ where
     let format = call.format;
     let index = call.method;
     let report = call.oneway.take();
-    tokio::spawn(async move {
-        if let Err(fault) = run_method(call, method).await {
-            match report {
-                Some(report) => report.failed(index, fault),
-                None => {
-                    crate::throttle::warn_throttled!(
-                        method = index,
-                        "oneway call failed: {fault:?}"
-                    )
-                }
+    crate::throttle::spawn_and_warn(async move {
+        match (run_method(call, method).await, report) {
+            (Ok(_), _) => Ok(()),
+            (Err(fault), Some(report)) => {
+                report.failed(index, fault);
+                Ok(())
             }
+            (Err(fault), None) => Err(format!("oneway call of method {index} failed: {fault:?}")),
         }
     });
     std::future::ready(

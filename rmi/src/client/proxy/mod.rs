@@ -553,20 +553,20 @@ impl ProxyCore {
         // The task sending it is in the span this one is in: a task of its own has no
         // task-locals of its caller's.
         let caller = span.context.or_else(TraceContext::current);
-        tokio::spawn(async move {
+        crate::throttle::spawn_and_warn(async move {
             let sent = core.send(bound.clone(), timeout, method, FORMAT, args);
             let sent = with_uploads(sent, uploads, &bound, method, timeout);
             let sent = match caller {
                 Some(caller) => futures::future::Either::Left(caller.scope(sent)),
                 None => futures::future::Either::Right(sent),
             };
-            match ProxyCore::in_span(&span, sent).await {
-                Ok(_) => span.called("ok"),
-                Err(e) => {
-                    span.called(crate::meters::error_kind(&e));
-                    tracing::warn!("oneway call not delivered: {e}");
-                }
-            }
+            let sent = ProxyCore::in_span(&span, sent).await;
+            span.called(
+                sent.as_ref()
+                    .map_or_else(crate::meters::error_kind, |_| "ok"),
+            );
+            sent.map(drop)
+                .map_err(|e| format!("oneway call not delivered: {e}"))
         });
         Ok(())
     }
