@@ -13,6 +13,7 @@ mod objects;
 mod pyro;
 mod reading;
 mod transport;
+mod watchdog;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -92,6 +93,8 @@ pub(crate) struct DaemonState {
     pub(crate) calls: TaskTracker,
     /// Its connections, counted.
     meters: crate::meters::DaemonMeters,
+    /// Wakes connections at their read deadlines.
+    watchdog: Arc<watchdog::Watchdog>,
 }
 
 impl DaemonState {
@@ -145,6 +148,9 @@ impl Daemon {
         let listener = TcpListener::bind(&addrs[..]).await.map_err(listen_error)?;
         let local_addr = listener.local_addr().map_err(listen_error)?;
         let (endpoint, wildcard) = advertised(settings.advertise.as_deref(), local_addr)?;
+        let watchdog = watchdog::Watchdog::new(watchdog::Watchdog::tick_for(
+            read_limits(&settings).shortest(),
+        ));
         let shared = Arc::new(DaemonState {
             settings,
             admission: admission::Admission::default(),
@@ -158,6 +164,7 @@ impl Daemon {
             tasks: TaskTracker::new(),
             calls: TaskTracker::new(),
             meters: crate::meters::DaemonMeters::new(),
+            watchdog,
         });
         shared
             .objects
@@ -847,6 +854,15 @@ where
     None
 }
 
+/// How long the daemon's clients may take, as it reads them.
+fn read_limits(settings: &Settings) -> reading::ReadLimits {
+    reading::ReadLimits {
+        idle: settings.idle_timeout,
+        first_frame: settings.first_request_timeout,
+        frame: settings.request_timeout,
+    }
+}
+
 /// A new session for a connection of this daemon.
 fn new_session(shared: &DaemonState, peer: SocketAddr) -> crate::session::Session {
     let settings = &shared.settings;
@@ -886,13 +902,9 @@ where
     // then ends. The instances made for this connection (`Instances::PerConnection`) are
     // the session's, dropped with it.
     let mut session = new_session(shared, peer);
-    let limits = reading::ReadLimits {
-        idle: settings.idle_timeout,
-        first_frame: settings.first_request_timeout,
-        frame: settings.request_timeout,
-    };
+    let limits = read_limits(settings);
     let room = session.connection.clone();
-    let place = (peer, connected.1.clone());
+    let place = (peer, connected.1.clone(), shared.watchdog.alarm());
     let counted = (shared.meters.received.clone(), shared.meters.sent.clone());
     let stream = reading::StopReading::new(stream, &shared.stop, limits, room, place, counted);
     let mut transport = transport::Transport::new(stream, settings.max_frame_bytes);

@@ -8,11 +8,12 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
+use super::watchdog::{Alarm, Millis};
 use crate::stop::Stop;
 
 /// How long a client may take, as the daemon reads it.
@@ -24,6 +25,17 @@ pub(crate) struct ReadLimits {
     pub(crate) first_frame: Duration,
     /// A request begun must be complete within this (slow senders, "slowloris").
     pub(crate) frame: Duration,
+}
+
+impl ReadLimits {
+    /// The shortest of the limits, and of the wait before a quiet connection's buffer goes.
+    pub(crate) fn shortest(&self) -> Duration {
+        [self.first_frame, self.frame, RELEASE_AFTER]
+            .into_iter()
+            .chain(self.idle)
+            .min()
+            .unwrap_or(RELEASE_AFTER)
+    }
 }
 
 /// Passes reads and writes through until the daemon's stop ends (it is closed), or the client
@@ -49,10 +61,12 @@ pub(crate) struct StopReading<S> {
 /// tell a client too slow or too quiet.
 struct Watch {
     limits: ReadLimits,
+    /// The watchdog's alarm, and its clock, which times are read from.
+    alarm: Alarm,
     /// When bytes last arrived.
-    last_read: Instant,
+    last_read: Millis,
     /// When the request being read (or the first one) must be complete; none between frames.
-    frame_deadline: Option<Instant>,
+    frame_deadline: Option<Millis>,
     first_done: bool,
     /// The connection's place, proven once its first request is complete (it keeps it then).
     unproven: Option<Arc<super::admission::Slot>>,
@@ -62,14 +76,13 @@ struct Watch {
     /// Reading paused for room: the request in progress gets its time again after.
     paused: bool,
     /// Calls were in flight when reading found nothing: the idle clock starts again (read
-    /// when the timer next goes off, not at every read).
+    /// when the alarm next goes off, not at every read).
     busy: bool,
-    timer: Pin<Box<tokio::time::Sleep>>,
     /// Why the connection is closed, once it is.
     expired: Option<&'static str>,
     /// When the read buffer may go, if nothing more is read by then ([`RELEASE_AFTER`] after
     /// the last request).
-    release_at: Option<Instant>,
+    release_at: Option<Millis>,
     /// That moment passed: the connection's reader may let its buffer go.
     release_due: bool,
 }
@@ -79,11 +92,12 @@ struct Watch {
 const RELEASE_AFTER: Duration = Duration::from_secs(2);
 
 impl Watch {
-    fn new(limits: ReadLimits, slot: Arc<super::admission::Slot>) -> Self {
-        let now = Instant::now();
-        let first = now + limits.first_frame;
+    fn new(limits: ReadLimits, slot: Arc<super::admission::Slot>, alarm: Alarm) -> Self {
+        let now = alarm.now();
+        let first = now + millis(limits.first_frame);
         Watch {
             limits,
+            alarm,
             last_read: now,
             frame_deadline: Some(first),
             first_done: false,
@@ -93,7 +107,6 @@ impl Watch {
             payload_left: 0,
             paused: false,
             busy: false,
-            timer: Box::pin(tokio::time::sleep_until(first.into())),
             expired: None,
             release_at: None,
             release_due: false,
@@ -112,23 +125,23 @@ impl Watch {
     /// Reading goes on after a pause for room: what the client was given time for starts
     /// again from now.
     fn resume(&mut self) {
-        let now = Instant::now();
+        let now = self.alarm.now();
         self.paused = false;
         self.last_read = now;
         if self.frame_deadline.is_some() && self.first_done {
-            self.frame_deadline = Some(now + self.limits.frame);
+            self.frame_deadline = Some(now + millis(self.limits.frame));
         }
     }
 
     /// Follows `bytes`, just read.
     fn saw(&mut self, bytes: &[u8]) {
-        let now = Instant::now();
+        let now = self.alarm.now();
         self.last_read = now;
         let mut rest = bytes;
         while !rest.is_empty() {
             if self.payload_left == 0 {
                 if self.header_have == 0 && self.first_done {
-                    self.frame_deadline = Some(now + self.limits.frame);
+                    self.frame_deadline = Some(now + millis(self.limits.frame));
                 }
                 self.header[self.header_have] = rest[0];
                 self.header_have += 1;
@@ -151,19 +164,19 @@ impl Watch {
         }
     }
 
-    fn frame_done(&mut self, now: Instant) {
+    fn frame_done(&mut self, now: Millis) {
         if let Some(slot) = self.unproven.take() {
             slot.prove();
         }
         self.first_done = true;
         self.frame_deadline = None;
-        self.release_at = Some(now + RELEASE_AFTER);
+        self.release_at = Some(now + millis(RELEASE_AFTER));
     }
 
     /// Whether a limit has run out; else arranges to be woken when one might.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
         loop {
-            let idle = self.limits.idle.map(|idle| self.last_read + idle);
+            let idle = self.limits.idle.map(|idle| self.last_read + millis(idle));
             let Some(due) = [self.frame_deadline, idle, self.release_at]
                 .into_iter()
                 .flatten()
@@ -171,16 +184,12 @@ impl Watch {
             else {
                 return false;
             };
-            let due_at = tokio::time::Instant::from_std(due);
-            if !self.timer.is_elapsed() && due_at >= self.timer.deadline() {
-                // The timer goes off first: no need to read the clock (this runs after every
-                // read that found nothing).
-                if self.timer.as_mut().poll(cx).is_pending() {
-                    return false;
-                }
-                continue;
+            if self.alarm.due().is_some_and(|armed| due >= armed) {
+                // The alarm goes off first: nothing to look at until then (this runs after
+                // every read that found nothing).
+                return false;
             }
-            let now = Instant::now();
+            let now = self.alarm.now();
             if std::mem::take(&mut self.busy) {
                 // Calls were in flight since the last look: not idle until now.
                 self.last_read = now;
@@ -204,17 +213,18 @@ impl Watch {
                 });
                 return true;
             }
-            // The timer is moved earlier at once, but never later: a deadline pushed back (by
-            // every read, for the idle one) is found when the timer fires, so a read costs a
-            // clock reading, not a timer reset.
-            if due_at < self.timer.deadline() || self.timer.is_elapsed() {
-                self.timer.as_mut().reset(due_at);
-            }
-            if self.timer.as_mut().poll(cx).is_pending() {
-                return false;
-            }
+            // The alarm is moved earlier at once, but never later: a deadline pushed back (by
+            // every read, for the idle one) is found when the alarm goes off, so a read costs
+            // nothing but reading the watchdog's clock.
+            self.alarm.arm(due, cx.waker());
+            return false;
         }
     }
+}
+
+/// `duration` in whole milliseconds, as the watchdog's clock counts.
+fn millis(duration: Duration) -> Millis {
+    duration.as_millis().try_into().unwrap_or(Millis::MAX / 2)
 }
 
 impl<S> StopReading<S> {
@@ -223,7 +233,7 @@ impl<S> StopReading<S> {
         stop: &Stop,
         limits: ReadLimits,
         room: Arc<crate::session::ConnectionState>,
-        (peer, slot): (std::net::SocketAddr, Arc<super::admission::Slot>),
+        (peer, slot, alarm): (std::net::SocketAddr, Arc<super::admission::Slot>, Alarm),
         (received, sent): (metrics::Counter, metrics::Counter),
     ) -> Self {
         StopReading {
@@ -232,7 +242,7 @@ impl<S> StopReading<S> {
             wake_on_stop: Box::pin(stop.closed_owned()),
             registered: false,
             room,
-            watch: Watch::new(limits, slot),
+            watch: Watch::new(limits, slot, alarm),
             peer,
             received,
             sent,
