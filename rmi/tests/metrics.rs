@@ -15,7 +15,11 @@ pub trait Calculator {
     async fn div(&self, a: i64, b: i64) -> Result<i64, DivideByZero>;
     async fn explode(&self);
     async fn count(&self, n: u32) -> rmi::Stream<u32>;
+    async fn hold(&self);
 }
+
+/// Lets the calls of `hold` return.
+static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 struct Server;
 
@@ -31,6 +35,9 @@ impl Calculator for Server {
     }
     async fn count(&self, n: u32) -> rmi::Stream<u32> {
         rmi::Stream::iter(0..n)
+    }
+    async fn hold(&self) {
+        RELEASE.notified().await;
     }
 }
 
@@ -135,6 +142,25 @@ async fn calls_connections_and_a_proxys_calls_are_counted_and_served() {
         ),
         "{page}"
     );
+
+    // A call that waits is counted in flight while it waits.
+    let held = tokio::spawn({
+        let calculator = calculator.clone();
+        async move { calculator.hold().await }
+    });
+    let in_flight = |page: &str| sample(page, "rmi_calls_in_flight");
+    let mut page = scrape(addr).await;
+    for _ in 0..100 {
+        if in_flight(&page) == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        page = scrape(addr).await;
+    }
+    assert_eq!(in_flight(&page), Some(1.0), "{page}");
+    RELEASE.notify_one();
+    held.await.unwrap().unwrap();
+    assert_eq!(in_flight(&scrape(addr).await), Some(0.0));
 
     // A second address for the same process is refused, saying where its metrics are.
     let elsewhere = rmi::serve_metrics("127.0.0.1:1".parse().unwrap()).unwrap_err();

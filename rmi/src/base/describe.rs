@@ -109,7 +109,7 @@ impl MethodDescriptor {
     pub fn returns_result(&self) -> bool {
         let ty = &*self.result;
         let path = ty.split_once('<').map_or(ty, |(path, _)| path).trim();
-        path.rsplit("::").next() == Some("Result")
+        path == "Result" || path.ends_with("::Result")
     }
 
     /// The error type `E` of a method declared `-> Result<T, E>`, as written.

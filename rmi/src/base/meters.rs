@@ -10,8 +10,10 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
 use metrics::{Counter, Gauge, Histogram};
 
@@ -213,7 +215,10 @@ fn describe() {
         metrics::Unit::Seconds,
         "How long calls took on the daemon"
     );
-    metrics::describe_gauge!(CALLS_IN_FLIGHT, "Calls running on the daemon now");
+    metrics::describe_gauge!(
+        CALLS_IN_FLIGHT,
+        "Calls running on the daemon now that waited (a call done in its first step is not counted)"
+    );
     metrics::describe_gauge!(CONNECTIONS_OPEN, "Connections the daemon has open");
     metrics::describe_counter!(CONNECTIONS_ACCEPTED, "Connections the daemon accepted");
     metrics::describe_counter!(
@@ -325,19 +330,22 @@ impl TraitMeters {
             .then(|| TraitMeters::new(descriptor, ("target", CLIENT_CALLS, CLIENT_CALL_DURATION)))
     }
 
-    /// Runs `call`, of method `index` in `format`, counting it among the calls in flight, and
-    /// records its outcome and duration.
-    pub(crate) async fn measure(
+    /// `call`, of method `index` in `format`, measured: its outcome and duration recorded when
+    /// it ends, and, while it waits, counted among the calls in flight.
+    pub(crate) fn measure<F: Future<Output = Reply>>(
         self: Arc<Self>,
         index: u32,
         format: Format,
-        call: impl Future<Output = Reply>,
-    ) -> Reply {
-        let started = clock();
-        let _running = self.in_flight.as_ref().map(Running::new);
-        let reply = call.await;
-        self.record(index, started, Outcome::of(&reply, format));
-        reply
+        call: F,
+    ) -> Measured<F> {
+        Measured {
+            call,
+            meters: self,
+            index,
+            format,
+            started: clock(),
+            waiting: false,
+        }
     }
 
     fn new(
@@ -399,19 +407,49 @@ pub(crate) fn clock() -> quanta::Instant {
     quanta::Instant::now()
 }
 
-/// A call counted among those in flight until dropped (ended, or cancelled).
-struct Running<'a>(&'a Gauge);
+pin_project_lite::pin_project! {
+    /// A daemon's call, measured ([`TraitMeters::measure`]). A call that ends in its first
+    /// step (most do) never waited, so it is not counted in flight: it costs two clock
+    /// readings, a counter and a histogram sample, no gauge.
+    pub(crate) struct Measured<F> {
+        #[pin]
+        call: F,
+        meters: Arc<TraitMeters>,
+        index: u32,
+        format: Format,
+        started: quanta::Instant,
+        // Counted in flight (it waited once); uncounted when it ends or is dropped.
+        waiting: bool,
+    }
 
-impl<'a> Running<'a> {
-    fn new(gauge: &'a Gauge) -> Self {
-        gauge.increment(1.0);
-        Running(gauge)
+    impl<F> PinnedDrop for Measured<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if *this.waiting {
+                if let Some(gauge) = &this.meters.in_flight {
+                    gauge.decrement(1.0);
+                }
+            }
+        }
     }
 }
 
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.0.decrement(1.0);
+impl<F: Future<Output = Reply>> Future for Measured<F> {
+    type Output = Reply;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
+        let this = self.project();
+        let Poll::Ready(reply) = this.call.poll(cx) else {
+            if !std::mem::replace(this.waiting, true) {
+                if let Some(gauge) = &this.meters.in_flight {
+                    gauge.increment(1.0);
+                }
+            }
+            return Poll::Pending;
+        };
+        let outcome = Outcome::of(&reply, *this.format);
+        this.meters.record(*this.index, *this.started, outcome);
+        Poll::Ready(reply)
     }
 }
 

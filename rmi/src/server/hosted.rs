@@ -154,7 +154,6 @@ where
                 connection.peer,
                 TraceContext::from_wire(&context.trace_context),
             );
-            let fallible = described.is_some_and(|m| m.returns_result());
             let call = Call {
                 method: invoke.method,
                 format: invoke.format,
@@ -183,6 +182,7 @@ where
             let reply = match span.is_logged() {
                 true => Either::Left(async move {
                     let reply = span.instrument(reply).await;
+                    let fallible = described.is_some_and(|m| m.returns_result());
                     span.served(Outcome::of(&reply, format).label(fallible));
                     reply
                 }),
