@@ -79,7 +79,12 @@ impl Watchdog {
         watched.0.push(armed.clone());
         if !watched.1 {
             watched.1 = true;
-            tokio::spawn(self.clone().watch());
+            // Made outside the task: dropped with it even if its runtime drops it unpolled.
+            let running = Running {
+                watchdog: self.clone(),
+                stopped: false,
+            };
+            tokio::spawn(running.watch());
         }
         drop(watched);
         Alarm {
@@ -104,17 +109,28 @@ impl Watchdog {
         // Every change under the lock is a push, a retain or a flag: none panics halfway.
         self.watched.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
+/// The watchdog's task, running: when its runtime drops it, the watchdog is marked stopped,
+/// so that the next connection starts another.
+struct Running {
+    watchdog: Arc<Watchdog>,
+    /// The task marked the watchdog stopped itself, under the lock a new connection takes.
+    stopped: bool,
+}
+
+impl Running {
     /// The task: each tick, forgets the alarms of connections gone and wakes those due; stops
     /// after [`IDLE_TICKS`] with none.
-    async fn watch(self: Arc<Self>) {
-        let mut ticks = tokio::time::interval(self.tick);
+    async fn watch(mut self) {
+        let watchdog = self.watchdog.clone();
+        let mut ticks = tokio::time::interval(watchdog.tick);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut idle = 0;
         loop {
             ticks.tick().await;
-            let now = self.read_clock();
-            let mut watched = self.lock();
+            let now = watchdog.read_clock();
+            let mut watched = watchdog.lock();
             watched
                 .0
                 .retain(|armed| !armed.gone.load(Ordering::Relaxed));
@@ -122,6 +138,7 @@ impl Watchdog {
                 idle += 1;
                 if idle >= IDLE_TICKS {
                     watched.1 = false;
+                    self.stopped = true;
                     return;
                 }
                 continue;
@@ -130,6 +147,14 @@ impl Watchdog {
             let due: Vec<Waker> = watched.0.iter().filter_map(|a| a.take_due(now)).collect();
             drop(watched);
             due.into_iter().for_each(Waker::wake);
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.stopped {
+            self.watchdog.lock().1 = false;
         }
     }
 }
@@ -234,5 +259,28 @@ mod tests {
         assert!(!watchdog.lock().1, "it stopped once idle");
         let _again = watchdog.alarm();
         assert!(watchdog.lock().1, "a new connection starts it again");
+    }
+
+    #[test]
+    fn a_watchdog_whose_runtime_ended_starts_again_in_another() {
+        let watchdog = Watchdog::new(Duration::from_millis(10));
+        let first = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let alarm = first.block_on(async { watchdog.alarm() });
+        drop(first);
+        assert!(!watchdog.lock().1, "its task ended with its runtime");
+        drop(alarm);
+        let second = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        second.block_on(async {
+            let alarm = watchdog.alarm();
+            tokio::time::timeout(Duration::from_secs(5), rung(&alarm, 20))
+                .await
+                .expect("the new runtime's watchdog woke the connection");
+        });
     }
 }
