@@ -1,9 +1,8 @@
 //! Warnings about misbehaving peers, at most one line a second of each kind: a flood of bad
 //! connections must not flood the log too. The line after a quiet spell says how many were
-//! left out. The failures of tasks nobody awaits are written so too ([`spawn_and_warn`]).
+//! left out. The failures of tasks nobody awaits are written so too (`spawn_and_warn!`).
 //! And [`one_line`]: a peer's text made safe for one log line.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -76,16 +75,21 @@ macro_rules! warn_throttled {
 }
 pub(crate) use warn_throttled;
 
-/// Runs `work` in a task of its own that nobody awaits, as a oneway call's sending (by the
-/// proxy) and its running (by the daemon) are: its failure can only be logged, so it is, at
-/// most once a second for all such tasks.
-pub(crate) fn spawn_and_warn(work: impl Future<Output = Result<(), String>> + Send + 'static) {
-    tokio::spawn(async move {
-        if let Err(why) = work.await {
-            warn_throttled!("{why}");
-        }
-    });
+/// Runs a future in a task of its own that nobody awaits, as a oneway call's sending (by the
+/// proxy) and its running (by the daemon) are: its failure (`Err(text)`) can only be logged,
+/// so it is, with [`warn_throttled!`] at the call site (its own throttle and log target).
+macro_rules! spawn_and_warn {
+    ($work:expr) => {{
+        let work = $work;
+        tokio::spawn(async move {
+            let outcome: Result<(), String> = work.await;
+            if let Err(why) = outcome {
+                $crate::throttle::warn_throttled!("{why}");
+            }
+        });
+    }};
 }
+pub(crate) use spawn_and_warn;
 
 /// `text` on one line: a peer's bytes quoted in an error must not break the log's lines.
 ///

@@ -101,7 +101,7 @@ where
     let format = call.format;
     let index = call.method;
     let report = call.oneway.take();
-    crate::throttle::spawn_and_warn(async move {
+    crate::throttle::spawn_and_warn!(async move {
         match (run_method(call, method).await, report) {
             (Ok(_), _) => Ok(()),
             (Err(fault), Some(report)) => {

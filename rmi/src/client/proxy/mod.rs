@@ -553,7 +553,7 @@ impl ProxyCore {
         // The task sending it is in the span this one is in: a task of its own has no
         // task-locals of its caller's.
         let caller = span.context.or_else(TraceContext::current);
-        crate::throttle::spawn_and_warn(async move {
+        crate::throttle::spawn_and_warn!(async move {
             let sent = core.send(bound.clone(), timeout, method, FORMAT, args);
             let sent = with_uploads(sent, uploads, &bound, method, timeout);
             let sent = match caller {

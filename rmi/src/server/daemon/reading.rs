@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
-use super::watchdog::{Alarm, Millis};
+use super::watchdog::{millis, Alarm, Millis};
 use crate::stop::Stop;
 
 /// How long a client may take, as the daemon reads it.
@@ -94,7 +94,7 @@ const RELEASE_AFTER: Duration = Duration::from_secs(2);
 impl Watch {
     fn new(limits: ReadLimits, slot: Arc<super::admission::Slot>, alarm: Alarm) -> Self {
         let now = alarm.now();
-        let first = now + millis(limits.first_frame);
+        let first = now + alarm.span(limits.first_frame);
         Watch {
             limits,
             alarm,
@@ -129,7 +129,7 @@ impl Watch {
         self.paused = false;
         self.last_read = now;
         if self.frame_deadline.is_some() && self.first_done {
-            self.frame_deadline = Some(now + millis(self.limits.frame));
+            self.frame_deadline = Some(now + self.alarm.span(self.limits.frame));
         }
     }
 
@@ -141,7 +141,7 @@ impl Watch {
         while !rest.is_empty() {
             if self.payload_left == 0 {
                 if self.header_have == 0 && self.first_done {
-                    self.frame_deadline = Some(now + millis(self.limits.frame));
+                    self.frame_deadline = Some(now + self.alarm.span(self.limits.frame));
                 }
                 self.header[self.header_have] = rest[0];
                 self.header_have += 1;
@@ -176,7 +176,10 @@ impl Watch {
     /// Whether a limit has run out; else arranges to be woken when one might.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
         loop {
-            let idle = self.limits.idle.map(|idle| self.last_read + millis(idle));
+            let idle = self
+                .limits
+                .idle
+                .map(|idle| self.last_read + self.alarm.span(idle));
             let Some(due) = [self.frame_deadline, idle, self.release_at]
                 .into_iter()
                 .flatten()
@@ -187,9 +190,10 @@ impl Watch {
             if self.alarm.due().is_some_and(|armed| due >= armed) {
                 // The alarm goes off first: nothing to look at until then (this runs after
                 // every read that found nothing).
+                self.alarm.listen(cx.waker());
                 return false;
             }
-            let now = self.alarm.now();
+            let now = self.alarm.now_exact();
             if std::mem::take(&mut self.busy) {
                 // Calls were in flight since the last look: not idle until now.
                 self.last_read = now;
@@ -220,11 +224,6 @@ impl Watch {
             return false;
         }
     }
-}
-
-/// `duration` in whole milliseconds, as the watchdog's clock counts.
-fn millis(duration: Duration) -> Millis {
-    duration.as_millis().try_into().unwrap_or(Millis::MAX / 2)
 }
 
 impl<S> StopReading<S> {

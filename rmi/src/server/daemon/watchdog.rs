@@ -4,8 +4,11 @@
 //!
 //! A timer per connection costs its memory, and a wake-up of the thread driving tokio's
 //! timers when it is first registered (an eventfd write per new connection). The watchdog
-//! costs each connection an [`Alarm`]: a place in a list, and a deadline is late by at most one
-//! tick. The client's keeper (`client/keeper.rs`) does the same for a runtime's calls.
+//! costs each connection an [`Alarm`]: a place in a list. The coarse clock lags by up to a
+//! tick, so a limit is counted with a tick more ([`Alarm::span`]), and whether it has passed is
+//! read from the system's clock: a limit ends up to two ticks late, never early (unless the
+//! watchdog's task waits longer than a tick for a thread). The client's keeper
+//! (`client/keeper.rs`) does the same for a runtime's calls.
 //!
 //! The watchdog runs while the daemon has connections and for [`IDLE_TICKS`] after the last
 //! one: connections that come and go one after another do not wake it each time.
@@ -29,6 +32,8 @@ const IDLE_TICKS: u32 = 20;
 /// The watchdog of one daemon's connections.
 pub(crate) struct Watchdog {
     tick: Duration,
+    /// The tick, in milliseconds: what limits are counted with besides their own length.
+    margin: Millis,
     began: Instant,
     /// The coarse clock: set each tick, and when a connection begins.
     now: AtomicU64,
@@ -55,6 +60,7 @@ impl Watchdog {
     pub(crate) fn new(tick: Duration) -> Arc<Watchdog> {
         Arc::new(Watchdog {
             tick,
+            margin: millis(tick),
             began: Instant::now(),
             now: AtomicU64::new(0),
             watched: Mutex::default(),
@@ -77,8 +83,11 @@ impl Watchdog {
         self.read_clock();
         let mut watched = self.lock();
         watched.0.push(armed.clone());
-        if !watched.1 {
-            watched.1 = true;
+        let start = !std::mem::replace(&mut watched.1, true);
+        // Spawned after letting go of the lock: a runtime shutting down drops a task as it is
+        // spawned, and the task's drop takes the lock.
+        drop(watched);
+        if start {
             // Made outside the task: dropped with it even if its runtime drops it unpolled.
             let running = Running {
                 watchdog: self.clone(),
@@ -86,7 +95,6 @@ impl Watchdog {
             };
             tokio::spawn(running.watch());
         }
-        drop(watched);
         Alarm {
             armed,
             watchdog: self.clone(),
@@ -186,10 +194,35 @@ impl Alarm {
         self.armed.due.fetch_min(due, Ordering::AcqRel);
     }
 
-    /// The coarse clock of the connection's watchdog.
+    /// Has the armed alarm wake `waker`. A tick that unarms the alarm takes the waker after
+    /// it unarms it, and may take one registered for the next deadline meanwhile: whoever
+    /// finds the alarm armed registers again (cheap: the same waker is not cloned again).
+    pub(crate) fn listen(&self, waker: &Waker) {
+        self.armed.waker.register(waker);
+    }
+
+    /// The coarse clock of the connection's watchdog: up to a tick behind.
     pub(crate) fn now(&self) -> Millis {
         self.watchdog.now()
     }
+
+    /// The system's clock, as the watchdog counts (it sets the coarse clock too): for the rare
+    /// moments a limit may have passed.
+    pub(crate) fn now_exact(&self) -> Millis {
+        self.watchdog.read_clock()
+    }
+
+    /// `limit`, as deadlines from the coarse clock count it: a tick more, so that it is never
+    /// cut short.
+    pub(crate) fn span(&self, limit: Duration) -> Millis {
+        millis(limit).saturating_add(self.watchdog.margin)
+    }
+}
+
+/// `duration` in whole milliseconds, as the watchdog's clock counts (long ones saturate far
+/// from [`UNARMED`]).
+pub(crate) fn millis(duration: Duration) -> Millis {
+    duration.as_millis().try_into().unwrap_or(Millis::MAX / 4)
 }
 
 impl Drop for Alarm {
@@ -259,6 +292,70 @@ mod tests {
         assert!(!watchdog.lock().1, "it stopped once idle");
         let _again = watchdog.alarm();
         assert!(watchdog.lock().1, "a new connection starts it again");
+    }
+
+    /// A waker that counts its wakes.
+    struct Counted(std::sync::atomic::AtomicUsize);
+
+    impl futures::task::ArcWake for Counted {
+        fn wake_by_ref(counted: &Arc<Self>) {
+            counted.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_waker_taken_for_an_earlier_deadline_is_registered_again() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        // Nothing here waits: the watchdog's own task never runs, and the test plays a tick.
+        runtime.block_on(async {
+            let watchdog = Watchdog::new(Duration::from_secs(3600));
+            let alarm = watchdog.alarm();
+            let counted = Arc::new(Counted(0.into()));
+            let waker = futures::task::waker(counted.clone());
+            alarm.arm(5, &waker);
+            // A tick unarms the alarm due at 5; before it takes the waker, the connection
+            // (on another thread) arms it for 10; the tick then takes that waker.
+            let armed = &alarm.armed;
+            assert!(armed
+                .due
+                .compare_exchange(5, UNARMED, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok());
+            alarm.arm(10, &waker);
+            armed
+                .waker
+                .take()
+                .expect("the waker registered for 10")
+                .wake();
+            assert_eq!(counted.0.load(Ordering::Relaxed), 1);
+            // Woken, the connection finds the alarm armed for 10, and registers again.
+            assert_eq!(alarm.due(), Some(10));
+            alarm.listen(&waker);
+            armed
+                .take_due(10)
+                .expect("the tick at 10 has a waker")
+                .wake();
+            assert_eq!(counted.0.load(Ordering::Relaxed), 2);
+        });
+    }
+
+    #[test]
+    fn a_task_dropped_as_it_is_spawned_does_not_hang_the_connection() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let watchdog = Watchdog::new(Duration::from_millis(10));
+            // Outside a runtime, tokio drops the task's future, then panics.
+            let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                drop(watchdog.alarm());
+            }));
+            let _ = done.send((spawned.is_err(), watchdog.lock().1));
+        });
+        let (panicked, running) = finished
+            .recv_timeout(Duration::from_secs(5))
+            .expect("alarm() returned or panicked, rather than waiting on its own lock");
+        assert!(panicked, "tokio::spawn outside a runtime panics");
+        assert!(!running, "the dropped task marked the watchdog stopped");
     }
 
     #[test]
