@@ -145,8 +145,15 @@ async fn admitted(shared: &GatewayState, request: Request, next: Next) -> Respon
     // reads it as chunked and closes the connection after the answer (RFC 9112, 6.1), so
     // nothing can ride behind it.
     let limit = shared.limits.max_requests_in_flight;
-    let Some(place) = shared.in_flight.enter(IN_FLIGHT_WAIT).await else {
-        return GatewayError::Busy { limit }.into_response();
+    let permit = match shared.in_flight.try_acquire() {
+        Ok(permit) => permit,
+        Err(_) => {
+            let waiting = shared.in_flight.acquire();
+            match tokio::time::timeout(IN_FLIGHT_WAIT, waiting).await {
+                Ok(Ok(permit)) => permit,
+                _ => return GatewayError::Busy { limit }.into_response(),
+            }
+        }
     };
     // A decoded body can take many times its size (a megabyte of `[]` is a third of a million
     // values): big ones (or ones of unknown length) take turns, one per core, from before
@@ -174,7 +181,7 @@ async fn admitted(shared: &GatewayState, request: Request, next: Next) -> Respon
         Err(_) => return GatewayError::BodyTimeout { after }.into_response(),
     };
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
-    drop(place);
+    drop(permit);
     response
 }
 

@@ -41,7 +41,6 @@
 mod error;
 mod expose;
 mod http;
-mod in_flight;
 mod live;
 mod objects;
 mod rpc2;
@@ -168,7 +167,7 @@ pub(crate) struct GatewayState {
     pub(crate) max_body: usize,
     pub(crate) limits: Limits,
     /// Requests being handled: at most `limits.max_requests_in_flight`.
-    pub(crate) in_flight: in_flight::InFlight,
+    pub(crate) in_flight: tokio::sync::Semaphore,
     /// Big bodies being read, decoded and called with (JSON, XML): one per core, as decoding
     /// is all computation and its result may be many times the body's size.
     pub(crate) decoding: tokio::sync::Semaphore,
@@ -185,7 +184,7 @@ impl Gateway {
                 token: config.token.filter(|t| !t.is_empty()),
                 allowed_hosts: config.allowed_hosts,
                 max_body: config.max_body,
-                in_flight: in_flight::InFlight::new(config.limits.max_requests_in_flight),
+                in_flight: tokio::sync::Semaphore::new(config.limits.max_requests_in_flight),
                 decoding: tokio::sync::Semaphore::new(
                     std::thread::available_parallelism().map_or(2, usize::from),
                 ),
