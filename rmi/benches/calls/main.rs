@@ -21,7 +21,9 @@
 //!
 //! `-- --only add/8x1` measures one two-process test alone; `-- --only add/8x1 --stack rmi
 //! --calls 200000` makes that many calls with one stack, untimed, for a profiler or
-//! `strace -c -f` to count system calls per call.
+//! `strace -c -f` to count system calls per call. With `--one-process` (`-- --one-process
+//! --only add/1x64 --stack rmi --calls 20000`) client and server share one thread, so that
+//! `valgrind --tool=callgrind` counts the instructions of a call at both ends.
 
 mod procs;
 
@@ -360,7 +362,8 @@ struct Settings {
     json: bool,
     /// Whether to measure the two-process shape too (`--one-process` leaves it out).
     two_processes: bool,
-    /// `--only OP/SHAPE`: measure only that two-process test (`add/8x1`), no one-process rows.
+    /// `--only OP/SHAPE`: measure only that two-process test (`add/8x1`), no one-process rows;
+    /// with `--one-process` and `--stack`, the one-process shape that `count_one_process` runs.
     only: Option<String>,
     /// `--stack NAME --calls N` (with `--only`): make N calls with that stack alone, once, and
     /// say how many were made, for `strace -c -f` or `perf` to count per call.
@@ -692,6 +695,31 @@ fn print_two_process_table(rows: &[procs::Row], settings: &Settings) {
     }
 }
 
+/// Makes `calls` calls of `only` (`add/1x64`) with one stack, client and server in this
+/// process, untimed: for `valgrind --tool=callgrind` to count instructions per call.
+async fn count_one_process(only: &str, stack: usize, calls: u64) -> BenchResult<()> {
+    let wrong = || "with --one-process, --only takes OP/1xDEPTH, OP one of add, echo1k".to_owned();
+    let (name, shape) = only.split_once('/').ok_or_else(wrong)?;
+    let op = Op::ALL
+        .into_iter()
+        .find(|op| op.name() == name)
+        .ok_or_else(wrong)?;
+    let depth: usize = shape
+        .strip_prefix("1x")
+        .and_then(|d| d.parse().ok())
+        .filter(|d| *d > 0)
+        .ok_or_else(wrong)?;
+    let mut client: Box<dyn Stack> = match stack {
+        RMI => Box::new(rmi_client().await),
+        TARPC => Box::new(tarpc_client().await),
+        _ => Box::new(raw_client().await),
+    };
+    let calls = calls.div_ceil(depth as u64) * depth as u64;
+    client.run(op, depth, calls).await?;
+    eprintln!("{}: {calls} calls of {only} in one process", STACKS[stack]);
+    Ok(())
+}
+
 async fn bench_two_processes(settings: &Settings) -> BenchResult<Vec<procs::Row>> {
     let tests: Vec<procs::Test> = procs::Test::ALL
         .into_iter()
@@ -731,6 +759,14 @@ fn main() -> BenchResult<()> {
         return multi_threaded().block_on(procs::serve());
     }
     let settings = Settings::from_args(args.into_iter())?;
+    if let (Some((stack, calls)), false) = (settings.count, settings.two_processes) {
+        let only = settings.only.as_deref().unwrap_or_default();
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread tokio runtime")
+            .block_on(count_one_process(only, stack, calls));
+    }
     let one_process = if settings.only.is_some() {
         Vec::new()
     } else {

@@ -17,6 +17,7 @@ use std::task::{Context, Poll};
 
 use metrics::{Counter, Gauge, Histogram};
 
+use crate::base::exposition::{self, Exposition};
 use crate::describe::TraitDescriptor;
 use crate::wire::{Fault, Format, Payload, Reply};
 use crate::{Error, ErrorKind};
@@ -121,49 +122,49 @@ pub fn serve_metrics(addr: SocketAddr) -> Result<(), Error> {
             ))),
         };
     }
-    // The exporter's listener binds in its own task: bind first, so that a taken address is
-    // an error here rather than a log line.
-    drop(std::net::TcpListener::bind(addr).map_err(|e| listen_error(e.to_string()))?);
-    let builder = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .set_buckets(&DURATION_BUCKETS)
+    // The listener serves in its own task: bind here, so that a taken address is an error
+    // rather than a log line.
+    let listener = std::net::TcpListener::bind(addr)
+        .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
         .map_err(|e| listen_error(e.to_string()))?;
-    // As `PrometheusBuilder::install` does, keeping the handle, which `rendered` reads.
-    let recorder = match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => {
-            let (recorder, exporter) = {
-                let _entered = runtime.enter();
-                builder.build().map_err(|e| listen_error(e.to_string()))?
-            };
-            runtime.spawn(exporter);
-            recorder
+    let exporter = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&DURATION_BUCKETS)
+        .map_err(|e| listen_error(e.to_string()))?
+        .build_recorder();
+    let (recorder, exposition) = exposition::recorder(exporter, &DURATION_BUCKETS);
+    let exposition = Arc::new(exposition);
+    // Installed first: with another recorder in place, nothing is served.
+    metrics::set_global_recorder(recorder).map_err(|e| listen_error(e.to_string()))?;
+    let serving = {
+        let exposition = exposition.clone();
+        move || async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => exposition::serve(listener, exposition).await,
+                Err(e) => tracing::error!("metrics are not served at {addr}: {e}"),
+            }
         }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn(serving())),
         Err(_) => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| listen_error(e.to_string()))?;
-            let (recorder, exporter) = {
-                let _entered = runtime.enter();
-                builder.build().map_err(|e| listen_error(e.to_string()))?
-            };
             std::thread::Builder::new()
                 .name("rmi-metrics".into())
-                .spawn(move || runtime.block_on(exporter))
+                .spawn(move || runtime.block_on(serving()))
                 .map_err(|e| listen_error(e.to_string()))?;
-            recorder
         }
-    };
-    let handle = recorder.handle();
-    metrics::set_global_recorder(recorder).map_err(|e| listen_error(e.to_string()))?;
-    let _ = RENDERER.set(handle);
+    }
+    let _ = RENDERER.set(exposition);
     let _ = SERVED_AT.set(addr);
     measure();
     Ok(())
 }
 
 /// What [`serve_metrics`] serves, read by [`rendered`].
-static RENDERER: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
+static RENDERER: OnceLock<Arc<Exposition>> = OnceLock::new();
 
 /// This process's metrics in Prometheus' text format, as [`serve_metrics`] serves them, if it
 /// does: what a daemon's own object answers to `metrics` (the live view of `rmi top` and the
@@ -173,7 +174,7 @@ static RENDERER: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceL
 /// assert_eq!(rmi::meters::rendered(), None);
 /// ```
 pub fn rendered() -> Option<String> {
-    RENDERER.get().map(|handle| handle.render())
+    RENDERER.get().map(|exposition| exposition.render())
 }
 
 /// Where this process serves its metrics, if it does.
@@ -343,7 +344,7 @@ impl TraitMeters {
             meters: self,
             index,
             format,
-            started: clock(),
+            stopwatch: Stopwatch::start(),
             waiting: false,
         }
     }
@@ -378,16 +379,14 @@ impl TraitMeters {
         }
     }
 
-    /// Records a call of method `index` that started at `started` and ended in `outcome`.
-    pub(crate) fn record(&self, index: u32, started: quanta::Instant, outcome: Outcome<'_>) {
+    /// Records a call of method `index`, timed by `stopwatch`, that ended in `outcome`.
+    pub(crate) fn record(&self, index: u32, stopwatch: Stopwatch, outcome: Outcome<'_>) {
         let Some(meters) = self.methods.get(index as usize) else {
             return;
         };
-        meters.duration.record((clock() - started).as_secs_f64());
-        match outcome.label(meters.fallible) {
-            "ok" => meters.ok.increment(1),
-            "err" => meters.err.increment(1),
-            kind => {
+        meters.duration.record(stopwatch.seconds());
+        match outcome {
+            Outcome::Failed(kind) => {
                 let role = if self.calls == CALLS {
                     "object"
                 } else {
@@ -396,15 +395,37 @@ impl TraitMeters {
                 metrics::counter!(self.calls, role => meters.object, "method" => meters.method, "outcome" => kind)
                     .increment(1)
             }
+            Outcome::Reply(format, payload) if meters.fallible && is_err(format, payload) => {
+                meters.err.increment(1)
+            }
+            Outcome::Reply(..) => meters.ok.increment(1),
         }
     }
 }
 
-/// Now, for a call's duration: read from the CPU's time-stamp counter (`quanta`), a few
-/// nanoseconds, where `std::time::Instant` asks the kernel's clock, a few tens: a measured call
-/// reads it twice on each side.
-pub(crate) fn clock() -> quanta::Instant {
-    quanta::Instant::now()
+/// A call's duration being measured: a raw reading of the CPU's time-stamp counter
+/// (`quanta`), a few nanoseconds, scaled to time only when the call ends. `std::time::Instant`
+/// asks the kernel's clock, a few tens, and `quanta::Instant::now` looks for a thread's mock
+/// clock first; a measured call reads the clock twice on each side.
+#[derive(Clone, Copy)]
+pub(crate) struct Stopwatch(u64);
+
+impl Stopwatch {
+    pub(crate) fn start() -> Self {
+        Stopwatch(counter().raw())
+    }
+
+    /// Seconds since it started.
+    fn seconds(self) -> f64 {
+        let counter = counter();
+        counter.delta_as_nanos(self.0, counter.raw()) as f64 * 1e-9
+    }
+}
+
+/// The calibrated counter every [`Stopwatch`] reads.
+fn counter() -> &'static quanta::Clock {
+    static COUNTER: OnceLock<quanta::Clock> = OnceLock::new();
+    COUNTER.get_or_init(quanta::Clock::new)
 }
 
 pin_project_lite::pin_project! {
@@ -417,7 +438,7 @@ pin_project_lite::pin_project! {
         meters: Arc<TraitMeters>,
         index: u32,
         format: Format,
-        started: quanta::Instant,
+        stopwatch: Stopwatch,
         // Counted in flight (it waited once); uncounted when it ends or is dropped.
         waiting: bool,
     }
@@ -448,7 +469,7 @@ impl<F: Future<Output = Reply>> Future for Measured<F> {
             return Poll::Pending;
         };
         let outcome = Outcome::of(&reply, *this.format);
-        this.meters.record(*this.index, *this.started, outcome);
+        this.meters.record(*this.index, *this.stopwatch, outcome);
         Poll::Ready(reply)
     }
 }

@@ -9,6 +9,7 @@
 pub(crate) mod blob;
 pub(crate) mod describe;
 pub(crate) mod error;
+pub(crate) mod exposition;
 pub(crate) mod frame_pool;
 pub mod live;
 pub mod meters;

@@ -26,7 +26,7 @@ pub(crate) use bind::{Binder, Bound, Directory};
 
 use crate::client::ClientConfig;
 use crate::describe::TraitDescriptor;
-use crate::meters::{Outcome, TraitMeters};
+use crate::meters::{Outcome, Stopwatch, TraitMeters};
 use crate::trace::{CallSpan, TraceContext};
 use crate::uri::{ObjectUri, Uri};
 use crate::wire::{self, EncodeError, Format, Payload, MAX_TIMEOUT};
@@ -450,7 +450,7 @@ impl ProxyCore {
         A: Serialize,
         R: DeserializeOwned,
     {
-        let started = self.link.meters.as_ref().map(|_| crate::meters::clock());
+        let stopwatch = self.link.meters.as_ref().map(|_| Stopwatch::start());
         let span = self.call_span(self.method_name(method));
         // A logged call's span is kept in a box of its own: the usual call's future stays as
         // small, and is polled through as few layers, as without traces.
@@ -458,8 +458,8 @@ impl ProxyCore {
             false => self.exchange(method, args).await,
             true => Box::pin(self.exchange_in_span(span, method, args)).await,
         };
-        if let (Some(meters), Some(started)) = (&self.link.meters, started) {
-            meters.record(method as u32, started, reply_outcome(&exchanged));
+        if let (Some(meters), Some(stopwatch)) = (&self.link.meters, stopwatch) {
+            meters.record(method as u32, stopwatch, reply_outcome(&exchanged));
         }
         let (bound, result) = exchanged?;
         // A stream in the result pulls its items over this binding.
