@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, SharedString, Unit};
@@ -101,10 +101,9 @@ impl HistogramFn for Buckets {
     }
 }
 
-/// `seconds` in whole nanoseconds, rounded (a duration read as nanoseconds and given in
-/// seconds comes back as it was); a negative or NaN sample is 0 (`as` saturates).
+/// `seconds` in whole nanoseconds; a negative or NaN sample is 0 (`as` saturates).
 fn nanos(seconds: f64) -> u64 {
-    (seconds * 1e9).round() as u64
+    (seconds * 1e9) as u64
 }
 
 /// One series of rmi's own metrics.
@@ -118,9 +117,7 @@ enum Series {
 /// [`Exposition`].
 struct Own {
     bounds: &'static [f64],
-    /// Read by every `counter!` and `histogram!` of an `rmi_…` name (the gateway's on each
-    /// request): written only to add a series.
-    series: RwLock<BTreeMap<Key, Series>>,
+    series: Mutex<BTreeMap<Key, Series>>,
     descriptions: Mutex<HashMap<KeyName, SharedString>>,
 }
 
@@ -135,16 +132,12 @@ impl Own {
 
     /// The series of `key`, made by `make` the first time.
     fn series(&self, key: &Key, make: impl FnOnce() -> Series) -> Series {
-        let found = self
-            .series
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            .cloned();
-        if let Some(found) = found {
-            return found;
+        let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        // A key is cloned only the first time: a failure's outcome is counted through here
+        // each time it happens.
+        if let Some(found) = series.get(key) {
+            return found.clone();
         }
-        let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
         series.entry(key.clone()).or_insert_with(make).clone()
     }
 }
@@ -170,7 +163,7 @@ pub(crate) fn recorder(
 ) -> (Recorder, Exposition) {
     let own = Arc::new(Own {
         bounds,
-        series: RwLock::default(),
+        series: Mutex::default(),
         descriptions: Mutex::default(),
     });
     let exposition = Exposition {
@@ -250,24 +243,19 @@ impl Exposition {
     /// Every metric, in Prometheus' text format.
     pub(crate) fn render(&self) -> String {
         let mut text = self.exporter.render();
-        // Copied out (keys and handles), so that counting goes on while the text is written.
-        let series: Vec<(Key, Series)> = self
+        let series = self
             .own
             .series
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(key, series)| (key.clone(), series.clone()))
-            .collect();
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let descriptions = self
             .own
             .descriptions
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+            .unwrap_or_else(PoisonError::into_inner);
         let mut family = None;
         // Keys are ordered by name first, so a metric's series come together.
-        for (key, series) in &series {
+        for (key, series) in series.iter() {
             let name = key.name();
             if family != Some(name) {
                 if family.is_some() {
