@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 
 use metrics::{Counter, Gauge, Histogram};
 
-use crate::base::exposition::{self, Buckets, Exposition};
+use crate::base::exposition::{self, Exposition};
 use crate::describe::TraitDescriptor;
 use crate::wire::{Fault, Format, Payload, Reply};
 use crate::{Error, ErrorKind};
@@ -300,7 +300,7 @@ struct MethodMeters {
     method: &'static str,
     ok: Counter,
     err: Counter,
-    duration: Timing,
+    duration: Histogram,
     /// Whether it is declared `-> Result<T, E>`: its `Err` counts as `err`.
     fallible: bool,
 }
@@ -367,7 +367,7 @@ impl TraitMeters {
                     method,
                     ok: count("ok"),
                     err: count("err"),
-                    duration: Timing::new(duration, role, object, method),
+                    duration: metrics::histogram!(duration, role => object, "method" => method),
                     fallible: m.returns_result(),
                 }
             })
@@ -384,7 +384,7 @@ impl TraitMeters {
         let Some(meters) = self.methods.get(index as usize) else {
             return;
         };
-        meters.duration.record(stopwatch.nanos());
+        meters.duration.record(stopwatch.seconds());
         match outcome {
             Outcome::Failed(kind) => {
                 let role = if self.calls == CALLS {
@@ -415,50 +415,10 @@ impl Stopwatch {
         Stopwatch(counter().raw())
     }
 
-    /// Nanoseconds since it started.
-    fn nanos(self) -> u64 {
+    /// Seconds since it started.
+    fn seconds(self) -> f64 {
         let counter = counter();
-        counter.delta_as_nanos(self.0, counter.raw())
-    }
-}
-
-/// Where a method's durations go.
-enum Timing {
-    /// rmi's own buckets, when it serves its metrics: nanoseconds counted as they are.
-    Buckets(Arc<Buckets>),
-    /// The histogram of the recorder installed (one of the user's own, [`measure`]), in
-    /// seconds.
-    Recorder(Histogram),
-}
-
-impl Timing {
-    /// The timing of histogram `name` for `method` of `object`, named by the label `role`
-    /// (`object` on the daemon, `target` on a proxy).
-    fn new(
-        name: &'static str,
-        role: &'static str,
-        object: &'static str,
-        method: &'static str,
-    ) -> Self {
-        let labels = vec![
-            metrics::Label::new(role, object),
-            metrics::Label::new("method", method),
-        ];
-        let key = metrics::Key::from_parts(name, labels);
-        match RENDERER
-            .get()
-            .and_then(|exposition| exposition.buckets(&key))
-        {
-            Some(buckets) => Timing::Buckets(buckets),
-            None => Timing::Recorder(metrics::histogram!(name, role => object, "method" => method)),
-        }
-    }
-
-    fn record(&self, nanos: u64) {
-        match self {
-            Timing::Buckets(buckets) => buckets.record_nanos(nanos),
-            Timing::Recorder(histogram) => histogram.record(nanos as f64 * 1e-9),
-        }
+        counter.delta_as_nanos(self.0, counter.raw()) as f64 * 1e-9
     }
 }
 
